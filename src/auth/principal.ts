@@ -1,0 +1,14 @@
+export const PERMISSIONS = ["session.create", "session.read", "session.delete"] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** The authenticated caller of one request. */
+export interface Principal {
+  name: string;
+  /** The caller's own user, for the own-session rule. */
+  userId?: string;
+  permissions: ReadonlySet<Permission>;
+}
+
+export function hasPermission(p: Principal, permission: Permission): boolean {
+  return p.permissions.has(permission);
+}

@@ -1,0 +1,37 @@
+import { decideTermination } from "../auth/termination-rule.js";
+import type { Store } from "../store/store.js";
+import { ProviderFailure, type Provider, type TerminateCall, type TerminateResult } from "./provider.js";
+
+/** Provider type `local`: the embedded session store, under Zitadel's permission rule. */
+export class LocalProvider implements Provider {
+  readonly type = "local";
+
+  constructor(
+    readonly name: string,
+    private readonly store: Store,
+  ) {}
+
+  async terminate(call: TerminateCall): Promise<TerminateResult> {
+    const session = await this.store.getSession(call.sessionId);
+    const decision = decideTermination(call.caller, session, call.sessionToken);
+    if (decision !== "allowed") throw new ProviderFailure(this.name, this.type, { code: decision, message: MESSAGES[decision] });
+    const outcome = await this.store.terminateSession(call.sessionId, {
+      by: call.caller.name,
+      reason: call.reason,
+      requestId: call.requestId,
+    });
+    // The session was seen a moment ago and sessions are never deleted.
+    if (!outcome) throw new ProviderFailure(this.name, this.type, { code: "not_found", message: MESSAGES.not_found });
+    const s = outcome.session;
+    return {
+      details: { sequence: s.sequence, changeDate: s.changeDate, resourceOwner: s.resourceOwner, creationDate: s.creationDate },
+      alreadyTerminated: outcome.alreadyTerminated,
+    };
+  }
+}
+
+const MESSAGES = {
+  not_found: "session not found",
+  denied: "not allowed to end this session: present its token, or hold session.delete",
+  wrong_token: "the session token does not match the session",
+} as const;

@@ -1,0 +1,17 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { principalKey } from "../api/principal-context.js";
+import type { ApiKeys } from "../auth/api-keys.js";
+import { serviceError } from "../status/errors.js";
+
+/** Every call needs `Authorization: Bearer <api key>`, but those to the public services (health, reflection). */
+export function authInterceptor(keys: ApiKeys, publicServices: ReadonlySet<string>): Interceptor {
+  return (next) => async (req) => {
+    if (!publicServices.has(req.service.typeName)) {
+      const principal = keys.authenticate(req.header.get("authorization"));
+      if (!principal) throw serviceError(Code.Unauthenticated, "API_KEY_INVALID", "missing or unknown API key: send Authorization: Bearer <api key>");
+      req.contextValues.set(principalKey, principal);
+    }
+    return next(req);
+  };
+}

@@ -1,0 +1,58 @@
+import { createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import type { ApiKeys } from "../auth/api-keys.js";
+import type { TerminateAction } from "../api/terminate.js";
+import type { Config } from "../config/schema.js";
+import type { Store } from "../store/store.js";
+import { authInterceptor } from "./auth-interceptor.js";
+import { callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
+import { applyCors } from "./cors.js";
+import { capDeadline } from "./deadline.js";
+import type { HealthStatus } from "./health.js";
+import type { RequestHandler } from "./one-port.js";
+import { RestSessions } from "./rest.js";
+import { PUBLIC_SERVICES, routes } from "./routes.js";
+import { answerUnimplemented } from "./unimplemented.js";
+
+export interface HandlerDeps {
+  config: Config["server"];
+  store: Store;
+  keys: ApiKeys;
+  terminate: TerminateAction;
+  health: HealthStatus;
+  log: Logger;
+}
+
+/** Everything served on the port: CORS, the REST route, then the RPC router. */
+export function createHandler(deps: HandlerDeps): RequestHandler {
+  const { config, log } = deps;
+  const records = new WeakMap<object, CallRecord>();
+  const rpc = connectNodeAdapter({
+    routes: routes(deps.store, deps.terminate, deps.health),
+    readMaxBytes: config.read_max_bytes,
+    interceptors: [callLogInterceptor(log), authInterceptor(deps.keys, PUBLIC_SERVICES)],
+    contextValues: (req) => createContextValues().set(callRecordKey, records.get(req)),
+    fallback: answerUnimplemented,
+  });
+  const rest = new RestSessions(deps.keys, deps.terminate, config.read_max_bytes);
+
+  return (req, res) => {
+    const record: CallRecord = { start: process.hrtime.bigint(), procedure: (req.url ?? "").split("?")[0]! };
+    records.set(req, record);
+    res.once("close", () => writeCallLine(log, record, res.statusCode));
+    if (applyCors(req.method ?? "", req.headers, res, config.cors_allowed_origins)) {
+      record.code = "preflight";
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (rest.matches(req)) {
+      record.procedure = `DELETE /v2/sessions/{session_id}`;
+      void rest.serve(req, res).then((outcome) => Object.assign(record, outcome));
+      return;
+    }
+    capDeadline(req.headers, config.max_timeout_ms);
+    rpc(req, res);
+  };
+}

@@ -1,0 +1,26 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1Alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import { sessionControlService } from "../api/session-control.js";
+import type { TerminateAction } from "../api/terminate.js";
+import { zitadelSessionService } from "../api/zitadel-compat.js";
+import type { Store } from "../store/store.js";
+import { healthRoutes, type HealthStatus } from "./health.js";
+import { reflectionRoutes } from "./reflection.js";
+
+/** Services that answer without credentials, so probes and `buf curl` work with no key. */
+export const PUBLIC_SERVICES: ReadonlySet<string> = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1Alpha.typeName]);
+
+const SERVED = [SessionControl, SessionService, Health, ReflectionV1, ReflectionV1Alpha];
+
+export function routes(store: Store, terminate: TerminateAction, health: HealthStatus): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(SessionControl, sessionControlService(store, terminate));
+    router.service(SessionService, zitadelSessionService(terminate));
+    healthRoutes(health)(router);
+    reflectionRoutes(SERVED)(router);
+  };
+}

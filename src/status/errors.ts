@@ -1,0 +1,29 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequest_FieldViolationSchema, BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+
+/** ErrorInfo domain of the errors this service raises itself. */
+export const SERVICE_DOMAIN = "session-control";
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+/** INVALID_ARGUMENT with a google.rpc.BadRequest naming every offending field. */
+export function invalidArgument(violations: FieldViolation[]): ConnectError {
+  const message = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
+  return new ConnectError(message, Code.InvalidArgument, undefined, [
+    { desc: BadRequestSchema, value: { fieldViolations: violations.map((v) => create(BadRequest_FieldViolationSchema, v)) } },
+    errorInfo("INVALID_ARGUMENT", SERVICE_DOMAIN),
+  ]);
+}
+
+/** An error of this service's own with a google.rpc.ErrorInfo. */
+export function serviceError(code: Code, reason: string, message: string): ConnectError {
+  return new ConnectError(message, code, undefined, [errorInfo(reason, SERVICE_DOMAIN)]);
+}
+
+export function errorInfo(reason: string, domain: string, metadata: Record<string, string> = {}) {
+  return { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain, metadata }) };
+}
