@@ -8,8 +8,18 @@ import type { TerminateAction } from "./terminate.js";
 export function zitadelSessionService(terminate: TerminateAction): Partial<ServiceImpl<typeof SessionService>> {
   return {
     async deleteSession(req, ctx) {
-      const res = await terminate.run(callerOf(ctx), { sessionId: req.sessionId, sessionToken: req.sessionToken }, ctx.signal);
-      return create(DeleteSessionResponseSchema, { ...(res.details ? { details: { ...res.details, $typeName: "zitadel.object.v2.Details" } } : {}) });
+      const { details } = await terminate.run(callerOf(ctx), { sessionId: req.sessionId, sessionToken: req.sessionToken }, ctx.signal);
+      // Our Details and zitadel.object.v2.Details are the same message under two names.
+      return create(DeleteSessionResponseSchema, {
+        ...(details && {
+          details: {
+            sequence: details.sequence,
+            resourceOwner: details.resourceOwner,
+            ...(details.changeDate && { changeDate: details.changeDate }),
+            ...(details.creationDate && { creationDate: details.creationDate }),
+          },
+        }),
+      });
     },
   };
 }

@@ -127,6 +127,11 @@ export class SqliteStore implements Store {
     return row && { session: toRecord(row), alreadyTerminated: changed === 0 };
   }
 
+  /** A pragma's current value, for checks of how the file is kept. */
+  pragma(name: string): unknown {
+    return this.db.pragma(name, { simple: true });
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
