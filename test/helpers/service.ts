@@ -59,7 +59,7 @@ export async function startTestService(overrides: Partial<Config["server"]> = {}
   const service = await startService(config, createLogger("info", sink));
   const port = service.server.port;
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: `${service.server.tls ? "https" : "http"}://127.0.0.1:${port}`,
     port,
     dataDir,
     keys,

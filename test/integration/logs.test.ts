@@ -1,0 +1,34 @@
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import { bearer, startTestService, type TestService } from "../helpers/service.js";
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startTestService();
+});
+afterAll(() => svc.stop());
+
+describe("call logs", () => {
+  it("write one line per call with procedure, code, duration and principal, and no secret", async () => {
+    const client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+    const created = await client.createSession({ userId: "u-log" }, { headers: bearer(svc.keys.admin) });
+    await client.terminate({ sessionId: created.sessionId, sessionToken: created.sessionToken }, { headers: bearer(svc.keys.nobody) });
+    await expect(client.terminate({ sessionId: created.sessionId, sessionToken: "wrong-token" }, { headers: bearer(svc.keys.nobody) })).rejects.toThrow();
+    await expect(client.getSession({ sessionId: created.sessionId }, { headers: bearer("sck_not-a-key") })).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 50));
+
+    const calls = svc.logs.filter((l) => l["msg"] === "call");
+    expect(calls.map((c) => [c["procedure"], c["code"], c["principal"]])).toEqual([
+      ["/sessioncontrol.v1.SessionControl/CreateSession", "ok", "admin"],
+      ["/sessioncontrol.v1.SessionControl/Terminate", "ok", "nobody"],
+      ["/sessioncontrol.v1.SessionControl/Terminate", "PermissionDenied", "nobody"],
+      ["/sessioncontrol.v1.SessionControl/GetSession", "Unauthenticated", "-"],
+    ]);
+    for (const c of calls) expect(c["duration_ms"]).toBeTypeOf("number");
+
+    const text = svc.logText();
+    for (const secret of [...Object.values(svc.keys), created.sessionToken, "wrong-token", "sck_not-a-key"]) expect(text).not.toContain(secret);
+  });
+});
