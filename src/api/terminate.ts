@@ -52,6 +52,7 @@ export class TerminateAction {
         userId: input.userId ?? "",
         reason: input.reason ?? "",
         requestId: input.requestId || randomUUID(),
+        options: {},
         signal,
       });
       return create(TerminateResponseSchema, {
@@ -68,7 +69,7 @@ export class TerminateAction {
 export function detailsMessage(d: ChangeDetails): MessageInitShape<typeof DetailsSchema> {
   return {
     sequence: d.sequence,
-    changeDate: timestampFromDate(d.changeDate),
+    ...(d.changeDate ? { changeDate: timestampFromDate(d.changeDate) } : {}),
     resourceOwner: d.resourceOwner,
     ...(d.creationDate ? { creationDate: timestampFromDate(d.creationDate) } : {}),
   };

@@ -1,10 +1,15 @@
 import { decideTermination } from "../auth/termination-rule.js";
 import type { Store } from "../store/store.js";
-import { ProviderFailure, type Provider, type TerminateCall, type TerminateResult } from "./provider.js";
+import { allowOptions, ProviderFailure, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+
+/** Sessions listed for one user at most, when a provider lists them. */
+const MAX_LISTED = 100_000;
 
 /** Provider type `local`: the embedded session store, under Zitadel's permission rule. */
 export class LocalProvider implements Provider {
   readonly type = "local";
+  readonly verifiesTokens = true;
+  readonly checkOptions = allowOptions({});
 
   constructor(
     readonly name: string,
@@ -28,10 +33,15 @@ export class LocalProvider implements Provider {
       alreadyTerminated: outcome.alreadyTerminated,
     };
   }
+
+  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+    const sessions = await this.store.listSessions({ userId: call.userId, limit: MAX_LISTED });
+    return sessions.map((s) => ({ sessionId: s.id, userId: s.userId, active: !s.termination }));
+  }
 }
 
 const MESSAGES = {
   not_found: "session not found",
-  denied: "not allowed to end this session: present its token, or hold session.delete",
-  wrong_token: "the session token does not match the session",
+  denied: "not allowed to end this session: present its token, end your own session, or hold session.delete",
+  wrong_token: "the session token is invalid for this session",
 } as const;

@@ -1,4 +1,5 @@
 import type { Principal } from "../auth/principal.js";
+import type { FieldViolation } from "../status/errors.js";
 
 /** What a provider needs to end one session. */
 export interface TerminateCall {
@@ -8,14 +9,35 @@ export interface TerminateCall {
   sessionToken?: string;
   userId: string;
   reason: string;
+  /** The idempotency key: a retry of the same request carries the same one. */
   requestId: string;
+  /** TerminateRequest.options, already checked by the provider's checkOptions. */
+  options: Record<string, string>;
+  /** The caller's `x-2fa-code` header, for upstreams that want a second factor. */
+  twoFactorCode?: string;
   signal: AbortSignal;
+  /** When the caller stops waiting (ms since the epoch); undefined: no deadline. */
+  deadline?: number;
+}
+
+export interface ListUserSessionsCall {
+  userId: string;
+  signal: AbortSignal;
+  deadline?: number;
+}
+
+/** A session as an upstream lists it. */
+export interface UpstreamSession {
+  sessionId: string;
+  userId: string;
+  /** False when the upstream reports it as already over. */
+  active: boolean;
 }
 
 /** Details of a change, as in zitadel.object.v2.Details. */
 export interface ChangeDetails {
   sequence: bigint;
-  changeDate: Date;
+  changeDate?: Date;
   resourceOwner: string;
   creationDate?: Date;
 }
@@ -29,8 +51,8 @@ export interface TerminateResult {
 export interface UpstreamAnswer {
   /** HTTP or gRPC status of the upstream answer, when it has one. */
   status?: number;
-  /** The upstream's own error code or id; the key into the provider's mapping table. */
-  code: string;
+  /** The upstream's own error code or id, or `transport.*` for failures of the connection. */
+  code?: string;
   message: string;
 }
 
@@ -49,5 +71,27 @@ export class ProviderFailure extends Error {
 export interface Provider {
   readonly name: string;
   readonly type: string;
+  /** True when the upstream checks session tokens itself, so a token can stand in for session.delete. */
+  readonly verifiesTokens: boolean;
+  /** Problems with TerminateRequest.options: unknown keys, bad values. */
+  checkOptions(options: Record<string, string>): FieldViolation[];
   terminate(call: TerminateCall): Promise<TerminateResult>;
+  /** The user's sessions in this system, active or not. */
+  listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]>;
+  close?(): Promise<void>;
+}
+
+/** The usual checkOptions: only the named keys, each value checked by its function. */
+export function allowOptions(checks: Record<string, (value: string) => string | undefined>): (options: Record<string, string>) => FieldViolation[] {
+  return (options) =>
+    Object.entries(options).flatMap(([key, value]) => {
+      const check = checks[key];
+      const field = `options[${JSON.stringify(key.slice(0, 50))}]`;
+      if (!check) {
+        const known = Object.keys(checks);
+        return [{ field, description: `unknown option for this provider; ${known.length ? `known: ${known.join(", ")}` : "it takes none"}` }];
+      }
+      const problem = check(value);
+      return problem ? [{ field, description: problem }] : [];
+    });
 }

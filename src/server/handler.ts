@@ -1,5 +1,4 @@
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { ApiKeys } from "../auth/api-keys.js";
 import type { TerminateAction } from "../api/terminate.js";
@@ -12,6 +11,7 @@ import { capDeadline } from "./deadline.js";
 import type { HealthStatus } from "./health.js";
 import type { RequestHandler } from "./one-port.js";
 import { RestSessions } from "./rest.js";
+import { rpcAdapter } from "./rpc-adapter.js";
 import { PUBLIC_SERVICES, routes } from "./routes.js";
 import { answerUnimplemented } from "./unimplemented.js";
 
@@ -28,12 +28,13 @@ export interface HandlerDeps {
 export function createHandler(deps: HandlerDeps): RequestHandler {
   const { config, log } = deps;
   const records = new WeakMap<object, CallRecord>();
-  const rpc = connectNodeAdapter({
+  const rpc = rpcAdapter({
     routes: routes(deps.store, deps.terminate, deps.health),
     readMaxBytes: config.read_max_bytes,
     interceptors: [callLogInterceptor(log), authInterceptor(deps.keys, PUBLIC_SERVICES)],
     contextValues: (req) => createContextValues().set(callRecordKey, records.get(req)),
     fallback: answerUnimplemented,
+    log,
   });
   const rest = new RestSessions(deps.keys, deps.terminate, config.read_max_bytes);
 

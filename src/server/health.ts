@@ -83,6 +83,8 @@ export function healthRoutes(health: HealthStatus): (router: ConnectRouter) => v
       },
       async *watch(req, ctx) {
         for await (const status of health.watch(req.service, ctx.signal)) yield { status };
+        // Ended by the deadline (or the caller): say so, rather than end the stream as if with success.
+        ctx.signal.throwIfAborted();
       },
       list() {
         const statuses = Object.fromEntries([...health.entries()].map(([service, status]) => [service, { status }]));

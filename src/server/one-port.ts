@@ -42,6 +42,11 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
       const socket = req.socket as net.Socket;
       inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
       res.once("close", () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1));
+      // Answered before its body was read (refused early): the rest of that body would be taken
+      // for the next request, so the connection ends here.
+      res.once("finish", () => {
+        if (!(req as http.IncomingMessage).complete) socket.end();
+      });
       if (closing) (res as http.ServerResponse).setHeader("connection", "close");
     }
     handler(req, res);

@@ -1,14 +1,16 @@
-import type { connectNodeAdapter } from "@connectrpc/connect-node";
-
-type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
+import type { RequestHandler } from "./one-port.js";
 
 /** Answers a path no route serves with UNIMPLEMENTED, in the protocol the caller speaks. */
-export const answerUnimplemented: Fallback = (req, res) => {
+export const answerUnimplemented: RequestHandler = (req, res) => {
   const contentType = req.headers["content-type"] ?? "";
-  const message = `unknown method ${encodeURIComponent(req.url ?? "")}`;
+  const message = `unknown method ${(req.url ?? "").split("?", 1)[0]}`;
   if (contentType.startsWith("application/grpc")) {
-    // gRPC and gRPC-web: a trailers-only answer.
-    res.writeHead(200, { "content-type": contentType.split(";")[0]!, "grpc-status": "12", "grpc-message": message });
+    // gRPC and gRPC-web: a trailers-only answer. Headers are set, not written with writeHead,
+    // so that over HTTP/2 end() sends them in one HEADERS frame with END_STREAM, as gRPC requires.
+    res.statusCode = 200;
+    res.setHeader("content-type", contentType.split(";")[0]!);
+    res.setHeader("grpc-status", "12");
+    res.setHeader("grpc-message", percentEncode(message));
     res.end();
     return;
   }
@@ -16,3 +18,8 @@ export const answerUnimplemented: Fallback = (req, res) => {
   res.end(JSON.stringify({ code: "unimplemented", message }));
   req.resume();
 };
+
+/** grpc-message is percent-encoded: everything outside printable ASCII, and "%" itself. */
+function percentEncode(text: string): string {
+  return text.replace(/[^\x20-\x24\x26-\x7e]+/g, (run) => encodeURIComponent(run));
+}

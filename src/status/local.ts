@@ -3,12 +3,7 @@ import type { MappingTable } from "./table.js";
 
 /** Provider type `local`: the embedded store's answers. */
 export const localTable: MappingTable = [
-  { upstream: "not_found", code: Code.NotFound, reason: "SESSION_NOT_FOUND", message: "session not found" },
-  {
-    upstream: "denied",
-    code: Code.PermissionDenied,
-    reason: "PERMISSION_DENIED",
-    message: "not allowed to end this session: present its token, end your own session, or hold session.delete",
-  },
-  { upstream: "wrong_token", code: Code.PermissionDenied, reason: "SESSION_TOKEN_INVALID", message: "the session token is invalid for this session" },
+  { when: { code: "not_found" }, answer: "no such session (told only to callers with session.delete)", code: Code.NotFound, reason: "SESSION_NOT_FOUND" },
+  { when: { code: "denied" }, answer: "no token, not the caller's own session, no session.delete", code: Code.PermissionDenied, reason: "PERMISSION_DENIED" },
+  { when: { code: "wrong_token" }, answer: "the session token does not match", code: Code.PermissionDenied, reason: "SESSION_TOKEN_INVALID" },
 ];

@@ -1,0 +1,148 @@
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, retry, wrap, type IPolicy } from "cockatiel";
+import type { FieldViolation } from "../status/errors.js";
+import { isRetryable } from "../status/map.js";
+import { ProviderFailure, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+
+export interface ResilienceSettings {
+  /** Longest time one upstream attempt may take; never longer than the caller's deadline. */
+  timeoutMs: number;
+  /** Attempts in all, the first included, for answers the mapping table marks retryable. */
+  maxAttempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Consecutive failed calls that open the breaker. */
+  breakerFailures: number;
+  /** How long the open breaker fails fast before it lets one probe call through. */
+  breakerHalfOpenAfterMs: number;
+}
+
+export interface ProviderHealthReport {
+  lastSuccess?: Date;
+  lastError?: { at: Date; code: string };
+  breaker: "closed" | "open" | "half_open" | "isolated";
+}
+
+/** Observes every upstream attempt, for metrics. */
+export type AttemptObserver = (provider: string, operation: string, seconds: number, outcome: string) => void;
+
+/** Per-attempt timeout, retries with backoff and jitter, and a circuit breaker around a provider. */
+export class ResilientProvider implements Provider {
+  readonly name: string;
+  readonly type: string;
+  readonly verifiesTokens: boolean;
+  private readonly policy: IPolicy;
+  private readonly breaker;
+  private lastSuccess: Date | undefined;
+  private lastError: { at: Date; code: string } | undefined;
+
+  constructor(
+    private readonly inner: Provider,
+    private readonly settings: ResilienceSettings,
+    private readonly observe: AttemptObserver = () => {},
+  ) {
+    this.name = inner.name;
+    this.type = inner.type;
+    this.verifiesTokens = inner.verifiesTokens;
+    const retryable = handleWhen((err) => err instanceof ProviderFailure && isRetryable(err));
+    this.breaker = circuitBreaker(retryable, {
+      halfOpenAfter: settings.breakerHalfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(settings.breakerFailures),
+    });
+    const retries = retry(retryable, {
+      maxAttempts: settings.maxAttempts - 1,
+      backoff: new ExponentialBackoff({ initialDelay: settings.initialBackoffMs, maxDelay: settings.maxBackoffMs }),
+    });
+    this.policy = wrap(retries, this.breaker);
+  }
+
+  checkOptions(options: Record<string, string>): FieldViolation[] {
+    return this.inner.checkOptions(options);
+  }
+
+  terminate(call: TerminateCall): Promise<TerminateResult> {
+    return this.run("terminate", call.signal, call.deadline, (signal) => this.inner.terminate({ ...call, signal }));
+  }
+
+  listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+    return this.run("list_user_sessions", call.signal, call.deadline, (signal) => this.inner.listUserSessions({ ...call, signal }));
+  }
+
+  health(): ProviderHealthReport {
+    return {
+      ...(this.lastSuccess && { lastSuccess: this.lastSuccess }),
+      ...(this.lastError && { lastError: this.lastError }),
+      breaker: BREAKER_STATE[this.breaker.state],
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close?.();
+  }
+
+  private async run<T>(operation: string, callerSignal: AbortSignal, deadline: number | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    try {
+      const result = await this.policy.execute(({ signal }) => this.attempt(operation, signal, deadline, attempt), callerSignal);
+      this.lastSuccess = new Date();
+      return result;
+    } catch (err) {
+      const failure = this.asFailure(err, callerSignal, deadline);
+      this.lastError = { at: new Date(), code: failure.answer.code ?? "unknown" };
+      throw failure;
+    }
+  }
+
+  /** One upstream attempt, aborted with a ProviderFailure that says why: timeout, deadline or cancel. */
+  private async attempt<T>(operation: string, signal: AbortSignal, deadline: number | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const remaining = deadline === undefined ? Infinity : deadline - Date.now();
+    const byDeadline = remaining <= this.settings.timeoutMs;
+    const controller = new AbortController();
+    const abort = (code: string, message: string) => controller.abort(this.failure(code, message));
+    if (remaining <= 0) throw this.failure("transport.deadline", "the caller's deadline has passed");
+    const timer = setTimeout(
+      () => (byDeadline ? abort("transport.deadline", "the caller's deadline passed") : abort("transport.timeout", `no answer within ${this.settings.timeoutMs} ms`)),
+      Math.min(remaining, this.settings.timeoutMs),
+    );
+    const onCancel = () => abort("transport.canceled", "the caller cancelled the call");
+    if (signal.aborted) onCancel();
+    signal.addEventListener("abort", onCancel, { once: true });
+    const start = process.hrtime.bigint();
+    let outcome = "ok";
+    try {
+      // The attempt settles when the upstream answers or when the abort reason is raised, whichever is first.
+      return await Promise.race([fn(controller.signal), rejectOnAbort(controller.signal)]);
+    } catch (err) {
+      outcome = err instanceof ProviderFailure ? (err.answer.code ?? `status_${err.answer.status}`) : "error";
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onCancel);
+      this.observe(this.name, operation, Number(process.hrtime.bigint() - start) / 1e9, outcome);
+    }
+  }
+
+  private asFailure(err: unknown, callerSignal: AbortSignal, deadline: number | undefined): ProviderFailure {
+    if (err instanceof ProviderFailure) return err;
+    if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) return this.failure("transport.breaker_open", "failing fast while the upstream is down");
+    if (callerSignal.aborted) return this.failure("transport.canceled", "the caller cancelled the call");
+    if (deadline !== undefined && Date.now() >= deadline) return this.failure("transport.deadline", "the caller's deadline passed");
+    throw err;
+  }
+
+  private failure(code: string, message: string): ProviderFailure {
+    return new ProviderFailure(this.name, this.type, { code, message });
+  }
+}
+
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
+const BREAKER_STATE = {
+  [CircuitState.Closed]: "closed",
+  [CircuitState.Open]: "open",
+  [CircuitState.HalfOpen]: "half_open",
+  [CircuitState.Isolated]: "isolated",
+} as const;
