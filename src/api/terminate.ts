@@ -61,7 +61,7 @@ export class TerminateAction {
         alreadyTerminated: result.alreadyTerminated,
       });
     } catch (err) {
-      throw err instanceof ProviderFailure ? mapFailure(err) : err;
+      throw err instanceof ProviderFailure ? mapFailure(err, provider.table) : err;
     }
   }
 }

@@ -18,9 +18,13 @@ export interface Overrides {
 
 /** Reads the file (YAML or JSON; JSON is YAML), applies command-line overrides, validates. */
 export function loadConfig(file: string | undefined, overrides: Overrides = {}): Config {
-  const raw = file === undefined ? {} : readConfigFile(file);
+  return parseConfig(file === undefined ? {} : readConfigFile(file), overrides, file);
+}
+
+/** Validates a parsed configuration document; `source` names it in messages. */
+export function parseConfig(raw: unknown, overrides: Overrides = {}, source = "configuration"): Config {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new ConfigError([`${file}: the configuration must be a mapping of keys to values`]);
+    throw new ConfigError([`${source}: the configuration must be a mapping of keys to values`]);
   }
   const doc: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
   const server = doc["server"] ?? {};

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PERMISSIONS } from "../auth/principal.js";
+import { PROVIDER_TYPES } from "../providers/registry.js";
 
 const apiKey = z.strictObject({
   name: z.string().min(1).max(100),
@@ -27,6 +28,31 @@ const server = z.strictObject({
   cors_allowed_origins: z.array(z.string().min(1)).default(["*"]),
 });
 
+/** Settings every provider has: its name, and how hard to try its upstream. */
+const providerCommon = {
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "must be 1 to 63 characters: lowercase letters, digits, '.', '_' or '-'"),
+  /** Longest time one upstream attempt may take (never longer than the caller's deadline). */
+  timeout_ms: z.number().int().min(1).max(120_000).default(5_000),
+  /** Attempts in all for answers that a retry can help, the first included. */
+  max_attempts: z.number().int().min(1).max(10).default(3),
+  initial_backoff_ms: z.number().int().min(1).max(60_000).default(100),
+  max_backoff_ms: z.number().int().min(1).max(300_000).default(2_000),
+  /** Consecutive failed calls that open the circuit breaker. */
+  breaker_failures: z.number().int().min(1).max(1000).default(5),
+  /** How long the open breaker fails fast before it lets a probe call through. */
+  breaker_half_open_after_ms: z.number().int().min(10).max(3_600_000).default(10_000),
+  /** Most keep-alive connections kept open to the upstream. */
+  max_connections: z.number().int().min(1).max(256).default(8),
+};
+
+const providerEntry = z.discriminatedUnion(
+  "type",
+  PROVIDER_TYPES.map((t) => t.settings.extend({ type: z.literal(t.type), ...providerCommon })) as unknown as [z.ZodObject, ...z.ZodObject[]],
+);
+
+/** One `providers:` entry: the common settings, and the type's own. */
+export type ProviderConfig = z.output<z.ZodObject<typeof providerCommon>> & { type: string } & Record<string, unknown>;
+
 export const configSchema = z.strictObject({
   server: server.prefault({}),
   data_dir: z.string().min(1).default("./data"),
@@ -35,6 +61,18 @@ export const configSchema = z.strictObject({
     .array(apiKey)
     .optional()
     .refine((keys) => !keys || new Set(keys.map((k) => k.sha256.toLowerCase())).size === keys.length, "two keys have the same sha256"),
+  providers: z
+    .array(providerEntry)
+    .min(1)
+    .default([{ name: "local", type: "local" }])
+    .transform((entries) => entries as ProviderConfig[])
+    .refine((entries) => new Set(entries.map((e) => e.name)).size === entries.length, "two providers have the same name"),
+  /** The provider used when a request names none; default: the first one. */
+  default_provider: z.string().optional(),
+}).superRefine((c, ctx) => {
+  if (c.default_provider !== undefined && !c.providers.some((p) => p.name === c.default_provider)) {
+    ctx.addIssue({ code: "custom", path: ["default_provider"], message: `no provider is named "${c.default_provider}"; configured: ${c.providers.map((p) => p.name).join(", ")}` });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,6 +1,9 @@
+import { z } from "zod";
 import { decideTermination } from "../auth/termination-rule.js";
+import { localTable } from "../status/local.js";
 import type { Store } from "../store/store.js";
-import { allowOptions, ProviderFailure, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { defineProviderType } from "./provider-type.js";
 
 /** Sessions listed for one user at most, when a provider lists them. */
 const MAX_LISTED = 100_000;
@@ -8,8 +11,10 @@ const MAX_LISTED = 100_000;
 /** Provider type `local`: the embedded session store, under Zitadel's permission rule. */
 export class LocalProvider implements Provider {
   readonly type = "local";
+  readonly table = localTable;
   readonly verifiesTokens = true;
   readonly checkOptions = allowOptions({});
+  private lastSuccess: Date | undefined;
 
   constructor(
     readonly name: string,
@@ -28,10 +33,16 @@ export class LocalProvider implements Provider {
     // The session was seen a moment ago and sessions are never deleted.
     if (!outcome) throw new ProviderFailure(this.name, this.type, { code: "not_found", message: MESSAGES.not_found });
     const s = outcome.session;
+    this.lastSuccess = new Date();
     return {
       details: { sequence: s.sequence, changeDate: s.changeDate, resourceOwner: s.resourceOwner, creationDate: s.creationDate },
       alreadyTerminated: outcome.alreadyTerminated,
     };
+  }
+
+  health(): ProviderHealthReport {
+    // The store is in this process: it has no outage and needs no breaker.
+    return { ...(this.lastSuccess && { lastSuccess: this.lastSuccess }), breaker: "closed" };
   }
 
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
@@ -45,3 +56,10 @@ const MESSAGES = {
   denied: "not allowed to end this session: present its token, end your own session, or hold session.delete",
   wrong_token: "the session token is invalid for this session",
 } as const;
+
+/** Provider type `local`: the embedded store; it has no settings of its own. */
+export const localType = defineProviderType({
+  type: "local",
+  settings: z.strictObject({}),
+  create: (name, _settings, deps) => new LocalProvider(name, deps.store),
+});

@@ -1,5 +1,6 @@
 import type { Principal } from "../auth/principal.js";
 import type { FieldViolation } from "../status/errors.js";
+import type { MappingTable } from "../status/table.js";
 
 /** What a provider needs to end one session. */
 export interface TerminateCall {
@@ -71,6 +72,8 @@ export class ProviderFailure extends Error {
 export interface Provider {
   readonly name: string;
   readonly type: string;
+  /** How this provider's answers map to gRPC statuses (src/status/). */
+  readonly table: MappingTable;
   /** True when the upstream checks session tokens itself, so a token can stand in for session.delete. */
   readonly verifiesTokens: boolean;
   /** Problems with TerminateRequest.options: unknown keys, bad values. */
@@ -78,7 +81,15 @@ export interface Provider {
   terminate(call: TerminateCall): Promise<TerminateResult>;
   /** The user's sessions in this system, active or not. */
   listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]>;
+  /** What this service has seen of the upstream. */
+  health(): ProviderHealthReport;
   close?(): Promise<void>;
+}
+
+export interface ProviderHealthReport {
+  lastSuccess?: Date;
+  lastError?: { at: Date; code: string };
+  breaker: "closed" | "open" | "half_open" | "isolated";
 }
 
 /** The usual checkOptions: only the named keys, each value checked by its function. */

@@ -1,7 +1,8 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, retry, wrap, type IPolicy } from "cockatiel";
 import type { FieldViolation } from "../status/errors.js";
 import { isRetryable } from "../status/map.js";
-import { ProviderFailure, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import type { MappingTable } from "../status/table.js";
+import { ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 
 export interface ResilienceSettings {
   /** Longest time one upstream attempt may take; never longer than the caller's deadline. */
@@ -16,12 +17,6 @@ export interface ResilienceSettings {
   breakerHalfOpenAfterMs: number;
 }
 
-export interface ProviderHealthReport {
-  lastSuccess?: Date;
-  lastError?: { at: Date; code: string };
-  breaker: "closed" | "open" | "half_open" | "isolated";
-}
-
 /** Observes every upstream attempt, for metrics. */
 export type AttemptObserver = (provider: string, operation: string, seconds: number, outcome: string) => void;
 
@@ -30,6 +25,7 @@ export class ResilientProvider implements Provider {
   readonly name: string;
   readonly type: string;
   readonly verifiesTokens: boolean;
+  readonly table: MappingTable;
   private readonly policy: IPolicy;
   private readonly breaker;
   private lastSuccess: Date | undefined;
@@ -43,7 +39,8 @@ export class ResilientProvider implements Provider {
     this.name = inner.name;
     this.type = inner.type;
     this.verifiesTokens = inner.verifiesTokens;
-    const retryable = handleWhen((err) => err instanceof ProviderFailure && isRetryable(err));
+    this.table = inner.table;
+    const retryable = handleWhen((err) => err instanceof ProviderFailure && isRetryable(err, inner.table));
     this.breaker = circuitBreaker(retryable, {
       halfOpenAfter: settings.breakerHalfOpenAfterMs,
       breaker: new ConsecutiveBreaker(settings.breakerFailures),

@@ -1,4 +1,5 @@
 import { Code } from "@connectrpc/connect";
+import type { UpstreamAnswer } from "../providers/provider.js";
 
 /** What a row matches in an upstream answer; every given condition must hold. */
 export interface Match {
@@ -23,13 +24,6 @@ export interface MappingRow {
 }
 
 export type MappingTable = readonly MappingRow[];
-
-/** An upstream's answer that is not success, as the mapping layer sees it. */
-export interface UpstreamAnswer {
-  status?: number;
-  code?: string;
-  message: string;
-}
 
 export function matches(row: MappingRow, a: UpstreamAnswer): boolean {
   const { status, code, message } = row.when;

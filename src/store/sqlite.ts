@@ -1,20 +1,22 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { GroupCommit } from "./group-commit.js";
 import { newSessionId } from "./session-id.js";
-import type { ListQuery, NewSession, SessionRecord, Store, Termination, TerminateOutcome } from "./store.js";
+import { eventFromRow, eventToRow, type EventRow } from "./sqlite-events.js";
+import type { AuditEvent, ListQuery, NewSession, SessionRecord, Store, Termination, TerminateOutcome } from "./store.js";
 
-interface Row {
+interface SessionRow {
   id: string;
   user_id: string;
   resource_owner: string;
-  creation_date: number;
-  change_date: number;
+  creation_date: bigint;
+  change_date: bigint;
   sequence: bigint;
-  expiration_date: number | null;
+  expiration_date: bigint | null;
   metadata: string;
   token_hash: Buffer;
-  terminated_at: number | null;
+  terminated_at: bigint | null;
   terminated_by: string | null;
   termination_reason: string | null;
   termination_request_id: string | null;
@@ -37,17 +39,37 @@ CREATE TABLE IF NOT EXISTS sessions (
   termination_request_id TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, id);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  principal TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  code TEXT NOT NULL,
+  already_terminated INTEGER NOT NULL,
+  details TEXT,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_request ON events (request_id, id);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (provider, session_id, code);
 `;
 
-/** The embedded default: one SQLite file in WAL mode, fsynced on every commit. */
+/** The embedded default: one SQLite file in WAL mode, fsynced on every commit, commits grouped. */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly commits: GroupCommit;
   private sequence: bigint;
-  private readonly insert: Database.Statement;
-  private readonly selectOne: Database.Statement<[string], Row>;
+  private readonly insertSession: Database.Statement;
+  private readonly selectSession: Database.Statement<[string], SessionRow>;
   private readonly terminate: Database.Statement;
-  private readonly listAll: Database.Statement<[string, number], Row>;
-  private readonly listByUser: Database.Statement<[string, string, number], Row>;
+  private readonly listAll: Database.Statement<[string, number], SessionRow>;
+  private readonly listByUser: Database.Statement<[string, string, number], SessionRow>;
+  private readonly insertEvent: Database.Statement;
+  private readonly eventByRequest: Database.Statement<[string], EventRow>;
+  private readonly terminationEvent: Database.Statement<[string, string], EventRow>;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -59,13 +81,14 @@ export class SqliteStore implements Store {
     this.db.defaultSafeIntegers(true);
     const max = this.db.prepare("SELECT MAX(sequence) AS s FROM sessions").get() as { s: bigint | null };
     this.sequence = max.s ?? 0n;
-    this.insert = this.db.prepare(
+    this.commits = new GroupCommit(this.db);
+    this.insertSession = this.db.prepare(
       `INSERT INTO sessions (id, user_id, resource_owner, creation_date, change_date, sequence,
          expiration_date, metadata, token_hash)
        VALUES (@id, @user_id, @resource_owner, @creation_date, @change_date, @sequence,
          @expiration_date, @metadata, @token_hash)`,
     );
-    this.selectOne = this.db.prepare("SELECT * FROM sessions WHERE id = ?");
+    this.selectSession = this.db.prepare("SELECT * FROM sessions WHERE id = ?");
     this.terminate = this.db.prepare(
       `UPDATE sessions SET terminated_at = @at, terminated_by = @by, termination_reason = @reason,
          termination_request_id = @request_id, change_date = @at, sequence = @sequence
@@ -73,9 +96,13 @@ export class SqliteStore implements Store {
     );
     // "~" sorts after every id character, so it stands for "no cursor".
     this.listAll = this.db.prepare("SELECT * FROM sessions WHERE id < ? ORDER BY id DESC LIMIT ?");
-    this.listByUser = this.db.prepare(
-      "SELECT * FROM sessions WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    this.listByUser = this.db.prepare("SELECT * FROM sessions WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+    this.insertEvent = this.db.prepare(
+      `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error)
+       VALUES (@time, @principal, @provider, @session_id, @user_id, @request_id, @reason, @code, @already_terminated, @details, @error)`,
     );
+    this.eventByRequest = this.db.prepare("SELECT * FROM events WHERE request_id = ? ORDER BY id DESC LIMIT 1");
+    this.terminationEvent = this.db.prepare("SELECT * FROM events WHERE provider = ? AND session_id = ? AND code = 'OK' ORDER BY id LIMIT 1");
   }
 
   static open(dataDir: string): SqliteStore {
@@ -83,26 +110,29 @@ export class SqliteStore implements Store {
     return new SqliteStore(join(dataDir, "sessions.db"));
   }
 
-  async createSession(s: NewSession): Promise<SessionRecord> {
-    const now = new Date();
-    const sequence = ++this.sequence;
-    const id = newSessionId(now);
-    this.insert.run({
-      id,
-      user_id: s.userId,
-      resource_owner: s.resourceOwner,
-      creation_date: now.getTime(),
-      change_date: now.getTime(),
-      sequence,
-      expiration_date: s.expirationDate?.getTime() ?? null,
-      metadata: encodeMetadata(s.metadata),
-      token_hash: Buffer.from(s.tokenHash),
+  createSession(s: NewSession): Promise<SessionRecord> {
+    return this.commits.write(() => {
+      const now = new Date();
+      const sequence = this.sequence + 1n;
+      const id = newSessionId(now);
+      this.insertSession.run({
+        id,
+        user_id: s.userId,
+        resource_owner: s.resourceOwner,
+        creation_date: now.getTime(),
+        change_date: now.getTime(),
+        sequence,
+        expiration_date: s.expirationDate?.getTime() ?? null,
+        metadata: encodeMetadata(s.metadata),
+        token_hash: Buffer.from(s.tokenHash),
+      });
+      this.sequence = sequence;
+      return { id, ...s, creationDate: now, changeDate: now, sequence };
     });
-    return { id, ...s, creationDate: now, changeDate: now, sequence };
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
-    const row = this.selectOne.get(id);
+    const row = this.selectSession.get(id);
     return row && toRecord(row);
   }
 
@@ -112,19 +142,30 @@ export class SqliteStore implements Store {
     return rows.map(toRecord);
   }
 
-  async terminateSession(id: string, t: Omit<Termination, "date">): Promise<TerminateOutcome | undefined> {
-    const sequence = this.sequence + 1n;
-    const changed = this.terminate.run({
-      id,
-      at: Date.now(),
-      by: t.by,
-      reason: t.reason,
-      request_id: t.requestId,
-      sequence,
-    }).changes;
-    if (changed > 0) this.sequence = sequence;
-    const row = this.selectOne.get(id);
-    return row && { session: toRecord(row), alreadyTerminated: changed === 0 };
+  terminateSession(id: string, t: Omit<Termination, "date">): Promise<TerminateOutcome | undefined> {
+    return this.commits.write(() => {
+      const sequence = this.sequence + 1n;
+      const changed = this.terminate.run({ id, at: Date.now(), by: t.by, reason: t.reason, request_id: t.requestId, sequence }).changes;
+      if (changed > 0) this.sequence = sequence;
+      const row = this.selectSession.get(id);
+      return row && { session: toRecord(row), alreadyTerminated: changed === 0 };
+    });
+  }
+
+  recordEvent(event: AuditEvent): Promise<void> {
+    return this.commits.write(() => {
+      this.insertEvent.run(eventToRow(event));
+    });
+  }
+
+  async findEventByRequestId(requestId: string): Promise<AuditEvent | undefined> {
+    const row = this.eventByRequest.get(requestId);
+    return row && eventFromRow(row);
+  }
+
+  async findTermination(provider: string, sessionId: string): Promise<AuditEvent | undefined> {
+    const row = this.terminationEvent.get(provider, sessionId);
+    return row && eventFromRow(row);
   }
 
   /** A pragma's current value, for checks of how the file is kept. */
@@ -133,6 +174,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.commits.drain();
     this.db.close();
   }
 }
@@ -146,7 +188,7 @@ function decodeMetadata(json: string): Record<string, Uint8Array> {
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, "base64"))]));
 }
 
-function toRecord(r: Row): SessionRecord {
+function toRecord(r: SessionRow): SessionRecord {
   const record: SessionRecord = {
     id: r.id,
     userId: r.user_id,

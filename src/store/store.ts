@@ -40,7 +40,34 @@ export interface TerminateOutcome {
   alreadyTerminated: boolean;
 }
 
-/** Persistence of sessions. Every write is durable before its promise resolves. */
+/** Details of a change, as the store keeps them (zitadel.object.v2.Details). */
+export interface EventDetails {
+  sequence: bigint;
+  changeDate?: Date;
+  resourceOwner: string;
+  creationDate?: Date;
+}
+
+/** One Terminate call as the audit trail keeps it: who, what, where, when, why, and the outcome. */
+export interface AuditEvent {
+  time: Date;
+  principal: string;
+  provider: string;
+  sessionId: string;
+  userId: string;
+  requestId: string;
+  /** The caller's reason. */
+  reason: string;
+  /** "OK" or the gRPC code name, e.g. "PERMISSION_DENIED". */
+  code: string;
+  alreadyTerminated: boolean;
+  /** Set on success. */
+  details?: EventDetails;
+  /** Set on failure: the ErrorInfo reason, the message, the ErrorInfo metadata, and whether a retry may help. */
+  error?: { reason: string; message: string; metadata: Record<string, string>; retryable: boolean };
+}
+
+/** Persistence of sessions and of the audit trail. Every write is durable before its promise resolves. */
 export interface Store {
   createSession(session: NewSession): Promise<SessionRecord>;
   getSession(id: string): Promise<SessionRecord | undefined>;
@@ -48,5 +75,10 @@ export interface Store {
   listSessions(query: ListQuery): Promise<SessionRecord[]>;
   /** Ends the session once; undefined when no such session exists. */
   terminateSession(id: string, termination: Omit<Termination, "date">): Promise<TerminateOutcome | undefined>;
+  recordEvent(event: AuditEvent): Promise<void>;
+  /** The latest event of a request id. */
+  findEventByRequestId(requestId: string): Promise<AuditEvent | undefined>;
+  /** The successful termination of a session through a provider, if this service made one. */
+  findTermination(provider: string, sessionId: string): Promise<AuditEvent | undefined>;
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { newApiKey } from "../../src/auth/admin-key.js";
 import { sha256Hex } from "../../src/auth/api-keys.js";
 import type { Permission } from "../../src/auth/principal.js";
-import { loadConfig } from "../../src/config/load.js";
+import { parseConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { startService, type RunningService } from "../../src/main.js";
@@ -34,11 +34,14 @@ export interface TestService {
   stop(): Promise<void>;
 }
 
-/** A real service on 127.0.0.1, port 0, with a fresh data directory and one API key per role. */
-export async function startTestService(overrides: Partial<Config["server"]> = {}): Promise<TestService> {
+/**
+ * A real service on 127.0.0.1, port 0, with a fresh data directory and one API key per role.
+ * `extra` is more configuration as in the file (e.g. providers, default_provider), validated the same way.
+ */
+export async function startTestService(overrides: Partial<Config["server"]> = {}, extra: Record<string, unknown> = {}): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), "session-control-test-"));
   const keys = Object.fromEntries(Object.keys(ROLES).map((r) => [r, newApiKey()])) as Record<Role, string>;
-  const base = loadConfig(undefined, { port: 0, dataDir });
+  const base = parseConfig(extra, { port: 0, dataDir });
   const config: Config = {
     ...base,
     server: { ...base.server, ...overrides },

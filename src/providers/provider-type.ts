@@ -1,0 +1,24 @@
+import type { z } from "zod";
+import type { Store } from "../store/store.js";
+import type { Provider } from "./provider.js";
+
+/** What every provider may use, besides its own settings. */
+export interface ProviderDeps {
+  store: Store;
+  /** Most keep-alive connections to keep open to the upstream. */
+  maxConnections: number;
+}
+
+/** A kind of backend: its settings in the configuration, and how to make one. */
+export interface ProviderType<S extends z.ZodObject = z.ZodObject> {
+  /** The `type` key of a `providers:` entry. */
+  readonly type: string;
+  /** Settings of its own, besides name, type and the common resilience settings. */
+  readonly settings: S;
+  create(name: string, settings: z.output<S>, deps: ProviderDeps): Provider;
+}
+
+/** Keeps the settings' type attached to create(). */
+export function defineProviderType<S extends z.ZodObject>(t: ProviderType<S>): ProviderType<S> {
+  return t;
+}
