@@ -1,5 +1,6 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Principal } from "../auth/principal.js";
+import type { CallContext } from "./terminate.js";
 
 /** Set by the authentication interceptor for every call that needs credentials. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "caller" });
@@ -8,4 +9,15 @@ export function callerOf(ctx: HandlerContext): Principal {
   const p = ctx.values.get(principalKey);
   if (!p) throw new ConnectError("missing credentials", Code.Unauthenticated);
   return p;
+}
+
+/** Cancellation, deadline and forwarded headers of a call, for the terminate action. */
+export function callContextOf(ctx: HandlerContext): CallContext {
+  const timeoutMs = ctx.timeoutMs();
+  const twoFactorCode = ctx.requestHeader.get("x-2fa-code");
+  return {
+    signal: ctx.signal,
+    ...(timeoutMs !== undefined && { deadline: Date.now() + timeoutMs }),
+    ...(twoFactorCode && { twoFactorCode }),
+  };
 }

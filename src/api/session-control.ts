@@ -1,8 +1,10 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, type ServiceImpl } from "@connectrpc/connect";
 import {
   CreateSessionResponseSchema,
   GetSessionResponseSchema,
+  ListProvidersResponseSchema,
   ListSessionsResponseSchema,
   type SessionControl,
 } from "../../gen/sessioncontrol/v1/session_control_pb.js";
@@ -11,7 +13,7 @@ import { newSessionToken } from "../auth/session-token.js";
 import type { SessionRecord, Store } from "../store/store.js";
 import { invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import { callerOf } from "./principal-context.js";
+import { callContextOf, callerOf } from "./principal-context.js";
 import { sessionMessage } from "./session-message.js";
 import { detailsMessage, type TerminateAction } from "./terminate.js";
 import { checkLength } from "./validate.js";
@@ -26,7 +28,7 @@ const MAX_PAGE_SIZE = 1000;
 export function sessionControlService(store: Store, terminate: TerminateAction): ServiceImpl<typeof SessionControl> {
   return {
     async terminate(req, ctx) {
-      return terminate.run(callerOf(ctx), { ...req }, ctx.signal);
+      return terminate.run(callerOf(ctx), { ...req }, callContextOf(ctx));
     },
 
     async createSession(req, ctx) {
@@ -96,6 +98,25 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
       return create(ListSessionsResponseSchema, {
         sessions: page.map(sessionMessage),
         nextPageToken: rows.length > limit ? encodePageToken(req.userId, page[page.length - 1]!.id) : "",
+      });
+    },
+
+    async listProviders(_req, ctx) {
+      callerOf(ctx);
+      return create(ListProvidersResponseSchema, {
+        providers: terminate.providers.map((p) => {
+          const h = p.health();
+          return {
+            name: p.name,
+            type: p.type,
+            isDefault: p.name === terminate.defaultProvider,
+            health: {
+              breakerState: h.breaker,
+              ...(h.lastSuccess && { lastSuccessTime: timestampFromDate(h.lastSuccess) }),
+              ...(h.lastError && { lastErrorTime: timestampFromDate(h.lastError.at), lastErrorCode: h.lastError.code }),
+            },
+          };
+        }),
       });
     },
   };

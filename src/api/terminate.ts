@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { Principal } from "../auth/principal.js";
+import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
-import { invalidArgument, type FieldViolation } from "../status/errors.js";
-import { mapFailure } from "../status/map.js";
+import type { AuditEvent, Store } from "../store/store.js";
+import { codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
+import { mapFailure, rowFor } from "../status/map.js";
 import { checkLength } from "./validate.js";
 
 export interface TerminateInput {
@@ -16,22 +17,97 @@ export interface TerminateInput {
   requestId?: string;
   userId?: string;
   reason?: string;
+  options?: Record<string, string>;
+}
+
+/** What the transport knows of the call: cancellation, deadline, forwarded headers. */
+export interface CallContext {
+  signal: AbortSignal;
+  /** When the caller stops waiting (ms since the epoch). */
+  deadline?: number;
+  /** The caller's `x-2fa-code` header. */
+  twoFactorCode?: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Ending one session: shared by SessionControl.Terminate, Zitadel's DeleteSession and REST. */
+/**
+ * Ending one session: shared by SessionControl.Terminate, Zitadel's DeleteSession and REST.
+ * Validates, replays a known request id, authorizes, calls the provider, maps, and records
+ * every outcome in the audit trail.
+ */
 export class TerminateAction {
   private readonly byName: ReadonlyMap<string, Provider>;
 
   constructor(
-    providers: Provider[],
-    private readonly defaultProvider: string,
+    readonly providers: readonly Provider[],
+    readonly defaultProvider: string,
+    private readonly store: Store,
+    private readonly observe: (provider: string, code: string) => void = () => {},
   ) {
     this.byName = new Map(providers.map((p) => [p.name, p]));
   }
 
-  async run(caller: Principal, input: TerminateInput, signal: AbortSignal): Promise<TerminateResponse> {
+  async run(caller: Principal, input: TerminateInput, call: CallContext): Promise<TerminateResponse> {
+    const provider = this.validate(input);
+    const requestId = input.requestId || randomUUID();
+    if (input.requestId) {
+      const replay = await this.replay(input.requestId, provider.name, input.sessionId);
+      if (replay) return replay;
+    }
+    // Upstreams do not know our callers: only a token they check themselves stands in for session.delete.
+    if (provider.type !== "local" && !hasPermission(caller, "session.delete") && !(input.sessionToken && provider.verifiesTokens)) {
+      throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `ending sessions through provider "${provider.name}" needs session.delete`);
+    }
+    const event: Omit<AuditEvent, "code" | "alreadyTerminated"> = {
+      time: new Date(),
+      principal: caller.name,
+      provider: provider.name,
+      sessionId: input.sessionId,
+      userId: input.userId ?? "",
+      requestId,
+      reason: input.reason ?? "",
+    };
+    try {
+      const result = await provider.terminate({
+        caller,
+        sessionId: input.sessionId,
+        ...(input.sessionToken ? { sessionToken: input.sessionToken } : {}),
+        userId: input.userId ?? "",
+        reason: input.reason ?? "",
+        requestId,
+        options: input.options ?? {},
+        ...(call.twoFactorCode ? { twoFactorCode: call.twoFactorCode } : {}),
+        signal: call.signal,
+        ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
+      });
+      await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
+      this.observe(provider.name, "OK");
+      return response(provider.name, result.details, result.alreadyTerminated);
+    } catch (err) {
+      if (!(err instanceof ProviderFailure)) throw err;
+      const row = rowFor(err, provider.table);
+      // The upstream no longer knows a session that this service ended: that is success.
+      const ended = row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, input.sessionId));
+      if (ended && ended.details) {
+        await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
+        this.observe(provider.name, "OK");
+        return response(provider.name, ended.details, true);
+      }
+      const mapped = mapFailure(err, provider.table);
+      const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
+      await this.store.recordEvent({
+        ...event,
+        code: codeName(mapped.code),
+        alreadyTerminated: false,
+        error: { reason: row.reason, message: mapped.rawMessage, metadata, retryable: row.retryable === true },
+      });
+      this.observe(provider.name, codeName(mapped.code));
+      throw mapped;
+    }
+  }
+
+  private validate(input: TerminateInput): Provider {
     const violations: FieldViolation[] = [];
     checkLength(violations, "session_id", input.sessionId, { required: true });
     checkLength(violations, "session_token", input.sessionToken ?? "", { required: false, max: 1000 });
@@ -42,35 +118,39 @@ export class TerminateAction {
     if (!provider) {
       const names = [...this.byName.keys()].join(", ");
       violations.push({ field: "provider", description: `unknown provider "${input.provider}"; configured: ${names}` });
-    }
+    } else violations.push(...provider.checkOptions(input.options ?? {}));
     if (violations.length > 0 || !provider) throw invalidArgument(violations);
-    try {
-      const result = await provider.terminate({
-        caller,
-        sessionId: input.sessionId,
-        ...(input.sessionToken ? { sessionToken: input.sessionToken } : {}),
-        userId: input.userId ?? "",
-        reason: input.reason ?? "",
-        requestId: input.requestId || randomUUID(),
-        options: {},
-        signal,
-      });
-      return create(TerminateResponseSchema, {
-        details: detailsMessage(result.details),
-        provider: provider.name,
-        alreadyTerminated: result.alreadyTerminated,
-      });
-    } catch (err) {
-      throw err instanceof ProviderFailure ? mapFailure(err, provider.table) : err;
-    }
+    return provider;
   }
+
+  /** The recorded answer to a request id seen before; undefined when the call should go ahead. */
+  private async replay(requestId: string, provider: string, sessionId: string): Promise<TerminateResponse | undefined> {
+    const prior = await this.store.findEventByRequestId(requestId);
+    if (!prior) return undefined;
+    if (prior.provider !== provider || prior.sessionId !== sessionId) {
+      throw invalidArgument([{ field: "request_id", description: "was already used for another session or provider" }]);
+    }
+    if (prior.code === "OK" && prior.details) return response(prior.provider, prior.details, prior.alreadyTerminated);
+    // A failure that a retry can mend is tried again, with the same request id.
+    if (!prior.error || prior.error.retryable) return undefined;
+    const code = Code[codeConstName(prior.code) as keyof typeof Code] as Code | undefined;
+    throw new ConnectError(prior.error.message, code ?? Code.Unknown, undefined, [errorInfo(prior.error.reason, prior.provider, prior.error.metadata)]);
+  }
+}
+
+function response(provider: string, details: ChangeDetails, alreadyTerminated: boolean): TerminateResponse {
+  return create(TerminateResponseSchema, { details: detailsMessage(details), provider, alreadyTerminated });
 }
 
 export function detailsMessage(d: ChangeDetails): MessageInitShape<typeof DetailsSchema> {
   return {
     sequence: d.sequence,
-    ...(d.changeDate ? { changeDate: timestampFromDate(d.changeDate) } : {}),
     resourceOwner: d.resourceOwner,
+    ...(d.changeDate ? { changeDate: timestampFromDate(d.changeDate) } : {}),
     ...(d.creationDate ? { creationDate: timestampFromDate(d.creationDate) } : {}),
   };
+}
+
+function codeConstName(name: string): string {
+  return name.toLowerCase().replace(/(^|_)([a-z])/g, (_m, _u, c: string) => c.toUpperCase());
 }

@@ -1,6 +1,7 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, retry, wrap, type IPolicy } from "cockatiel";
 import type { FieldViolation } from "../status/errors.js";
-import { isRetryable } from "../status/map.js";
+import { codeName } from "../status/errors.js";
+import { isRetryable, rowFor } from "../status/map.js";
 import type { MappingTable } from "../status/table.js";
 import { ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 
@@ -83,7 +84,7 @@ export class ResilientProvider implements Provider {
       return result;
     } catch (err) {
       const failure = this.asFailure(err, callerSignal, deadline);
-      this.lastError = { at: new Date(), code: failure.answer.code ?? "unknown" };
+      this.lastError = { at: new Date(), code: codeName(rowFor(failure, this.table).code) };
       throw failure;
     }
   }

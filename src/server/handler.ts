@@ -9,6 +9,7 @@ import { callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } fro
 import { applyCors } from "./cors.js";
 import { capDeadline } from "./deadline.js";
 import type { HealthStatus } from "./health.js";
+import type { Metrics } from "./metrics.js";
 import type { RequestHandler } from "./one-port.js";
 import { RestSessions } from "./rest.js";
 import { rpcAdapter } from "./rpc-adapter.js";
@@ -21,6 +22,7 @@ export interface HandlerDeps {
   keys: ApiKeys;
   terminate: TerminateAction;
   health: HealthStatus;
+  metrics: Metrics;
   log: Logger;
 }
 
@@ -41,11 +43,23 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   return (req, res) => {
     const record: CallRecord = { start: process.hrtime.bigint(), procedure: (req.url ?? "").split("?")[0]! };
     records.set(req, record);
-    res.once("close", () => writeCallLine(log, record, res.statusCode));
+    res.once("close", () => {
+      const code = writeCallLine(log, record, res.statusCode);
+      // Paths that reached no handler are one label, so junk cannot grow the metrics without bound.
+      deps.metrics.observeCall(record.code ? record.procedure : "other", code);
+    });
     if (applyCors(req.method ?? "", req.headers, res, config.cors_allowed_origins)) {
-      record.code = "preflight";
+      record.code = "OK";
       res.writeHead(204);
       res.end();
+      return;
+    }
+    if (req.method === "GET" && record.procedure === "/metrics") {
+      record.code = "OK";
+      void deps.metrics.render().then(({ contentType, body }) => {
+        res.writeHead(200, { "content-type": contentType });
+        res.end(body);
+      });
       return;
     }
     if (rest.matches(req)) {

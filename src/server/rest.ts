@@ -6,8 +6,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { DetailsSchema } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import type { ApiKeys } from "../auth/api-keys.js";
-import type { TerminateAction } from "../api/terminate.js";
-import { serviceError } from "../status/errors.js";
+import type { CallContext, TerminateAction } from "../api/terminate.js";
+import { codeName, serviceError } from "../status/errors.js";
 import { httpStatusOf } from "./http-status.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -34,7 +34,7 @@ export class RestSessions {
   }
 
   async serve(req: Request, res: Response): Promise<RestOutcome> {
-    const outcome: RestOutcome = { code: "ok" };
+    const outcome: RestOutcome = { code: "OK" };
     const aborted = new AbortController();
     res.once("close", () => aborted.abort());
     try {
@@ -43,15 +43,20 @@ export class RestSessions {
       outcome.principal = principal.name;
       const sessionId = decodePathSegment(ROUTE.exec(req.url ?? "")![1]!);
       const body = await readJsonBody(req, this.readMaxBytes);
-      const result = await this.terminate.run(principal, { sessionId, sessionToken: body.sessionToken }, aborted.signal);
+      const result = await this.terminate.run(principal, { sessionId, sessionToken: body.sessionToken }, callContext(req, aborted.signal));
       send(res, 200, { details: result.details ? toJson(DetailsSchema, result.details) : {} });
     } catch (err) {
       const ce = ConnectError.from(err);
-      outcome.code = Code[ce.code] ?? String(ce.code);
+      outcome.code = codeName(ce.code);
       send(res, httpStatusOf(ce.code), { code: ce.code, message: ce.rawMessage, details: ce.details.map(detailJson) });
     }
     return outcome;
   }
+}
+
+function callContext(req: Request, signal: AbortSignal): CallContext {
+  const twoFactorCode = req.headers["x-2fa-code"];
+  return { signal, ...(typeof twoFactorCode === "string" && twoFactorCode && { twoFactorCode }) };
 }
 
 function decodePathSegment(segment: string): string {

@@ -27,3 +27,8 @@ export function serviceError(code: Code, reason: string, message: string): Conne
 export function errorInfo(reason: string, domain: string, metadata: Record<string, string> = {}) {
   return { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain, metadata }) };
 }
+
+/** Code.PermissionDenied -> "PERMISSION_DENIED", the name gRPC uses. */
+export function codeName(code: Code): string {
+  return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+}

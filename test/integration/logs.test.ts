@@ -21,10 +21,10 @@ describe("call logs", () => {
 
     const calls = svc.logs.filter((l) => l["msg"] === "call");
     expect(calls.map((c) => [c["procedure"], c["code"], c["principal"]])).toEqual([
-      ["/sessioncontrol.v1.SessionControl/CreateSession", "ok", "admin"],
-      ["/sessioncontrol.v1.SessionControl/Terminate", "ok", "nobody"],
-      ["/sessioncontrol.v1.SessionControl/Terminate", "PermissionDenied", "nobody"],
-      ["/sessioncontrol.v1.SessionControl/GetSession", "Unauthenticated", "-"],
+      ["/sessioncontrol.v1.SessionControl/CreateSession", "OK", "admin"],
+      ["/sessioncontrol.v1.SessionControl/Terminate", "OK", "nobody"],
+      ["/sessioncontrol.v1.SessionControl/Terminate", "PERMISSION_DENIED", "nobody"],
+      ["/sessioncontrol.v1.SessionControl/GetSession", "UNAUTHENTICATED", "-"],
     ]);
     for (const c of calls) expect(c["duration_ms"]).toBeTypeOf("number");
 

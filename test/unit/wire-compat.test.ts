@@ -149,6 +149,6 @@ describe("descriptors", () => {
   it("our fields beyond Zitadel's do not reuse their numbers", () => {
     const theirs = new Set(DeleteSessionRequestSchema.fields.map((f) => f.number));
     const extra = TerminateRequestSchema.fields.filter((f) => !theirs.has(f.number));
-    expect(extra.map((f) => f.name)).toEqual(["provider", "request_id", "user_id", "reason"]);
+    expect(extra.map((f) => f.name)).toEqual(["provider", "request_id", "user_id", "reason", "options"]);
   });
 });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessioncontrol/v1/session_control.proto.
  */
 export const file_sessioncontrol_v1_session_control: GenFile = /*@__PURE__*/
-  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKbAQoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJQhAKDl9zZXNzaW9uX3Rva2VuIm4KEVRlcm1pbmF0ZVJlc3BvbnNlEisKB2RldGFpbHMYASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5EZXRhaWxzEhAKCHByb3ZpZGVyGAIgASgJEhoKEmFscmVhZHlfdGVybWluYXRlZBgDIAEoCCLmAQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIWCg5yZXNvdXJjZV9vd25lchgCIAEoCRJHCghtZXRhZGF0YRgDIAMoCzI1LnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnkSKwoIbGlmZXRpbWUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIm8KFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxISCgpzZXNzaW9uX2lkGAIgASgJEhUKDXNlc3Npb25fdG9rZW4YAyABKAkiJwoRR2V0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJBChJHZXRTZXNzaW9uUmVzcG9uc2USKwoHc2Vzc2lvbhgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24iTQoTTGlzdFNlc3Npb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIl0KFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiwKCHNlc3Npb25zGAEgAygLMhouc2Vzc2lvbmNvbnRyb2wudjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiiwMKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjaGFuZ2VfZGF0ZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYBiABKAQSMwoPZXhwaXJhdGlvbl9kYXRlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI6CghtZXRhZGF0YRgIIAMoCzIoLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24uTWV0YWRhdGFFbnRyeRIzCgt0ZXJtaW5hdGlvbhgJIAEoCzIeLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJ8CgtUZXJtaW5hdGlvbhIyCg50ZXJtaW5hdGVfZGF0ZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNdGVybWluYXRlZF9ieRgCIAEoCRIOCgZyZWFzb24YAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCTKIAwoOU2Vzc2lvbkNvbnRyb2wSVgoJVGVybWluYXRlEiMuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVxdWVzdBokLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVJlc3BvbnNlEmIKDUNyZWF0ZVNlc3Npb24SJy5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJZCgpHZXRTZXNzaW9uEiQuc2Vzc2lvbmNvbnRyb2wudjEuR2V0U2Vzc2lvblJlcXVlc3QaJS5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVzcG9uc2USXwoMTGlzdFNlc3Npb25zEiYuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVxdWVzdBonLnNlc3Npb25jb250cm9sLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiJuChFUZXJtaW5hdGVSZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxIQCghwcm92aWRlchgCIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYAyABKAgi5gEKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAiABKAkSRwoIbWV0YWRhdGEYAyADKAsyNS5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5EisKCGxpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJvChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEgoKc2Vzc2lvbl9pZBgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQQoSR2V0U2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uIk0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosDCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY2hhbmdlX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAYgASgEEjMKD2V4cGlyYXRpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIbWV0YWRhdGEYCCADKAsyKC5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uLk1ldGFkYXRhRW50cnkSMwoLdGVybWluYXRpb24YCSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEifAoLVGVybWluYXRpb24SMgoOdGVybWluYXRlX2RhdGUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXRlcm1pbmF0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySW5mbyJxCgxQcm92aWRlckluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCmlzX2RlZmF1bHQYAyABKAgSMQoGaGVhbHRoGAQgASgLMiEuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJIZWFsdGgirAEKDlByb3ZpZGVySGVhbHRoEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2Vycm9yX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2xhc3RfZXJyb3JfY29kZRgDIAEoCRIVCg1icmVha2VyX3N0YXRlGAQgASgJMuwDCg5TZXNzaW9uQ29udHJvbBJWCglUZXJtaW5hdGUSIy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0GiQuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVzcG9uc2USYgoNQ3JlYXRlU2Vzc2lvbhInLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElkKCkdldFNlc3Npb24SJC5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkdldFNlc3Npb25SZXNwb25zZRJfCgxMaXN0U2Vzc2lvbnMSJi5zZXNzaW9uY29udHJvbC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USYgoNTGlzdFByb3ZpZGVycxInLnNlc3Npb25jb250cm9sLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Details of a change, the same as zitadel.object.v2.Details.
@@ -103,6 +103,13 @@ export type TerminateRequest = Message<"sessioncontrol.v1.TerminateRequest"> & {
    * @generated from field: string reason = 6;
    */
   reason: string;
+
+  /**
+   * Provider-specific options; each provider accepts only its own keys.
+   *
+   * @generated from field: map<string, string> options = 7;
+   */
+  options: { [key: string]: string };
 };
 
 /**
@@ -449,6 +456,126 @@ export const TerminationSchema: GenMessage<Termination> = /*@__PURE__*/
   messageDesc(file_sessioncontrol_v1_session_control, 10);
 
 /**
+ * ListProvidersRequest has no fields: every configured provider is listed.
+ *
+ * @generated from message sessioncontrol.v1.ListProvidersRequest
+ */
+export type ListProvidersRequest = Message<"sessioncontrol.v1.ListProvidersRequest"> & {
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListProvidersRequest.
+ * Use `create(ListProvidersRequestSchema)` to create a new message.
+ */
+export const ListProvidersRequestSchema: GenMessage<ListProvidersRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 11);
+
+/**
+ * ListProvidersResponse lists the configured providers.
+ *
+ * @generated from message sessioncontrol.v1.ListProvidersResponse
+ */
+export type ListProvidersResponse = Message<"sessioncontrol.v1.ListProvidersResponse"> & {
+  /**
+   * The providers, in configuration order.
+   *
+   * @generated from field: repeated sessioncontrol.v1.ProviderInfo providers = 1;
+   */
+  providers: ProviderInfo[];
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListProvidersResponse.
+ * Use `create(ListProvidersResponseSchema)` to create a new message.
+ */
+export const ListProvidersResponseSchema: GenMessage<ListProvidersResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 12);
+
+/**
+ * ProviderInfo describes one configured provider.
+ *
+ * @generated from message sessioncontrol.v1.ProviderInfo
+ */
+export type ProviderInfo = Message<"sessioncontrol.v1.ProviderInfo"> & {
+  /**
+   * Name used in TerminateRequest.provider.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Provider type: local, zitadel, rocketchat, senhasegura or luckymonaco.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * True for the provider used when a request names none.
+   *
+   * @generated from field: bool is_default = 3;
+   */
+  isDefault: boolean;
+
+  /**
+   * Health as seen from this service's calls.
+   *
+   * @generated from field: sessioncontrol.v1.ProviderHealth health = 4;
+   */
+  health?: ProviderHealth | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ProviderInfo.
+ * Use `create(ProviderInfoSchema)` to create a new message.
+ */
+export const ProviderInfoSchema: GenMessage<ProviderInfo> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 13);
+
+/**
+ * ProviderHealth is what this service has seen of a provider.
+ *
+ * @generated from message sessioncontrol.v1.ProviderHealth
+ */
+export type ProviderHealth = Message<"sessioncontrol.v1.ProviderHealth"> & {
+  /**
+   * When the provider last answered a call successfully.
+   *
+   * @generated from field: google.protobuf.Timestamp last_success_time = 1;
+   */
+  lastSuccessTime?: Timestamp | undefined;
+
+  /**
+   * When a call to the provider last failed.
+   *
+   * @generated from field: google.protobuf.Timestamp last_error_time = 2;
+   */
+  lastErrorTime?: Timestamp | undefined;
+
+  /**
+   * gRPC code name of the last failure, e.g. UNAVAILABLE.
+   *
+   * @generated from field: string last_error_code = 3;
+   */
+  lastErrorCode: string;
+
+  /**
+   * Circuit breaker state: closed, open, half_open or isolated.
+   *
+   * @generated from field: string breaker_state = 4;
+   */
+  breakerState: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ProviderHealth.
+ * Use `create(ProviderHealthSchema)` to create a new message.
+ */
+export const ProviderHealthSchema: GenMessage<ProviderHealth> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 14);
+
+/**
  * SessionControl ends sessions wherever they live. Terminate is wire-compatible with
  * zitadel.session.v2.SessionService.DeleteSession.
  *
@@ -494,6 +621,16 @@ export const SessionControl: GenService<{
     methodKind: "unary";
     input: typeof ListSessionsRequestSchema;
     output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * List the configured providers and their health; never a secret.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.ListProviders
+   */
+  listProviders: {
+    methodKind: "unary";
+    input: typeof ListProvidersRequestSchema;
+    output: typeof ListProvidersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessioncontrol_v1_session_control, 0);
