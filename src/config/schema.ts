@@ -64,7 +64,7 @@ export const configSchema = z.strictObject({
   providers: z
     .array(providerEntry)
     .min(1)
-    .default([{ name: "local", type: "local" }])
+    .prefault([{ name: "local", type: "local" }])
     .transform((entries) => entries as ProviderConfig[])
     .refine((entries) => new Set(entries.map((e) => e.name)).size === entries.length, "two providers have the same name"),
   /** The provider used when a request names none; default: the first one. */

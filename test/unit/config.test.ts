@@ -64,4 +64,18 @@ describe("configuration", () => {
     const k = { name: "a", sha256: "b".repeat(64) };
     expect(problems(file("dup.json", JSON.stringify({ api_keys: [k, { ...k, name: "c" }] })))[0]).toMatch(/^api_keys: two keys have the same sha256/);
   });
+
+  it("defaults to the embedded store as the one provider, and checks providers", () => {
+    const c = loadConfig(undefined);
+    expect(c.providers.map((p) => [p.name, p.type, p.timeout_ms])).toEqual([["local", "local", 5000]]);
+    expect(c.default_provider).toBeUndefined();
+    expect(problems(file("p1.json", JSON.stringify({ providers: [{ name: "x", type: "nope" }] })))[0]).toMatch(/^providers\[0\]\.type: /);
+    expect(problems(file("p2.json", JSON.stringify({ providers: [{ name: "a", type: "local" }, { name: "a", type: "local" }] })))).toEqual([
+      "providers: two providers have the same name",
+    ]);
+    expect(problems(file("p3.json", JSON.stringify({ providers: [{ name: "a", type: "local" }], default_provider: "b" })))).toEqual([
+      'default_provider: no provider is named "b"; configured: a',
+    ]);
+    expect(problems(file("p4.json", JSON.stringify({ providers: [{ name: "a", type: "local", timeout_ms: 0 }] })))[0]).toMatch(/^providers\[0\]\.timeout_ms: /);
+  });
 });
