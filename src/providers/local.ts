@@ -60,6 +60,7 @@ const MESSAGES = {
 /** Provider type `local`: the embedded store; it has no settings of its own. */
 export const localType = defineProviderType({
   type: "local",
+  table: localTable,
   settings: z.strictObject({}),
   create: (name, _settings, deps) => new LocalProvider(name, deps.store),
 });

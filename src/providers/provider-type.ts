@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { MappingTable } from "../status/table.js";
 import type { Store } from "../store/store.js";
 import type { Provider } from "./provider.js";
 
@@ -15,6 +16,8 @@ export interface ProviderType<S extends z.ZodObject = z.ZodObject> {
   readonly type: string;
   /** Settings of its own, besides name, type and the common resilience settings. */
   readonly settings: S;
+  /** How its answers map to gRPC statuses; the README's status table is rendered from it. */
+  readonly table: MappingTable;
   create(name: string, settings: z.output<S>, deps: ProviderDeps): Provider;
 }
 

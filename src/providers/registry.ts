@@ -1,12 +1,16 @@
 import type { ProviderConfig } from "../config/schema.js";
 import type { Store } from "../store/store.js";
 import { localType } from "./local.js";
+import { luckyMonacoType } from "./luckymonaco.js";
 import type { Provider } from "./provider.js";
 import type { ProviderType } from "./provider-type.js";
+import { rocketchatType } from "./rocketchat.js";
 import { ResilientProvider, type AttemptObserver } from "./resilient.js";
+import { senhaseguraType } from "./senhasegura.js";
+import { zitadelType } from "./zitadel.js";
 
 /** Every provider type the configuration can name: one line each. */
-export const PROVIDER_TYPES: readonly ProviderType[] = [localType];
+export const PROVIDER_TYPES: readonly ProviderType[] = [localType, luckyMonacoType, rocketchatType, zitadelType, senhaseguraType];
 
 /** The configured providers; upstream ones behind timeouts, retries and a circuit breaker. */
 export function buildProviders(configs: readonly ProviderConfig[], store: Store, observe: AttemptObserver): Provider[] {

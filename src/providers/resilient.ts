@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, retry, wrap, type IPolicy } from "cockatiel";
 import type { FieldViolation } from "../status/errors.js";
 import { codeName } from "../status/errors.js";
@@ -79,7 +80,7 @@ export class ResilientProvider implements Provider {
 
   private async run<T>(operation: string, callerSignal: AbortSignal, deadline: number | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
     try {
-      const result = await this.policy.execute(({ signal }) => this.attempt(operation, signal, deadline, attempt), callerSignal);
+      const result = await this.policy.execute(({ signal }) => this.attempt(operation, signal, callerSignal, deadline, attempt), callerSignal);
       this.lastSuccess = new Date();
       return result;
     } catch (err) {
@@ -90,7 +91,7 @@ export class ResilientProvider implements Provider {
   }
 
   /** One upstream attempt, aborted with a ProviderFailure that says why: timeout, deadline or cancel. */
-  private async attempt<T>(operation: string, signal: AbortSignal, deadline: number | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async attempt<T>(operation: string, signal: AbortSignal, callerSignal: AbortSignal, deadline: number | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const remaining = deadline === undefined ? Infinity : deadline - Date.now();
     const byDeadline = remaining <= this.settings.timeoutMs;
     const controller = new AbortController();
@@ -100,7 +101,8 @@ export class ResilientProvider implements Provider {
       () => (byDeadline ? abort("transport.deadline", "the caller's deadline passed") : abort("transport.timeout", `no answer within ${this.settings.timeoutMs} ms`)),
       Math.min(remaining, this.settings.timeoutMs),
     );
-    const onCancel = () => abort("transport.canceled", "the caller cancelled the call");
+    const onCancel = () =>
+      callerDeadlinePassed(callerSignal, deadline) ? abort("transport.deadline", "the caller's deadline passed") : abort("transport.canceled", "the caller cancelled the call");
     if (signal.aborted) onCancel();
     signal.addEventListener("abort", onCancel, { once: true });
     const start = process.hrtime.bigint();
@@ -121,14 +123,20 @@ export class ResilientProvider implements Provider {
   private asFailure(err: unknown, callerSignal: AbortSignal, deadline: number | undefined): ProviderFailure {
     if (err instanceof ProviderFailure) return err;
     if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) return this.failure("transport.breaker_open", "failing fast while the upstream is down");
+    if (callerDeadlinePassed(callerSignal, deadline)) return this.failure("transport.deadline", "the caller's deadline passed");
     if (callerSignal.aborted) return this.failure("transport.canceled", "the caller cancelled the call");
-    if (deadline !== undefined && Date.now() >= deadline) return this.failure("transport.deadline", "the caller's deadline passed");
     throw err;
   }
 
   private failure(code: string, message: string): ProviderFailure {
     return new ProviderFailure(this.name, this.type, { code, message });
   }
+}
+
+/** Whether the caller's deadline has passed: the server aborts the call's signal with DEADLINE_EXCEEDED a moment before `deadline`. */
+function callerDeadlinePassed(callerSignal: AbortSignal, deadline: number | undefined): boolean {
+  const reason: unknown = callerSignal.reason;
+  return (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) || (deadline !== undefined && Date.now() >= deadline);
 }
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {

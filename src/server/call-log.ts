@@ -1,6 +1,5 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { principalKey } from "../api/principal-context.js";
 import { codeName } from "../status/errors.js";
 
 /** One line per call: filled in by the interceptor, written when the HTTP exchange ends. */
@@ -25,8 +24,6 @@ export function callLogInterceptor(log: Logger): Interceptor {
       const ce = err instanceof ConnectError ? err : internal(log, req.url, err);
       if (record) record.code = codeName(ce.code);
       throw ce;
-    } finally {
-      if (record) record.principal = req.contextValues.get(principalKey)?.name;
     }
   };
 }
@@ -36,9 +33,12 @@ function internal(log: Logger, procedure: string, err: unknown): ConnectError {
   return new ConnectError("internal error", Code.Internal);
 }
 
-/** Writes the call's line and returns its code; `httpStatus` speaks for calls that never reached a handler. */
-export function writeCallLine(log: Logger, record: CallRecord, httpStatus: number): string {
-  const code = record.code ?? `http_${httpStatus}`;
+/**
+ * Writes the call's line and returns its code. Without a code from the handler, the caller left
+ * before the answer (`finished` false) or the call never reached a handler (its HTTP status says).
+ */
+export function writeCallLine(log: Logger, record: CallRecord, httpStatus: number, finished: boolean): string {
+  const code = record.code ?? (finished ? `http_${httpStatus}` : "CANCELED");
   const durationMs = Number(process.hrtime.bigint() - record.start) / 1e6;
   log.info(
     {

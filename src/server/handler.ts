@@ -44,7 +44,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     const record: CallRecord = { start: process.hrtime.bigint(), procedure: (req.url ?? "").split("?")[0]! };
     records.set(req, record);
     res.once("close", () => {
-      const code = writeCallLine(log, record, res.statusCode);
+      const code = writeCallLine(log, record, res.statusCode, res.writableFinished);
       // Paths that reached no handler are one label, so junk cannot grow the metrics without bound.
       deps.metrics.observeCall(record.code ? record.procedure : "other", code);
     });

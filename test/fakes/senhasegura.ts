@@ -1,0 +1,229 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+/** What the fake answers to one request. */
+export interface FakeAnswer {
+  /** HTTP status; default 200. */
+  status?: number;
+  /** Sent as JSON; ignored when `raw` is given. */
+  body?: unknown;
+  /** Sent as it is: a seed's JSON verbatim, plain text, half a document. */
+  raw?: string;
+  /** Waits this long before answering. */
+  delayMs?: number;
+  /** Sends the head and half the body, then destroys the socket. */
+  resetMidAnswer?: boolean;
+}
+
+/** One request as the fake received it. */
+export interface RecordedRequest {
+  method: string;
+  /** The request target exactly as it arrived, still percent-encoded. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** The body's form fields, when it is a form. */
+  form: Record<string, string> | undefined;
+  /** When it arrived (ms since the epoch). */
+  at: number;
+  /** True when the client went away before the answer was complete. */
+  aborted: boolean;
+}
+
+/** One entry of "List all remote sessions", in the documented shape. */
+export interface RemoteSession {
+  id: string;
+  user: string;
+  origin_ip: string;
+  credential: string;
+  device: string;
+  protocol: string;
+  proxy: string;
+  session_id: string;
+  start: string;
+  end: string | null;
+  time: string | null;
+  prevent_purge: string;
+  request: null;
+  ITSM: null;
+}
+
+export interface FakeOptions {
+  clientId: string;
+  clientSecret: string;
+  /** The successful drop answer, e.g. seed 003's verbatim. */
+  dropSuccess: string;
+  dropPrefix?: string;
+  sessionsPath?: string;
+  tokenPath?: string;
+}
+
+/**
+ * senhasegura's reply envelope (seed 003). The seed shows only success: for errors the fake sets
+ * the flags and uses the HTTP status as error_code / cod_erro, an assumption.
+ */
+export function envelope(status: number, message: string, mensagem = message): Record<string, unknown> {
+  const error = status >= 400;
+  const code = error ? status : 0;
+  return { code: status, response: { status, message, error, error_code: code, detail: "", mensagem, erro: error, cod_erro: code } };
+}
+
+/**
+ * A senhasegura PAM on 127.0.0.1, port 0: the OAuth 2.0 token endpoint (client credentials), the
+ * session drop endpoint and "List all remote sessions", with bearer tokens that expire after
+ * `expiresIn` seconds. Every request is recorded; answers can be programmed per request.
+ */
+export class FakeSenhasegura {
+  readonly requests: RecordedRequest[] = [];
+  /** Sessions it knows; a drop sets `end` on a live one. */
+  readonly sessions: RemoteSession[] = [];
+  /** `expires_in` of the tokens it issues; undefined: issued without one, valid until revoked. */
+  expiresIn: number | undefined = 3600;
+  /** Every access token issued, in order. */
+  readonly issued: string[] = [];
+  private readonly valid = new Map<string, number>();
+  private readonly apiQueue: FakeAnswer[] = [];
+  private readonly tokenQueue: FakeAnswer[] = [];
+  private tokenDelay = 0;
+  private readonly sockets = new Set<Socket>();
+  private readonly dropPrefix: string;
+  private readonly sessionsPath: string;
+  private readonly tokenPath: string;
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly options: FakeOptions,
+  ) {
+    this.dropPrefix = options.dropPrefix ?? "/api/pam/session/drop";
+    this.sessionsPath = options.sessionsPath ?? "/api/pam/session/remotesessions";
+    this.tokenPath = options.tokenPath ?? "/iso/oauth2/token";
+  }
+
+  static async start(options: FakeOptions): Promise<FakeSenhasegura> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const fake = new FakeSenhasegura(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, options);
+    server.on("connection", (socket) => {
+      fake.sockets.add(socket);
+      socket.on("close", () => fake.sockets.delete(socket));
+    });
+    server.on("request", (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        const isForm = (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded");
+        const recorded: RecordedRequest = { method: req.method!, path: req.url!, headers: req.headers, text, form: isForm ? Object.fromEntries(new URLSearchParams(text)) : undefined, at: Date.now(), aborted: false };
+        fake.requests.push(recorded);
+        fake.send(recorded, res, fake.route(recorded));
+      });
+    });
+    return fake;
+  }
+
+  /** Requests to the token endpoint. */
+  get tokenRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.path === this.tokenPath);
+  }
+
+  /** Requests to anything but the token endpoint. */
+  get apiRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.path !== this.tokenPath);
+  }
+
+  /** The next answers of the API (after the bearer check), one per request. */
+  answerApiOnce(...answers: FakeAnswer[]): void {
+    this.apiQueue.push(...answers);
+  }
+
+  /** The next answers of the token endpoint, one per request. */
+  answerTokenOnce(...answers: FakeAnswer[]): void {
+    this.tokenQueue.push(...answers);
+  }
+
+  /** Delays every token answer from now on. */
+  delayTokens(ms: number): void {
+    this.tokenDelay = ms;
+  }
+
+  /** Every token issued so far is refused from now on (401). */
+  revokeTokens(): void {
+    this.valid.clear();
+  }
+
+  /** Forgets requests, sessions and programmed answers; tokens stay valid. */
+  reset(): void {
+    this.requests.length = 0;
+    this.sessions.length = 0;
+    this.apiQueue.length = 0;
+    this.tokenQueue.length = 0;
+    this.tokenDelay = 0;
+    this.expiresIn = 3600;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private route(r: RecordedRequest): FakeAnswer {
+    if (r.path === this.tokenPath && r.method === "POST") return this.tokenQueue.shift() ?? this.token(r);
+    const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
+    // Seed 003: a request without the authorization header matches no route of the gateway.
+    if (!auth) return { status: 404, body: { message: "No route matched with those values." } };
+    const expiresAt = this.valid.get(auth[1]!);
+    // league/oauth2-server's answer to a token it cannot verify (senhasegura's OAuth server, an assumption).
+    if (expiresAt === undefined || Date.now() >= expiresAt) {
+      return { status: 401, body: { error: "access_denied", error_description: "The resource owner or authorization server denied the request.", hint: "Access token could not be verified", message: "The resource owner or authorization server denied the request." } };
+    }
+    const queued = this.apiQueue.shift();
+    if (queued) return queued;
+    if (r.method === "DELETE" && r.path.startsWith(`${this.dropPrefix}/`)) {
+      const rest = r.path.slice(this.dropPrefix.length + 1);
+      if (!/[/?#]/.test(rest)) return this.drop(decodeURIComponent(rest));
+    }
+    if (r.method === "GET" && r.path === this.sessionsPath) {
+      return { body: { ...envelope(200, ""), tenant: "senhasegura", remote_sessions: this.sessions } };
+    }
+    return { status: 404, body: envelope(404, "Resource sub not found") };
+  }
+
+  private token(r: RecordedRequest): FakeAnswer {
+    const f = r.form ?? {};
+    if (f["grant_type"] !== "client_credentials" || f["client_id"] !== this.options.clientId || f["client_secret"] !== this.options.clientSecret) {
+      return { status: 401, body: { error: "invalid_client", error_description: "Client authentication failed.", message: "Client authentication failed." }, delayMs: this.tokenDelay };
+    }
+    const token = `ss-at-${randomUUID()}`;
+    this.issued.push(token);
+    this.valid.set(token, this.expiresIn === undefined ? Infinity : Date.now() + this.expiresIn * 1000);
+    const expires = this.expiresIn === undefined ? {} : { expires_in: this.expiresIn };
+    return { body: { access_token: token, ...expires, token_type: "Bearer" }, delayMs: this.tokenDelay };
+  }
+
+  private drop(sessionId: string): FakeAnswer {
+    const session = this.sessions.find((s) => s.session_id === sessionId && s.end === null);
+    if (!session) return { status: 500, body: envelope(500, "An error occurred while droping session.") };
+    session.end = new Date().toISOString().slice(0, 19).replace("T", " ");
+    return { raw: this.options.dropSuccess };
+  }
+
+  private send(recorded: RecordedRequest, res: ServerResponse, a: FakeAnswer): void {
+    const write = () => {
+      const text = a.raw ?? JSON.stringify(a.body ?? null);
+      res.writeHead(a.status ?? 200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
+      if (!a.resetMidAnswer) {
+        res.end(text);
+        return;
+      }
+      res.write(text.slice(0, Math.floor(text.length / 2)), () => res.socket?.destroy());
+    };
+    const timer = setTimeout(write, a.delayMs ?? 0);
+    res.on("close", () => {
+      if (res.writableFinished) return;
+      clearTimeout(timer);
+      if (!a.resetMidAnswer) recorded.aborted = true;
+    });
+  }
+}
