@@ -2,9 +2,13 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
+import { operationsService } from "./api/operations.js";
 import { TerminateAction } from "./api/terminate.js";
+import { StepUp } from "./auth/step-up.js";
 import type { Config } from "./config/schema.js";
+import { FanOut, type FanOutSettings } from "./operations/fan-out.js";
 import { buildProviders } from "./providers/registry.js";
+import { base32Decode } from "./providers/totp.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
@@ -24,16 +28,26 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const metrics = new Metrics();
   const providers = buildProviders(config.providers, store, metrics.observeAttempt);
   const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination);
+  const fanOut = new FanOut(store, new Map(providers.map((p) => [p.name, p])), terminate, fanOutSettings(config.operations), log);
+  const operations = operationsService({
+    store,
+    fanOut,
+    stepUp: new StepUp(store),
+    providerNames: providers.map((p) => p.name),
+    maxAgeMs: config.operations.max_age_ms,
+  });
   const health = new HealthStatus();
-  const handler = createHandler({ config: config.server, store, keys, terminate, health, metrics, log });
+  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
   log.info({ host: config.server.host, port: server.port, tls: server.tls, data_dir: config.data_dir }, "serving");
+  fanOut.startBackground();
   return {
     server,
     async stop() {
       health.shutdown();
       await server.close(config.server.shutdown_grace_ms);
+      await fanOut.stop();
       await Promise.all(providers.map((p) => p.close?.()));
       await store.close();
     },
@@ -41,7 +55,24 @@ export async function startService(config: Config, log: Logger): Promise<Running
 }
 
 function keyEntry(k: NonNullable<Config["api_keys"]>[number]): ApiKeyEntry {
-  return { name: k.name, sha256: k.sha256, permissions: k.permissions, ...(k.user_id ? { userId: k.user_id } : {}) };
+  return {
+    name: k.name,
+    sha256: k.sha256,
+    permissions: k.permissions,
+    ...(k.user_id && { userId: k.user_id }),
+    ...(k.totp_secret && { totpKey: base32Decode(k.totp_secret.reveal())! }),
+  };
+}
+
+function fanOutSettings(o: Config["operations"]): FanOutSettings {
+  return {
+    leaseMs: o.lease_ms,
+    pollMs: o.poll_ms,
+    concurrencyPerProvider: o.concurrency_per_provider,
+    retryInitialMs: o.retry_initial_ms,
+    retryMaxMs: o.retry_max_ms,
+    callTimeoutMs: o.call_timeout_ms,
+  };
 }
 
 function bootstrapAdminKey(dataDir: string, log: Logger): ApiKeyEntry {

@@ -1,13 +1,13 @@
 /** Opaque page tokens: the last id of a page, bound to the filter it was issued for. */
-export function encodePageToken(userId: string, lastId: string): string {
-  return Buffer.from(JSON.stringify({ u: userId, b: lastId })).toString("base64url");
+export function encodePageToken(filter: string, lastId: string): string {
+  return Buffer.from(JSON.stringify({ u: filter, b: lastId })).toString("base64url");
 }
 
 /** The id to continue below, or undefined when the token is not one of ours for this filter. */
-export function decodePageToken(token: string, userId: string): string | undefined {
+export function decodePageToken(token: string, filter: string, idPattern = /^[0-9a-f]{32}$/): string | undefined {
   try {
     const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { u?: unknown; b?: unknown };
-    return parsed.u === userId && typeof parsed.b === "string" && /^[0-9a-f]{32}$/.test(parsed.b) ? parsed.b : undefined;
+    return parsed.u === filter && typeof parsed.b === "string" && idPattern.test(parsed.b) ? parsed.b : undefined;
   } catch {
     return undefined;
   }

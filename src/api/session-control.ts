@@ -12,6 +12,7 @@ import { hasPermission, type Principal } from "../auth/principal.js";
 import { newSessionToken } from "../auth/session-token.js";
 import type { SessionRecord, Store } from "../store/store.js";
 import { invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
+import type { OperationsImpl } from "./operations.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { callContextOf, callerOf } from "./principal-context.js";
 import { sessionMessage } from "./session-message.js";
@@ -25,7 +26,7 @@ const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
 
 /** Handlers of sessioncontrol.v1.SessionControl: validate, authorize, delegate. */
-export function sessionControlService(store: Store, terminate: TerminateAction): ServiceImpl<typeof SessionControl> {
+export function sessionControlService(store: Store, terminate: TerminateAction): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl> {
   return {
     async terminate(req, ctx) {
       return terminate.run(callerOf(ctx), { ...req }, callContextOf(ctx));

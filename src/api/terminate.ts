@@ -27,6 +27,8 @@ export interface CallContext {
   deadline?: number;
   /** The caller's `x-2fa-code` header. */
   twoFactorCode?: string;
+  /** The sign-out-everywhere operation this call is part of. */
+  operationId?: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -67,6 +69,7 @@ export class TerminateAction {
       userId: input.userId ?? "",
       requestId,
       reason: input.reason ?? "",
+      ...(call.operationId && { operationId: call.operationId }),
     };
     try {
       const result = await provider.terminate({

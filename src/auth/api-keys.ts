@@ -7,6 +7,8 @@ export interface ApiKeyEntry {
   sha256: string;
   userId?: string;
   permissions: Permission[];
+  /** Decoded TOTP secret for step-up 2FA. */
+  totpKey?: Buffer;
 }
 
 /** Resolves `Authorization: Bearer <key>` to a principal; keys are known only by their hashes. */
@@ -17,6 +19,7 @@ export class ApiKeys {
     for (const e of entries) {
       const principal: Principal = { name: e.name, permissions: new Set(e.permissions) };
       if (e.userId) principal.userId = e.userId;
+      if (e.totpKey) principal.totpKey = e.totpKey;
       this.byHash.set(e.sha256.toLowerCase(), principal);
     }
   }

@@ -7,6 +7,8 @@ export interface Principal {
   /** The caller's own user, for the own-session rule. */
   userId?: string;
   permissions: ReadonlySet<Permission>;
+  /** The key's TOTP secret, when sign-out-everywhere needs a second factor from it. */
+  totpKey?: Buffer;
 }
 
 export function hasPermission(p: Principal, permission: Permission): boolean {

@@ -1,12 +1,16 @@
 import { z } from "zod";
 import { PERMISSIONS } from "../auth/principal.js";
 import { PROVIDER_TYPES } from "../providers/registry.js";
+import { base32Decode } from "../providers/totp.js";
+import { secretRef } from "./secret.js";
 
 const apiKey = z.strictObject({
   name: z.string().min(1).max(100),
   sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be the key's SHA-256 as 64 hexadecimal characters"),
   user_id: z.string().min(1).max(200).optional(),
   permissions: z.array(z.enum(PERMISSIONS)).default([]),
+  /** Base32 TOTP secret: TerminateUser then needs the current code in x-2fa-code. */
+  totp_secret: secretRef.refine((s) => base32Decode(s.reveal()) !== undefined, "must be a base32 TOTP secret").optional(),
 });
 
 const tls = z.strictObject({
@@ -69,6 +73,24 @@ export const configSchema = z.strictObject({
     .refine((entries) => new Set(entries.map((e) => e.name)).size === entries.length, "two providers have the same name"),
   /** The provider used when a request names none; default: the first one. */
   default_provider: z.string().optional(),
+  /** Where sessions, the audit trail and operations are kept: the SQLite file in data_dir, or postgres://... */
+  store: z
+    .string()
+    .regex(/^(sqlite|postgres(ql)?:\/\/.+)$/, "must be sqlite or a postgres:// URL")
+    .default("sqlite"),
+  operations: z
+    .strictObject({
+      /** Background retries of a sign-out-everywhere stop after this age. */
+      max_age_ms: z.number().int().min(1000).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
+      /** How long a worker's claim on work holds; a killed replica's work moves on after it. */
+      lease_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+      poll_ms: z.number().int().min(10).max(600_000).default(1_000),
+      concurrency_per_provider: z.number().int().min(1).max(256).default(8),
+      retry_initial_ms: z.number().int().min(10).max(3_600_000).default(1_000),
+      retry_max_ms: z.number().int().min(10).max(3_600_000).default(60_000),
+      call_timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
+    })
+    .prefault({}),
 }).superRefine((c, ctx) => {
   if (c.default_provider !== undefined && !c.providers.some((p) => p.name === c.default_provider)) {
     ctx.addIssue({ code: "custom", path: ["default_provider"], message: `no provider is named "${c.default_provider}"; configured: ${c.providers.map((p) => p.name).join(", ")}` });

@@ -1,6 +1,7 @@
 import { createContextValues } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { ApiKeys } from "../auth/api-keys.js";
+import type { OperationsImpl } from "../api/operations.js";
 import type { TerminateAction } from "../api/terminate.js";
 import type { Config } from "../config/schema.js";
 import type { Store } from "../store/store.js";
@@ -21,6 +22,7 @@ export interface HandlerDeps {
   store: Store;
   keys: ApiKeys;
   terminate: TerminateAction;
+  operations: OperationsImpl;
   health: HealthStatus;
   metrics: Metrics;
   log: Logger;
@@ -31,7 +33,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   const { config, log } = deps;
   const records = new WeakMap<object, CallRecord>();
   const rpc = rpcAdapter({
-    routes: routes(deps.store, deps.terminate, deps.health),
+    routes: routes(deps.store, deps.terminate, deps.operations, deps.health),
     readMaxBytes: config.read_max_bytes,
     interceptors: [callLogInterceptor(log), authInterceptor(deps.keys, PUBLIC_SERVICES)],
     contextValues: (req) => createContextValues().set(callRecordKey, records.get(req)),

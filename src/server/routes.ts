@@ -4,6 +4,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1Alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import type { OperationsImpl } from "../api/operations.js";
 import { sessionControlService } from "../api/session-control.js";
 import type { TerminateAction } from "../api/terminate.js";
 import { zitadelSessionService } from "../api/zitadel-compat.js";
@@ -16,9 +17,9 @@ export const PUBLIC_SERVICES: ReadonlySet<string> = new Set([Health.typeName, Re
 
 const SERVED = [SessionControl, SessionService, Health, ReflectionV1, ReflectionV1Alpha];
 
-export function routes(store: Store, terminate: TerminateAction, health: HealthStatus): (router: ConnectRouter) => void {
+export function routes(store: Store, terminate: TerminateAction, operations: OperationsImpl, health: HealthStatus): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(SessionControl, sessionControlService(store, terminate));
+    router.service(SessionControl, { ...sessionControlService(store, terminate), ...operations });
     router.service(SessionService, zitadelSessionService(terminate));
     healthRoutes(health)(router);
     reflectionRoutes(SERVED)(router);

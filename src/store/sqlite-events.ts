@@ -13,6 +13,7 @@ export interface EventRow {
   already_terminated: bigint | number;
   details: string | null;
   error: string | null;
+  operation_id: string | null;
 }
 
 export function eventToRow(e: AuditEvent): EventRow {
@@ -35,6 +36,7 @@ export function eventToRow(e: AuditEvent): EventRow {
         })
       : null,
     error: e.error ? JSON.stringify(e.error) : null,
+    operation_id: e.operationId ?? null,
   };
 }
 
@@ -60,5 +62,6 @@ export function eventFromRow(r: EventRow): AuditEvent {
     };
   }
   if (r.error) event.error = JSON.parse(r.error) as AuditEvent["error"];
+  if (r.operation_id) event.operationId = r.operation_id;
   return event;
 }

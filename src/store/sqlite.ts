@@ -4,7 +4,9 @@ import Database from "better-sqlite3";
 import { GroupCommit } from "./group-commit.js";
 import { newSessionId } from "./session-id.js";
 import { eventFromRow, eventToRow, type EventRow } from "./sqlite-events.js";
-import type { AuditEvent, ListQuery, NewSession, SessionRecord, Store, Termination, TerminateOutcome } from "./store.js";
+import { SqliteOperations } from "./sqlite-operations.js";
+import type { NewOperation, OperationQuery, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
+import type { AuditEvent, EventQuery, ListedEvent, ListQuery, NewSession, SessionRecord, Store, Termination, TerminateOutcome } from "./store.js";
 
 interface SessionRow {
   id: string;
@@ -51,8 +53,16 @@ CREATE TABLE IF NOT EXISTS events (
   code TEXT NOT NULL,
   already_terminated INTEGER NOT NULL,
   details TEXT,
-  error TEXT
+  error TEXT,
+  operation_id TEXT
 );
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, id);
+CREATE INDEX IF NOT EXISTS events_by_principal ON events (principal, id);
+CREATE TABLE IF NOT EXISTS totp_steps (
+  principal TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  PRIMARY KEY (principal, step)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_request ON events (request_id, id);
 CREATE INDEX IF NOT EXISTS events_by_session ON events (provider, session_id, code);
 `;
@@ -70,6 +80,10 @@ export class SqliteStore implements Store {
   private readonly insertEvent: Database.Statement;
   private readonly eventByRequest: Database.Statement<[string], EventRow>;
   private readonly terminationEvent: Database.Statement<[string, string], EventRow>;
+  private readonly useStep: Database.Statement;
+  private readonly pruneSteps: Database.Statement;
+  private readonly eventQueries = new Map<string, Database.Statement<unknown[], EventRow & { id: bigint }>>();
+  private readonly operations: SqliteOperations;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -82,6 +96,9 @@ export class SqliteStore implements Store {
     const max = this.db.prepare("SELECT MAX(sequence) AS s FROM sessions").get() as { s: bigint | null };
     this.sequence = max.s ?? 0n;
     this.commits = new GroupCommit(this.db);
+    this.operations = new SqliteOperations(this.db, this.commits);
+    this.useStep = this.db.prepare("INSERT OR IGNORE INTO totp_steps (principal, step) VALUES (?, ?)");
+    this.pruneSteps = this.db.prepare("DELETE FROM totp_steps WHERE principal = ? AND step < ?");
     this.insertSession = this.db.prepare(
       `INSERT INTO sessions (id, user_id, resource_owner, creation_date, change_date, sequence,
          expiration_date, metadata, token_hash)
@@ -98,8 +115,8 @@ export class SqliteStore implements Store {
     this.listAll = this.db.prepare("SELECT * FROM sessions WHERE id < ? ORDER BY id DESC LIMIT ?");
     this.listByUser = this.db.prepare("SELECT * FROM sessions WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
     this.insertEvent = this.db.prepare(
-      `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error)
-       VALUES (@time, @principal, @provider, @session_id, @user_id, @request_id, @reason, @code, @already_terminated, @details, @error)`,
+      `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id)
+       VALUES (@time, @principal, @provider, @session_id, @user_id, @request_id, @reason, @code, @already_terminated, @details, @error, @operation_id)`,
     );
     this.eventByRequest = this.db.prepare("SELECT * FROM events WHERE request_id = ? ORDER BY id DESC LIMIT 1");
     this.terminationEvent = this.db.prepare("SELECT * FROM events WHERE provider = ? AND session_id = ? AND code = 'OK' ORDER BY id LIMIT 1");
@@ -166,6 +183,61 @@ export class SqliteStore implements Store {
   async findTermination(provider: string, sessionId: string): Promise<AuditEvent | undefined> {
     const row = this.terminationEvent.get(provider, sessionId);
     return row && eventFromRow(row);
+  }
+
+  async listEvents(q: EventQuery): Promise<ListedEvent[]> {
+    const filters: [string, unknown][] = [];
+    if (q.userId !== undefined) filters.push(["user_id = ?", q.userId]);
+    if (q.sessionId !== undefined) filters.push(["session_id = ?", q.sessionId]);
+    if (q.principal !== undefined) filters.push(["principal = ?", q.principal]);
+    if (q.provider !== undefined) filters.push(["provider = ?", q.provider]);
+    if (q.from !== undefined) filters.push(["time >= ?", q.from.getTime()]);
+    if (q.to !== undefined) filters.push(["time < ?", q.to.getTime()]);
+    if (q.beforeId !== undefined) filters.push(["id < ?", q.beforeId]);
+    const where = filters.map(([sql]) => sql).join(" AND ") || "1";
+    // One prepared statement per combination of filters.
+    let statement = this.eventQueries.get(where);
+    if (!statement) {
+      statement = this.db.prepare(`SELECT * FROM events WHERE ${where} ORDER BY id DESC LIMIT ?`);
+      this.eventQueries.set(where, statement);
+    }
+    return statement.all(...filters.map(([, v]) => v), q.limit).map((r) => ({ ...eventFromRow(r), id: BigInt(r.id) }));
+  }
+
+  useTotpStep(principal: string, step: number): Promise<boolean> {
+    return this.commits.write(() => {
+      // Steps older than the window cannot be presented again; their rows are dropped.
+      this.pruneSteps.run(principal, step - 10);
+      return this.useStep.run(principal, step).changes > 0;
+    });
+  }
+
+  createOperation(op: NewOperation): Promise<{ operation: OperationRecord; created: boolean }> {
+    return this.operations.createOperation(op);
+  }
+
+  getOperation(id: string): Promise<{ operation: OperationRecord; items: WorkItem[] } | undefined> {
+    return this.operations.getOperation(id);
+  }
+
+  listOperations(q: OperationQuery): Promise<OperationRecord[]> {
+    return this.operations.listOperations(q);
+  }
+
+  completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
+    return this.operations.completeListing(operationId, provider, sessionIds);
+  }
+
+  completeWork(item: Pick<WorkItem, "operationId" | "provider" | "kind" | "sessionId">, outcome: WorkOutcome): Promise<void> {
+    return this.operations.completeWork(item, outcome);
+  }
+
+  claimWork(worker: string, leaseMs: number, limit: number, operationId?: string): Promise<WorkClaim[]> {
+    return this.operations.claimWork(worker, leaseMs, limit, operationId);
+  }
+
+  expireWork(now: Date): Promise<number> {
+    return this.operations.expireWork(now);
   }
 
   /** A pragma's current value, for checks of how the file is kept. */

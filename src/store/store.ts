@@ -1,3 +1,5 @@
+import type { OperationStore } from "./operation-types.js";
+
 /** A session of the embedded store. The token itself is never stored, only its hash. */
 export interface SessionRecord {
   id: string;
@@ -65,10 +67,32 @@ export interface AuditEvent {
   details?: EventDetails;
   /** Set on failure: the ErrorInfo reason, the message, the ErrorInfo metadata, and whether a retry may help. */
   error?: { reason: string; message: string; metadata: Record<string, string>; retryable: boolean };
+  /** The sign-out-everywhere operation the attempt belongs to, if any. */
+  operationId?: string;
 }
 
-/** Persistence of sessions and of the audit trail. Every write is durable before its promise resolves. */
-export interface Store {
+/** An event as listed: with its position in the trail. */
+export interface ListedEvent extends AuditEvent {
+  id: bigint;
+}
+
+/** Filters of the audit trail; each one given must match. Newest first. */
+export interface EventQuery {
+  userId?: string;
+  sessionId?: string;
+  principal?: string;
+  provider?: string;
+  /** At or after. */
+  from?: Date;
+  /** Before. */
+  to?: Date;
+  limit: number;
+  /** Keyset cursor: only events with an id below this one. */
+  beforeId?: bigint;
+}
+
+/** Persistence of sessions, the audit trail, operations and step-up codes. Every write is durable before its promise resolves. */
+export interface Store extends OperationStore {
   createSession(session: NewSession): Promise<SessionRecord>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** Newest first. */
@@ -80,5 +104,11 @@ export interface Store {
   findEventByRequestId(requestId: string): Promise<AuditEvent | undefined>;
   /** The successful termination of a session through a provider, if this service made one. */
   findTermination(provider: string, sessionId: string): Promise<AuditEvent | undefined>;
+  listEvents(query: EventQuery): Promise<ListedEvent[]>;
+  /**
+   * Records that a principal used a TOTP code of a time step; false when it was used before
+   * (a code is good once, on every replica).
+   */
+  useTotpStep(principal: string, step: number): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessioncontrol/v1/session_control.proto.
  */
 export const file_sessioncontrol_v1_session_control: GenFile = /*@__PURE__*/
-  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiJuChFUZXJtaW5hdGVSZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxIQCghwcm92aWRlchgCIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYAyABKAgi5gEKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAiABKAkSRwoIbWV0YWRhdGEYAyADKAsyNS5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5EisKCGxpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJvChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEgoKc2Vzc2lvbl9pZBgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQQoSR2V0U2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uIk0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosDCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY2hhbmdlX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAYgASgEEjMKD2V4cGlyYXRpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIbWV0YWRhdGEYCCADKAsyKC5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uLk1ldGFkYXRhRW50cnkSMwoLdGVybWluYXRpb24YCSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEifAoLVGVybWluYXRpb24SMgoOdGVybWluYXRlX2RhdGUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXRlcm1pbmF0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySW5mbyJxCgxQcm92aWRlckluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCmlzX2RlZmF1bHQYAyABKAgSMQoGaGVhbHRoGAQgASgLMiEuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJIZWFsdGgirAEKDlByb3ZpZGVySGVhbHRoEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2Vycm9yX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2xhc3RfZXJyb3JfY29kZRgDIAEoCRIVCg1icmVha2VyX3N0YXRlGAQgASgJMuwDCg5TZXNzaW9uQ29udHJvbBJWCglUZXJtaW5hdGUSIy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0GiQuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVzcG9uc2USYgoNQ3JlYXRlU2Vzc2lvbhInLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElkKCkdldFNlc3Npb24SJC5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkdldFNlc3Npb25SZXNwb25zZRJfCgxMaXN0U2Vzc2lvbnMSJi5zZXNzaW9uY29udHJvbC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USYgoNTGlzdFByb3ZpZGVycxInLnNlc3Npb25jb250cm9sLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiJuChFUZXJtaW5hdGVSZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxIQCghwcm92aWRlchgCIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYAyABKAgi5gEKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAiABKAkSRwoIbWV0YWRhdGEYAyADKAsyNS5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5EisKCGxpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJvChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEgoKc2Vzc2lvbl9pZBgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQQoSR2V0U2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uIk0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosDCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY2hhbmdlX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAYgASgEEjMKD2V4cGlyYXRpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIbWV0YWRhdGEYCCADKAsyKC5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uLk1ldGFkYXRhRW50cnkSMwoLdGVybWluYXRpb24YCSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEifAoLVGVybWluYXRpb24SMgoOdGVybWluYXRlX2RhdGUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXRlcm1pbmF0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySW5mbyJxCgxQcm92aWRlckluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCmlzX2RlZmF1bHQYAyABKAgSMQoGaGVhbHRoGAQgASgLMiEuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJIZWFsdGgirAEKDlByb3ZpZGVySGVhbHRoEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2Vycm9yX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2xhc3RfZXJyb3JfY29kZRgDIAEoCRIVCg1icmVha2VyX3N0YXRlGAQgASgJIu8BChRUZXJtaW5hdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXByb3ZpZGVycxgCIAMoCRJXChFwcm92aWRlcl91c2VyX2lkcxgDIAMoCzI8LnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXF1ZXN0LlByb3ZpZGVyVXNlcklkc0VudHJ5Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJGjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoVVGVybWluYXRlVXNlclJlc3BvbnNlEi8KCW9wZXJhdGlvbhgBIAEoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbiK4AgoJT3BlcmF0aW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkSEQoJcHJpbmNpcGFsGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGRvbmUYCSABKAgSNgoJcHJvdmlkZXJzGAogAygLMiMuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJQcm9ncmVzcyLSAQoQUHJvdmlkZXJQcm9ncmVzcxIQCghwcm92aWRlchgBIAEoCRIYChBwcm92aWRlcl91c2VyX2lkGAIgASgJEg4KBmxpc3RlZBgDIAEoCBIWCg5zZXNzaW9uc19lbmRlZBgEIAEoDRIeChZzZXNzaW9uc19hbHJlYWR5X2VuZGVkGAUgASgNEhgKEHNlc3Npb25zX3BlbmRpbmcYBiABKA0SMAoIZmFpbHVyZXMYByADKAsyHi5zZXNzaW9uY29udHJvbC52MS5Xb3JrRmFpbHVyZSJ0CgtXb3JrRmFpbHVyZRISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEAoIcmV0cnlpbmcYBSABKAgSEAoIYXR0ZW1wdHMYBiABKA0iIQoTR2V0T3BlcmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJHChRHZXRPcGVyYXRpb25SZXNwb25zZRIvCglvcGVyYXRpb24YASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5PcGVyYXRpb24iTwoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiYwoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIwCgpvcGVyYXRpb25zGAEgAygLMhwuc2Vzc2lvbmNvbnRyb2wudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLiAQoRTGlzdEV2ZW50c1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhEKCXByaW5jaXBhbBgDIAEoCRIQCghwcm92aWRlchgEIAEoCRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAcgASgNEhIKCnBhZ2VfdG9rZW4YCCABKAkiVwoSTGlzdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLnNlc3Npb25jb250cm9sLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKYAgoFRXZlbnQSCgoCaWQYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEhAKCHByb3ZpZGVyGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSDwoHdXNlcl9pZBgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIMCgRjb2RlGAkgASgJEhQKDGVycm9yX3JlYXNvbhgKIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAsgASgJEhoKEmFscmVhZHlfdGVybWluYXRlZBgMIAEoCBIUCgxvcGVyYXRpb25faWQYDSABKAky8wYKDlNlc3Npb25Db250cm9sElYKCVRlcm1pbmF0ZRIjLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVJlcXVlc3QaJC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXNwb25zZRJiCg1DcmVhdGVTZXNzaW9uEicuc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaKC5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USWQoKR2V0U2Vzc2lvbhIkLnNlc3Npb25jb250cm9sLnYxLkdldFNlc3Npb25SZXF1ZXN0GiUuc2Vzc2lvbmNvbnRyb2wudjEuR2V0U2Vzc2lvblJlc3BvbnNlEl8KDExpc3RTZXNzaW9ucxImLnNlc3Npb25jb250cm9sLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJy5zZXNzaW9uY29udHJvbC52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJiCg1MaXN0UHJvdmlkZXJzEicuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaKC5zZXNzaW9uY29udHJvbC52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2USYgoNVGVybWluYXRlVXNlchInLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlVXNlclJlc3BvbnNlEl8KDEdldE9wZXJhdGlvbhImLnNlc3Npb25jb250cm9sLnYxLkdldE9wZXJhdGlvblJlcXVlc3QaJy5zZXNzaW9uY29udHJvbC52MS5HZXRPcGVyYXRpb25SZXNwb25zZRJlCg5MaXN0T3BlcmF0aW9ucxIoLnNlc3Npb25jb250cm9sLnYxLkxpc3RPcGVyYXRpb25zUmVxdWVzdBopLnNlc3Npb25jb250cm9sLnYxLkxpc3RPcGVyYXRpb25zUmVzcG9uc2USWQoKTGlzdEV2ZW50cxIkLnNlc3Npb25jb250cm9sLnYxLkxpc3RFdmVudHNSZXF1ZXN0GiUuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Details of a change, the same as zitadel.object.v2.Details.
@@ -576,6 +576,587 @@ export const ProviderHealthSchema: GenMessage<ProviderHealth> = /*@__PURE__*/
   messageDesc(file_sessioncontrol_v1_session_control, 14);
 
 /**
+ * TerminateUserRequest ends every session of one user.
+ *
+ * @generated from message sessioncontrol.v1.TerminateUserRequest
+ */
+export type TerminateUserRequest = Message<"sessioncontrol.v1.TerminateUserRequest"> & {
+  /**
+   * The user, as this service knows it: 1 to 200 characters.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Providers to sign the user out of; empty means every configured provider.
+   *
+   * @generated from field: repeated string providers = 2;
+   */
+  providers: string[];
+
+  /**
+   * The user's id in a provider's own system, by provider name, where it differs from user_id.
+   *
+   * @generated from field: map<string, string> provider_user_ids = 3;
+   */
+  providerUserIds: { [key: string]: string };
+
+  /**
+   * Why; kept with the operation and in the audit trail.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * Idempotency key (a UUID); a repeated one returns the same operation.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.TerminateUserRequest.
+ * Use `create(TerminateUserRequestSchema)` to create a new message.
+ */
+export const TerminateUserRequestSchema: GenMessage<TerminateUserRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 15);
+
+/**
+ * TerminateUserResponse reports the operation as it stands when the call returns.
+ *
+ * @generated from message sessioncontrol.v1.TerminateUserResponse
+ */
+export type TerminateUserResponse = Message<"sessioncontrol.v1.TerminateUserResponse"> & {
+  /**
+   * The operation; done is false when work goes on in the background.
+   *
+   * @generated from field: sessioncontrol.v1.Operation operation = 1;
+   */
+  operation?: Operation | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.TerminateUserResponse.
+ * Use `create(TerminateUserResponseSchema)` to create a new message.
+ */
+export const TerminateUserResponseSchema: GenMessage<TerminateUserResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 16);
+
+/**
+ * Operation is one sign-out-everywhere, recorded before any upstream call.
+ *
+ * @generated from message sessioncontrol.v1.Operation
+ */
+export type Operation = Message<"sessioncontrol.v1.Operation"> & {
+  /**
+   * Id of the operation.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The user being signed out.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * Why.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key it was created with.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+
+  /**
+   * Principal that asked for it.
+   *
+   * @generated from field: string principal = 5;
+   */
+  principal: string;
+
+  /**
+   * When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 6;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When it last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 7;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * Background retries stop after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 8;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * True when no work is left: every session ended, or failed for good.
+   *
+   * @generated from field: bool done = 9;
+   */
+  done: boolean;
+
+  /**
+   * Progress per provider.
+   *
+   * @generated from field: repeated sessioncontrol.v1.ProviderProgress providers = 10;
+   */
+  providers: ProviderProgress[];
+};
+
+/**
+ * Describes the message sessioncontrol.v1.Operation.
+ * Use `create(OperationSchema)` to create a new message.
+ */
+export const OperationSchema: GenMessage<Operation> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 17);
+
+/**
+ * ProviderProgress is an operation's work in one provider.
+ *
+ * @generated from message sessioncontrol.v1.ProviderProgress
+ */
+export type ProviderProgress = Message<"sessioncontrol.v1.ProviderProgress"> & {
+  /**
+   * Provider name.
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * The user's id in that provider.
+   *
+   * @generated from field: string provider_user_id = 2;
+   */
+  providerUserId: string;
+
+  /**
+   * Whether the provider's sessions of the user have been listed.
+   *
+   * @generated from field: bool listed = 3;
+   */
+  listed: boolean;
+
+  /**
+   * Sessions ended by this operation.
+   *
+   * @generated from field: uint32 sessions_ended = 4;
+   */
+  sessionsEnded: number;
+
+  /**
+   * Sessions that had already ended.
+   *
+   * @generated from field: uint32 sessions_already_ended = 5;
+   */
+  sessionsAlreadyEnded: number;
+
+  /**
+   * Sessions still to be ended (including those waiting for a retry).
+   *
+   * @generated from field: uint32 sessions_pending = 6;
+   */
+  sessionsPending: number;
+
+  /**
+   * Work that failed: listing the sessions, or ending one.
+   *
+   * @generated from field: repeated sessioncontrol.v1.WorkFailure failures = 7;
+   */
+  failures: WorkFailure[];
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ProviderProgress.
+ * Use `create(ProviderProgressSchema)` to create a new message.
+ */
+export const ProviderProgressSchema: GenMessage<ProviderProgress> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 18);
+
+/**
+ * WorkFailure is one piece of work that did not succeed, with its mapped status.
+ *
+ * @generated from message sessioncontrol.v1.WorkFailure
+ */
+export type WorkFailure = Message<"sessioncontrol.v1.WorkFailure"> & {
+  /**
+   * The session; empty when listing the user's sessions failed.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * gRPC code name, e.g. UNAVAILABLE.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * google.rpc.ErrorInfo reason.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * What went wrong.
+   *
+   * @generated from field: string message = 4;
+   */
+  message: string;
+
+  /**
+   * True while it will be retried in the background.
+   *
+   * @generated from field: bool retrying = 5;
+   */
+  retrying: boolean;
+
+  /**
+   * Attempts made so far.
+   *
+   * @generated from field: uint32 attempts = 6;
+   */
+  attempts: number;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.WorkFailure.
+ * Use `create(WorkFailureSchema)` to create a new message.
+ */
+export const WorkFailureSchema: GenMessage<WorkFailure> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 19);
+
+/**
+ * GetOperationRequest names one operation.
+ *
+ * @generated from message sessioncontrol.v1.GetOperationRequest
+ */
+export type GetOperationRequest = Message<"sessioncontrol.v1.GetOperationRequest"> & {
+  /**
+   * Id of the operation.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.GetOperationRequest.
+ * Use `create(GetOperationRequestSchema)` to create a new message.
+ */
+export const GetOperationRequestSchema: GenMessage<GetOperationRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 20);
+
+/**
+ * GetOperationResponse carries one operation.
+ *
+ * @generated from message sessioncontrol.v1.GetOperationResponse
+ */
+export type GetOperationResponse = Message<"sessioncontrol.v1.GetOperationResponse"> & {
+  /**
+   * The operation.
+   *
+   * @generated from field: sessioncontrol.v1.Operation operation = 1;
+   */
+  operation?: Operation | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.GetOperationResponse.
+ * Use `create(GetOperationResponseSchema)` to create a new message.
+ */
+export const GetOperationResponseSchema: GenMessage<GetOperationResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 21);
+
+/**
+ * ListOperationsRequest lists operations page by page, newest first.
+ *
+ * @generated from message sessioncontrol.v1.ListOperationsRequest
+ */
+export type ListOperationsRequest = Message<"sessioncontrol.v1.ListOperationsRequest"> & {
+  /**
+   * Only operations for this user; empty means all.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Largest number to return: 1 to 1000; 0 means 100.
+   *
+   * @generated from field: uint32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response's next_page_token.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListOperationsRequest.
+ * Use `create(ListOperationsRequestSchema)` to create a new message.
+ */
+export const ListOperationsRequestSchema: GenMessage<ListOperationsRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 22);
+
+/**
+ * ListOperationsResponse carries one page of operations.
+ *
+ * @generated from message sessioncontrol.v1.ListOperationsResponse
+ */
+export type ListOperationsResponse = Message<"sessioncontrol.v1.ListOperationsResponse"> & {
+  /**
+   * The operations of this page.
+   *
+   * @generated from field: repeated sessioncontrol.v1.Operation operations = 1;
+   */
+  operations: Operation[];
+
+  /**
+   * Token for the next page; empty when this page is the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListOperationsResponse.
+ * Use `create(ListOperationsResponseSchema)` to create a new message.
+ */
+export const ListOperationsResponseSchema: GenMessage<ListOperationsResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 23);
+
+/**
+ * ListEventsRequest filters the audit trail; every filter given must match.
+ *
+ * @generated from message sessioncontrol.v1.ListEventsRequest
+ */
+export type ListEventsRequest = Message<"sessioncontrol.v1.ListEventsRequest"> & {
+  /**
+   * Only events for this user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Only events for this session.
+   *
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+
+  /**
+   * Only events of this principal.
+   *
+   * @generated from field: string principal = 3;
+   */
+  principal: string;
+
+  /**
+   * Only events through this provider.
+   *
+   * @generated from field: string provider = 4;
+   */
+  provider: string;
+
+  /**
+   * Only events at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 5;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only events before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 6;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Largest number to return: 1 to 1000; 0 means 100.
+   *
+   * @generated from field: uint32 page_size = 7;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response's next_page_token.
+   *
+   * @generated from field: string page_token = 8;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListEventsRequest.
+ * Use `create(ListEventsRequestSchema)` to create a new message.
+ */
+export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 24);
+
+/**
+ * ListEventsResponse carries one page of events, newest first.
+ *
+ * @generated from message sessioncontrol.v1.ListEventsResponse
+ */
+export type ListEventsResponse = Message<"sessioncontrol.v1.ListEventsResponse"> & {
+  /**
+   * The events of this page.
+   *
+   * @generated from field: repeated sessioncontrol.v1.Event events = 1;
+   */
+  events: Event[];
+
+  /**
+   * Token for the next page; empty when this page is the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListEventsResponse.
+ * Use `create(ListEventsResponseSchema)` to create a new message.
+ */
+export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 25);
+
+/**
+ * Event is one attempt to end a session, as the audit trail keeps it.
+ *
+ * @generated from message sessioncontrol.v1.Event
+ */
+export type Event = Message<"sessioncontrol.v1.Event"> & {
+  /**
+   * Position in the audit trail.
+   *
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * When.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Who asked.
+   *
+   * @generated from field: string principal = 3;
+   */
+  principal: string;
+
+  /**
+   * Where.
+   *
+   * @generated from field: string provider = 4;
+   */
+  provider: string;
+
+  /**
+   * Which session.
+   *
+   * @generated from field: string session_id = 5;
+   */
+  sessionId: string;
+
+  /**
+   * Whose session, when given.
+   *
+   * @generated from field: string user_id = 6;
+   */
+  userId: string;
+
+  /**
+   * The request's idempotency key.
+   *
+   * @generated from field: string request_id = 7;
+   */
+  requestId: string;
+
+  /**
+   * Why, as the caller said.
+   *
+   * @generated from field: string reason = 8;
+   */
+  reason: string;
+
+  /**
+   * Result: OK or the gRPC code name.
+   *
+   * @generated from field: string code = 9;
+   */
+  code: string;
+
+  /**
+   * google.rpc.ErrorInfo reason of a failure.
+   *
+   * @generated from field: string error_reason = 10;
+   */
+  errorReason: string;
+
+  /**
+   * Message of a failure.
+   *
+   * @generated from field: string error_message = 11;
+   */
+  errorMessage: string;
+
+  /**
+   * True when the session had already ended.
+   *
+   * @generated from field: bool already_terminated = 12;
+   */
+  alreadyTerminated: boolean;
+
+  /**
+   * The operation this attempt belongs to, for sign-out-everywhere.
+   *
+   * @generated from field: string operation_id = 13;
+   */
+  operationId: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.Event.
+ * Use `create(EventSchema)` to create a new message.
+ */
+export const EventSchema: GenMessage<Event> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 26);
+
+/**
  * SessionControl ends sessions wherever they live. Terminate is wire-compatible with
  * zitadel.session.v2.SessionService.DeleteSession.
  *
@@ -631,6 +1212,46 @@ export const SessionControl: GenService<{
     methodKind: "unary";
     input: typeof ListProvidersRequestSchema;
     output: typeof ListProvidersResponseSchema;
+  },
+  /**
+   * Sign a user out everywhere: end every session of the user in every (or the named) provider.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.TerminateUser
+   */
+  terminateUser: {
+    methodKind: "unary";
+    input: typeof TerminateUserRequestSchema;
+    output: typeof TerminateUserResponseSchema;
+  },
+  /**
+   * Read one sign-out-everywhere operation and its progress.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.GetOperation
+   */
+  getOperation: {
+    methodKind: "unary";
+    input: typeof GetOperationRequestSchema;
+    output: typeof GetOperationResponseSchema;
+  },
+  /**
+   * List sign-out-everywhere operations, newest first.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.ListOperations
+   */
+  listOperations: {
+    methodKind: "unary";
+    input: typeof ListOperationsRequestSchema;
+    output: typeof ListOperationsResponseSchema;
+  },
+  /**
+   * Read the audit trail: who ended what, where, when, why, with what result.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.ListEvents
+   */
+  listEvents: {
+    methodKind: "unary";
+    input: typeof ListEventsRequestSchema;
+    output: typeof ListEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessioncontrol_v1_session_control, 0);

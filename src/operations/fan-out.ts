@@ -1,0 +1,150 @@
+import { randomUUID } from "node:crypto";
+import { ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import type { TerminateAction } from "../api/terminate.js";
+import type { Principal } from "../auth/principal.js";
+import { ProviderFailure, type Provider } from "../providers/provider.js";
+import { codeName, SERVICE_DOMAIN } from "../status/errors.js";
+import { mapFailure } from "../status/map.js";
+import type { NewOperation, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
+import type { Store } from "../store/store.js";
+import { Limiter } from "./limiter.js";
+import { workRequestId } from "./request-id.js";
+
+export interface FanOutSettings {
+  /** How long a claim on work holds before another worker (replica) may take it over. */
+  leaseMs: number;
+  /** How often the background worker looks for due work. */
+  pollMs: number;
+  /** Sessions ended at once in one provider. */
+  concurrencyPerProvider: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  /** Longest time one upstream call of background work may take. */
+  callTimeoutMs: number;
+}
+
+/**
+ * Sign out everywhere: an operation's work (list the user's sessions in each provider, end
+ * each one) is recorded before any upstream call, run at once, and what fails with a
+ * retryable status is retried in the background until it succeeds or the operation expires.
+ * Any worker of any replica may take over work whose claim has lapsed.
+ */
+export class FanOut {
+  readonly workerId = `worker-${randomUUID()}`;
+  private readonly limiters = new Map<string, Limiter>();
+  private readonly stopping = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly providers: ReadonlyMap<string, Provider>,
+    private readonly terminate: TerminateAction,
+    private readonly settings: FanOutSettings,
+    private readonly log: Logger,
+  ) {}
+
+  /** Records the operation (or finds it by request id) and works on it until it is done or `until`. */
+  async run(op: NewOperation, until: number): Promise<OperationRecord> {
+    const { operation } = await this.store.createOperation(op);
+    await Promise.race([this.drain(operation.id), sleep(Math.max(0, until - Date.now()))]);
+    return operation;
+  }
+
+  /** Starts the background worker: at once (work left by a stopped process), then every pollMs. */
+  startBackground(): void {
+    const tick = () => {
+      this.polling = this.poll().finally(() => {
+        this.polling = undefined;
+        if (!this.stopping.signal.aborted) this.timer = setTimeout(tick, this.settings.pollMs);
+      });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    clearTimeout(this.timer);
+    await this.polling;
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      const expired = await this.store.expireWork(new Date());
+      if (expired > 0) this.log.warn({ operations: expired }, "operations expired with work left");
+      const claims = await this.store.claimWork(this.workerId, this.settings.leaseMs, 100);
+      await Promise.all(claims.map((c) => this.process(c)));
+    } catch (err) {
+      this.log.error({ err }, "background work failed");
+    }
+  }
+
+  /** Claims and runs the operation's due work until none is left (work waiting for a retry is left to the background). */
+  private async drain(operationId: string): Promise<void> {
+    for (;;) {
+      const claims = await this.store.claimWork(this.workerId, this.settings.leaseMs, 1000, operationId);
+      if (claims.length === 0) return;
+      await Promise.all(claims.map((c) => this.process(c)));
+    }
+  }
+
+  private async process(claim: WorkClaim): Promise<void> {
+    const provider = this.providers.get(claim.item.provider);
+    let limiter = this.limiters.get(claim.item.provider);
+    if (!limiter) this.limiters.set(claim.item.provider, (limiter = new Limiter(this.settings.concurrencyPerProvider)));
+    await limiter.run(async () => {
+      const outcome = provider ? await this.attempt(provider, claim) : gone(claim.item.provider);
+      if (outcome) await this.store.completeWork(claim.item, outcome);
+    });
+    // A listing added this provider's sessions: end them now, without waiting for the other providers.
+    if (claim.item.kind === "list") await this.drain(claim.item.operationId);
+  }
+
+  /** One attempt; undefined when the outcome was already recorded (a listing, with its sessions). */
+  private async attempt(provider: Provider, { item, operation }: WorkClaim): Promise<WorkOutcome | undefined> {
+    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.settings.callTimeoutMs)]);
+    try {
+      if (item.kind === "list") {
+        const sessions = await provider.listUserSessions({ userId: item.providerUserId, signal, deadline: Date.now() + this.settings.callTimeoutMs });
+        await this.store.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId));
+        return undefined;
+      }
+      const res = await this.terminate.run(principalOf(operation), {
+        sessionId: item.sessionId,
+        provider: item.provider,
+        userId: item.providerUserId,
+        reason: operation.reason,
+        requestId: workRequestId(item.operationId, item.provider, item.sessionId),
+      }, { signal, deadline: Date.now() + this.settings.callTimeoutMs, operationId: item.operationId });
+      return { state: res.alreadyTerminated ? "already_ended" : "ended" };
+    } catch (err) {
+      return this.failed(item, err instanceof ProviderFailure ? mapFailure(err, provider.table) : ConnectError.from(err));
+    }
+  }
+
+  /** A failure a retry can help stays pending, with backoff; any other is final. */
+  private failed(item: WorkItem, err: ConnectError): WorkOutcome {
+    const retryable = err.findDetails(RetryInfoSchema).length > 0;
+    const lastError = { code: codeName(err.code), reason: err.findDetails(ErrorInfoSchema)[0]?.reason ?? "", message: err.rawMessage };
+    if (!retryable) return { state: "failed", lastError };
+    const delay = Math.min(this.settings.retryMaxMs, this.settings.retryInitialMs * 2 ** Math.min(item.attempts - 1, 20));
+    // Full jitter, so that replicas and operations do not retry in step.
+    return { state: "pending", lastError, nextAttemptAt: new Date(Date.now() + delay / 2 + Math.random() * (delay / 2)) };
+  }
+}
+
+/** The operation's principal, acting with session.delete as TerminateUser required. */
+function principalOf(op: OperationRecord): Principal {
+  return { name: op.principal, permissions: new Set(["session.delete"]) };
+}
+
+/** Work for a provider no longer configured cannot be done. */
+function gone(provider: string): WorkOutcome {
+  return { state: "failed", lastError: { code: "FAILED_PRECONDITION", reason: "PROVIDER_NOT_CONFIGURED", message: `provider "${provider}" is no longer configured (${SERVICE_DOMAIN})` } };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

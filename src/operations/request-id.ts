@@ -1,0 +1,13 @@
+import { createHash } from "node:crypto";
+
+/**
+ * The request id of one session's termination within an operation: the same on every attempt
+ * and every replica, so retries are recognisably the same request (a name-based UUID, version 5 layout).
+ */
+export function workRequestId(operationId: string, provider: string, sessionId: string): string {
+  const h = createHash("sha256").update(`${operationId}\0${provider}\0${sessionId}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}

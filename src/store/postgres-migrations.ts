@@ -1,0 +1,159 @@
+import type pg from "pg";
+
+/** One step of the PostgreSQL schema; applied once, in order, and recorded in schema_migrations. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/*
+ * Conventions (the same semantics as the SQLite store):
+ * - Ids and the key columns used for ordering and keyset paging are COLLATE "C", so they sort
+ *   byte by byte as in SQLite, whatever the database's default collation.
+ * - Times are timestamptz. Session, event and operation times come from the service's clock
+ *   (as in SQLite); due times and claims of work use the database clock, now(), so that
+ *   replicas with skewed clocks agree on when a claim lapses.
+ * - Session sequences come from one SEQUENCE, shared by every replica.
+ *
+ * Never edit a migration that may have run somewhere: add a new one at the end.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "sessions",
+    sql: `
+CREATE SEQUENCE session_sequence AS bigint;
+CREATE TABLE sessions (
+  id text COLLATE "C" PRIMARY KEY,
+  user_id text NOT NULL,
+  resource_owner text NOT NULL,
+  creation_date timestamptz NOT NULL,
+  change_date timestamptz NOT NULL,
+  sequence bigint NOT NULL,
+  expiration_date timestamptz,
+  -- name -> base64 of the value, as in SQLite
+  metadata jsonb NOT NULL,
+  token_hash bytea NOT NULL,
+  terminated_at timestamptz,
+  terminated_by text,
+  termination_reason text,
+  termination_request_id text
+);
+CREATE INDEX sessions_by_user ON sessions (user_id, id);
+`,
+  },
+  {
+    version: 2,
+    name: "events",
+    sql: `
+CREATE TABLE events (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  time timestamptz NOT NULL,
+  principal text NOT NULL,
+  provider text NOT NULL,
+  session_id text NOT NULL,
+  user_id text NOT NULL,
+  request_id text NOT NULL,
+  reason text NOT NULL,
+  code text NOT NULL,
+  already_terminated boolean NOT NULL,
+  details jsonb,
+  error jsonb,
+  operation_id text
+);
+CREATE INDEX events_by_request ON events (request_id, id);
+CREATE INDEX events_terminations ON events (provider, session_id, id) WHERE code = 'OK';
+CREATE INDEX events_by_session ON events (session_id, id);
+CREATE INDEX events_by_user ON events (user_id, id);
+CREATE INDEX events_by_principal ON events (principal, id);
+`,
+  },
+  {
+    version: 3,
+    name: "totp_steps",
+    sql: `
+CREATE TABLE totp_steps (
+  principal text NOT NULL,
+  step bigint NOT NULL,
+  PRIMARY KEY (principal, step)
+);
+`,
+  },
+  {
+    version: 4,
+    name: "operations",
+    sql: `
+CREATE TABLE operations (
+  id text COLLATE "C" PRIMARY KEY,
+  user_id text NOT NULL,
+  reason text NOT NULL,
+  request_id text NOT NULL UNIQUE,
+  principal text NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  done boolean NOT NULL DEFAULT false
+);
+CREATE INDEX operations_by_user ON operations (user_id, id);
+CREATE INDEX operations_open ON operations (expires_at) WHERE NOT done;
+CREATE TABLE work_items (
+  operation_id text COLLATE "C" NOT NULL REFERENCES operations (id),
+  provider text COLLATE "C" NOT NULL,
+  provider_user_id text NOT NULL,
+  kind text COLLATE "C" NOT NULL,
+  session_id text COLLATE "C" NOT NULL,
+  state text NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL,
+  -- {code, reason, message}
+  last_error jsonb,
+  claimed_by text,
+  claimed_until timestamptz,
+  PRIMARY KEY (operation_id, provider, kind, session_id)
+);
+CREATE INDEX work_items_due ON work_items (next_attempt_at) WHERE state = 'pending';
+`,
+  },
+];
+
+/** Schema names this store accepts: plain lower-case identifiers, so they need no quoting anywhere. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Applies the migrations not yet recorded, all in one transaction that holds an advisory lock
+ * (one per schema): replicas starting at once apply each migration once, the others wait and
+ * find nothing left to do. Creates `schema` first when given. Returns the versions applied here.
+ */
+export async function migrate(client: pg.ClientBase, schema?: string, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  const applied: number[] = [];
+  await client.query("BEGIN");
+  try {
+    await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`session-control migrations ${schema ?? "(search_path)"}`]);
+    if (schema !== undefined) {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query(`SET LOCAL search_path TO ${schema}`);
+    }
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (
+         version integer PRIMARY KEY,
+         name text NOT NULL,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const { rows } = await client.query<{ version: number }>("SELECT version FROM schema_migrations");
+    const done = new Set(rows.map((r) => r.version));
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+  return applied;
+}

@@ -1,0 +1,206 @@
+import type Database from "better-sqlite3";
+import type { GroupCommit } from "./group-commit.js";
+import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
+import { newSessionId } from "./session-id.js";
+
+export const OPERATIONS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS operations (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  request_id TEXT NOT NULL UNIQUE,
+  principal TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS operations_by_user ON operations (user_id, id);
+CREATE TABLE IF NOT EXISTS work_items (
+  operation_id TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  provider_user_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT,
+  claimed_by TEXT,
+  claimed_until INTEGER,
+  PRIMARY KEY (operation_id, provider, kind, session_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS work_items_due ON work_items (state, next_attempt_at);
+`;
+
+interface OperationRow {
+  id: string;
+  user_id: string;
+  reason: string;
+  request_id: string;
+  principal: string;
+  created_at: bigint;
+  updated_at: bigint;
+  expires_at: bigint;
+  done: bigint;
+}
+
+interface ItemRow {
+  operation_id: string;
+  provider: string;
+  provider_user_id: string;
+  kind: "list" | "end";
+  session_id: string;
+  state: WorkItem["state"];
+  attempts: bigint;
+  next_attempt_at: bigint;
+  last_error: string | null;
+}
+
+/** Operations and their work items in the SQLite file; claims are plain rows, as one process owns the file. */
+export class SqliteOperations implements OperationStore {
+  private readonly s;
+
+  constructor(
+    db: Database.Database,
+    private readonly commits: GroupCommit,
+  ) {
+    db.exec(OPERATIONS_SCHEMA);
+    // One process owns the file: claims left by a stopped (or killed) process are void.
+    db.exec("UPDATE work_items SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL");
+    this.s = {
+      opByRequest: db.prepare<[string], OperationRow>("SELECT * FROM operations WHERE request_id = ?"),
+      opById: db.prepare<[string], OperationRow>("SELECT * FROM operations WHERE id = ?"),
+      insertOp: db.prepare(
+        `INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at)
+         VALUES (@id, @user_id, @reason, @request_id, @principal, @now, @now, @expires_at)`,
+      ),
+      insertItem: db.prepare(
+        `INSERT OR IGNORE INTO work_items (operation_id, provider, provider_user_id, kind, session_id, state, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
+      ),
+      items: db.prepare<[string], ItemRow>("SELECT * FROM work_items WHERE operation_id = ? ORDER BY provider, kind DESC, session_id"),
+      listAll: db.prepare<[string, number], OperationRow>("SELECT * FROM operations WHERE id < ? ORDER BY id DESC LIMIT ?"),
+      listByUser: db.prepare<[string, string, number], OperationRow>("SELECT * FROM operations WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?"),
+      item: db.prepare<[string, string, string, string], ItemRow>("SELECT * FROM work_items WHERE operation_id = ? AND provider = ? AND kind = ? AND session_id = ?"),
+      updateItem: db.prepare(
+        `UPDATE work_items SET state = @state, last_error = @last_error, next_attempt_at = @next_attempt_at, claimed_by = NULL, claimed_until = NULL
+         WHERE operation_id = @operation_id AND provider = @provider AND kind = @kind AND session_id = @session_id`,
+      ),
+      touchOp: db.prepare("UPDATE operations SET updated_at = ?, done = NOT EXISTS (SELECT 1 FROM work_items WHERE operation_id = ? AND state = 'pending') WHERE id = ?"),
+      due: db.prepare<[number, number, string | null, string | null, number], ItemRow>(
+        `SELECT * FROM work_items WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+           AND (? IS NULL OR operation_id = ?) ORDER BY next_attempt_at LIMIT ?`,
+      ),
+      claim: db.prepare(
+        `UPDATE work_items SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+         WHERE operation_id = ? AND provider = ? AND kind = ? AND session_id = ?`,
+      ),
+      expiredPending: db.prepare<[number], { id: string }>(
+        "SELECT DISTINCT o.id AS id FROM operations o JOIN work_items w ON w.operation_id = o.id WHERE w.state = 'pending' AND o.expires_at < ?",
+      ),
+      expireItems: db.prepare("UPDATE work_items SET state = 'failed', last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE operation_id = ? AND state = 'pending'"),
+    };
+  }
+
+  createOperation(op: NewOperation): Promise<{ operation: OperationRecord; created: boolean }> {
+    return this.commits.write(() => {
+      const known = this.s.opByRequest.get(op.requestId);
+      if (known) return { operation: toOperation(known), created: false };
+      const now = Date.now();
+      const id = newSessionId(new Date(now));
+      this.s.insertOp.run({ id, user_id: op.userId, reason: op.reason, request_id: op.requestId, principal: op.principal, now, expires_at: op.expiresAt.getTime() });
+      for (const p of op.providers) this.s.insertItem.run(id, p.provider, p.providerUserId, "list", "", now);
+      return { operation: toOperation(this.s.opById.get(id)!), created: true };
+    });
+  }
+
+  async getOperation(id: string): Promise<{ operation: OperationRecord; items: WorkItem[] } | undefined> {
+    const row = this.s.opById.get(id);
+    return row && { operation: toOperation(row), items: this.s.items.all(id).map(toItem) };
+  }
+
+  async listOperations(q: OperationQuery): Promise<OperationRecord[]> {
+    const before = q.beforeId ?? "~";
+    const rows = q.userId === undefined ? this.s.listAll.all(before, q.limit) : this.s.listByUser.all(q.userId, before, q.limit);
+    return rows.map(toOperation);
+  }
+
+  completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
+    return this.commits.write(() => {
+      const list = this.s.item.get(operationId, provider, "list", "");
+      if (!list) throw new Error(`no listing of ${provider} in operation ${operationId}`);
+      const now = Date.now();
+      for (const id of sessionIds) this.s.insertItem.run(operationId, provider, list.provider_user_id, "end", id, now);
+      this.update({ operationId, provider, kind: "list", sessionId: "" }, { state: "ended" }, now);
+    });
+  }
+
+  completeWork(item: Pick<WorkItem, "operationId" | "provider" | "kind" | "sessionId">, outcome: WorkOutcome): Promise<void> {
+    return this.commits.write(() => this.update(item, outcome, Date.now()));
+  }
+
+  claimWork(worker: string, leaseMs: number, limit: number, operationId?: string): Promise<WorkClaim[]> {
+    return this.commits.write(() => {
+      const now = Date.now();
+      const rows = this.s.due.all(now, now, operationId ?? null, operationId ?? null, limit);
+      return rows.map((r) => {
+        this.s.claim.run(worker, now + leaseMs, r.operation_id, r.provider, r.kind, r.session_id);
+        return { item: toItem({ ...r, attempts: r.attempts + 1n }), operation: toOperation(this.s.opById.get(r.operation_id)!) };
+      });
+    });
+  }
+
+  expireWork(now: Date): Promise<number> {
+    return this.commits.write(() => {
+      const expired = this.s.expiredPending.all(now.getTime());
+      const error = JSON.stringify({ code: "DEADLINE_EXCEEDED", reason: "OPERATION_EXPIRED", message: "the operation's maximum age passed before this work succeeded" });
+      for (const { id } of expired) {
+        this.s.expireItems.run(error, id);
+        this.s.touchOp.run(now.getTime(), id, id);
+      }
+      return expired.length;
+    });
+  }
+
+  private update(item: Pick<WorkItem, "operationId" | "provider" | "kind" | "sessionId">, outcome: WorkOutcome, now: number): void {
+    this.s.updateItem.run({
+      operation_id: item.operationId,
+      provider: item.provider,
+      kind: item.kind,
+      session_id: item.sessionId,
+      state: outcome.state,
+      last_error: outcome.lastError ? JSON.stringify(outcome.lastError) : null,
+      next_attempt_at: outcome.nextAttemptAt?.getTime() ?? now,
+    });
+    this.s.touchOp.run(now, item.operationId, item.operationId);
+  }
+}
+
+function toOperation(r: OperationRow): OperationRecord {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    reason: r.reason,
+    requestId: r.request_id,
+    principal: r.principal,
+    createdAt: new Date(Number(r.created_at)),
+    updatedAt: new Date(Number(r.updated_at)),
+    expiresAt: new Date(Number(r.expires_at)),
+    done: Number(r.done) === 1,
+  };
+}
+
+function toItem(r: ItemRow): WorkItem {
+  return {
+    operationId: r.operation_id,
+    provider: r.provider,
+    providerUserId: r.provider_user_id,
+    kind: r.kind,
+    sessionId: r.session_id,
+    state: r.state,
+    attempts: Number(r.attempts),
+    nextAttemptAt: new Date(Number(r.next_attempt_at)),
+    ...(r.last_error && { lastError: JSON.parse(r.last_error) as WorkItem["lastError"] }),
+  };
+}
