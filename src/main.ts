@@ -13,7 +13,7 @@ import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port.js";
-import { SqliteStore } from "./store/sqlite.js";
+import { openStore } from "./store/open.js";
 
 export interface RunningService {
   server: OnePortServer;
@@ -23,7 +23,7 @@ export interface RunningService {
 
 /** The composition root: config -> store -> providers -> server. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  const store = SqliteStore.open(config.data_dir);
+  const store = await openStore(config.store, config.data_dir);
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   const metrics = new Metrics();
   const providers = buildProviders(config.providers, store, metrics.observeAttempt);
@@ -40,7 +40,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
-  log.info({ host: config.server.host, port: server.port, tls: server.tls, data_dir: config.data_dir }, "serving");
+  log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
   fanOut.startBackground();
   return {
     server,

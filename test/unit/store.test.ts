@@ -3,16 +3,37 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashSessionToken } from "../../src/auth/session-token.js";
+import type { NewOperation } from "../../src/store/operation-types.js";
+import { PostgresStore } from "../../src/store/postgres.js";
+import { MIGRATIONS } from "../../src/store/postgres-migrations.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import type { NewSession, Store } from "../../src/store/store.js";
+import type { AuditEvent, NewSession, Store } from "../../src/store/store.js";
+import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
 
-/** Each store under the same suite: `open` gives a store on the same data each time it is called. */
-const STORES: { name: string; setup(): { open(): Store; cleanup(): void } }[] = [
+const postgresSkip = await postgresSkipReason();
+
+interface StoreEnv {
+  /** A store on the same data each time it is called. */
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+/** Each store under the same suite; `skip` says why one cannot run here. */
+const STORES: { name: string; skip?: string | undefined; setup(): Promise<StoreEnv> }[] = [
   {
     name: "sqlite",
-    setup() {
+    async setup() {
       const dir = mkdtempSync(join(tmpdir(), "sc-store-"));
-      return { open: () => SqliteStore.open(dir), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+      return { open: async () => SqliteStore.open(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: "postgres",
+    skip: postgresSkip,
+    async setup() {
+      // A fresh schema per test: the tests never see each other's rows, nor those of parallel test files.
+      const schema = freshSchema();
+      return { open: () => PostgresStore.connect(postgresUrl, { schema, poolSize: 4 }), cleanup: () => dropSchema(schema) };
     },
   },
 ];
@@ -21,16 +42,49 @@ function newSession(userId: string, extra: Partial<NewSession> = {}): NewSession
   return { userId, resourceOwner: "org", metadata: {}, tokenHash: hashSessionToken(`token-of-${userId}`), ...extra };
 }
 
-describe.each(STORES)("$name store", ({ setup }) => {
-  let env: ReturnType<(typeof STORES)[number]["setup"]>;
+function event(extra: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    time: new Date(1_750_000_000_000),
+    principal: "alice",
+    provider: "local",
+    sessionId: "s1",
+    userId: "u1",
+    requestId: "q1",
+    reason: "r",
+    code: "OK",
+    alreadyTerminated: false,
+    ...extra,
+  };
+}
+
+function newOperation(requestId: string): NewOperation {
+  return {
+    userId: "u1",
+    reason: "compromised",
+    requestId,
+    principal: "admin",
+    expiresAt: new Date(Date.UTC(2100, 0, 1)),
+    providers: [
+      { provider: "local", providerUserId: "u1" },
+      { provider: "zitadel", providerUserId: "z-u1" },
+    ],
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(`${name} store`, () => {
+  let env: StoreEnv;
   let store: Store;
-  beforeEach(() => {
-    env = setup();
-    store = env.open();
+  beforeEach(async () => {
+    env = await setup();
+    store = await env.open();
   });
   afterEach(async () => {
     await store.close();
-    env.cleanup();
+    await env.cleanup();
   });
 
   it("creates and reads a session with metadata and expiration", async () => {
@@ -65,7 +119,10 @@ describe.each(STORES)("$name store", ({ setup }) => {
 
   it("lists newest first, by user, page by page", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await store.createSession(newSession(i % 2 === 0 ? "even" : "odd"))).id);
+    for (let i = 0; i < 5; i++) {
+      ids.push((await store.createSession(newSession(i % 2 === 0 ? "even" : "odd"))).id);
+      await sleep(2); // ids order by millisecond; within one, at random
+    }
     await store.createSession(newSession("other"));
     const even = await store.listSessions({ userId: "even", limit: 10 });
     expect(even.map((s) => s.id)).toEqual([ids[4], ids[2], ids[0]]);
@@ -79,10 +136,261 @@ describe.each(STORES)("$name store", ({ setup }) => {
     const a = await store.createSession(newSession("u1"));
     await store.terminateSession(a.id, { by: "p", reason: "r", requestId: "q" });
     await store.close();
-    store = env.open();
+    store = await env.open();
     expect((await store.getSession(a.id))?.termination?.by).toBe("p");
     const b = await store.createSession(newSession("u2"));
     expect(b.sequence).toBeGreaterThan((await store.getSession(a.id))!.sequence);
+  });
+
+  it("finds the latest event of a request id and the first successful termination of a session", async () => {
+    await store.recordEvent(event({ requestId: "q1", code: "UNAVAILABLE", reason: "first" }));
+    await store.recordEvent(event({ requestId: "q1", code: "OK", reason: "second" }));
+    await store.recordEvent(event({ requestId: "q2", code: "OK", reason: "third" }));
+    expect((await store.findEventByRequestId("q1"))?.reason).toBe("second");
+    expect(await store.findEventByRequestId("nope")).toBeUndefined();
+    expect((await store.findTermination("local", "s1"))?.reason).toBe("second");
+    expect(await store.findTermination("other", "s1")).toBeUndefined();
+  });
+
+  it("keeps every field of an event", async () => {
+    const full: AuditEvent = event({
+      alreadyTerminated: true,
+      details: { sequence: 12345678901234567890n, resourceOwner: "org", changeDate: new Date(1_700_000_000_123), creationDate: new Date(1_600_000_000_456) },
+      operationId: "op-1",
+    });
+    const failed: AuditEvent = event({
+      requestId: "q-failed",
+      code: "UNAVAILABLE",
+      error: { reason: "UPSTREAM_UNAVAILABLE", message: "down", metadata: { status: "503" }, retryable: true },
+    });
+    await store.recordEvent(full);
+    await store.recordEvent(failed);
+    const [second, first] = await store.listEvents({ limit: 10 });
+    expect(first).toEqual({ ...full, id: first!.id });
+    expect(second).toEqual({ ...failed, id: second!.id });
+    expect(second!.id).toBeGreaterThan(first!.id);
+    expect(await store.findEventByRequestId("q-failed")).toEqual(failed);
+  });
+
+  it("lists events newest first, filtered by user, session, principal, provider and time, page by page", async () => {
+    const t0 = Date.UTC(2025, 0, 1);
+    const specs = [
+      { userId: "u1", sessionId: "s1", principal: "alice", provider: "local" },
+      { userId: "u2", sessionId: "s2", principal: "bob", provider: "local" },
+      { userId: "u1", sessionId: "s3", principal: "bob", provider: "zitadel" },
+      { userId: "u1", sessionId: "s1", principal: "alice", provider: "zitadel" },
+      { userId: "u3", sessionId: "s4", principal: "alice", provider: "local" },
+      { userId: "u1", sessionId: "s5", principal: "carol", provider: "local" },
+    ];
+    for (const [i, spec] of specs.entries()) await store.recordEvent(event({ ...spec, requestId: `q${i}`, time: new Date(t0 + i * 1000) }));
+    const requests = async (q: Omit<Parameters<Store["listEvents"]>[0], "limit"> & { limit?: number }) =>
+      (await store.listEvents({ limit: 100, ...q })).map((e) => e.requestId);
+
+    expect(await requests({})).toEqual(["q5", "q4", "q3", "q2", "q1", "q0"]);
+    expect(await requests({ userId: "u1" })).toEqual(["q5", "q3", "q2", "q0"]);
+    expect(await requests({ sessionId: "s1" })).toEqual(["q3", "q0"]);
+    expect(await requests({ principal: "bob" })).toEqual(["q2", "q1"]);
+    expect(await requests({ provider: "zitadel" })).toEqual(["q3", "q2"]);
+    expect(await requests({ userId: "u1", principal: "alice", provider: "local" })).toEqual(["q0"]);
+    expect(await requests({ userId: "nobody" })).toEqual([]);
+    // From is inclusive, to exclusive.
+    expect(await requests({ from: new Date(t0 + 2000), to: new Date(t0 + 4000) })).toEqual(["q3", "q2"]);
+    expect(await requests({ from: new Date(t0 + 4500) })).toEqual(["q5"]);
+    expect(await requests({ to: new Date(t0 + 1000) })).toEqual(["q0"]);
+    expect(await requests({ userId: "u1", from: new Date(t0 + 1), to: new Date(t0 + 5000) })).toEqual(["q3", "q2"]);
+
+    // Pages by the keyset cursor, with and without filters.
+    const page1 = await store.listEvents({ limit: 2 });
+    const page2 = await store.listEvents({ limit: 2, beforeId: page1[1]!.id });
+    const page3 = await store.listEvents({ limit: 2, beforeId: page2[1]!.id });
+    expect(await store.listEvents({ limit: 2, beforeId: page3[1]!.id })).toEqual([]);
+    expect([...page1, ...page2, ...page3].map((e) => e.requestId)).toEqual(["q5", "q4", "q3", "q2", "q1", "q0"]);
+    const u1a = await store.listEvents({ userId: "u1", limit: 3 });
+    const u1b = await store.listEvents({ userId: "u1", limit: 3, beforeId: u1a[2]!.id });
+    expect([...u1a, ...u1b].map((e) => e.requestId)).toEqual(["q5", "q3", "q2", "q0"]);
+    expect(await requests({ beforeId: page1[0]!.id, limit: 1 })).toEqual(["q4"]);
+  });
+
+  it("accepts a TOTP step once per principal, on concurrent calls too, and forgets old steps", async () => {
+    expect(await store.useTotpStep("alice", 1000)).toBe(true);
+    expect(await store.useTotpStep("alice", 1000)).toBe(false);
+    expect(await store.useTotpStep("bob", 1000)).toBe(true);
+    expect(await store.useTotpStep("alice", 1001)).toBe(true);
+    expect(await store.useTotpStep("alice", 999)).toBe(true);
+    expect(await store.useTotpStep("alice", 999)).toBe(false);
+    const racing = await Promise.all(Array.from({ length: 10 }, () => store.useTotpStep("carol", 5000)));
+    expect(racing.filter(Boolean)).toHaveLength(1);
+    // A step more than 10 below the latest one is dropped: it could not be presented any more.
+    expect(await store.useTotpStep("alice", 1020)).toBe(true);
+    expect(await store.useTotpStep("alice", 1000)).toBe(true);
+    expect(await store.useTotpStep("alice", 1020)).toBe(false);
+    // Pruning is per principal.
+    expect(await store.useTotpStep("bob", 1000)).toBe(false);
+  });
+
+  it("creates an operation with one pending listing per provider, once per request id", async () => {
+    const before = Date.now();
+    const first = await store.createOperation(newOperation("r1"));
+    expect(first.created).toBe(true);
+    expect(first.operation).toMatchObject({ userId: "u1", reason: "compromised", requestId: "r1", principal: "admin", done: false });
+    expect(first.operation.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(first.operation.createdAt.getTime()).toBeGreaterThanOrEqual(before);
+    expect(first.operation.expiresAt.getTime()).toBe(newOperation("r1").expiresAt.getTime());
+    const again = await store.createOperation({ ...newOperation("r1"), userId: "someone-else" });
+    expect(again).toEqual({ operation: first.operation, created: false });
+
+    const got = await store.getOperation(first.operation.id);
+    expect(got?.operation).toEqual(first.operation);
+    expect(got?.items.map((i) => [i.provider, i.providerUserId, i.kind, i.sessionId, i.state, i.attempts])).toEqual([
+      ["local", "u1", "list", "", "pending", 0],
+      ["zitadel", "z-u1", "list", "", "pending", 0],
+    ]);
+    expect(await store.getOperation("missing")).toBeUndefined();
+
+    const racing = await Promise.all(Array.from({ length: 8 }, () => store.createOperation(newOperation("r2"))));
+    expect(racing.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(racing.map((r) => r.operation.id)).size).toBe(1);
+    expect((await store.getOperation(racing[0]!.operation.id))?.items).toHaveLength(2);
+  });
+
+  it("lists operations newest first, by user, page by page", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push((await store.createOperation({ ...newOperation(`r${i}`), userId: i % 2 === 0 ? "even" : "odd" })).operation.id);
+      await sleep(2); // ids order by millisecond; within one, at random
+    }
+    expect((await store.listOperations({ limit: 10 })).map((o) => o.id)).toEqual([...ids].reverse());
+    const page1 = await store.listOperations({ userId: "even", limit: 2 });
+    const page2 = await store.listOperations({ userId: "even", limit: 2, beforeId: page1[1]!.id });
+    expect([...page1, ...page2].map((o) => o.id)).toEqual([ids[4], ids[2], ids[0]]);
+    expect(await store.listOperations({ userId: "nobody", limit: 10 })).toEqual([]);
+  });
+
+  it("completes a listing: one pending end item per session, duplicates and known items kept once, the listing ended", async () => {
+    const { operation } = await store.createOperation(newOperation("r1"));
+    await store.completeListing(operation.id, "zitadel", ["b", "a", "b"]);
+    let items = (await store.getOperation(operation.id))!.items;
+    expect(items.map((i) => [i.provider, i.providerUserId, i.kind, i.sessionId, i.state])).toEqual([
+      ["local", "u1", "list", "", "pending"],
+      ["zitadel", "z-u1", "list", "", "ended"],
+      ["zitadel", "z-u1", "end", "a", "pending"],
+      ["zitadel", "z-u1", "end", "b", "pending"],
+    ]);
+    // A later listing (after a retry) adds new sessions and leaves the known ones as they are.
+    await store.completeWork({ operationId: operation.id, provider: "zitadel", kind: "end", sessionId: "a" }, { state: "ended" });
+    await store.completeListing(operation.id, "zitadel", ["a", "c"]);
+    items = (await store.getOperation(operation.id))!.items;
+    expect(items.filter((i) => i.kind === "end").map((i) => [i.sessionId, i.state])).toEqual([
+      ["a", "ended"],
+      ["b", "pending"],
+      ["c", "pending"],
+    ]);
+    await store.completeListing(operation.id, "local", []);
+    expect((await store.getOperation(operation.id))!.operation.done).toBe(false);
+    await expect(store.completeListing(operation.id, "nowhere", ["x"])).rejects.toThrow(/no listing of nowhere/);
+    await expect(store.completeListing("missing", "local", ["x"])).rejects.toThrow(/no listing/);
+  });
+
+  it("claims due work for one worker until the lease ends, counting attempts, optionally of one operation", async () => {
+    const a = (await store.createOperation(newOperation("ra"))).operation;
+    const b = (await store.createOperation(newOperation("rb"))).operation;
+    const first = await store.claimWork("w1", 60_000, 3);
+    expect(first).toHaveLength(3);
+    for (const c of first) {
+      expect(c.item).toMatchObject({ kind: "list", state: "pending", attempts: 1 });
+      expect(c.operation).toEqual(c.item.operationId === a.id ? a : b);
+    }
+    // Claimed items are skipped by every other claim while the lease holds.
+    const second = await store.claimWork("w2", 60_000, 10);
+    expect(second).toHaveLength(1);
+    expect(await store.claimWork("w2", 60_000, 10)).toEqual([]);
+    const claimedKeys = [...first, ...second].map((c) => `${c.item.operationId}/${c.item.provider}`).sort();
+    expect(claimedKeys).toEqual([`${a.id}/local`, `${a.id}/zitadel`, `${b.id}/local`, `${b.id}/zitadel`].sort());
+
+    // Of one operation only.
+    const c = (await store.createOperation(newOperation("rc"))).operation;
+    const d = (await store.createOperation(newOperation("rd"))).operation;
+    const ofC = await store.claimWork("w3", 60_000, 10, c.id);
+    expect(ofC.map((x) => x.item.operationId)).toEqual([c.id, c.id]);
+    expect(await store.claimWork("w3", 60_000, 10, c.id)).toEqual([]);
+    expect((await store.claimWork("w3", 60_000, 10, d.id)).map((x) => x.item.operationId)).toEqual([d.id, d.id]);
+  });
+
+  it("lets another worker take over work whose lease expired, counting the attempt", async () => {
+    const { operation } = await store.createOperation({ ...newOperation("r1"), providers: [{ provider: "local", providerUserId: "u1" }] });
+    const [held] = await store.claimWork("dead-worker", 100, 10);
+    expect(held?.item.attempts).toBe(1);
+    expect(await store.claimWork("w2", 100, 10)).toEqual([]);
+    await sleep(250);
+    const [taken] = await store.claimWork("w2", 60_000, 10);
+    expect(taken?.item).toMatchObject({ operationId: operation.id, provider: "local", kind: "list", attempts: 2 });
+    expect(await store.claimWork("w3", 60_000, 10)).toEqual([]);
+    expect((await store.getOperation(operation.id))!.items[0]!.attempts).toBe(2);
+  });
+
+  it("records outcomes, releases claims, retries when due, and marks the operation done when nothing is pending", async () => {
+    const { operation } = await store.createOperation(newOperation("r1"));
+    const key = (provider: string, kind: "list" | "end", sessionId: string) => ({ operationId: operation.id, provider, kind, sessionId });
+    await store.claimWork("w1", 60_000, 10);
+    await store.completeListing(operation.id, "local", ["s1", "s2"]);
+    await store.completeListing(operation.id, "zitadel", []);
+    const ends = await store.claimWork("w1", 60_000, 10);
+    expect(ends.map((c) => c.item.sessionId).sort()).toEqual(["s1", "s2"]);
+
+    const lastError = { code: "UNAVAILABLE", reason: "UPSTREAM_UNAVAILABLE", message: "down" };
+    await store.completeWork(key("local", "end", "s1"), { state: "ended" });
+    // Pending with a later attempt: released, but not due yet.
+    await store.completeWork(key("local", "end", "s2"), { state: "pending", lastError, nextAttemptAt: new Date(Date.now() + 60_000) });
+    let got = (await store.getOperation(operation.id))!;
+    expect(got.operation.done).toBe(false);
+    expect(got.items.find((i) => i.sessionId === "s2")).toMatchObject({ state: "pending", attempts: 1, lastError });
+    expect(got.items.find((i) => i.sessionId === "s1")?.lastError).toBeUndefined();
+    expect(await store.claimWork("w2", 60_000, 10)).toEqual([]);
+
+    // Due again: claimable at once, by any worker, even though the last claim had a long lease.
+    await store.completeWork(key("local", "end", "s2"), { state: "pending", lastError, nextAttemptAt: new Date(Date.now() - 1000) });
+    const [retry] = await store.claimWork("w2", 60_000, 10);
+    expect(retry?.item).toMatchObject({ sessionId: "s2", attempts: 2, lastError });
+    const updatedBefore = (await store.getOperation(operation.id))!.operation.updatedAt.getTime();
+    await store.completeWork(key("local", "end", "s2"), { state: "already_ended" });
+    got = (await store.getOperation(operation.id))!;
+    expect(got.operation.done).toBe(true);
+    expect(got.operation.updatedAt.getTime()).toBeGreaterThanOrEqual(updatedBefore);
+    expect(got.items.map((i) => [i.provider, i.kind, i.sessionId, i.state])).toEqual([
+      ["local", "list", "", "ended"],
+      ["local", "end", "s1", "ended"],
+      ["local", "end", "s2", "already_ended"],
+      ["zitadel", "list", "", "ended"],
+    ]);
+    expect(got.items.find((i) => i.sessionId === "s2")?.lastError).toBeUndefined();
+    expect((await store.listOperations({ limit: 10 }))[0]?.done).toBe(true);
+  });
+
+  it("fails the pending work of expired operations, and only theirs", async () => {
+    const now = Date.now();
+    const soon = (await store.createOperation({ ...newOperation("r1"), expiresAt: new Date(now + 10_000) })).operation;
+    const later = (await store.createOperation({ ...newOperation("r2"), expiresAt: new Date(now + 60_000) })).operation;
+    await store.completeListing(soon.id, "local", ["s1"]);
+    await store.completeWork({ operationId: soon.id, provider: "local", kind: "end", sessionId: "s1" }, { state: "ended" });
+    await store.completeListing(soon.id, "zitadel", ["s2"]);
+    await store.claimWork("w1", 60_000, 10, soon.id);
+
+    expect(await store.expireWork(new Date(now + 5_000))).toBe(0);
+    expect(await store.expireWork(new Date(now + 20_000))).toBe(1);
+    const got = (await store.getOperation(soon.id))!;
+    expect(got.operation.done).toBe(true);
+    expect(got.operation.updatedAt.getTime()).toBe(now + 20_000);
+    expect(got.items.map((i) => [i.provider, i.kind, i.sessionId, i.state])).toEqual([
+      ["local", "list", "", "ended"],
+      ["local", "end", "s1", "ended"],
+      ["zitadel", "list", "", "ended"],
+      ["zitadel", "end", "s2", "failed"],
+    ]);
+    expect(got.items[3]!.lastError).toEqual({ code: "DEADLINE_EXCEEDED", reason: "OPERATION_EXPIRED", message: "the operation's maximum age passed before this work succeeded" });
+    expect((await store.getOperation(later.id))!.items.every((i) => i.state === "pending")).toBe(true);
+    // Failed work is not claimed; nothing is left to expire.
+    expect((await store.claimWork("w2", 60_000, 10)).every((c) => c.item.operationId === later.id)).toBe(true);
+    expect(await store.expireWork(new Date(now + 20_000))).toBe(0);
   });
 });
 
@@ -105,5 +413,43 @@ describe("sqlite store files", () => {
     expect(store.pragma("synchronous")).toBe(2n);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe.skipIf(postgresSkip !== undefined)("postgres store database", () => {
+  it("keeps its tables in the given schema, migrated once, never holds a session token in clear, and commits synchronously", async () => {
+    const schema = freshSchema();
+    const store = await PostgresStore.connect(postgresUrl, { schema });
+    try {
+      expect(store.appliedMigrations).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(await store.setting("search_path")).toBe(schema);
+      expect(await store.setting("synchronous_commit")).not.toBe("off");
+      expect(await store.setting("fsync")).toBe("on");
+      const token = "clear-token-value-that-must-not-be-stored";
+      const s = await store.createSession(newSession("u1", { tokenHash: hashSessionToken(token) }));
+      await store.terminateSession(s.id, { by: "p", reason: "r", requestId: "q" });
+      const dump = await withClient(async (c) => {
+        const { rows } = await c.query<{ row: string }>("SELECT row_to_json(s)::text AS row FROM sessions s");
+        return rows.map((r) => r.row).join("\n");
+      }, schema);
+      expect(dump).toContain("u1");
+      expect(dump).not.toContain(token);
+      expect(dump).toContain(Buffer.from(hashSessionToken(token)).toString("hex"));
+
+      const again = await PostgresStore.connect(postgresUrl, { schema });
+      expect(again.appliedMigrations).toEqual([]);
+      expect((await again.getSession(s.id))?.termination?.by).toBe("p");
+      await again.close();
+      const versions = await withClient(async (c) => (await c.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows, schema);
+      expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    } finally {
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it("refuses a schema name that would need quoting, and fails to connect to no database", async () => {
+    await expect(PostgresStore.connect(postgresUrl, { schema: "Bad-Name" })).rejects.toThrow(/invalid schema name/);
+    await expect(PostgresStore.connect("postgres://postgres@127.0.0.1:1/test", { schema: freshSchema() })).rejects.toThrow();
   });
 });
