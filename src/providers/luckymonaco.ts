@@ -1,8 +1,10 @@
 import { z } from "zod";
 import { secretRef, type Secret } from "../config/secret.js";
 import { luckyMonacoTable } from "../status/luckymonaco.js";
-import { allowOptions, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
+import { isSuccessStatus, undocumentedAnswer } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
 export interface LuckyMonacoSettings {
@@ -50,8 +52,7 @@ export class LuckyMonacoProvider implements Provider {
     const res = await this.http.request({ method: "POST", path: "/V4/CloseSession", body, signal: call.signal });
     const failure = failureOf(res);
     if (failure) throw new ProviderFailure(this.name, this.type, failure);
-    // The answer carries no sequence, date or owner of the change: these are ours, with no sequence.
-    return { details: { sequence: 0n, changeDate: new Date(), resourceOwner: "" }, alreadyTerminated: false };
+    return endedNow();
   }
 
   /**
@@ -75,10 +76,9 @@ export class LuckyMonacoProvider implements Provider {
 /** Undefined for success; otherwise the answer for the mapping table. */
 function failureOf(res: UpstreamResponse): UpstreamAnswer | undefined {
   const json = res.json as { error?: unknown; description?: unknown; errors?: { code?: unknown; message?: unknown } } | undefined;
-  const ok = res.status >= 200 && res.status < 300;
   const code = typeof json === "object" && json !== null ? codeOf(json.error) : undefined;
   if (code !== undefined) {
-    if (code === "0" && ok) return undefined;
+    if (code === "0" && isSuccessStatus(res)) return undefined;
     const description = typeof json!.description === "string" ? json!.description : "";
     return { status: res.status, code, message: description || `error ${code}` };
   }
@@ -88,8 +88,7 @@ function failureOf(res: UpstreamResponse): UpstreamAnswer | undefined {
     const message = typeof errors.message === "string" ? errors.message : "";
     return { status: res.status, code: errors.code, message: `${errors.code}: ${message}` };
   }
-  if (ok) return { status: res.status, code: "transport.malformed", message: `HTTP ${res.status} with a body that is not {"error", "description"}` };
-  return { status: res.status, message: `HTTP ${res.status}` };
+  return undocumentedAnswer(res, '{"error", "description"}');
 }
 
 /** The `error` field as a string: it may arrive as a number or as a string. */
@@ -104,8 +103,8 @@ export const luckyMonacoType = defineProviderType({
   type: "luckymonaco",
   table: luckyMonacoTable,
   settings: z.strictObject({
-    base_url: z.url({ protocol: /^https?$/ }),
-    secure_login: z.string().min(1).max(200),
+    base_url: baseUrl,
+    secure_login: accountId,
     token: secretRef,
   }),
   create: (name, settings, deps) => new LuckyMonacoProvider(name, settings, deps.maxConnections),

@@ -48,6 +48,11 @@ export interface TerminateResult {
   alreadyTerminated: boolean;
 }
 
+/** The result of an end the upstream confirmed without details of the change: the date is ours, with no sequence or owner. */
+export function endedNow(): TerminateResult {
+  return { details: { sequence: 0n, changeDate: new Date(), resourceOwner: "" }, alreadyTerminated: false };
+}
+
 /** An upstream's answer that is not success; the status layer turns it into a gRPC status. */
 export interface UpstreamAnswer {
   /** HTTP or gRPC status of the upstream answer, when it has one. */

@@ -1,9 +1,11 @@
 import { z } from "zod";
 import { secretRef, type Secret } from "../config/secret.js";
 import { rocketchatTable } from "../status/rocketchat.js";
-import { allowOptions, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { base32Decode, totp } from "./totp.js";
+import { undocumentedAnswer } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
 export interface RocketChatSettings {
@@ -58,11 +60,8 @@ export class RocketChatProvider implements Provider {
       signal: call.signal,
     });
     const json = res.json as { success?: unknown; sessionId?: unknown } | undefined;
-    if (res.status === 200 && json?.success === true && json.sessionId === call.sessionId) {
-      // The answer carries no sequence, date or owner of the change: these are ours, with no sequence.
-      return { details: { sequence: 0n, changeDate: new Date(), resourceOwner: "" }, alreadyTerminated: false };
-    }
-    throw this.failure(res, 'a body that is not {"sessionId", "success": true}');
+    if (res.status === 200 && json?.success === true && json.sessionId === call.sessionId) return endedNow();
+    throw this.failure(res, '{"sessionId", "success": true}');
   }
 
   /** The user's active sessions, read page by page from sessions/list.all and kept when their userId is the user's. */
@@ -74,7 +73,7 @@ export class RocketChatProvider implements Provider {
       if (PLAIN_ID.test(call.userId)) query.set("filter", call.userId);
       const res = await this.http.request({ method: "GET", path: `/api/v1/sessions/list.all?${query}`, headers: this.headers(undefined), signal: call.signal });
       const listed = listPage(res);
-      if (!listed) throw this.failure(res, "a body that is not {sessions: [{sessionId, userId}], total}");
+      if (!listed) throw this.failure(res, "{sessions: [{sessionId, userId}], total}");
       for (const s of listed.sessions) if (s.userId === call.userId) sessions.push({ sessionId: s.sessionId, userId: s.userId, active: s.logoutAt === undefined });
       offset += listed.sessions.length;
       if (listed.sessions.length === 0 || offset >= listed.total) break;
@@ -129,10 +128,7 @@ function listPage(res: UpstreamResponse): { sessions: ListedSession[]; total: nu
 function answerOf(res: UpstreamResponse, documented: string, totpConfigured: boolean): UpstreamAnswer {
   const json = res.json as { success?: unknown; error?: unknown; errorType?: unknown; status?: unknown; message?: unknown } | undefined;
   const message = json?.success === false && typeof json.error === "string" ? json.error : json?.status === "error" && typeof json.message === "string" ? json.message : undefined;
-  if (message === undefined) {
-    const ok = res.status >= 200 && res.status < 300;
-    return ok ? { status: res.status, code: "transport.malformed", message: `HTTP ${res.status} with ${documented}` } : { status: res.status, message: `HTTP ${res.status}` };
-  }
+  if (message === undefined) return undocumentedAnswer(res, documented);
   const code = typeof json?.errorType === "string" ? json.errorType : /\[([\w.-]+)\]$/.exec(message)?.[1];
   const ours = totpConfigured && (code === "totp-required" || code === "totp-invalid");
   return { status: res.status, ...(code !== undefined && { code: ours ? `${code}:configured` : code }), message };
@@ -143,8 +139,8 @@ export const rocketchatType = defineProviderType({
   type: "rocketchat",
   table: rocketchatTable,
   settings: z.strictObject({
-    base_url: z.url({ protocol: /^https?$/ }),
-    user_id: z.string().min(1).max(200),
+    base_url: baseUrl,
+    user_id: accountId,
     auth_token: secretRef,
     totp_secret: secretRef.refine((s) => base32Decode(s.reveal()) !== undefined, "must be a base32 TOTP secret").optional(),
   }),

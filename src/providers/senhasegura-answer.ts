@@ -1,4 +1,5 @@
 import type { UpstreamAnswer, UpstreamSession } from "./provider.js";
+import { isSuccessStatus, malformedAnswer } from "./upstream-answer.js";
 import type { UpstreamResponse } from "./upstream-http.js";
 
 /*
@@ -17,7 +18,7 @@ const MAX_MESSAGE = 300;
 /** Undefined for senhasegura's success envelope; otherwise the answer for the mapping table. */
 export function dropFailure(res: UpstreamResponse): UpstreamAnswer | undefined {
   const body = object(res.json);
-  if (isOk(res) && body && object(body["response"]) && !declaresError(body)) return undefined;
+  if (isSuccessStatus(res) && body && object(body["response"]) && !declaresError(body)) return undefined;
   return failure(res, "senhasegura's {code, response} envelope");
 }
 
@@ -25,7 +26,7 @@ export function dropFailure(res: UpstreamResponse): UpstreamAnswer | undefined {
 export function sessionsOf(res: UpstreamResponse): UpstreamSession[] | UpstreamAnswer {
   const body = object(res.json);
   const list = body?.["remote_sessions"];
-  if (!isOk(res) || !body || declaresError(body) || !Array.isArray(list)) return failure(res, "{remote_sessions: [...]}");
+  if (!isSuccessStatus(res) || !body || declaresError(body) || !Array.isArray(list)) return failure(res, "{remote_sessions: [...]}");
   return flatten(list).flatMap((entry) => {
     const s = object(entry);
     // `session_id` is the hash the drop endpoint takes; `id` is a row number that it does not.
@@ -38,7 +39,7 @@ export function sessionsOf(res: UpstreamResponse): UpstreamSession[] | UpstreamA
 export function tokenOf(res: UpstreamResponse): { value: string; expiresInSeconds?: number } | UpstreamAnswer {
   const body = object(res.json);
   const value = body?.["access_token"];
-  if (!isOk(res) || typeof value !== "string" || value === "") return failure(res, "{access_token, expires_in, token_type}");
+  if (!isSuccessStatus(res) || typeof value !== "string" || value === "") return failure(res, "{access_token, expires_in, token_type}");
   // expires_in is optional in OAuth 2.0; some servers send it as a string.
   const raw = body!["expires_in"];
   const expires = typeof raw === "number" || typeof raw === "string" ? Number(raw) : NaN;
@@ -47,15 +48,9 @@ export function tokenOf(res: UpstreamResponse): { value: string; expiresInSecond
 
 function failure(res: UpstreamResponse, documented: string): UpstreamAnswer {
   const body = object(res.json);
-  if (isOk(res) && !(body && declaresError(body))) {
-    return { status: res.status, code: "transport.malformed", message: `HTTP ${res.status} with a body that is not ${documented}` };
-  }
+  if (isSuccessStatus(res) && !(body && declaresError(body))) return malformedAnswer(res, documented);
   const code = body ? codeOf(body) : undefined;
   return { status: res.status, ...(code !== undefined && { code }), message: messageOf(res) };
-}
-
-function isOk(res: UpstreamResponse): boolean {
-  return res.status >= 200 && res.status < 300;
 }
 
 /** Whether a body says it is an error, whatever the HTTP status. */

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { secretRef, type Secret } from "../config/secret.js";
 import { senhaseguraTable } from "../status/senhasegura.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
-import { allowOptions, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { dropFailure, sessionsOf, tokenOf } from "./senhasegura-answer.js";
 import { UpstreamHttp, type UpstreamRequest, type UpstreamResponse } from "./upstream-http.js";
@@ -53,8 +54,7 @@ export class SenhaseguraProvider implements Provider {
     const { res, token } = await this.send({ method: "DELETE", path, signal: call.signal });
     const failure = dropFailure(res);
     if (failure) throw this.failure(failure, token);
-    // The answer carries no sequence, date or owner of the change: these are ours, with no sequence.
-    return { details: { sequence: 0n, changeDate: new Date(), resourceOwner: "" }, alreadyTerminated: false };
+    return endedNow();
   }
 
   /** Every remote session senhasegura lists (a long, slow answer), filtered by `user` here. */
@@ -114,8 +114,8 @@ export const senhaseguraType = defineProviderType({
   type: "senhasegura",
   table: senhaseguraTable,
   settings: z.strictObject({
-    base_url: z.url({ protocol: /^https?$/ }),
-    client_id: z.string().min(1).max(200),
+    base_url: baseUrl,
+    client_id: accountId,
     client_secret: secretRef,
     // Older releases: /iso/session/drop.
     path_prefix: upstreamPath("/api/pam/session/drop"),

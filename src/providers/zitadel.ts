@@ -21,6 +21,7 @@ import {
   type UpstreamAnswer,
   type UpstreamSession,
 } from "./provider.js";
+import { baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 
 /** Sessions asked for per ListSessions page. */
@@ -33,7 +34,7 @@ const REFUSED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH
 
 const settings = z.strictObject({
   /** Where Zitadel serves its APIs, e.g. https://my-instance.zitadel.cloud (the instance's own domain). */
-  base_url: z.url({ protocol: /^https?$/ }),
+  base_url: baseUrl,
   /** A service user's personal access token. */
   token: secretRef,
   /** gRPC, or the Connect protocol (binary), both over HTTP/2. */

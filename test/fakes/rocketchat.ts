@@ -1,36 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-
-/** A programmed answer, given instead of what the fake would answer by itself. */
-export interface FakeAnswer {
-  /** HTTP status; default 200. */
-  status?: number;
-  /** Sent as JSON; ignored when `raw` is given. */
-  body?: unknown;
-  /** Sent as it is, e.g. something that is not JSON. */
-  raw?: string;
-  /** Waits this long before answering. */
-  delayMs?: number;
-  /** Sends the head and half the body, then destroys the socket. */
-  resetMidAnswer?: boolean;
-}
-
-/** One request as the fake received it, with the answer it gave. */
-export interface RecordedRequest {
-  method: string;
-  /** Path and query as sent. */
-  path: string;
-  pathname: string;
-  query: URLSearchParams;
-  headers: IncomingHttpHeaders;
-  text: string;
-  /** The body parsed as JSON; undefined when it is not JSON. */
-  body: unknown;
-  /** When the request arrived (ms since the epoch). */
-  receivedAt: number;
-  /** What the fake answered; undefined until it answered. */
-  answer?: { status: number; text: string };
-}
+import { HttpFake, type FakeAnswer, type RecordedRequest } from "./http-fake.js";
 
 /** A session as Rocket.Chat's device management keeps it. */
 export interface FakeSession {
@@ -65,42 +33,21 @@ const UPPER_COUNT_LIMIT = 100;
  * then permissions, then the licence, each refusal with Rocket.Chat's body. Bodies are indented
  * by four spaces, as the seed shows them. Programmed answers take precedence, one per request.
  */
-export class FakeRocketChat {
-  readonly requests: RecordedRequest[] = [];
+export class FakeRocketChat extends HttpFake {
   readonly sessions = new Map<string, FakeSession>();
   workspace: FakeWorkspace = FakeRocketChat.defaultWorkspace();
   private readonly queue: FakeAnswer[] = [];
-  private readonly sockets = new Set<Socket>();
 
-  private constructor(
-    private readonly server: Server,
-    readonly url: string,
-  ) {}
+  private constructor() {
+    super(4);
+  }
 
   static defaultWorkspace(): FakeWorkspace {
     return { userId: "", authToken: "", permissions: new Set(["logout-device-management", "view-device-management"]), licence: "valid" };
   }
 
-  static async start(): Promise<FakeRocketChat> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const fake = new FakeRocketChat(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    server.on("connection", (socket) => {
-      fake.sockets.add(socket);
-      socket.on("close", () => fake.sockets.delete(socket));
-    });
-    server.on("request", (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        const url = new URL(req.url!, "http://fake");
-        const recorded: RecordedRequest = { method: req.method!, path: req.url!, pathname: url.pathname, query: url.searchParams, headers: req.headers, text, body: parseJson(text), receivedAt: Date.now() };
-        fake.requests.push(recorded);
-        fake.send(recorded, res, fake.queue.shift() ?? fake.handle(recorded));
-      });
-    });
-    return fake;
+  static start(): Promise<FakeRocketChat> {
+    return new FakeRocketChat().listen();
   }
 
   /** The next answers, one per request, instead of the fake's own. */
@@ -110,7 +57,7 @@ export class FakeRocketChat {
 
   /** Forgets requests, sessions and programmed answers; the workspace is set up as given. */
   reset(workspace: Partial<FakeWorkspace>): void {
-    this.requests.length = 0;
+    this.forget();
     this.sessions.clear();
     this.queue.length = 0;
     this.workspace = { ...FakeRocketChat.defaultWorkspace(), ...workspace };
@@ -120,13 +67,10 @@ export class FakeRocketChat {
     this.sessions.set(s.sessionId, s);
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  /** What Rocket.Chat answers to this request. */
-  private handle(r: RecordedRequest): FakeAnswer {
+  /** What Rocket.Chat answers to this request, unless an answer is programmed. */
+  protected answerTo(r: RecordedRequest): FakeAnswer {
+    const queued = this.queue.shift();
+    if (queued) return queued;
     const route = ROUTES[`${r.method} ${r.pathname}`];
     if (!route) return { status: 404, body: { success: false, error: "Not found" } };
     const w = this.workspace;
@@ -140,19 +84,6 @@ export class FakeRocketChat {
     if (w.licence === "missing") return failure("This is an enterprise feature", "error-action-not-allowed");
     if (w.licence === "missing-legacy") return { status: 401, body: { success: false, error: "unauthorized" } };
     return route.run(this, r);
-  }
-
-  private send(recorded: RecordedRequest, res: ServerResponse, a: FakeAnswer): void {
-    const status = a.status ?? 200;
-    const text = a.raw ?? JSON.stringify(a.body ?? null, null, 4);
-    const send = () => {
-      recorded.answer = { status, text };
-      res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
-      if (a.resetMidAnswer) res.write(text.slice(0, Math.floor(text.length / 2)), () => res.socket?.destroy());
-      else res.end(text);
-    };
-    const timer = setTimeout(send, a.delayMs ?? 0);
-    res.on("close", () => clearTimeout(timer));
   }
 
   logout(r: RecordedRequest): FakeAnswer {
@@ -185,12 +116,4 @@ const ROUTES: Record<string, { permission: "logout-device-management" | "view-de
 /** Rocket.Chat's API.v1.failure for a Meteor.Error: HTTP 400, "reason [error]", errorType and details. */
 function failure(reason: string, errorType: string, details?: object): FakeAnswer {
   return { status: 400, body: { success: false, error: `${reason} [${errorType}]`, errorType, ...(details && { details }) } };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -1,35 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-
-/** What the fake answers to one request. */
-export interface FakeAnswer {
-  /** HTTP status; default 200. */
-  status?: number;
-  /** Sent as JSON; ignored when `raw` is given. */
-  body?: unknown;
-  /** Sent as it is: a seed's JSON verbatim, plain text, half a document. */
-  raw?: string;
-  /** Waits this long before answering. */
-  delayMs?: number;
-  /** Sends the head and half the body, then destroys the socket. */
-  resetMidAnswer?: boolean;
-}
-
-/** One request as the fake received it. */
-export interface RecordedRequest {
-  method: string;
-  /** The request target exactly as it arrived, still percent-encoded. */
-  path: string;
-  headers: IncomingHttpHeaders;
-  text: string;
-  /** The body's form fields, when it is a form. */
-  form: Record<string, string> | undefined;
-  /** When it arrived (ms since the epoch). */
-  at: number;
-  /** True when the client went away before the answer was complete. */
-  aborted: boolean;
-}
+import { HttpFake, type FakeAnswer, type RecordedRequest } from "./http-fake.js";
 
 /** One entry of "List all remote sessions", in the documented shape. */
 export interface RemoteSession {
@@ -74,8 +44,7 @@ export function envelope(status: number, message: string, mensagem = message): R
  * session drop endpoint and "List all remote sessions", with bearer tokens that expire after
  * `expiresIn` seconds. Every request is recorded; answers can be programmed per request.
  */
-export class FakeSenhasegura {
-  readonly requests: RecordedRequest[] = [];
+export class FakeSenhasegura extends HttpFake {
   /** Sessions it knows; a drop sets `end` on a live one. */
   readonly sessions: RemoteSession[] = [];
   /** `expires_in` of the tokens it issues; undefined: issued without one, valid until revoked. */
@@ -86,41 +55,19 @@ export class FakeSenhasegura {
   private readonly apiQueue: FakeAnswer[] = [];
   private readonly tokenQueue: FakeAnswer[] = [];
   private tokenDelay = 0;
-  private readonly sockets = new Set<Socket>();
   private readonly dropPrefix: string;
   private readonly sessionsPath: string;
   private readonly tokenPath: string;
 
-  private constructor(
-    private readonly server: Server,
-    readonly url: string,
-    private readonly options: FakeOptions,
-  ) {
+  private constructor(private readonly options: FakeOptions) {
+    super();
     this.dropPrefix = options.dropPrefix ?? "/api/pam/session/drop";
     this.sessionsPath = options.sessionsPath ?? "/api/pam/session/remotesessions";
     this.tokenPath = options.tokenPath ?? "/iso/oauth2/token";
   }
 
-  static async start(options: FakeOptions): Promise<FakeSenhasegura> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const fake = new FakeSenhasegura(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, options);
-    server.on("connection", (socket) => {
-      fake.sockets.add(socket);
-      socket.on("close", () => fake.sockets.delete(socket));
-    });
-    server.on("request", (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        const isForm = (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded");
-        const recorded: RecordedRequest = { method: req.method!, path: req.url!, headers: req.headers, text, form: isForm ? Object.fromEntries(new URLSearchParams(text)) : undefined, at: Date.now(), aborted: false };
-        fake.requests.push(recorded);
-        fake.send(recorded, res, fake.route(recorded));
-      });
-    });
-    return fake;
+  static start(options: FakeOptions): Promise<FakeSenhasegura> {
+    return new FakeSenhasegura(options).listen();
   }
 
   /** Requests to the token endpoint. */
@@ -155,7 +102,7 @@ export class FakeSenhasegura {
 
   /** Forgets requests, sessions and programmed answers; tokens stay valid. */
   reset(): void {
-    this.requests.length = 0;
+    this.forget();
     this.sessions.length = 0;
     this.apiQueue.length = 0;
     this.tokenQueue.length = 0;
@@ -163,12 +110,7 @@ export class FakeSenhasegura {
     this.expiresIn = 3600;
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private route(r: RecordedRequest): FakeAnswer {
+  protected answerTo(r: RecordedRequest): FakeAnswer {
     if (r.path === this.tokenPath && r.method === "POST") return this.tokenQueue.shift() ?? this.token(r);
     const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
     // Seed 003: a request without the authorization header matches no route of the gateway.
@@ -207,23 +149,5 @@ export class FakeSenhasegura {
     if (!session) return { status: 500, body: envelope(500, "An error occurred while droping session.") };
     session.end = new Date().toISOString().slice(0, 19).replace("T", " ");
     return { raw: this.options.dropSuccess };
-  }
-
-  private send(recorded: RecordedRequest, res: ServerResponse, a: FakeAnswer): void {
-    const write = () => {
-      const text = a.raw ?? JSON.stringify(a.body ?? null);
-      res.writeHead(a.status ?? 200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
-      if (!a.resetMidAnswer) {
-        res.end(text);
-        return;
-      }
-      res.write(text.slice(0, Math.floor(text.length / 2)), () => res.socket?.destroy());
-    };
-    const timer = setTimeout(write, a.delayMs ?? 0);
-    res.on("close", () => {
-      if (res.writableFinished) return;
-      clearTimeout(timer);
-      if (!a.resetMidAnswer) recorded.aborted = true;
-    });
   }
 }

@@ -26,11 +26,16 @@ export function allClients(baseUrl: string): ClientUnderTest[] {
   const grpcJs = new GrpcJsClient(baseUrl.replace("http://", ""));
   return [
     { name: "@grpc/grpc-js", call: (m, i, h) => grpcJs.call(m, i, h), close: () => grpcJs.close() },
-    transportClient("connect-node gRPC (h2c)", createGrpcTransport({ baseUrl })),
+    connectGrpcClient(baseUrl),
     transportClient("connect-node Connect JSON (HTTP/1.1)", createConnectTransport({ baseUrl, httpVersion: "1.1" })),
     transportClient("connect-node Connect binary (HTTP/2)", createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })),
     transportClient("connect-web gRPC-web (fetch)", createGrpcWebTransport({ baseUrl })),
   ];
+}
+
+/** The connect-node gRPC (h2c) client of allClients(), alone. */
+export function connectGrpcClient(baseUrl: string): ClientUnderTest {
+  return transportClient("connect-node gRPC (h2c)", createGrpcTransport({ baseUrl }));
 }
 
 function transportClient(name: string, transport: Transport): ClientUnderTest {

@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { newApiKey } from "../../src/auth/admin-key.js";
 import { sha256Hex } from "../../src/auth/api-keys.js";
 import type { Permission } from "../../src/auth/principal.js";
@@ -80,4 +83,9 @@ export async function startTestService(overrides: Partial<Config["server"]> = {}
 
 export function bearer(key: string): Record<string, string> {
   return { authorization: `Bearer ${key}` };
+}
+
+/** A client of the service's SessionControl over gRPC (connect-node, h2c). */
+export function grpcClient(svc: TestService): Client<typeof SessionControl> {
+  return createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
 }

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { allClients, type ClientUnderTest } from "../helpers/clients.js";
+import { connectGrpcClient, type ClientUnderTest } from "../helpers/clients.js";
 import { bearer, startTestService, type TestService } from "../helpers/service.js";
 
 const BUF = join(process.cwd(), "node_modules", ".bin", "buf");
@@ -41,7 +41,7 @@ let grpc: ClientUnderTest;
 
 beforeAll(async () => {
   svc = await startTestService();
-  grpc = allClients(svc.baseUrl).find((c) => c.name === "connect-node gRPC (h2c)")!;
+  grpc = connectGrpcClient(svc.baseUrl);
 });
 afterAll(async () => {
   await svc.stop();

@@ -1,8 +1,5 @@
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 let svc: TestService;
 beforeAll(async () => {
@@ -12,7 +9,7 @@ afterAll(() => svc.stop());
 
 describe("call logs", () => {
   it("write one line per call with procedure, code, duration and principal, and no secret", async () => {
-    const client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+    const client = grpcClient(svc);
     const created = await client.createSession({ userId: "u-log" }, { headers: bearer(svc.keys.admin) });
     await client.terminate({ sessionId: created.sessionId, sessionToken: created.sessionToken }, { headers: bearer(svc.keys.nobody) });
     await expect(client.terminate({ sessionId: created.sessionId, sessionToken: "wrong-token" }, { headers: bearer(svc.keys.nobody) })).rejects.toThrow();

@@ -1,17 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl, type TerminateResponse } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { codeOf } from "../helpers/clients.js";
-import { bearer, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
 
 let svc: TestService;
 let client: Client<typeof SessionControl>;
 
 beforeAll(async () => {
   svc = await startTestService();
-  client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+  client = grpcClient(svc);
 });
 afterAll(async () => {
   await svc.stop();

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import { failure } from "../helpers/errors.js";
+import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 let svc: TestService;
 let client: Client<typeof SessionControl>;
@@ -13,18 +13,9 @@ const admin = () => ({ headers: bearer(svc.keys.admin) });
 
 beforeAll(async () => {
   svc = await startTestService();
-  client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+  client = grpcClient(svc);
 });
 afterAll(() => svc.stop());
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("providers on the embedded default", () => {
   it("ListProviders lists local as the default, with its health and no secret", async () => {

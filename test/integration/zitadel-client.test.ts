@@ -4,7 +4,7 @@ import { createServerTransport } from "@zitadel/client/node";
 import { createSessionServiceClient } from "@zitadel/client/v2";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { allClients, type ClientUnderTest } from "../helpers/clients.js";
+import { connectGrpcClient, type ClientUnderTest } from "../helpers/clients.js";
 import { bearer, startTestService, type TestService } from "../helpers/service.js";
 
 const { createSession, getSession } = SessionControl.method;
@@ -15,7 +15,7 @@ let zitadel: ReturnType<typeof createSessionServiceClient>;
 
 beforeAll(async () => {
   svc = await startTestService();
-  grpc = allClients(svc.baseUrl).find((c) => c.name === "connect-node gRPC (h2c)")!;
+  grpc = connectGrpcClient(svc.baseUrl);
   // Exactly how a Zitadel server-side app builds its client: a personal access token, gRPC over HTTP/2.
   zitadel = createSessionServiceClient(createServerTransport(svc.keys.admin, transportOptions()));
 });

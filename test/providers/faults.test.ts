@@ -1,27 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type AddressInfo } from "node:net";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client, type ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { FakeLuckyMonaco } from "../fakes/luckymonaco.js";
-import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import { FakeLuckyMonaco, SUCCESS } from "../fakes/luckymonaco.js";
+import { closedPort } from "../helpers/closed-port.js";
+import { failure } from "../helpers/errors.js";
+import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 // Resilience of every upstream provider, shown with the simplest upstream: LuckyMonaco.
 
 let fake: FakeLuckyMonaco;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-
-/** A port that nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   fake = await FakeLuckyMonaco.start();
@@ -37,7 +29,7 @@ beforeAll(async () => {
     ],
     default_provider: "lm",
   });
-  client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+  client = grpcClient(svc);
 });
 afterAll(async () => {
   await svc.stop();
@@ -52,14 +44,10 @@ function terminate(provider: string, extra: { requestId?: string; timeoutMs?: nu
   return client.terminate({ sessionId: `s-${randomUUID()}`, userId: "tester", provider, ...(requestId && { requestId }) }, opts(callOptions));
 }
 
-async function failure(p: Promise<unknown>): Promise<{ code: Code; reason: string | undefined; err: ConnectError }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, reason: e.findDetails(ErrorInfoSchema)[0]?.reason, err: e };
-  }
-  throw new Error("the call succeeded");
+/** How a call that must fail failed: its code, its ErrorInfo's reason, and the error. */
+async function outcome(p: Promise<unknown>): Promise<{ code: Code; reason: string | undefined; err: ConnectError }> {
+  const err = await failure(p);
+  return { code: err.code, reason: err.findDetails(ErrorInfoSchema)[0]?.reason, err };
 }
 
 /** The service still ends sessions through the upstream, and still answers other calls. */
@@ -87,10 +75,10 @@ async function providerHealth(name: string) {
 
 describe("faults", () => {
   it("upstream timeout: DEADLINE_EXCEEDED UPSTREAM_TIMEOUT after max_attempts, each with the same uuid", async () => {
-    fake.answerAlways({ delayMs: 1500, body: { error: 0, description: "Success" } });
+    fake.answerAlways({ delayMs: 1500, ...SUCCESS });
     const requestId = randomUUID();
     const started = Date.now();
-    const f = await failure(terminate("lm-retry", { requestId }));
+    const f = await outcome(terminate("lm-retry", { requestId }));
     expect([f.code, f.reason]).toEqual([Code.DeadlineExceeded, "UPSTREAM_TIMEOUT"]);
     expect(Date.now() - started).toBeLessThan(1500);
     expect(fake.requests.map((r) => (r.body as { uuid: string }).uuid)).toEqual([requestId, requestId, requestId]);
@@ -99,15 +87,15 @@ describe("faults", () => {
   });
 
   it("connection refused: UNAVAILABLE UPSTREAM_UNREACHABLE", async () => {
-    const f = await failure(terminate("lm-down"));
+    const f = await outcome(terminate("lm-down"));
     expect([f.code, f.reason]).toEqual([Code.Unavailable, "UPSTREAM_UNREACHABLE"]);
     expect(f.err.findDetails(ErrorInfoSchema)[0]!.metadata["upstream_code"]).toBe("transport.refused");
     await stillServes();
   });
 
   it("connection reset mid-answer: UNAVAILABLE UPSTREAM_CONNECTION_RESET", async () => {
-    fake.answerOnce({ resetMidAnswer: true, body: { error: 0, description: "Success" } });
-    const f = await failure(terminate("lm"));
+    fake.answerOnce({ resetMidAnswer: true, ...SUCCESS });
+    const f = await outcome(terminate("lm"));
     expect([f.code, f.reason]).toEqual([Code.Unavailable, "UPSTREAM_CONNECTION_RESET"]);
     expect(fake.requests).toHaveLength(1);
     await stillServes();
@@ -115,7 +103,7 @@ describe("faults", () => {
 
   it("HTTP 5xx: UNAVAILABLE UPSTREAM_UNAVAILABLE", async () => {
     fake.answerOnce({ status: 500, raw: "Internal Server Error" });
-    const f = await failure(terminate("lm"));
+    const f = await outcome(terminate("lm"));
     expect([f.code, f.reason]).toEqual([Code.Unavailable, "UPSTREAM_UNAVAILABLE"]);
     expect(f.err.findDetails(ErrorInfoSchema)[0]!.metadata["upstream_status"]).toBe("500");
     await stillServes();
@@ -123,23 +111,23 @@ describe("faults", () => {
 
   it("malformed JSON on HTTP 200: UNKNOWN UPSTREAM_MALFORMED_ANSWER", async () => {
     fake.answerOnce({ raw: '{"error": 0, "descrip' });
-    const f = await failure(terminate("lm"));
+    const f = await outcome(terminate("lm"));
     expect([f.code, f.reason]).toEqual([Code.Unknown, "UPSTREAM_MALFORMED_ANSWER"]);
     await stillServes();
   });
 
   it("HTTP 200 with an error body: the code its row maps it to", async () => {
     fake.answerOnce({ body: { error: 54, description: "Wrong secureLogin or password" } });
-    const f = await failure(terminate("lm"));
+    const f = await outcome(terminate("lm"));
     expect([f.code, f.reason]).toEqual([Code.FailedPrecondition, "PROVIDER_CREDENTIALS_REJECTED"]);
     await stillServes();
   });
 
   it("an answer slower than the caller's deadline: DEADLINE_EXCEEDED quickly, and the upstream request aborted", async () => {
-    fake.answerAlways({ delayMs: 4000, body: { error: 0, description: "Success" } });
+    fake.answerAlways({ delayMs: 4000, ...SUCCESS });
     const aborted = fake.nextAbort(3000);
     const started = Date.now();
-    const f = await failure(terminate("lm", { timeoutMs: 300 }));
+    const f = await outcome(terminate("lm", { timeoutMs: 300 }));
     expect(f.code).toBe(Code.DeadlineExceeded);
     expect(Date.now() - started).toBeLessThan(1500);
     await aborted;
@@ -153,11 +141,11 @@ describe("faults", () => {
     ["Connect", () => createConnectTransport({ baseUrl: svc.baseUrl, httpVersion: "1.1" }), { "connect-timeout-ms": "300" }],
     ["gRPC", () => createGrpcTransport({ baseUrl: svc.baseUrl }), { "grpc-timeout": "300m" }],
   ] as const)("the server answers a passed deadline (%s) with DEADLINE_EXCEEDED CALLER_DEADLINE_EXCEEDED and aborts the upstream request", async (_name, transport, deadlineHeader) => {
-    fake.answerAlways({ delayMs: 4000, body: { error: 0, description: "Success" } });
+    fake.answerAlways({ delayMs: 4000, ...SUCCESS });
     const aborted = fake.nextAbort(3000);
     const started = Date.now();
     const headerOnly = createClient(SessionControl, transport());
-    const f = await failure(headerOnly.terminate({ sessionId: `s-${randomUUID()}`, userId: "tester", provider: "lm" }, { headers: { ...bearer(svc.keys.admin), ...deadlineHeader } }));
+    const f = await outcome(headerOnly.terminate({ sessionId: `s-${randomUUID()}`, userId: "tester", provider: "lm" }, { headers: { ...bearer(svc.keys.admin), ...deadlineHeader } }));
     expect([f.code, f.reason]).toEqual([Code.DeadlineExceeded, "CALLER_DEADLINE_EXCEEDED"]);
     expect(Date.now() - started).toBeLessThan(1500);
     await aborted;
@@ -165,10 +153,10 @@ describe("faults", () => {
   });
 
   it("the caller's cancellation aborts the upstream call", async () => {
-    fake.answerAlways({ delayMs: 4000, body: { error: 0, description: "Success" } });
+    fake.answerAlways({ delayMs: 4000, ...SUCCESS });
     const aborted = fake.nextAbort(3000);
     const controller = new AbortController();
-    const call = failure(terminate("lm", { signal: controller.signal }));
+    const call = outcome(terminate("lm", { signal: controller.signal }));
     await until(() => fake.requests.length === 1);
     controller.abort();
     expect((await call).code).toBe(Code.Canceled);
@@ -179,19 +167,19 @@ describe("faults", () => {
 
   it("a circuit breaker opens after repeated failures, fails fast, and closes after recovery", async () => {
     fake.answerAlways({ status: 503, body: { errors: { code: "G.01", message: "Service unavailable" } } });
-    for (let i = 0; i < 2; i++) expect((await failure(terminate("lm-breaker"))).reason).toBe("UPSTREAM_UNAVAILABLE");
+    for (let i = 0; i < 2; i++) expect((await outcome(terminate("lm-breaker"))).reason).toBe("UPSTREAM_UNAVAILABLE");
     expect(fake.requests).toHaveLength(2);
     let health = await providerHealth("lm-breaker");
     expect([health.breakerState, health.lastErrorCode]).toEqual(["open", "UNAVAILABLE"]);
     expect(health.lastSuccessTime).toBeUndefined();
 
     const started = Date.now();
-    const fast = await failure(terminate("lm-breaker"));
+    const fast = await outcome(terminate("lm-breaker"));
     expect([fast.code, fast.reason]).toEqual([Code.Unavailable, "PROVIDER_CIRCUIT_OPEN"]);
     expect(Date.now() - started).toBeLessThan(200);
     expect(fake.requests).toHaveLength(2);
 
-    fake.answerAlways({ body: { error: 0, description: "Success" } });
+    fake.answerAlways(SUCCESS);
     await new Promise((r) => setTimeout(r, 250));
     const res = await terminate("lm-breaker");
     expect(res.alreadyTerminated).toBe(false);
@@ -204,7 +192,7 @@ describe("faults", () => {
   });
 
   it("a retry after a timeout reaches LuckyMonaco with the same uuid", async () => {
-    fake.answerOnce({ delayMs: 1500, body: { error: 0, description: "Success" } });
+    fake.answerOnce({ delayMs: 1500, ...SUCCESS });
     const requestId = randomUUID();
     const res = await terminate("lm-retry", { requestId });
     expect(res.alreadyTerminated).toBe(false);
@@ -223,8 +211,8 @@ describe("faults", () => {
     // A recorded failure that a retry cannot mend is answered again, without the upstream.
     fake.answerOnce({ body: { error: 56, description: "Player is frozen" } });
     const refused = { ...request, sessionId: `s-${randomUUID()}`, requestId: randomUUID() };
-    const firstFailure = await failure(client.terminate(refused, opts()));
-    const againFailure = await failure(client.terminate(refused, opts()));
+    const firstFailure = await outcome(client.terminate(refused, opts()));
+    const againFailure = await outcome(client.terminate(refused, opts()));
     expect([againFailure.code, againFailure.reason]).toEqual([firstFailure.code, firstFailure.reason]);
     expect(againFailure.reason).toBe("PLAYER_BLOCKED");
     expect(fake.requests).toHaveLength(2);
@@ -232,7 +220,7 @@ describe("faults", () => {
     // One that a retry can mend is tried again, with the same uuid.
     fake.answerOnce({ body: { error: 998, description: "Internal error" } });
     const flaky = { ...request, sessionId: `s-${randomUUID()}`, requestId: randomUUID() };
-    expect((await failure(client.terminate(flaky, opts()))).code).toBe(Code.Unavailable);
+    expect((await outcome(client.terminate(flaky, opts()))).code).toBe(Code.Unavailable);
     await client.terminate(flaky, opts());
     expect(fake.requests.slice(2).map((r) => (r.body as { uuid: string }).uuid)).toEqual([flaky.requestId, flaky.requestId]);
   });

@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { parseConfig } from "../../src/config/load.js";
 import { Secret } from "../../src/config/secret.js";
@@ -10,8 +9,11 @@ import { LuckyMonacoProvider } from "../../src/providers/luckymonaco.js";
 import { ProviderFailure } from "../../src/providers/provider.js";
 import { rowFor } from "../../src/status/map.js";
 import { luckyMonacoTable } from "../../src/status/luckymonaco.js";
-import { FakeLuckyMonaco, type FakeAnswer } from "../fakes/luckymonaco.js";
-import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import type { FakeAnswer } from "../fakes/http-fake.js";
+import { FakeLuckyMonaco } from "../fakes/luckymonaco.js";
+import { expectEndedNow } from "../helpers/ended-now.js";
+import { expectMapped, keepErrorTexts } from "../helpers/errors.js";
+import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 // Seed 000, verbatim: the example request body and the example successful answer.
 const SEED_REQUEST = `{
@@ -31,8 +33,8 @@ const PARTNER = "partner-monaco-7";
 let fake: FakeLuckyMonaco;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-/** Every error message our service gave in this file, searched for the token at the end. */
-const errorTexts: string[] = [];
+/** failure(): the ConnectError of a call that must fail; errorTexts: what every error showed, searched for the token at the end. */
+const { failure, texts: errorTexts } = keepErrorTexts();
 
 beforeAll(async () => {
   fake = await FakeLuckyMonaco.start();
@@ -45,7 +47,7 @@ beforeAll(async () => {
     ],
     default_provider: "casino",
   });
-  client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+  client = grpcClient(svc);
 });
 afterAll(async () => {
   await svc.stop();
@@ -55,18 +57,6 @@ beforeEach(() => fake.reset());
 
 const admin = () => ({ headers: bearer(svc.keys.admin) });
 
-/** The ConnectError of a call that must fail. */
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    errorTexts.push(e.rawMessage, JSON.stringify(e.findDetails(ErrorInfoSchema)));
-    return e;
-  }
-  throw new Error("the call succeeded");
-}
-
 describe("luckymonaco: success", () => {
   it("sends seed 000's request field by field and answers OK on seed 000's answer", async () => {
     fake.answerOnce({ raw: SEED_SUCCESS });
@@ -74,13 +64,7 @@ describe("luckymonaco: success", () => {
     const before = Date.now();
     const res = await client.terminate({ sessionId: "table-42", userId: "tester", requestId, reason: "fraud check" }, admin());
 
-    expect(res.provider).toBe("casino");
-    expect(res.alreadyTerminated).toBe(false);
-    expect(res.details?.sequence).toBe(0n);
-    expect(res.details?.resourceOwner).toBe("");
-    const changed = Number(res.details!.changeDate!.seconds) * 1000;
-    expect(changed).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
-    expect(changed).toBeLessThanOrEqual(Date.now());
+    expectEndedNow(res, "casino", before);
 
     expect(fake.requests).toHaveLength(1);
     const [req] = fake.requests;
@@ -156,108 +140,33 @@ interface RowCase {
   retryable?: boolean;
 }
 
+/** A case of an HTTP 200 whose body says `{error, description}`; `upstreamCode` is the error as the metadata reports it. */
+function coded(name: string, error: number | string, upstreamCode: string, description: string, code: Code, reason: string, retryable?: true): RowCase {
+  return { name, answer: { body: { error, description } }, code, reason, metadata: { upstream_status: "200", upstream_code: upstreamCode, upstream_message: description }, retryable };
+}
+
+/** A case of an HTTP error status whose body says `{errors: {code, message}}`. */
+function errors(name: string, status: number, upstreamCode: string, message: string, code: Code, reason: string, retryable?: true): RowCase {
+  return { name, answer: { status, body: { errors: { code: upstreamCode, message } } }, code, reason, metadata: { upstream_status: String(status), upstream_code: upstreamCode, upstream_message: `${upstreamCode}: ${message}` }, retryable };
+}
+
 const ROW_CASES: RowCase[] = [
-  ...([[1, "1"], ["21", "21"], [57, "57"], [" 64 ", "64"], [99, "99"]] as const).map(([error, code]) => ({
-    name: `error ${JSON.stringify(error)}: bad parameters`,
-    answer: { body: { error, description: "Invalid parameters" } },
-    code: Code.InvalidArgument,
-    reason: "INVALID_ARGUMENT",
-    metadata: { upstream_status: "200", upstream_code: code, upstream_message: "Invalid parameters" },
-  })),
-  ...([[12, "12"], ["22", "22"], [62, "62"]] as const).map(([error, code]) => ({
-    name: `error ${JSON.stringify(error)}: player not found`,
-    answer: { body: { error, description: "Player not found" } },
-    code: Code.NotFound,
-    reason: "SESSION_NOT_FOUND",
-    metadata: { upstream_status: "200", upstream_code: code, upstream_message: "Player not found" },
-  })),
-  {
-    name: "error 54: wrong secureLogin",
-    answer: { body: { error: 54, description: "Wrong secureLogin or password" } },
-    code: Code.FailedPrecondition,
-    reason: "PROVIDER_CREDENTIALS_REJECTED",
-    metadata: { upstream_status: "200", upstream_code: "54", upstream_message: "Wrong secureLogin or password" },
-  },
-  {
-    name: 'error "55": invalid session',
-    answer: { body: { error: "55", description: "Invalid session id" } },
-    code: Code.NotFound,
-    reason: "SESSION_NOT_FOUND",
-    metadata: { upstream_status: "200", upstream_code: "55", upstream_message: "Invalid session id" },
-  },
-  {
-    name: "error 56: player frozen",
-    answer: { body: { error: 56, description: "Player is frozen" } },
-    code: Code.FailedPrecondition,
-    reason: "PLAYER_BLOCKED",
-    metadata: { upstream_status: "200", upstream_code: "56", upstream_message: "Player is frozen" },
-  },
-  {
-    name: "error 401: unauthorized",
-    answer: { body: { error: 401, description: "Unauthorized" } },
-    code: Code.FailedPrecondition,
-    reason: "PROVIDER_CREDENTIALS_REJECTED",
-    metadata: { upstream_status: "200", upstream_code: "401", upstream_message: "Unauthorized" },
-  },
-  {
-    name: 'error "404": not found',
-    answer: { body: { error: "404", description: "Not found" } },
-    code: Code.NotFound,
-    reason: "SESSION_NOT_FOUND",
-    metadata: { upstream_status: "200", upstream_code: "404", upstream_message: "Not found" },
-  },
-  {
-    name: "error 998 told by its description: player not found or logged out",
-    answer: { body: { error: 998, description: "Player not found or logged out" } },
-    code: Code.NotFound,
-    reason: "SESSION_NOT_FOUND",
-    metadata: { upstream_status: "200", upstream_code: "998", upstream_message: "Player not found or logged out" },
-  },
-  {
-    name: "error 998: internal error, retry expected",
-    answer: { body: { error: "998", description: "Internal error" } },
-    code: Code.Unavailable,
-    reason: "UPSTREAM_UNAVAILABLE",
-    metadata: { upstream_status: "200", upstream_code: "998", upstream_message: "Internal error" },
-    retryable: true,
-  },
-  {
-    name: "error 999: internal error, no retry",
-    answer: { body: { error: 999, description: "Internal error. Do not retry" } },
-    code: Code.Internal,
-    reason: "UPSTREAM_INTERNAL_ERROR",
-    metadata: { upstream_status: "200", upstream_code: "999", upstream_message: "Internal error. Do not retry" },
-  },
-  {
-    name: "HTTP 400 with errors.code V.*: validation",
-    answer: { status: 400, body: { errors: { code: "V.02", message: "userId must not be empty" } } },
-    code: Code.InvalidArgument,
-    reason: "INVALID_ARGUMENT",
-    metadata: { upstream_status: "400", upstream_code: "V.02", upstream_message: "V.02: userId must not be empty" },
-  },
-  {
-    name: "HTTP 503 with errors.code G.*: generic, retried",
-    answer: { status: 503, body: { errors: { code: "G.01", message: "Service temporarily unavailable" } } },
-    code: Code.Unavailable,
-    reason: "UPSTREAM_UNAVAILABLE",
-    metadata: { upstream_status: "503", upstream_code: "G.01", upstream_message: "G.01: Service temporarily unavailable" },
-    retryable: true,
-  },
-  {
-    name: "HTTP 400 with errors.code G.*: generic even on a 4xx",
-    answer: { status: 400, body: { errors: { code: "G.01", message: "Request could not be processed" } } },
-    code: Code.Unavailable,
-    reason: "UPSTREAM_UNAVAILABLE",
-    metadata: { upstream_status: "400", upstream_code: "G.01", upstream_message: "G.01: Request could not be processed" },
-    retryable: true,
-  },
-  {
-    name: "an undocumented code: unmapped",
-    answer: { body: { error: 77, description: "Something new" } },
-    code: Code.Unknown,
-    reason: "UPSTREAM_UNEXPECTED_ANSWER",
-    metadata: { upstream_status: "200", upstream_code: "77", upstream_message: "Something new" },
-  },
+  ...([[1, "1"], ["21", "21"], [57, "57"], [" 64 ", "64"], [99, "99"]] as const).map(([error, code]) =>
+    coded(`error ${JSON.stringify(error)}: bad parameters`, error, code, "Invalid parameters", Code.InvalidArgument, "INVALID_ARGUMENT"),
+  ),
+  ...([[12, "12"], ["22", "22"], [62, "62"]] as const).map(([error, code]) => coded(`error ${JSON.stringify(error)}: player not found`, error, code, "Player not found", Code.NotFound, "SESSION_NOT_FOUND")),
+  coded("error 54: wrong secureLogin", 54, "54", "Wrong secureLogin or password", Code.FailedPrecondition, "PROVIDER_CREDENTIALS_REJECTED"),
+  coded('error "55": invalid session', "55", "55", "Invalid session id", Code.NotFound, "SESSION_NOT_FOUND"),
+  coded("error 56: player frozen", 56, "56", "Player is frozen", Code.FailedPrecondition, "PLAYER_BLOCKED"),
+  coded("error 401: unauthorized", 401, "401", "Unauthorized", Code.FailedPrecondition, "PROVIDER_CREDENTIALS_REJECTED"),
+  coded('error "404": not found', "404", "404", "Not found", Code.NotFound, "SESSION_NOT_FOUND"),
+  coded("error 998 told by its description: player not found or logged out", 998, "998", "Player not found or logged out", Code.NotFound, "SESSION_NOT_FOUND"),
+  coded("error 998: internal error, retry expected", "998", "998", "Internal error", Code.Unavailable, "UPSTREAM_UNAVAILABLE", true),
+  coded("error 999: internal error, no retry", 999, "999", "Internal error. Do not retry", Code.Internal, "UPSTREAM_INTERNAL_ERROR"),
+  errors("HTTP 400 with errors.code V.*: validation", 400, "V.02", "userId must not be empty", Code.InvalidArgument, "INVALID_ARGUMENT"),
+  errors("HTTP 503 with errors.code G.*: generic, retried", 503, "G.01", "Service temporarily unavailable", Code.Unavailable, "UPSTREAM_UNAVAILABLE", true),
+  errors("HTTP 400 with errors.code G.*: generic even on a 4xx", 400, "G.01", "Request could not be processed", Code.Unavailable, "UPSTREAM_UNAVAILABLE", true),
+  coded("an undocumented code: unmapped", 77, "77", "Something new", Code.Unknown, "UPSTREAM_UNEXPECTED_ANSWER"),
 ];
 
 describe("luckymonaco: every row of the mapping table", () => {
@@ -266,12 +175,7 @@ describe("luckymonaco: every row of the mapping table", () => {
   it.each(ROW_CASES)("$name", async (c) => {
     fake.answerOnce(c.answer);
     const err = await failure(client.terminate({ sessionId: `row-${randomUUID()}`, userId: "tester" }, admin()));
-    expect(err.code).toBe(c.code);
-    const info = err.findDetails(ErrorInfoSchema)[0]!;
-    expect(info.reason).toBe(c.reason);
-    expect(info.domain).toBe("casino");
-    expect(info.metadata).toEqual(c.metadata);
-    expect(err.findDetails(RetryInfoSchema)).toHaveLength(c.retryable ? 1 : 0);
+    const info = expectMapped(err, "casino", c);
     expect(fake.requests).toHaveLength(1);
     // Which table row gave this answer, from the answer the metadata reports.
     const answer = { status: Number(info.metadata["upstream_status"]), code: info.metadata["upstream_code"]!, message: info.metadata["upstream_message"]! };

@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { ProviderFailure } from "../../src/providers/provider.js";
@@ -11,8 +10,10 @@ import { base32Decode, totp } from "../../src/providers/totp.js";
 import { rowFor } from "../../src/status/map.js";
 import { rocketchatTable } from "../../src/status/rocketchat.js";
 import type { MappingRow } from "../../src/status/table.js";
-import { FakeRocketChat, type FakeAnswer, type FakeWorkspace } from "../fakes/rocketchat.js";
-import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import type { FakeAnswer } from "../fakes/http-fake.js";
+import { FakeRocketChat, type FakeWorkspace } from "../fakes/rocketchat.js";
+import { expectMapped, keepErrorTexts } from "../helpers/errors.js";
+import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 // Seed 004, verbatim: the example call's headers and payload, and every example result.
 const SEED_AUTH_TOKEN = "ocFlTSMfowj9tSH1vQV6ANL9SiahkKUK1KhU_PpAUtT";
@@ -69,8 +70,8 @@ const TOTP_KEY = base32Decode(TOTP_SECRET)!;
 let fake: FakeRocketChat;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-/** Every error text our service or the adapter gave in this file, searched for secrets at the end. */
-const errorTexts: string[] = [];
+/** failure(): the ConnectError of a call that must fail; errorTexts: every error text our service or the adapter gave in this file, searched for secrets at the end. */
+const { failure, texts: errorTexts } = keepErrorTexts();
 /** Every x-2fa-code the fake received. */
 const codesSent = new Set<string>();
 
@@ -92,7 +93,7 @@ beforeAll(async () => {
     ],
     default_provider: "chat",
   });
-  client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+  client = grpcClient(svc);
 });
 afterAll(async () => {
   await svc?.stop();
@@ -106,18 +107,6 @@ afterEach(() => {
 /** Terminate as admin, with the caller's x-2fa-code when given. */
 function terminate(provider: string, sessionId: string, callerCode?: string, options: Record<string, string> = {}) {
   return client.terminate({ sessionId, provider, options }, { headers: { ...bearer(svc.keys.admin), ...(callerCode && { "x-2fa-code": callerCode }) } });
-}
-
-/** The ConnectError of a call that must fail; its texts are kept for the secrets check. */
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    const ce = ConnectError.from(err);
-    errorTexts.push(ce.message, ...ce.findDetails(ErrorInfoSchema).flatMap((i) => [i.reason, ...Object.values(i.metadata)]));
-    return ce;
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("rocketchat: ending a session", () => {
@@ -385,13 +374,7 @@ describe("rocketchat: every answer of the mapping table", () => {
     const sessionId = `s-${randomUUID()}`;
 
     const err = await failure(terminate(c.provider, sessionId, c.callerCode));
-    expect(err.code).toBe(c.code);
-    const info = err.findDetails(ErrorInfoSchema);
-    expect(info).toHaveLength(1);
-    expect(info[0]!.reason).toBe(c.reason);
-    expect(info[0]!.domain).toBe(c.provider);
-    expect(info[0]!.metadata).toEqual(c.metadata);
-    expect(err.findDetails(RetryInfoSchema).length > 0).toBe(c.retryable === true);
+    expectMapped(err, c.provider, c);
     if (c.row) expect(c.row).toMatchObject({ code: c.code, reason: c.reason });
 
     expect(fake.requests).toHaveLength(1);

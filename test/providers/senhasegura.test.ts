@@ -2,10 +2,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { parseConfig } from "../../src/config/load.js";
 import { OAuthTokenCache } from "../../src/providers/oauth-token-cache.js";
@@ -15,8 +14,11 @@ import { rowFor } from "../../src/status/map.js";
 import { senhaseguraTable } from "../../src/status/senhasegura.js";
 import type { MappingRow } from "../../src/status/table.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import { envelope, FakeSenhasegura, type FakeAnswer, type RemoteSession } from "../fakes/senhasegura.js";
-import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import type { FakeAnswer } from "../fakes/http-fake.js";
+import { envelope, FakeSenhasegura, type RemoteSession } from "../fakes/senhasegura.js";
+import { expectEndedNow } from "../helpers/ended-now.js";
+import { expectMapped, keepErrorTexts, type MappedFailure } from "../helpers/errors.js";
+import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 // Seed 003, verbatim: the successful answer of DEL /api/pam/session/drop/{session_id}.
 const SEED_SUCCESS = `{
@@ -54,8 +56,8 @@ let fake: FakeSenhasegura;
 let oldFake: FakeSenhasegura;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-/** Every error message our service gave in this file, searched for secrets at the end. */
-const errorTexts: string[] = [];
+/** failure(): the ConnectError of a call that must fail; errorTexts: what every error showed, searched for secrets at the end. */
+const { failure, texts: errorTexts } = keepErrorTexts();
 
 beforeAll(async () => {
   fake = await FakeSenhasegura.start({ clientId: CLIENT_ID, clientSecret: SECRET, dropSuccess: SEED_SUCCESS });
@@ -76,7 +78,7 @@ beforeAll(async () => {
     ],
     default_provider: "vault",
   });
-  client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+  client = grpcClient(svc);
 });
 afterAll(async () => {
   await svc.stop();
@@ -96,18 +98,6 @@ function liveSession(user: string, sessionId = hash()): RemoteSession {
   return { id: String(fake.sessions.length + 10), user, origin_ip: "10.1.2.3", credential: "svc-oracle", device: "10.9.8.7:22", protocol: "ssh", proxy: "Web Proxy", session_id: sessionId, start: "2025-03-01 09:00:00", end: null, time: null, prevent_purge: "No", request: null, ITSM: null };
 }
 
-/** The ConnectError of a call that must fail. */
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    errorTexts.push(e.rawMessage, JSON.stringify(e.findDetails(ErrorInfoSchema)));
-    return e;
-  }
-  throw new Error("the call succeeded");
-}
-
 function terminate(sessionId: string, provider = "vault", extra: { requestId?: string; options?: Record<string, string> } = {}) {
   return client.terminate({ sessionId, provider, ...extra }, admin());
 }
@@ -120,13 +110,7 @@ describe("senhasegura: success", () => {
     const before = Date.now();
     const res = await terminate(id);
 
-    expect(res.provider).toBe("vault");
-    expect(res.alreadyTerminated).toBe(false);
-    expect(res.details?.sequence).toBe(0n);
-    expect(res.details?.resourceOwner).toBe("");
-    const changed = Number(res.details!.changeDate!.seconds) * 1000;
-    expect(changed).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
-    expect(changed).toBeLessThanOrEqual(Date.now());
+    expectEndedNow(res, "vault", before);
 
     expect(fake.requests).toHaveLength(2);
     const [tokenReq, drop] = fake.requests;
@@ -194,15 +178,12 @@ describe("senhasegura: options and permission", () => {
   });
 });
 
-interface RowCase {
+interface RowCase extends MappedFailure {
   name: string;
   provider?: string;
   sessionId?: string;
   program?: () => void;
-  code: Code;
-  reason: string;
   metadata: Record<string, string>;
-  retryable?: boolean;
   /** Drop requests the fake must have seen; default 1. */
   drops?: number;
 }
@@ -311,14 +292,9 @@ function answerOf(metadata: Record<string, string>) {
   };
 }
 
-async function expectMapped(p: Promise<unknown>, provider: string, c: Pick<RowCase, "code" | "reason" | "metadata" | "retryable">): Promise<void> {
-  const err = await failure(p);
-  expect(err.code).toBe(c.code);
-  const info = err.findDetails(ErrorInfoSchema)[0]!;
-  expect(info.reason).toBe(c.reason);
-  expect(info.domain).toBe(provider);
-  expect(info.metadata).toEqual(c.metadata);
-  expect(err.findDetails(RetryInfoSchema)).toHaveLength(c.retryable ? 1 : 0);
+/** Checks the failure of `p` and notes the row of the table that mapped it. */
+async function expectRow(p: Promise<unknown>, provider: string, c: MappedFailure & { metadata: Record<string, string> }): Promise<void> {
+  expectMapped(await failure(p), provider, c);
   rowsHit.add(rowFor(new ProviderFailure(provider, "senhasegura", answerOf(c.metadata)), senhaseguraTable));
 }
 
@@ -326,7 +302,7 @@ describe("senhasegura: every row of the mapping table", () => {
   it.each(ROW_CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
     c.program?.();
     const provider = c.provider ?? "vault";
-    await expectMapped(terminate(c.sessionId ?? hash(), provider), provider, c);
+    await expectRow(terminate(c.sessionId ?? hash(), provider), provider, c);
     const drops = fake.apiRequests.filter((r) => r.method === "DELETE");
     expect(drops).toHaveLength(c.drops ?? 1);
     // Refreshed once after the first 401, never looping: two different tokens.
@@ -378,7 +354,7 @@ describe("senhasegura: answers told by the body as well as the status", () => {
     ],
   ] as const)("%s", async (_name, answer, expected) => {
     fake.answerApiOnce(answer);
-    await expectMapped(terminate(hash()), "vault", expected);
+    await expectRow(terminate(hash()), "vault", expected);
   });
 
   it("a connection reset mid-answer is UNAVAILABLE, and the service still serves", async () => {
@@ -403,7 +379,7 @@ describe("senhasegura: answers told by the body as well as the status", () => {
 
   it("a token answer without access_token is malformed", async () => {
     fake.answerTokenOnce({ body: { token_type: "Bearer", expires_in: 3600 } });
-    await expectMapped(terminate(hash(), "t-echo"), "t-echo", {
+    await expectRow(terminate(hash(), "t-echo"), "t-echo", {
       code: Code.Unknown,
       reason: "UPSTREAM_MALFORMED_ANSWER",
       metadata: { upstream_status: "200", upstream_code: "transport.malformed", upstream_message: "HTTP 200 with a body that is not {access_token, expires_in, token_type}" },
@@ -464,12 +440,12 @@ describe("senhasegura: the access token", () => {
     await drops("t-expiry", 1);
     expect(fake.tokenRequests).toHaveLength(1);
     // 2.7 s after the first token request the adapter asks for a new token, before the first expires at 3 s.
-    await new Promise((r) => setTimeout(r, Math.max(0, fake.tokenRequests[0]!.at + 2750 - Date.now())));
+    await new Promise((r) => setTimeout(r, Math.max(0, fake.tokenRequests[0]!.receivedAt + 2750 - Date.now())));
     await drops("t-expiry", 1);
     const [first, second] = fake.tokenRequests;
     expect(second).toBeDefined();
-    expect(second!.at - first!.at).toBeGreaterThanOrEqual(2700);
-    expect(second!.at - first!.at).toBeLessThan(3000);
+    expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(2700);
+    expect(second!.receivedAt - first!.receivedAt).toBeLessThan(3000);
     const seen = bearers();
     expect(seen[2]).not.toBe(seen[0]);
     expect(seen[1]).toBe(seen[0]);

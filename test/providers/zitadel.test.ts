@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { create, equals, fromJsonString } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, type Client } from "@connectrpc/connect";
 import { SessionFieldName, SessionSchema } from "@zitadel/proto/zitadel/session/v2/session_pb.js";
 import {
   DeleteSessionRequestSchema,
@@ -13,7 +11,7 @@ import {
   type ListSessionsRequest,
 } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { ProviderFailure } from "../../src/providers/provider.js";
@@ -21,7 +19,9 @@ import { ZitadelProvider, zitadelType } from "../../src/providers/zitadel.js";
 import { rowFor } from "../../src/status/map.js";
 import { zitadelTable } from "../../src/status/zitadel.js";
 import { FakeZitadel, zitadelError, type FakeAnswer, type ZitadelErrorBody } from "../fakes/zitadel.js";
-import { bearer, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { closedPort } from "../helpers/closed-port.js";
+import { expectMapped, keepErrorTexts } from "../helpers/errors.js";
+import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
 
 // Seed 001, verbatim: the REST request body of DeleteSession, its example answer, and the error body.
 const SEED_001_REQUEST_BODY = `{
@@ -59,8 +59,8 @@ const DELETE_PATH = "/zitadel.session.v2.SessionService/DeleteSession";
 let fake: FakeZitadel;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-/** Every error message our service gave in this file, searched for secrets at the end. */
-const errorTexts: string[] = [];
+/** failure(): the ConnectError of a call that must fail; errorTexts: what every error showed, searched for secrets at the end. */
+const { failure, texts: errorTexts } = keepErrorTexts();
 /** Session tokens callers presented in this file, searched for at the end. */
 const callerTokens: string[] = [];
 
@@ -81,7 +81,7 @@ beforeAll(async () => {
     ],
     default_provider: "idp",
   });
-  client = createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+  client = grpcClient(svc);
 });
 afterAll(async () => {
   await svc.stop();
@@ -90,27 +90,6 @@ afterAll(async () => {
 beforeEach(() => fake.reset());
 
 const as = (role: Role, extra: Record<string, string> = {}) => ({ headers: { ...bearer(svc.keys[role]), ...extra } });
-
-/** The ConnectError of a call that must fail. */
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    errorTexts.push(e.rawMessage, JSON.stringify(e.findDetails(ErrorInfoSchema)));
-    return e;
-  }
-  throw new Error("the call succeeded");
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe("zitadel: success", () => {
   it("sends DeleteSession with seed 001's session token over gRPC and answers seed 001's details", async () => {
@@ -233,71 +212,25 @@ interface RowCase {
 
 const seedError = JSON.parse(SEED_001_ERROR) as ZitadelErrorBody;
 
+/** A row where Zitadel fails with `status` and an ErrorDetail: its id is the upstream code, "<key> (<id>)" the message. */
+function withDetail(name: string, status: Code, id: string, key: string, code: Code, reason: string, retryable: boolean): RowCase {
+  return { name, answer: { error: zitadelError(status, id, key) }, code, reason, retryable, upstream: { status: String(status), code: id, message: `${key} (${id})` } };
+}
+
+/** A row where Zitadel (or a proxy) fails with `status` and a message, without ErrorDetail: the status's name is the upstream code. */
+function withoutDetail(name: string, status: Code, statusName: string, message: string, code: Code, reason: string, retryable: boolean): RowCase {
+  return { name, answer: { error: { code: status, message } }, code, reason, retryable, upstream: { status: String(status), code: statusName, message } };
+}
+
 const ROWS: RowCase[] = [
-  {
-    name: "PERMISSION_DENIED COMMAND-sGr42: wrong session token",
-    answer: { error: zitadelError(Code.PermissionDenied, "COMMAND-sGr42", "Errors.Session.Token.Invalid") },
-    code: Code.PermissionDenied,
-    reason: "SESSION_TOKEN_INVALID",
-    retryable: false,
-    upstream: { status: "7", code: "COMMAND-sGr42", message: "Errors.Session.Token.Invalid (COMMAND-sGr42)" },
-  },
-  {
-    name: "PERMISSION_DENIED AUTHZ-HKJD33: our service user lacks session.delete",
-    answer: { error: zitadelError(Code.PermissionDenied, "AUTHZ-HKJD33", "Errors.PermissionDenied") },
-    code: Code.FailedPrecondition,
-    reason: "PROVIDER_PERMISSION_MISSING",
-    retryable: false,
-    upstream: { status: "7", code: "AUTHZ-HKJD33", message: "Errors.PermissionDenied (AUTHZ-HKJD33)" },
-  },
-  {
-    name: "PERMISSION_DENIED AUTH-5mWD2: no matching permissions for the method",
-    answer: { error: zitadelError(Code.PermissionDenied, "AUTH-5mWD2", "No matching permissions found") },
-    code: Code.FailedPrecondition,
-    reason: "PROVIDER_PERMISSION_MISSING",
-    retryable: false,
-    upstream: { status: "7", code: "AUTH-5mWD2", message: "No matching permissions found (AUTH-5mWD2)" },
-  },
-  {
-    name: "UNAUTHENTICATED AUTH-7fs1e: our token rejected",
-    answer: { error: zitadelError(Code.Unauthenticated, "AUTH-7fs1e", "Errors.Token.Invalid") },
-    code: Code.FailedPrecondition,
-    reason: "PROVIDER_CREDENTIALS_REJECTED",
-    retryable: false,
-    upstream: { status: "16", code: "AUTH-7fs1e", message: "Errors.Token.Invalid (AUTH-7fs1e)" },
-  },
-  {
-    name: "NOT_FOUND without ErrorDetail: the instance is unknown at base_url",
-    answer: { error: { code: Code.NotFound, message: "unable to set instance using origin &{127.0.0.1:8080  http} (ExternalDomain is localhost): Instance not found." } },
-    code: Code.FailedPrecondition,
-    reason: "PROVIDER_INSTANCE_NOT_FOUND",
-    retryable: false,
-    upstream: { status: "5", code: "NOT_FOUND", message: "unable to set instance using origin &{127.0.0.1:8080  http} (ExternalDomain is localhost): Instance not found." },
-  },
-  {
-    name: "NOT_FOUND: no such session",
-    answer: { error: zitadelError(Code.NotFound, "COMMAND-x0099887", "Errors.Session.NotExisting") },
-    code: Code.NotFound,
-    reason: "SESSION_NOT_FOUND",
-    retryable: false,
-    upstream: { status: "5", code: "COMMAND-x0099887", message: "Errors.Session.NotExisting (COMMAND-x0099887)" },
-  },
-  {
-    name: "INVALID_ARGUMENT from request validation, without ErrorDetail",
-    answer: { error: { code: Code.InvalidArgument, message: "invalid DeleteSessionRequest.SessionId: value length must be between 1 and 200 runes, inclusive" } },
-    code: Code.InvalidArgument,
-    reason: "UPSTREAM_REJECTED_ARGUMENT",
-    retryable: false,
-    upstream: { status: "3", code: "INVALID_ARGUMENT", message: "invalid DeleteSessionRequest.SessionId: value length must be between 1 and 200 runes, inclusive" },
-  },
-  {
-    name: "FAILED_PRECONDITION",
-    answer: { error: { code: Code.FailedPrecondition, message: "instance is not active" } },
-    code: Code.FailedPrecondition,
-    reason: "UPSTREAM_FAILED_PRECONDITION",
-    retryable: false,
-    upstream: { status: "9", code: "FAILED_PRECONDITION", message: "instance is not active" },
-  },
+  withDetail("PERMISSION_DENIED COMMAND-sGr42: wrong session token", Code.PermissionDenied, "COMMAND-sGr42", "Errors.Session.Token.Invalid", Code.PermissionDenied, "SESSION_TOKEN_INVALID", false),
+  withDetail("PERMISSION_DENIED AUTHZ-HKJD33: our service user lacks session.delete", Code.PermissionDenied, "AUTHZ-HKJD33", "Errors.PermissionDenied", Code.FailedPrecondition, "PROVIDER_PERMISSION_MISSING", false),
+  withDetail("PERMISSION_DENIED AUTH-5mWD2: no matching permissions for the method", Code.PermissionDenied, "AUTH-5mWD2", "No matching permissions found", Code.FailedPrecondition, "PROVIDER_PERMISSION_MISSING", false),
+  withDetail("UNAUTHENTICATED AUTH-7fs1e: our token rejected", Code.Unauthenticated, "AUTH-7fs1e", "Errors.Token.Invalid", Code.FailedPrecondition, "PROVIDER_CREDENTIALS_REJECTED", false),
+  withoutDetail("NOT_FOUND without ErrorDetail: the instance is unknown at base_url", Code.NotFound, "NOT_FOUND", "unable to set instance using origin &{127.0.0.1:8080  http} (ExternalDomain is localhost): Instance not found.", Code.FailedPrecondition, "PROVIDER_INSTANCE_NOT_FOUND", false),
+  withDetail("NOT_FOUND: no such session", Code.NotFound, "COMMAND-x0099887", "Errors.Session.NotExisting", Code.NotFound, "SESSION_NOT_FOUND", false),
+  withoutDetail("INVALID_ARGUMENT from request validation, without ErrorDetail", Code.InvalidArgument, "INVALID_ARGUMENT", "invalid DeleteSessionRequest.SessionId: value length must be between 1 and 200 runes, inclusive", Code.InvalidArgument, "UPSTREAM_REJECTED_ARGUMENT", false),
+  withoutDetail("FAILED_PRECONDITION", Code.FailedPrecondition, "FAILED_PRECONDITION", "instance is not active", Code.FailedPrecondition, "UPSTREAM_FAILED_PRECONDITION", false),
   {
     name: "UNIMPLEMENTED: no SessionService at base_url",
     provider: "idp-wrong-path",
@@ -306,38 +239,10 @@ const ROWS: RowCase[] = [
     retryable: false,
     upstream: { status: "12", code: "UNIMPLEMENTED", message: /404/ },
   },
-  {
-    name: "UNAVAILABLE from Zitadel or its proxy",
-    answer: { error: { code: Code.Unavailable, message: "upstream connect error or disconnect/reset before headers" } },
-    code: Code.Unavailable,
-    reason: "UPSTREAM_UNAVAILABLE",
-    retryable: true,
-    upstream: { status: "14", code: "UNAVAILABLE", message: "upstream connect error or disconnect/reset before headers" },
-  },
-  {
-    name: "RESOURCE_EXHAUSTED",
-    answer: { error: { code: Code.ResourceExhausted, message: "rate limit exceeded" } },
-    code: Code.Unavailable,
-    reason: "UPSTREAM_RESOURCE_EXHAUSTED",
-    retryable: true,
-    upstream: { status: "8", code: "RESOURCE_EXHAUSTED", message: "rate limit exceeded" },
-  },
-  {
-    name: "ABORTED",
-    answer: { error: { code: Code.Aborted, message: "concurrent modification" } },
-    code: Code.Unavailable,
-    reason: "UPSTREAM_ABORTED",
-    retryable: true,
-    upstream: { status: "10", code: "ABORTED", message: "concurrent modification" },
-  },
-  {
-    name: "INTERNAL QUERY-SAder",
-    answer: { error: zitadelError(Code.Internal, "QUERY-SAder", "Errors.Internal") },
-    code: Code.Unavailable,
-    reason: "UPSTREAM_INTERNAL_ERROR",
-    retryable: true,
-    upstream: { status: "13", code: "QUERY-SAder", message: "Errors.Internal (QUERY-SAder)" },
-  },
+  withoutDetail("UNAVAILABLE from Zitadel or its proxy", Code.Unavailable, "UNAVAILABLE", "upstream connect error or disconnect/reset before headers", Code.Unavailable, "UPSTREAM_UNAVAILABLE", true),
+  withoutDetail("RESOURCE_EXHAUSTED", Code.ResourceExhausted, "RESOURCE_EXHAUSTED", "rate limit exceeded", Code.Unavailable, "UPSTREAM_RESOURCE_EXHAUSTED", true),
+  withoutDetail("ABORTED", Code.Aborted, "ABORTED", "concurrent modification", Code.Unavailable, "UPSTREAM_ABORTED", true),
+  withDetail("INTERNAL QUERY-SAder", Code.Internal, "QUERY-SAder", "Errors.Internal", Code.Unavailable, "UPSTREAM_INTERNAL_ERROR", true),
   {
     // Seed 001's error body as documented, with an error code in place of its placeholder 0.
     name: "INTERNAL with seed 001's error body: a detail of another type than ErrorDetail",
@@ -347,22 +252,8 @@ const ROWS: RowCase[] = [
     retryable: true,
     upstream: { status: "13", code: "INTERNAL", message: "string" },
   },
-  {
-    name: "DEADLINE_EXCEEDED inside Zitadel",
-    answer: { error: { code: Code.DeadlineExceeded, message: "context deadline exceeded" } },
-    code: Code.DeadlineExceeded,
-    reason: "UPSTREAM_DEADLINE_EXCEEDED",
-    retryable: true,
-    upstream: { status: "4", code: "DEADLINE_EXCEEDED", message: "context deadline exceeded" },
-  },
-  {
-    name: "UNKNOWN: a status no row knows",
-    answer: { error: { code: Code.Unknown, message: "pq: out of shared memory" } },
-    code: Code.Unknown,
-    reason: "UPSTREAM_UNEXPECTED_ANSWER",
-    retryable: false,
-    upstream: { status: "2", code: "UNKNOWN", message: "pq: out of shared memory" },
-  },
+  withoutDetail("DEADLINE_EXCEEDED inside Zitadel", Code.DeadlineExceeded, "DEADLINE_EXCEEDED", "context deadline exceeded", Code.DeadlineExceeded, "UPSTREAM_DEADLINE_EXCEEDED", true),
+  withoutDetail("UNKNOWN: a status no row knows", Code.Unknown, "UNKNOWN", "pq: out of shared memory", Code.Unknown, "UPSTREAM_UNEXPECTED_ANSWER", false),
   {
     name: "OK without details",
     answer: { response: {} },
@@ -414,17 +305,9 @@ describe("zitadel: every mapped answer", () => {
     if (row.answer) fake.deleteSession = row.answer;
     const provider = row.provider ?? "idp";
     const err = await failure(client.terminate({ sessionId: `s-${randomUUID()}`, provider }, as("admin", row.headers)));
-
-    expect(err.code).toBe(row.code);
-    const [info, ...others] = err.findDetails(ErrorInfoSchema);
-    expect(others).toEqual([]);
-    expect(info?.reason).toBe(row.reason);
-    expect(info?.domain).toBe(provider);
-    expect(info?.metadata["upstream_status"]).toBe(row.upstream.status);
-    expect(info?.metadata["upstream_code"]).toBe(row.upstream.code);
-    if (typeof row.upstream.message === "string") expect(info?.metadata["upstream_message"]).toBe(row.upstream.message);
-    else expect(info?.metadata["upstream_message"]).toMatch(row.upstream.message);
-    expect(err.findDetails(RetryInfoSchema)).toHaveLength(row.retryable ? 1 : 0);
+    const { status, code, message } = row.upstream;
+    const metadata = { upstream_status: status, upstream_code: code, upstream_message: typeof message === "string" ? message : expect.stringMatching(message) };
+    expectMapped(err, provider, { ...row, metadata });
     if (row.cancelled) {
       await expect.poll(() => fake.calls[0]?.aborted, { timeout: 2000 }).toBe(true);
     }
