@@ -27,9 +27,12 @@ import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 type Answer = ServerReflectionResponse["messageResponse"];
 
-/** Registers grpc.reflection.v1 and v1alpha ServerReflection describing `services`. */
-export function reflectionRoutes(services: DescService[]): (router: ConnectRouter) => void {
-  const reflector = new Reflector(services);
+/**
+ * Registers grpc.reflection.v1 and v1alpha ServerReflection describing `services`, and
+ * `extraFiles` (e.g. error detail messages, so clients can decode details by reflection).
+ */
+export function reflectionRoutes(services: DescService[], extraFiles: DescFile[] = []): (router: ConnectRouter) => void {
+  const reflector = new Reflector(services, extraFiles);
   return (router) => {
     router.service(ServerReflection, { serverReflectionInfo: (requests) => reflector.serve(requests) });
     // v1alpha has the same wire format as v1, so transcode through bytes and share one implementation.
@@ -50,9 +53,9 @@ class Reflector {
   /** Every fully-qualified symbol (types, methods, fields, oneofs, enum values) -> declaring file. */
   private readonly symbols = new Map<string, DescFile>();
 
-  constructor(services: DescService[]) {
+  constructor(services: DescService[], extraFiles: DescFile[]) {
     this.serviceNames = [...new Set(services.map((s) => s.typeName))];
-    this.registry = buildRegistry(services);
+    this.registry = buildRegistry([...services.map((s) => s.file), ...extraFiles]);
     for (const file of this.registry.files) this.indexFile(file);
   }
 
@@ -150,8 +153,8 @@ function error(code: Code, errorMessage: string): Answer {
 }
 
 /** All files of `services` plus their transitive dependencies, reusing the generated descriptors. */
-function buildRegistry(services: DescService[]): FileRegistry {
-  const roots = new Set(services.map((s) => s.file));
+function buildRegistry(files: DescFile[]): FileRegistry {
+  const roots = new Set(files);
   const perRoot = [...roots].map((root) =>
     createFileRegistry(root.proto, (name) => root.dependencies.find((d) => d.proto.name === name)),
   );
