@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=96
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { createLogger } from "./log.js";
@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
   }).then((signal) => log.info({ signal }, "shutting down"));
   await service.stop();
   log.info("stopped");
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
   return 0;
 }
 

@@ -18,9 +18,14 @@ const REDACT = [
   "*.secret",
 ];
 
+/**
+ * JSON lines to `destination`, or to stdout written asynchronously: lines written while a
+ * write is in flight go out together, so a line per call does not block the event loop.
+ * Call `log.flush()` before exiting.
+ */
 export function createLogger(level: LevelWithSilent, destination?: pino.DestinationStream): Logger {
   const options = { level, base: { service: "session-control" }, redact: { paths: REDACT, censor: "[redacted]" } };
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 export type { Logger };

@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
-import type { AuditEvent, Store } from "../store/store.js";
+import type { AuditTemplate, Store } from "../store/store.js";
 import { codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { mapFailure, rowFor } from "../status/map.js";
 import { checkLength } from "./validate.js";
@@ -61,7 +61,7 @@ export class TerminateAction {
     if (provider.type !== "local" && !hasPermission(caller, "session.delete") && !(input.sessionToken && provider.verifiesTokens)) {
       throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `ending sessions through provider "${provider.name}" needs session.delete`);
     }
-    const event: Omit<AuditEvent, "code" | "alreadyTerminated"> = {
+    const event: AuditTemplate = {
       time: new Date(),
       principal: caller.name,
       provider: provider.name,
@@ -83,8 +83,9 @@ export class TerminateAction {
         ...(call.twoFactorCode ? { twoFactorCode: call.twoFactorCode } : {}),
         signal: call.signal,
         ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
+        audit: event,
       });
-      await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
+      if (!result.recorded) await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
       this.observe(provider.name, "OK");
       return response(provider.name, result.details, result.alreadyTerminated);
     } catch (err) {

@@ -24,7 +24,7 @@ const server = z.strictObject({
   tls: tls.optional(),
   /** Largest request message accepted, in bytes. */
   read_max_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
-  /** Longest deadline a caller may ask for; calls with no deadline get this one. */
+  /** Longest deadline a caller may ask for; longer ones are capped to it. */
   max_timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000),
   /** How long in-flight calls may run on after SIGTERM before connections are cut. */
   shutdown_grace_ms: z.number().int().min(0).max(60_000).default(4_000),

@@ -25,11 +25,7 @@ export class LocalProvider implements Provider {
     const session = await this.store.getSession(call.sessionId);
     const decision = decideTermination(call.caller, session, call.sessionToken);
     if (decision !== "allowed") throw new ProviderFailure(this.name, this.type, { code: decision, message: MESSAGES[decision] });
-    const outcome = await this.store.terminateSession(call.sessionId, {
-      by: call.caller.name,
-      reason: call.reason,
-      requestId: call.requestId,
-    });
+    const outcome = await this.store.terminateSession(call.sessionId, { by: call.caller.name, reason: call.reason, requestId: call.requestId }, call.audit);
     // The session was seen a moment ago and sessions are never deleted.
     if (!outcome) throw new ProviderFailure(this.name, this.type, { code: "not_found", message: MESSAGES.not_found });
     const s = outcome.session;
@@ -37,6 +33,7 @@ export class LocalProvider implements Provider {
     return {
       details: { sequence: s.sequence, changeDate: s.changeDate, resourceOwner: s.resourceOwner, creationDate: s.creationDate },
       alreadyTerminated: outcome.alreadyTerminated,
+      recorded: call.audit !== undefined,
     };
   }
 

@@ -1,6 +1,7 @@
 import type { Principal } from "../auth/principal.js";
 import type { FieldViolation } from "../status/errors.js";
 import type { MappingTable } from "../status/table.js";
+import type { AuditTemplate } from "../store/store.js";
 
 /** What a provider needs to end one session. */
 export interface TerminateCall {
@@ -19,6 +20,8 @@ export interface TerminateCall {
   signal: AbortSignal;
   /** When the caller stops waiting (ms since the epoch); undefined: no deadline. */
   deadline?: number;
+  /** The call's audit event, for a provider that can record it with its own write (then `recorded`). */
+  audit?: AuditTemplate;
 }
 
 export interface ListUserSessionsCall {
@@ -46,6 +49,8 @@ export interface ChangeDetails {
 export interface TerminateResult {
   details: ChangeDetails;
   alreadyTerminated: boolean;
+  /** True when the provider wrote the call's audit event itself. */
+  recorded?: boolean;
 }
 
 /** The result of an end the upstream confirmed without details of the change: the date is ours, with no sequence or owner. */

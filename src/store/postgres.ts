@@ -1,10 +1,10 @@
 import pg from "pg";
 import { migrate, SCHEMA_NAME } from "./postgres-migrations.js";
-import { PostgresOperations } from "./postgres-operations.js";
+import { PostgresOperations, transaction } from "./postgres-operations.js";
 import { newSessionId } from "./session-id.js";
 import { eventFromRow, eventToRow } from "./sqlite-events.js";
 import type { NewOperation, OperationQuery, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
-import type { AuditEvent, EventQuery, ListedEvent, ListQuery, NewSession, SessionRecord, Store, Termination, TerminateOutcome } from "./store.js";
+import { terminationEvent, type AuditEvent, type AuditTemplate, type EventQuery, type ListedEvent, type ListQuery, type NewSession, type SessionRecord, type Store, type Termination, type TerminateOutcome } from "./store.js";
 
 export interface PostgresOptions {
   /** Keep the tables in this schema (created when missing) instead of the connection's search_path. */
@@ -120,30 +120,32 @@ export class PostgresStore implements Store {
     return rows.map(toRecord);
   }
 
-  async terminateSession(id: string, t: Omit<Termination, "date">): Promise<TerminateOutcome | undefined> {
+  async terminateSession(id: string, t: Omit<Termination, "date">, audit?: AuditTemplate): Promise<TerminateOutcome | undefined> {
     // Replicas ending the same session at once: the row lock orders them, and the later one
     // re-checks `terminated_at IS NULL` against the first one's committed row, so it changes nothing.
-    const now = new Date();
-    const ended = await this.pool.query<SessionRow>(
-      `UPDATE sessions
-       SET terminated_at = $2, terminated_by = $3, termination_reason = $4, termination_request_id = $5,
-           change_date = $2, sequence = nextval('session_sequence')
-       WHERE id = $1 AND terminated_at IS NULL
-       RETURNING *`,
-      [id, now, t.by, t.reason, t.requestId],
-    );
-    if (ended.rows[0]) return { session: toRecord(ended.rows[0]), alreadyTerminated: false };
-    const session = await this.getSession(id);
-    return session && { session, alreadyTerminated: true };
+    return transaction(this.pool, async (client) => {
+      const now = new Date();
+      const ended = await client.query<SessionRow>(
+        `UPDATE sessions
+         SET terminated_at = $2, terminated_by = $3, termination_reason = $4, termination_request_id = $5,
+             change_date = $2, sequence = nextval('session_sequence')
+         WHERE id = $1 AND terminated_at IS NULL
+         RETURNING *`,
+        [id, now, t.by, t.reason, t.requestId],
+      );
+      let outcome: TerminateOutcome | undefined;
+      if (ended.rows[0]) outcome = { session: toRecord(ended.rows[0]), alreadyTerminated: false };
+      else {
+        const { rows } = await client.query<SessionRow>("SELECT * FROM sessions WHERE id = $1", [id]);
+        outcome = rows[0] && { session: toRecord(rows[0]), alreadyTerminated: true };
+      }
+      if (outcome && audit) await insertEvent(client, terminationEvent(audit, outcome));
+      return outcome;
+    });
   }
 
   async recordEvent(event: AuditEvent): Promise<void> {
-    const r = eventToRow(event);
-    await this.pool.query(
-      `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [event.time, r.principal, r.provider, r.session_id, r.user_id, r.request_id, r.reason, r.code, event.alreadyTerminated, r.details, r.error, r.operation_id],
-    );
+    await insertEvent(this.pool, event);
   }
 
   async findEventByRequestId(requestId: string): Promise<AuditEvent | undefined> {
@@ -274,4 +276,13 @@ function toRecord(r: SessionRow): SessionRecord {
 /** The same mapping as SQLite's, so both stores give back identical events. */
 function toEvent(r: EventRow): AuditEvent {
   return eventFromRow({ ...r, time: r.time.getTime(), already_terminated: r.already_terminated ? 1 : 0 });
+}
+
+async function insertEvent(db: pg.Pool | pg.PoolClient, event: AuditEvent): Promise<void> {
+  const r = eventToRow(event);
+  await db.query(
+    `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [event.time, r.principal, r.provider, r.session_id, r.user_id, r.request_id, r.reason, r.code, event.alreadyTerminated, r.details, r.error, r.operation_id],
+  );
 }

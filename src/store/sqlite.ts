@@ -6,7 +6,7 @@ import { newSessionId } from "./session-id.js";
 import { eventFromRow, eventToRow, type EventRow } from "./sqlite-events.js";
 import { SqliteOperations } from "./sqlite-operations.js";
 import type { NewOperation, OperationQuery, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
-import type { AuditEvent, EventQuery, ListedEvent, ListQuery, NewSession, SessionRecord, Store, Termination, TerminateOutcome } from "./store.js";
+import { terminationEvent, type AuditEvent, type AuditTemplate, type EventQuery, type ListedEvent, type ListQuery, type NewSession, type SessionRecord, type Store, type Termination, type TerminateOutcome } from "./store.js";
 
 interface SessionRow {
   id: string;
@@ -159,13 +159,15 @@ export class SqliteStore implements Store {
     return rows.map(toRecord);
   }
 
-  terminateSession(id: string, t: Omit<Termination, "date">): Promise<TerminateOutcome | undefined> {
+  terminateSession(id: string, t: Omit<Termination, "date">, audit?: AuditTemplate): Promise<TerminateOutcome | undefined> {
     return this.commits.write(() => {
       const sequence = this.sequence + 1n;
       const changed = this.terminate.run({ id, at: Date.now(), by: t.by, reason: t.reason, request_id: t.requestId, sequence }).changes;
       if (changed > 0) this.sequence = sequence;
       const row = this.selectSession.get(id);
-      return row && { session: toRecord(row), alreadyTerminated: changed === 0 };
+      const outcome = row && { session: toRecord(row), alreadyTerminated: changed === 0 };
+      if (outcome && audit) this.insertEvent.run(eventToRow(terminationEvent(audit, outcome)));
+      return outcome;
     });
   }
 

@@ -71,6 +71,20 @@ export interface AuditEvent {
   operationId?: string;
 }
 
+/** An audit event before its outcome is known. */
+export type AuditTemplate = Omit<AuditEvent, "code" | "alreadyTerminated" | "details" | "error">;
+
+/** The audit event of a successful termination. */
+export function terminationEvent(audit: AuditTemplate, outcome: TerminateOutcome): AuditEvent {
+  const s = outcome.session;
+  return {
+    ...audit,
+    code: "OK",
+    alreadyTerminated: outcome.alreadyTerminated,
+    details: { sequence: s.sequence, changeDate: s.changeDate, resourceOwner: s.resourceOwner, creationDate: s.creationDate },
+  };
+}
+
 /** An event as listed: with its position in the trail. */
 export interface ListedEvent extends AuditEvent {
   id: bigint;
@@ -97,8 +111,11 @@ export interface Store extends OperationStore {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** Newest first. */
   listSessions(query: ListQuery): Promise<SessionRecord[]>;
-  /** Ends the session once; undefined when no such session exists. */
-  terminateSession(id: string, termination: Omit<Termination, "date">): Promise<TerminateOutcome | undefined>;
+  /**
+   * Ends the session once; undefined when no such session exists. With `audit`, the successful
+   * outcome's audit event is written in the same transaction (one commit for both).
+   */
+  terminateSession(id: string, termination: Omit<Termination, "date">, audit?: AuditTemplate): Promise<TerminateOutcome | undefined>;
   recordEvent(event: AuditEvent): Promise<void>;
   /** The latest event of a request id. */
   findEventByRequestId(requestId: string): Promise<AuditEvent | undefined>;
