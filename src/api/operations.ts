@@ -42,7 +42,6 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
     async terminateUser(req, ctx) {
       const caller = callerOf(ctx);
       require(caller, "session.delete");
-      await deps.stepUp.verify(caller, ctx.requestHeader.get("x-2fa-code"));
       const violations: FieldViolation[] = [];
       checkLength(violations, "user_id", req.userId, { required: true });
       checkLength(violations, "reason", req.reason, { required: false, max: 1000 });
@@ -51,6 +50,8 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
       for (const name of new Set(unknown)) violations.push({ field: "providers", description: `unknown provider "${name}"; configured: ${deps.providerNames.join(", ")}` });
       for (const [p, id] of Object.entries(req.providerUserIds)) checkLength(violations, `provider_user_ids[${JSON.stringify(p)}]`, id, { required: true });
       if (violations.length > 0) throw invalidArgument(violations);
+      // After validation, so that a refused request does not use up the caller's code.
+      await deps.stepUp.verify(caller, ctx.requestHeader.get("x-2fa-code"));
       const providers = req.providers.length > 0 ? [...new Set(req.providers)] : deps.providerNames;
       const timeoutMs = ctx.timeoutMs();
       const operation = await deps.fanOut.run(
@@ -64,6 +65,8 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
         },
         Date.now() + (timeoutMs === undefined ? 10_000 : Math.max(0, timeoutMs - ANSWER_MARGIN_MS)),
       );
+      // A known request id returns its operation, but never one for another user (as Terminate refuses one used for another session).
+      if (operation.userId !== req.userId) throw invalidArgument([{ field: "request_id", description: "was already used for another user" }]);
       const snapshot = await store.getOperation(operation.id);
       return create(TerminateUserResponseSchema, { operation: operationMessage(snapshot!.operation, snapshot!.items) });
     },

@@ -82,8 +82,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Background retries of a sign-out-everywhere stop after this age. */
       max_age_ms: z.number().int().min(1000).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
-      /** How long a worker's claim on work holds; a killed replica's work moves on after it. */
-      lease_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+      /** How long a worker's claim on work holds; a killed replica's work moves on after it. Keep it above call_timeout_ms, so no other replica repeats a call still running. */
+      lease_ms: z.number().int().min(100).max(3_600_000).default(60_000),
       poll_ms: z.number().int().min(10).max(600_000).default(1_000),
       concurrency_per_provider: z.number().int().min(1).max(256).default(8),
       retry_initial_ms: z.number().int().min(10).max(3_600_000).default(1_000),

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { TerminateAction } from "../api/terminate.js";
 import type { Principal } from "../auth/principal.js";
 import { ProviderFailure, type Provider } from "../providers/provider.js";
-import { codeName, SERVICE_DOMAIN } from "../status/errors.js";
+import { codeName, errorInfo, SERVICE_DOMAIN } from "../status/errors.js";
 import { mapFailure } from "../status/map.js";
 import type { NewOperation, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
 import type { Store } from "../store/store.js";
@@ -34,6 +34,12 @@ export interface FanOutSettings {
 export class FanOut {
   readonly workerId = `worker-${randomUUID()}`;
   private readonly limiters = new Map<string, Limiter>();
+  /** When each claim was taken (ms since the epoch). */
+  private readonly claimedAt = new WeakMap<WorkClaim, number>();
+  /** The work of each operation that this process runs now, whoever claimed it (a call or the background worker). */
+  private readonly running = new Map<string, Set<Promise<void>>>();
+  /** The items this process works on now. */
+  private readonly inFlight = new Set<string>();
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
@@ -49,8 +55,21 @@ export class FanOut {
   /** Records the operation (or finds it by request id) and works on it until it is done or `until`. */
   async run(op: NewOperation, until: number): Promise<OperationRecord> {
     const { operation } = await this.store.createOperation(op);
-    await Promise.race([this.drain(operation.id), sleep(Math.max(0, until - Date.now()))]);
+    await Promise.race([this.settle(operation.id), sleep(Math.max(0, until - Date.now()))]);
     return operation;
+  }
+
+  /**
+   * Drains the operation, and waits for its work that the background worker of this process took
+   * meanwhile (it may claim a new operation's items first), until none is due or running here.
+   */
+  private async settle(operationId: string): Promise<void> {
+    for (;;) {
+      await this.drain(operationId);
+      const running = this.running.get(operationId);
+      if (!running?.size) return;
+      await Promise.allSettled(running);
+    }
   }
 
   /** Starts the background worker: at once (work left by a stopped process), then every pollMs. */
@@ -74,7 +93,7 @@ export class FanOut {
     try {
       const expired = await this.store.expireWork(new Date());
       if (expired > 0) this.log.warn({ operations: expired }, "operations expired with work left");
-      const claims = await this.store.claimWork(this.workerId, this.settings.leaseMs, 100);
+      const claims = await this.claim(100);
       await Promise.all(claims.map((c) => this.process(c)));
     } catch (err) {
       this.log.error({ err }, "background work failed");
@@ -83,23 +102,55 @@ export class FanOut {
 
   /** Claims and runs the operation's due work until none is left (work waiting for a retry is left to the background). */
   private async drain(operationId: string): Promise<void> {
-    for (;;) {
-      const claims = await this.store.claimWork(this.workerId, this.settings.leaseMs, 1000, operationId);
+    while (!this.stopping.signal.aborted) {
+      const claims = await this.claim(1000, operationId);
       if (claims.length === 0) return;
       await Promise.all(claims.map((c) => this.process(c)));
     }
   }
 
-  private async process(claim: WorkClaim): Promise<void> {
+  private process(claim: WorkClaim): Promise<void> {
+    const id = claim.item.operationId;
+    // A claim that lapsed while this process still works on the item (a slow call, a wait for the
+    // limiter) may be taken again, here too: the item is not started twice.
+    const key = JSON.stringify([id, claim.item.provider, claim.item.kind, claim.item.sessionId]);
+    if (this.inFlight.has(key)) return Promise.resolve();
+    this.inFlight.add(key);
+    const running = this.running.get(id) ?? new Set<Promise<void>>();
+    this.running.set(id, running);
+    const work: Promise<void> = this.processClaim(claim).finally(() => {
+      this.inFlight.delete(key);
+      running.delete(work);
+      if (running.size === 0 && this.running.get(id) === running) this.running.delete(id);
+    });
+    running.add(work);
+    return work;
+  }
+
+  /** Claims due work for this worker, noting when (the lease runs from a moment after). */
+  private async claim(limit: number, operationId?: string): Promise<WorkClaim[]> {
+    const claimedAt = Date.now();
+    const claims = await this.store.claimWork(this.workerId, this.settings.leaseMs, limit, operationId);
+    for (const c of claims) this.claimedAt.set(c, claimedAt);
+    return claims;
+  }
+
+  private async processClaim(claim: WorkClaim): Promise<void> {
     const provider = this.providers.get(claim.item.provider);
     let limiter = this.limiters.get(claim.item.provider);
     if (!limiter) this.limiters.set(claim.item.provider, (limiter = new Limiter(this.settings.concurrencyPerProvider)));
-    await limiter.run(async () => {
+    const ran = await limiter.run(async () => {
+      // Claims are taken in batches and wait here for their turn. Once the lease lapses another worker
+      // (another replica) may take the item: an attempt starts only while enough of the lease is left
+      // for it to end first (its call timeout, or half the lease); the rest is left to a later claim.
+      const leaseLeft = (this.claimedAt.get(claim) ?? 0) + this.settings.leaseMs - Date.now();
+      if (leaseLeft < Math.min(this.settings.callTimeoutMs, this.settings.leaseMs / 2)) return false;
       const outcome = provider ? await this.attempt(provider, claim) : gone(claim.item.provider);
       if (outcome) await this.store.completeWork(claim.item, outcome);
+      return true;
     });
     // A listing added this provider's sessions: end them now, without waiting for the other providers.
-    if (claim.item.kind === "list") await this.drain(claim.item.operationId);
+    if (ran && claim.item.kind === "list") await this.drain(claim.item.operationId);
   }
 
   /** One attempt; undefined when the outcome was already recorded (a listing, with its sessions). */
@@ -120,7 +171,19 @@ export class FanOut {
       }, { signal, deadline: Date.now() + this.settings.callTimeoutMs, operationId: item.operationId });
       return { state: res.alreadyTerminated ? "already_ended" : "ended" };
     } catch (err) {
-      return this.failed(item, err instanceof ProviderFailure ? mapFailure(err, provider.table) : ConnectError.from(err));
+      // Stopping: the attempt was cut short, not refused; the work stays pending for the next start (or another replica).
+      if (this.stopping.signal.aborted) return undefined;
+      const mapped = err instanceof ProviderFailure ? mapFailure(err, provider.table) : ConnectError.from(err);
+      // The session was listed as active: an upstream that no longer knows it says it is over
+      // (the user logged out meanwhile, or an earlier attempt ended it and its answer was lost).
+      if (item.kind === "end" && mapped.findDetails(ErrorInfoSchema)[0]?.reason === "SESSION_NOT_FOUND") return { state: "already_ended" };
+      // operations.call_timeout_ms ran out: the provider reports it as the caller's deadline or a cancel, which no
+      // retry mends for a caller; here there is no caller, so it is an upstream timeout like any other.
+      if (signal.aborted || mapped.findDetails(ErrorInfoSchema)[0]?.reason === "CALLER_DEADLINE_EXCEEDED") {
+        const message = `${provider.name}: no answer within operations.call_timeout_ms (${this.settings.callTimeoutMs} ms)`;
+        return this.failed(item, new ConnectError(message, Code.DeadlineExceeded, undefined, [errorInfo("UPSTREAM_TIMEOUT", provider.name), { desc: RetryInfoSchema, value: {} }]));
+      }
+      return this.failed(item, mapped);
     }
   }
 

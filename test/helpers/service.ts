@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,12 @@ import type { Config } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { startService, type RunningService } from "../../src/main.js";
 
+/** The environment variable that holds the `stepup` key's TOTP secret; the helper sets it. */
+export const STEPUP_TOTP_ENV = "SESSION_CONTROL_TEST_STEPUP_TOTP";
+/** The `stepup` key's TOTP secret (base32 of 20 random bytes), the same for every test service of this process. */
+export const STEPUP_TOTP_SECRET = base32Encode(randomBytes(20));
+process.env[STEPUP_TOTP_ENV] = STEPUP_TOTP_SECRET;
+
 /** The callers every test service knows, by role. */
 export const ROLES = {
   admin: { permissions: ["session.create", "session.read", "session.delete"] },
@@ -20,7 +27,9 @@ export const ROLES = {
   reader: { permissions: ["session.read"] },
   alice: { permissions: [], userId: "alice" },
   nobody: { permissions: [] },
-} satisfies Record<string, { permissions: Permission[]; userId?: string }>;
+  /** Every permission, and a TOTP secret: TerminateUser needs x-2fa-code. */
+  stepup: { permissions: ["session.create", "session.read", "session.delete"], totpSecret: `env:${STEPUP_TOTP_ENV}` },
+} satisfies Record<string, { permissions: Permission[]; userId?: string; totpSecret?: string }>;
 export type Role = keyof typeof ROLES;
 
 export interface TestService {
@@ -44,17 +53,16 @@ export interface TestService {
 export async function startTestService(overrides: Partial<Config["server"]> = {}, extra: Record<string, unknown> = {}): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), "session-control-test-"));
   const keys = Object.fromEntries(Object.keys(ROLES).map((r) => [r, newApiKey()])) as Record<Role, string>;
-  const base = parseConfig(extra, { port: 0, dataDir });
-  const config: Config = {
-    ...base,
-    server: { ...base.server, ...overrides },
-    api_keys: (Object.entries(ROLES) as [Role, (typeof ROLES)[Role]][]).map(([name, r]) => ({
-      name,
-      sha256: sha256Hex(keys[name]),
-      permissions: r.permissions,
-      ...("userId" in r ? { user_id: r.userId } : {}),
-    })),
-  };
+  // The keys go through the configuration's own validation, as in a file (totp_secret is a reference).
+  const apiKeys = (Object.entries(ROLES) as [Role, (typeof ROLES)[Role]][]).map(([name, r]) => ({
+    name,
+    sha256: sha256Hex(keys[name]),
+    permissions: r.permissions,
+    ...("userId" in r ? { user_id: r.userId } : {}),
+    ...("totpSecret" in r ? { totp_secret: r.totpSecret } : {}),
+  }));
+  const base = parseConfig({ ...extra, api_keys: apiKeys }, { port: 0, dataDir });
+  const config: Config = { ...base, server: { ...base.server, ...overrides } };
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -88,4 +96,22 @@ export function bearer(key: string): Record<string, string> {
 /** A client of the service's SessionControl over gRPC (connect-node, h2c). */
 export function grpcClient(svc: TestService): Client<typeof SessionControl> {
   return createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+}
+
+/** RFC 4648 base32, without padding. */
+function base32Encode(bytes: Buffer): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let out = "";
+  let value = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    value = ((value << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += alphabet[(value >>> bits) & 31];
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
 }
