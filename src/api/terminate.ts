@@ -31,6 +31,9 @@ export interface CallContext {
   operationId?: string;
 }
 
+/** ErrorInfo reasons of calls ended by their caller (cancel, deadline) rather than answered. */
+const CALL_CUT_SHORT: ReadonlySet<string> = new Set(["CALL_CANCELED", "CALLER_DEADLINE_EXCEEDED"]);
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -135,8 +138,9 @@ export class TerminateAction {
       throw invalidArgument([{ field: "request_id", description: "was already used for another session or provider" }]);
     }
     if (prior.code === "OK" && prior.details) return response(prior.provider, prior.details, prior.alreadyTerminated);
-    // A failure that a retry can mend is tried again, with the same request id.
-    if (!prior.error || prior.error.retryable) return undefined;
+    // A failure that a retry can mend is tried again, with the same request id; so is a call that was
+    // cancelled or ran out of its caller's deadline, which says nothing about the session.
+    if (!prior.error || prior.error.retryable || CALL_CUT_SHORT.has(prior.error.reason)) return undefined;
     const code = Code[codeConstName(prior.code) as keyof typeof Code] as Code | undefined;
     throw new ConnectError(prior.error.message, code ?? Code.Unknown, undefined, [errorInfo(prior.error.reason, prior.provider, prior.error.metadata)]);
   }

@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import { newApiKey } from "../../src/auth/admin-key.js";
+import { sha256Hex } from "../../src/auth/api-keys.js";
+
+const ROOT = process.cwd();
+const CLI = join(ROOT, "src", "cli.ts");
+
+/** The real service as a child process (`node --import tsx src/cli.ts serve --config FILE`), so it can be killed with SIGKILL. */
+export interface ChildService {
+  child: ChildProcess;
+  port: number;
+  baseUrl: string;
+  client: Client<typeof SessionControl>;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal's name) when the process ends. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL, and waits until the process is gone. */
+  kill(): Promise<void>;
+}
+
+/** A config file in a temp dir, an API key (session.read + session.delete) for it, and the env its secrets come from. */
+export interface ChildSetup {
+  dir: string;
+  dataDir: string;
+  configFile: string;
+  key: string;
+  env: Record<string, string>;
+  /** The key as an authorization header. */
+  headers: Record<string, string>;
+  cleanup(): void;
+}
+
+/**
+ * Writes the configuration (`config` is the file's document without api_keys and data_dir,
+ * which are added) to a fresh temp dir. `env` holds the values of the `env:` secret references.
+ */
+export function childSetup(config: Record<string, unknown>, env: Record<string, string> = {}): ChildSetup {
+  const dir = mkdtempSync(join(tmpdir(), "session-control-child-"));
+  const dataDir = join(dir, "data");
+  const key = newApiKey();
+  const configFile = join(dir, "config.json");
+  const doc = {
+    log_level: "info",
+    ...config,
+    data_dir: dataDir,
+    api_keys: [{ name: "operator", sha256: sha256Hex(key), permissions: ["session.create", "session.read", "session.delete"] }],
+  };
+  // JSON is YAML.
+  writeFileSync(configFile, JSON.stringify(doc, null, 2));
+  return {
+    dir,
+    dataDir,
+    configFile,
+    key,
+    env,
+    headers: { authorization: `Bearer ${key}` },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs every child still running (for afterEach). */
+export function killAllChildren(): void {
+  for (const child of running) child.kill("SIGKILL");
+  running.clear();
+}
+
+/** Starts the service on port 0 with the setup's config and waits for its "serving" log line. */
+export async function startChild(setup: ChildSetup, timeoutMs = 20_000): Promise<ChildService> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--config", setup.configFile, "--port", "0"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...setup.env },
+  });
+  running.add(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (c: Buffer) => (out += c.toString("utf8")));
+  child.stderr!.on("data", (c: Buffer) => (err += c.toString("utf8")));
+  let gone = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      gone = true;
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  const deadline = Date.now() + timeoutMs;
+  let port: number | undefined;
+  while (port === undefined) {
+    const serving = completeLines(out).find((l) => l["msg"] === "serving");
+    if (serving) port = serving["port"] as number;
+    else if (gone || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`service did not start (exited: ${gone})\nstdout:\n${out}\nstderr:\n${err}`);
+    } else await sleep(25);
+  }
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    child,
+    port,
+    baseUrl,
+    client: createClient(SessionControl, createGrpcTransport({ baseUrl })),
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** The JSON log lines written so far (a line still being written is left out). */
+export function completeLines(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .slice(0, -1)
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` every `everyMs` until it returns a value other than undefined; throws `what` after `timeoutMs`. */
+export async function until<T>(what: string | (() => string), check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`);
+    await sleep(everyMs);
+  }
+}
