@@ -56,6 +56,16 @@ export interface RunSpec {
   warmupFramesFile?: string;
   /** Checks a sample of the response messages (unenveloped); returns what is wrong. */
   check?: (messages: Uint8Array[]) => string[];
+  /** Runs between the warm-up and the timed part (e.g. to clear a fake upstream's records of the warm-up). */
+  beforeTimed?: () => Promise<void>;
+}
+
+/** A run with the generator's raw answer to its timed part: per-unit latencies, for pairing with what an upstream saw. */
+export interface RawRun {
+  result: RunResult;
+  timed: JobResult;
+  /** The frame of timed unit u is frame `timedOffset + u * chain` (distinct frames). */
+  timedOffset: number;
 }
 
 const KEEP_BODIES = 32;
@@ -63,6 +73,11 @@ const MB = 1024 * 1024;
 
 /** Warms up, then measures one run of `spec` against `server`: calls/s, latency, CPU, peak RSS. */
 export async function measure(gen: LoadGenerator, server: ServerProcess, spec: RunSpec): Promise<RunResult> {
+  return (await measureRaw(gen, server, spec)).result;
+}
+
+/** `measure`, keeping the timed part's per-unit latencies. */
+export async function measureRaw(gen: LoadGenerator, server: ServerProcess, spec: RunSpec): Promise<RawRun> {
   const chain = spec.chain ?? 1;
   const base: Omit<Job, "offset" | "units"> = {
     port: server.port,
@@ -82,15 +97,17 @@ export async function measure(gen: LoadGenerator, server: ServerProcess, spec: R
     const warm = await gen.run({ ...base, ...warmFrames, units: spec.warmup });
     problems.push(...answerProblems(warm, separateWarmup ? {} : spec, "warm-up"));
   }
+  if (spec.beforeTimed) await spec.beforeTimed();
   const before = await server.usage();
   server.resetPeakRss();
-  const timed = await gen.run({ ...base, offset: offset + (spec.distinct && !separateWarmup ? spec.warmup * chain : 0), units: spec.units });
+  const timedOffset = offset + (spec.distinct && !separateWarmup ? spec.warmup * chain : 0);
+  const timed = await gen.run({ ...base, offset: timedOffset, units: spec.units });
   const after = await server.usage();
   const memory = server.memory();
   problems.push(...answerProblems(timed, spec, "timed"));
   const cpuUs = after.userUs + after.systemUs - (before.userUs + before.systemUs);
   const wallSeconds = timed.wallNs / 1e9;
-  return {
+  const result: RunResult = {
     server: server.name,
     call: spec.call,
     generator: "own",
@@ -109,6 +126,7 @@ export async function measure(gen: LoadGenerator, server: ServerProcess, spec: R
     statuses: timed.statuses,
     problems,
   };
+  return { result, timed, timedOffset };
 }
 
 function heap(u: ChildUsage): { heapUsedMb: number; heapTotalMb: number; externalMb: number } {

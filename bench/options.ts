@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { UPSTREAM_TYPES, type UpstreamType } from "./fakes/protocol.js";
 import { serviceNodeFlags } from "./node-flags.js";
 
 export interface Options {
@@ -20,7 +21,28 @@ export interface Options {
   /** The service's log_level: "info" (its default, one line per call) unless told otherwise. */
   serviceLogLevel: string;
   h2load: boolean;
-  /** Parts to run: "comparison" (the three comparison servers), "service", "growth". */
+  /** Provider types measured by Terminate through their fake upstreams (issue 4, item 4). */
+  providerTypes: UpstreamType[];
+  /** Latency each fake upstream injects into every answer, ms. */
+  providerLatencies: number[];
+  providerConcurrency: number[];
+  providerCallsFor: (latencyMs: number, concurrency: number) => number;
+  providerWarmup: number;
+  /** TerminateUser on the embedded store: users with this many sessions (issue 5, item 6). */
+  terminateUserSizes: number[];
+  /** Users of each size, each signed out once: the report gives the median time and the largest peak RSS. */
+  terminateUserRepeats: number;
+  /** TerminateUser across the four fake providers: timed calls (one user each), warm-up calls, latency. */
+  fanOutCalls: number;
+  fanOutWarmup: number;
+  fanOutLatencyMs: number;
+  /** TerminateUser limited to one provider at a time, calls per provider (its floor measured alone). */
+  fanOutAloneCalls: number;
+  /** The PostgreSQL for the Terminate runs on PostgreSQL; a fresh schema is made and dropped. */
+  postgresUrl: string;
+  postgresCallsFor: (concurrency: number) => number;
+  postgresWarmupFor: (concurrency: number) => number;
+  /** Parts to run: "comparison", "service", "growth", "providers", "terminate-user", "postgres". */
   parts: Set<string>;
   growth: boolean;
   list: boolean;
@@ -33,7 +55,12 @@ const USAGE = `usage: npm run bench -- [--smoke] [--calls N] [--warmup N] [--con
   [--growth-sizes 1000,100000,1000000] [--growth-calls N] [--growth-concurrency N] [--no-growth]
   [--list-users 10,1000,10000] [--list-calls N] [--list-walks N] [--no-list]
   [--service-log-level info|silent|...] [--service-node-flags="--flag ..."] [--no-h2load]
-  [--only comparison,service,growth] [--out DIR]`;
+  [--provider-types zitadel,rocketchat,senhasegura,luckymonaco] [--provider-latencies 0,20]
+  [--provider-concurrency 1,16] [--provider-calls N]
+  [--terminate-user-sizes 10,1000,10000] [--terminate-user-repeats N]
+  [--fan-out-calls N] [--fan-out-latency MS] [--fan-out-alone-calls N]
+  [--postgres-url postgres://...] [--postgres-calls N]
+  [--only comparison,service,growth,providers,terminate-user,postgres] [--out DIR]`;
 
 /** Reads the flags; a mistake ends the process with the usage and exit code 2. */
 export function parseOptions(argv: string[]): Options {
@@ -64,6 +91,17 @@ function parse(argv: string[]): Options {
       "service-log-level": { type: "string" },
       "service-node-flags": { type: "string" },
       "no-h2load": { type: "boolean", default: false },
+      "provider-types": { type: "string" },
+      "provider-latencies": { type: "string" },
+      "provider-concurrency": { type: "string" },
+      "provider-calls": { type: "string" },
+      "terminate-user-sizes": { type: "string" },
+      "terminate-user-repeats": { type: "string" },
+      "fan-out-calls": { type: "string" },
+      "fan-out-latency": { type: "string" },
+      "fan-out-alone-calls": { type: "string" },
+      "postgres-url": { type: "string" },
+      "postgres-calls": { type: "string" },
       only: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -84,6 +122,10 @@ function parse(argv: string[]): Options {
   if (growthCalls + 1 > Math.min(...growthSizes)) {
     throw new Error(`--growth-calls: ${growthCalls} calls need more distinct sessions than the smallest store (${Math.min(...growthSizes)}) has`);
   }
+  const providerCalls = values["provider-calls"] === undefined ? undefined : positive("--provider-calls", values["provider-calls"]);
+  // Full: enough calls for a stable p99 in about 25 s per provider type; smoke: a handful.
+  const providerCallsFor = (latencyMs: number, c: number) => providerCalls ?? (smoke ? (c === 1 ? 10 : 2 * c) : latencyMs === 0 ? (c === 1 ? 2_000 : 5_000) : c === 1 ? 500 : 2_000);
+  const postgresCalls = values["postgres-calls"] === undefined ? undefined : positive("--postgres-calls", values["postgres-calls"]);
   return {
     smoke,
     concurrency: list("--concurrency", values.concurrency ?? (smoke ? "1,16" : "1,16,64")),
@@ -98,6 +140,20 @@ function parse(argv: string[]): Options {
     listWalks: values["list-walks"] === undefined ? (smoke ? 2 : 20) : positive("--list-walks", values["list-walks"]),
     serviceLogLevel: values["service-log-level"] ?? "info",
     h2load: !smoke && !values["no-h2load"],
+    providerTypes: types(values["provider-types"]),
+    providerLatencies: list("--provider-latencies", values["provider-latencies"] ?? "0,20", true),
+    providerConcurrency: list("--provider-concurrency", values["provider-concurrency"] ?? "1,16"),
+    providerCallsFor,
+    providerWarmup: smoke ? 5 : 200,
+    terminateUserSizes: list("--terminate-user-sizes", values["terminate-user-sizes"] ?? (smoke ? "10,100" : "10,1000,10000")),
+    terminateUserRepeats: values["terminate-user-repeats"] === undefined ? (smoke ? 1 : 3) : positive("--terminate-user-repeats", values["terminate-user-repeats"]),
+    fanOutCalls: values["fan-out-calls"] === undefined ? (smoke ? 5 : 50) : positive("--fan-out-calls", values["fan-out-calls"]),
+    fanOutWarmup: smoke ? 2 : 10,
+    fanOutLatencyMs: values["fan-out-latency"] === undefined ? 20 : whole("--fan-out-latency", values["fan-out-latency"]),
+    fanOutAloneCalls: values["fan-out-alone-calls"] === undefined ? (smoke ? 2 : 20) : positive("--fan-out-alone-calls", values["fan-out-alone-calls"]),
+    postgresUrl: values["postgres-url"] ?? process.env["BENCH_POSTGRES_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
+    postgresCallsFor: (c) => postgresCalls ?? (smoke ? 50 : callsFor(c)),
+    postgresWarmupFor: (c) => (smoke ? 10 : warmup ?? Math.min(2_000, Math.max(200, Math.round((postgresCalls ?? callsFor(c)) / 10)))),
     parts: parts(values.only),
     growth: !values["no-growth"],
     list: !values["no-list"],
@@ -107,7 +163,14 @@ function parse(argv: string[]): Options {
   };
 }
 
-const PARTS = ["comparison", "service", "growth"];
+const PARTS = ["comparison", "service", "growth", "providers", "terminate-user", "postgres"];
+
+function types(value: string | undefined): UpstreamType[] {
+  if (value === undefined) return [...UPSTREAM_TYPES];
+  const chosen = value.split(",").map((t) => t.trim());
+  for (const t of chosen) if (!(UPSTREAM_TYPES as readonly string[]).includes(t)) throw new Error(`--provider-types: "${t}" is not one of ${UPSTREAM_TYPES.join(", ")}`);
+  return chosen as UpstreamType[];
+}
 
 function parts(value: string | undefined): Set<string> {
   const chosen = (value ?? PARTS.join(",")).split(",").map((p) => p.trim());
@@ -127,8 +190,8 @@ function whole(flag: string, value: string): number {
   return n;
 }
 
-function list(flag: string, value: string): number[] {
-  const items = value.split(",").map((v) => positive(flag, v.trim()));
+function list(flag: string, value: string, zeroAllowed = false): number[] {
+  const items = value.split(",").map((v) => (zeroAllowed ? whole(flag, v.trim()) : positive(flag, v.trim())));
   if (items.length === 0) throw new Error(`${flag}: give at least one number`);
   return items;
 }

@@ -1,11 +1,18 @@
 import type { Machine } from "./machine.js";
 import type { RunResult } from "./measure.js";
-import type { ProvidersSection } from "./providers.js";
+import type { ProviderRun, ProvidersSection } from "./providers.js";
 import type { ServerSummary } from "./servers/spawn.js";
 import { CHECK_CALL } from "./scenarios/comparison.js";
 import type { GrowthPoint } from "./scenarios/growth.js";
 import { TERMINATE_CALL } from "./scenarios/headline.js";
 import type { ListResult } from "./scenarios/list.js";
+import type { PostgresSection } from "./scenarios/postgres.js";
+import { POLL_MS, type TerminateUserSection } from "./scenarios/terminate-user.js";
+
+/** The fan-out target of issue 5: TerminateUser across four providers at 20 ms each, p50. */
+const FAN_OUT_TARGET_MS = 30;
+/** The bench's reading of "concurrent, not sequential": within this much of the slowest provider's floor. */
+const FAN_OUT_SLACK_MS = 10;
 
 export interface Ratio {
   /** Both sides of a ratio were driven by this generator. */
@@ -21,7 +28,8 @@ export interface Ratio {
 
 export interface Target {
   name: string;
-  verdict: "PASS" | "FAIL" | "SKIP" | "PENDING";
+  /** INFO: reported next to a target, not judged. */
+  verdict: "PASS" | "FAIL" | "SKIP" | "PENDING" | "INFO";
   measured: string;
   stretch?: boolean;
 }
@@ -41,6 +49,8 @@ export interface Report {
   growth: GrowthPoint[];
   list: ListResult[];
   providers: ProvidersSection;
+  terminateUser: TerminateUserSection;
+  postgres: PostgresSection;
   servers: ServerSummary[];
   targets: Target[];
   problems: string[];
@@ -109,18 +119,70 @@ function computeTargets(input: ReportInput, ratios: Ratio[]): Target[] {
   const rss = topRun?.peakRssMb;
   targets.push({ name: `Peak RSS of the service during the Terminate run ${at} <= 150 MB`, verdict: verdict(rss === undefined ? undefined : rss <= 150), measured: rss === undefined ? "not measured" : `${rss.toFixed(1)} MB` });
 
-  const runs = input.providers.runs;
-  const worst = (f: (r: (typeof runs)[number]) => number) => (runs.length ? Math.max(...runs.map(f)) : undefined);
-  const p50 = worst((r) => r.overheadP50Ms);
-  const p99 = worst((r) => r.overheadP99Ms);
-  targets.push({
-    name: "Provider overhead over the upstream's own latency: p50 <= 1 ms, p99 <= 5 ms",
-    verdict: p50 === undefined || p99 === undefined ? "PENDING" : p50 <= 1 && p99 <= 5 ? "PASS" : "FAIL",
-    measured: p50 === undefined || p99 === undefined ? input.providers.note : `worst p50 ${p50.toFixed(3)} ms, worst p99 ${p99.toFixed(3)} ms`,
-  });
+  targets.push(...providerTargets(input.providers));
+  targets.push(...fanOutTargets(input.terminateUser));
 
   targets.push({ name: `Stretch: Terminate calls/s >= bare grpc-js, ${at}`, verdict: verdict(top?.vsGrpcJs === undefined ? undefined : top.vsGrpcJs >= 1), measured: x(top?.vsGrpcJs), stretch: true });
   return targets;
+}
+
+/**
+ * Provider overhead, judged at 1 in flight: the issue names no concurrency, and at 1 in flight the
+ * difference between a call and its upstream request is the service's own work. At more calls in
+ * flight it also holds the time calls wait for each other (one event loop, and at most
+ * max_connections upstream requests at once); that is reported, not judged.
+ */
+function providerTargets(section: ProvidersSection): Target[] {
+  const name = "Provider overhead over the upstream's own latency: p50 <= 1 ms, p99 <= 5 ms";
+  if (section.status === "pending") return [{ name, verdict: "PENDING", measured: section.note }];
+  const ok = section.runs.filter((r) => r.result.problems.length === 0);
+  if (section.status === "skipped" || ok.length === 0) return [{ name, verdict: "SKIP", measured: section.status === "skipped" ? section.note : "no provider run answered rightly" }];
+  const judgedAt = Math.min(...ok.map((r) => r.concurrency));
+  const describe = (runs: ProviderRun[]) => {
+    const p50 = runs.reduce((a, r) => (r.overheadP50Ms > a.overheadP50Ms ? r : a));
+    const p99 = runs.reduce((a, r) => (r.overheadP99Ms > a.overheadP99Ms ? r : a));
+    const at = (r: ProviderRun) => `${r.provider} +${r.upstreamLatencyMs} ms`;
+    return { p50, p99, text: `worst p50 ${p50.overheadP50Ms.toFixed(3)} ms (${at(p50)}), worst p99 ${p99.overheadP99Ms.toFixed(3)} ms (${at(p99)}) over ${runs.length} runs` };
+  };
+  const judged = describe(ok.filter((r) => r.concurrency === judgedAt));
+  const targets: Target[] = [
+    {
+      name: `${name}, at ${judgedAt} in flight`,
+      verdict: judged.p50.overheadP50Ms <= 1 && judged.p99.overheadP99Ms <= 5 ? "PASS" : "FAIL",
+      measured: judged.text,
+    },
+  ];
+  for (const c of [...new Set(ok.map((r) => r.concurrency))].filter((c) => c !== judgedAt).sort((a, b) => a - b)) {
+    targets.push({ name: `Provider overhead at ${c} in flight (queueing included; not judged)`, verdict: "INFO", measured: describe(ok.filter((r) => r.concurrency === c)).text });
+  }
+  const perRun = Math.max(...section.runs.map((r) => r.upstreamConnections));
+  const total = Math.max(...section.runs.map((r) => r.upstreamConnectionsTotal));
+  targets.push({
+    name: "Upstream connections per provider (pooling keeps it small)",
+    verdict: "INFO",
+    measured: `at most ${perRun} opened during one run; at most ${total} accepted by one fake over all its runs (connections idle for 30 s are closed and opened again later)`,
+  });
+  return targets;
+}
+
+function fanOutTargets(section: TerminateUserSection): Target[] {
+  const name = `TerminateUser across 4 providers at 20 ms each: p50 <= ${FAN_OUT_TARGET_MS} ms`;
+  const fan = section.fanOut;
+  const p50 = fan?.result.problems.length === 0 ? fan.result.latencyMs?.p50 : undefined;
+  if (!fan || p50 === undefined) return [{ name, verdict: "SKIP", measured: section.status === "skipped" ? section.note : "not measured rightly" }];
+  const at = fan.latencyMs === 20 ? "" : ` (measured at ${fan.latencyMs} ms, not 20: not judged)`;
+  return [
+    {
+      name: name + at,
+      verdict: fan.latencyMs === 20 ? (p50 <= FAN_OUT_TARGET_MS ? "PASS" : "FAIL") : "SKIP",
+      measured: `p50 ${p50.toFixed(1)} ms; the floor is ${fan.floorMs} ms (listing + end, one after the other, in zitadel, rocketchat and senhasegura), so ${FAN_OUT_TARGET_MS} ms cannot be met at 20 ms per request`,
+    },
+    {
+      name: `Reading of the above: the providers run concurrently, p50 <= the slowest provider's floor + ${FAN_OUT_SLACK_MS} ms (${fan.floorMs + FAN_OUT_SLACK_MS} ms; one after another would be >= ${fan.sequentialFloorMs} ms)`,
+      verdict: p50 <= fan.floorMs + FAN_OUT_SLACK_MS ? "PASS" : "FAIL",
+      measured: `p50 ${p50.toFixed(1)} ms`,
+    },
+  ];
 }
 
 const f = (v: number | undefined, digits = 2) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits));
@@ -169,12 +231,9 @@ export function renderMarkdown(r: Report): string {
     out.push("| user's sessions | what | pages | measured | pages/s | p50 ms | p99 ms |", "|--:|---|--:|--:|--:|--:|--:|");
     for (const l of r.list) out.push(`| ${int(l.userSessions)} | ${l.what} | ${l.pages} | ${l.result.units} | ${int(l.result.callsPerSec)} | ${f(l.result.latencyMs?.p50, 3)} | ${f(l.result.latencyMs?.p99, 3)} |`);
   }
-  out.push("", `### Providers: ${r.providers.status === "pending" ? r.providers.note : `${r.providers.runs.length} runs`}`, "");
-  if (r.providers.runs.length > 0) {
-    out.push("| provider | upstream latency ms | overhead p50 ms | overhead p99 ms | upstream connections |", "|---|--:|--:|--:|--:|");
-    for (const p of r.providers.runs) out.push(`| ${p.provider} | ${p.upstreamLatencyMs} | ${f(p.overheadP50Ms, 3)} | ${f(p.overheadP99Ms, 3)} | ${p.upstreamConnections} |`);
-    out.push("");
-  }
+  out.push(...renderProviders(r.providers));
+  out.push(...renderTerminateUser(r.terminateUser));
+  out.push(...renderPostgres(r.postgres, r.runs));
   if (r.servers.length > 0) {
     out.push("### Server processes", "");
     out.push("| server | RSS at start MB | lifetime peak RSS MB | CPU s |", "|---|--:|--:|--:|");
@@ -188,4 +247,80 @@ export function renderMarkdown(r: Report): string {
     for (const p of r.problems) out.push(`- ${p}`);
   }
   return out.join("\n");
+}
+
+function renderProviders(p: ProvidersSection): string[] {
+  const out: string[] = [];
+  if (p.status !== "measured") {
+    out.push("", `### Providers: ${p.note}`, "");
+    return out;
+  }
+  out.push("", "### Providers: Terminate through each provider type against its fake upstream", "");
+  out.push(`Upstream time: ${p.method ?? "-"}.`, "");
+  out.push(
+    "| provider | upstream + ms | in flight | calls | calls/s | call p50 ms | call p99 ms | upstream p50 ms | upstream p99 ms | overhead p50 ms | overhead p99 ms | upstream connections (run / total) | upstream requests/call | CPU ms/call |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+  );
+  for (const x of p.runs) {
+    out.push(
+      `| ${x.provider} | ${x.upstreamLatencyMs} | ${x.concurrency} | ${x.calls} | ${int(x.result.callsPerSec)} | ${f(x.callP50Ms, 3)} | ${f(x.callP99Ms, 3)} | ${f(x.upstreamP50Ms, 3)} | ${f(x.upstreamP99Ms, 3)} | ` +
+        `${f(x.overheadP50Ms, 3)} | ${f(x.overheadP99Ms, 3)} | ${x.upstreamConnections} / ${x.upstreamConnectionsTotal} | ${f(x.upstreamRequestsPerCall)} | ${f(x.result.cpuMsPerCall, 3)} |${x.result.problems.length ? " **WRONG ANSWERS**" : ""}`,
+    );
+  }
+  out.push("");
+  return out;
+}
+
+function renderTerminateUser(t: TerminateUserSection): string[] {
+  const out: string[] = [];
+  if (t.status !== "measured") {
+    out.push("", `### TerminateUser: ${t.note}`, "");
+    return out;
+  }
+  if (t.sizes.length > 0) {
+    out.push("", `### TerminateUser on the embedded store (${int(t.storeSessions)} sessions in the store)`, "");
+    out.push(`Time until the operation is done: the call, then GetOperation every ${POLL_MS} ms while done is false. Peak RSS: the service's VmHWM from just before the call until done.`, "");
+    out.push("| user's sessions | users | done at return | call ms (median) | done ms (median) | done ms (min - max) | sessions/s | service CPU ms (median) | peak RSS MB (max) |", "|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (const s of t.sizes) {
+      const atReturn = s.trials.filter((x) => x.doneAtReturn).length;
+      out.push(
+        `| ${int(s.sessions)} | ${s.trials.length} | ${atReturn} of ${s.trials.length} | ${f(s.medianCallMs, 1)} | ${f(s.medianDoneMs, 1)} | ${f(s.minDoneMs, 1)} - ${f(s.maxDoneMs, 1)} | ${int(s.sessionsPerSec)} | ${f(s.medianCpuMs, 0)} | ${f(s.maxPeakRssMb, 0)} |`,
+      );
+    }
+  }
+  const fan = t.fanOut;
+  if (fan) {
+    out.push("", `### TerminateUser across the four fake providers, +${fan.latencyMs} ms per upstream request, one session each, 1 in flight`, "");
+    out.push("| what | users | p50 ms | p99 ms | floor ms | CPU ms/call |", "|---|--:|--:|--:|--:|--:|");
+    const row = (what: string, r: typeof fan.result, floor: number) =>
+      `| ${what} | ${r.units} | ${f(r.latencyMs?.p50, 1)} | ${f(r.latencyMs?.p99, 1)} | ${floor} | ${f(r.cpuMsPerCall, 2)} |${r.problems.length ? " **WRONG ANSWERS**" : ""}`;
+    out.push(row("all four at once", fan.result, fan.floorMs));
+    for (const x of fan.floors) if (x.alone) out.push(row(`${x.provider} alone`, x.alone, x.floorMs));
+    out.push("", "| provider | upstream requests per sign-out (measured) | round trips in sequence | floor ms | connections accepted |", "|---|---|--:|--:|--:|");
+    for (const x of fan.floors) {
+      const reqs = Object.entries(x.requestsPerCall).map(([route, n]) => `${route} x${f(n)}`).join(", ");
+      out.push(`| ${x.provider} | ${reqs} | ${x.roundTrips} | ${x.floorMs} | ${fan.connections[x.provider] ?? "-"} |`);
+    }
+    out.push("", `Floor: round trips one after another x ${fan.latencyMs} ms. The providers run concurrently, so the fan-out's floor is the slowest provider's (${fan.floorMs} ms); one after another it would be at least ${fan.sequentialFloorMs} ms.`);
+  }
+  out.push("");
+  return out;
+}
+
+function renderPostgres(p: PostgresSection, runs: RunResult[]): string[] {
+  const out: string[] = ["", "### Terminate on PostgreSQL", ""];
+  if (p.status !== "measured") {
+    out.push(`${p.note}`, "");
+    return out;
+  }
+  out.push(`${p.note}; ${int(p.sessions)} sessions seeded in ${f(p.seedSeconds, 1)} s.`, "");
+  out.push("| call | in flight | calls/s | p50 ms | p99 ms | CPU ms/call | peak RSS MB | server CPU % | ÷ same call on SQLite |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+  for (const x of p.runs) {
+    const sqlite = own(runs, "service", x.call, x.concurrency);
+    out.push(
+      `| ${x.call} | ${x.concurrency} | ${int(x.callsPerSec)} | ${f(x.latencyMs?.p50, 3)} | ${f(x.latencyMs?.p99, 3)} | ${f(x.cpuMsPerCall, 3)} | ${f(x.peakRssMb, 0)} | ${f(x.serverCpuPercent, 0)} | ${sqlite ? f(x.callsPerSec / sqlite.callsPerSec) : "-"} |${x.problems.length ? " **WRONG ANSWERS**" : ""}`,
+    );
+  }
+  out.push("");
+  return out;
 }

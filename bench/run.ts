@@ -12,10 +12,13 @@ import { runComparison } from "./scenarios/comparison.js";
 import { guarded, type ScenarioContext } from "./scenarios/context.js";
 import { runGrowth } from "./scenarios/growth.js";
 import { runHeadline } from "./scenarios/headline.js";
+import { runPostgres } from "./scenarios/postgres.js";
+import { runTerminateUser } from "./scenarios/terminate-user.js";
 
 /**
- * `npm run bench [-- --smoke]`: the comparison servers, the service, its growth and (later) its
- * providers, each server in a child process of its own and driven by one load generator child.
+ * `npm run bench [-- --smoke]`: the comparison servers, the service, its growth, its providers,
+ * TerminateUser and the service on PostgreSQL, each server (and the fake upstreams) in a child
+ * process of its own, driven by one load generator child.
  * Prints a Markdown table and the targets; writes the result as JSON. Exits non-zero when a server
  * answered wrongly or could not be measured (never because a performance target was missed).
  */
@@ -41,12 +44,15 @@ async function main(): Promise<number> {
   const ctx: ScenarioContext = { opts, gen, tmp, problems: [], servers: [] };
   let report: Report;
   try {
-    const comparison = opts.parts.has("comparison") ? (process.stderr.write("comparison servers:\n"), await runComparison(ctx)) : [];
+    const comparison = opts.parts.has("comparison") ? (process.stderr.write("comparison servers:\n"), await timed("comparison", () => runComparison(ctx))) : [];
     const noHeadline = { runs: [], list: [], sessions: 0 };
-    const headline = opts.parts.has("service") ? (process.stderr.write("the service:\n"), await guarded(ctx, "service", () => runHeadline(ctx), noHeadline)) : noHeadline;
+    const headline = opts.parts.has("service") ? (process.stderr.write("the service:\n"), await timed("service", () => guarded(ctx, "service", () => runHeadline(ctx), noHeadline))) : noHeadline;
     const doGrowth = opts.growth && opts.parts.has("growth");
-    const growth = doGrowth ? (process.stderr.write("growth:\n"), await guarded(ctx, "growth", () => runGrowth(ctx), [])) : [];
-    const providers = await runProviderBenchmarks(ctx);
+    const growth = doGrowth ? (process.stderr.write("growth:\n"), await timed("growth", () => guarded(ctx, "growth", () => runGrowth(ctx), []))) : [];
+    const providers = await timed("providers", () => runProviderBenchmarks(ctx));
+    const terminateUser = await timed("terminate-user", () => runTerminateUser(ctx));
+    const noPostgres = { status: "skipped" as const, note: "failed (see problems)", sessions: 0, runs: [] };
+    const postgres = await timed("postgres", () => guarded(ctx, "postgres", () => runPostgres(ctx), noPostgres));
     machine.loadAverage.end = os.loadavg()[0]!;
     report = buildReport({
       mode: opts.smoke ? "smoke" : "full",
@@ -61,6 +67,8 @@ async function main(): Promise<number> {
       growth,
       list: headline.list,
       providers,
+      terminateUser,
+      postgres,
       servers: ctx.servers,
       problems: ctx.problems,
     });
@@ -79,6 +87,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** Runs a part and says on stderr how long it took (parts not asked for take no time and say nothing). */
+async function timed<T>(part: string, run: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  const result = await run();
+  const seconds = (performance.now() - start) / 1000;
+  if (seconds > 0.05) process.stderr.write(`  (${part}: ${seconds.toFixed(1)} s)\n`);
+  return result;
+}
+
 function settingsOf(o: Options): Record<string, unknown> {
   return {
     concurrency: o.concurrency,
@@ -94,6 +111,20 @@ function settingsOf(o: Options): Record<string, unknown> {
     serviceLogLevel: o.serviceLogLevel,
     serviceNodeFlags: o.serviceNodeFlags,
     h2load: o.h2load,
+    providerTypes: o.providerTypes,
+    providerLatencies: o.providerLatencies,
+    providerConcurrency: o.providerConcurrency,
+    providerCalls: Object.fromEntries(o.providerLatencies.map((l) => [l, Object.fromEntries(o.providerConcurrency.map((c) => [c, o.providerCallsFor(l, c)]))])),
+    providerWarmup: o.providerWarmup,
+    terminateUserSizes: o.terminateUserSizes,
+    terminateUserRepeats: o.terminateUserRepeats,
+    fanOutCalls: o.fanOutCalls,
+    fanOutWarmup: o.fanOutWarmup,
+    fanOutLatencyMs: o.fanOutLatencyMs,
+    fanOutAloneCalls: o.fanOutAloneCalls,
+    postgresUrl: o.postgresUrl.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@"),
+    postgresCalls: Object.fromEntries(o.concurrency.map((c) => [c, o.postgresCallsFor(c)])),
+    postgresWarmup: Object.fromEntries(o.concurrency.map((c) => [c, o.postgresWarmupFor(c)])),
     parts: [...o.parts],
     connections: 1,
   };

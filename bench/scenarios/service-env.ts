@@ -19,8 +19,11 @@ export interface ServiceEnv {
   headers: Record<string, string>;
 }
 
-/** Fresh data for the service: an empty store and a config naming one key that holds every permission. */
-export async function prepareService(tmp: string, name: string, logLevel: string): Promise<ServiceEnv> {
+/**
+ * Fresh data for the service: an empty store and a config naming one key that holds every
+ * permission. `extra` adds to the configuration (providers, store, operations).
+ */
+export async function prepareService(tmp: string, name: string, logLevel: string, extra: Record<string, unknown> = {}): Promise<ServiceEnv> {
   const dir = join(tmp, name);
   const dataDir = join(dir, "data");
   mkdirSync(dataDir, { recursive: true });
@@ -29,14 +32,15 @@ export async function prepareService(tmp: string, name: string, logLevel: string
     data_dir: dataDir,
     log_level: logLevel,
     api_keys: [{ name: "bench-admin", sha256: sha256Hex(key), permissions: [...PERMISSIONS] }],
+    ...extra,
   };
   const configFile = join(dir, "config.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   return { dataDir, configFile, logFile: join(dir, "service.log"), dbFile: await createStore(dataDir), headers: bearer(key) };
 }
 
-export function startServiceProcess(env: ServiceEnv, nodeFlags: string[]): Promise<ServerProcess> {
-  return ServerProcess.start("service", { args: [env.configFile], stdoutFile: env.logFile, nodeFlags });
+export function startServiceProcess(env: ServiceEnv, nodeFlags: string[], displayName?: string): Promise<ServerProcess> {
+  return ServerProcess.start("service", { args: [env.configFile], stdoutFile: env.logFile, nodeFlags, ...(displayName && { displayName }) });
 }
 
 /** Ends one session outside the timed runs and checks the answer; returns what is wrong. */

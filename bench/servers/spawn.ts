@@ -31,6 +31,8 @@ export interface SpawnOptions {
   /** The child's stdout goes to this file (the service's call log); otherwise it is discarded. */
   stdoutFile?: string;
   nodeFlags?: string[];
+  /** The name in the report, when it differs from the entry's (e.g. "service (postgres)"). */
+  displayName?: string;
 }
 
 /** A server child on bare node: its port, its CPU time and its peak RSS, measured per run. */
@@ -80,7 +82,7 @@ export class ServerProcess {
       throw new Error(`${name} server failed to start: ${first.type === "error" ? first.message : first.type}`);
     }
     child.removeAllListeners("exit");
-    return new ServerProcess(name, first.port, child);
+    return new ServerProcess(opts.displayName ?? name, first.port, child);
   }
 
   async usage(gc = false): Promise<ChildUsage> {
