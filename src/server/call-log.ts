@@ -34,7 +34,17 @@ function internal(log: Logger, procedure: string, err: unknown): ConnectError {
 }
 
 /**
- * Writes the call's line and returns its code. Without a code from the handler, the caller left
+ * The logger for call lines: the service's own without its redaction. With wildcard redaction
+ * paths pino runs a redactor on every field of every line, which made the call line the
+ * service's largest allocation per call (bench/PROFILE.md). A call line holds only the
+ * procedure, the code, the duration and the key's name, so there is nothing to redact.
+ */
+export function callLineLogger(log: Logger): Logger {
+  return log.child({}, { redact: [] });
+}
+
+/**
+ * Writes the call's line (to a callLineLogger) and returns its code. Without a code from the handler, the caller left
  * before the answer (`finished` false) or the call never reached a handler (its HTTP status says).
  */
 export function writeCallLine(log: Logger, record: CallRecord, httpStatus: number, finished: boolean): string {

@@ -6,7 +6,7 @@ import type { TerminateAction } from "../api/terminate.js";
 import type { Config } from "../config/schema.js";
 import type { Store } from "../store/store.js";
 import { authInterceptor } from "./auth-interceptor.js";
-import { callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
+import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
 import { applyCors } from "./cors.js";
 import { capDeadline } from "./deadline.js";
 import type { HealthStatus } from "./health.js";
@@ -31,22 +31,20 @@ export interface HandlerDeps {
 /** Everything served on the port: CORS, the REST route, then the RPC router. */
 export function createHandler(deps: HandlerDeps): RequestHandler {
   const { config, log } = deps;
-  const records = new WeakMap<object, CallRecord>();
   const rpc = rpcAdapter({
     routes: routes(deps.store, deps.terminate, deps.operations, deps.health),
     readMaxBytes: config.read_max_bytes,
     interceptors: [callLogInterceptor(log), authInterceptor(deps.keys, PUBLIC_SERVICES)],
-    contextValues: (req) => createContextValues().set(callRecordKey, records.get(req)),
     fallback: answerUnimplemented,
     log,
   });
   const rest = new RestSessions(deps.keys, deps.terminate, config.read_max_bytes);
+  const callLog = callLineLogger(log);
 
   return (req, res) => {
     const record: CallRecord = { start: process.hrtime.bigint(), procedure: (req.url ?? "").split("?")[0]! };
-    records.set(req, record);
     res.once("close", () => {
-      const code = writeCallLine(log, record, res.statusCode, res.writableFinished);
+      const code = writeCallLine(callLog, record, res.statusCode, res.writableFinished);
       // Paths that reached no handler are one label, so junk cannot grow the metrics without bound.
       deps.metrics.observeCall(record.code ? record.procedure : "other", code);
     });
@@ -70,6 +68,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       return;
     }
     capDeadline(req.headers, config.max_timeout_ms);
-    rpc(req, res);
+    // The record reaches the interceptors as a context value (no map from request to record).
+    rpc(req, res, createContextValues().set(callRecordKey, record));
   };
 }

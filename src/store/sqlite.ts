@@ -74,7 +74,7 @@ export class SqliteStore implements Store {
   private sequence: bigint;
   private readonly insertSession: Database.Statement;
   private readonly selectSession: Database.Statement<[string], SessionRow>;
-  private readonly terminate: Database.Statement;
+  private readonly terminate: Database.Statement<[Record<string, unknown>], SessionRow>;
   private readonly listAll: Database.Statement<[string, number], SessionRow>;
   private readonly listByUser: Database.Statement<[string, string, number], SessionRow>;
   private readonly insertEvent: Database.Statement;
@@ -106,10 +106,12 @@ export class SqliteStore implements Store {
          @expiration_date, @metadata, @token_hash)`,
     );
     this.selectSession = this.db.prepare("SELECT * FROM sessions WHERE id = ?");
+    // RETURNING: ending an active session is one statement that also reads the row back.
     this.terminate = this.db.prepare(
       `UPDATE sessions SET terminated_at = @at, terminated_by = @by, termination_reason = @reason,
          termination_request_id = @request_id, change_date = @at, sequence = @sequence
-       WHERE id = @id AND terminated_at IS NULL`,
+       WHERE id = @id AND terminated_at IS NULL
+       RETURNING *`,
     );
     // "~" sorts after every id character, so it stands for "no cursor".
     this.listAll = this.db.prepare("SELECT * FROM sessions WHERE id < ? ORDER BY id DESC LIMIT ?");
@@ -162,10 +164,11 @@ export class SqliteStore implements Store {
   terminateSession(id: string, t: Omit<Termination, "date">, audit?: AuditTemplate): Promise<TerminateOutcome | undefined> {
     return this.commits.write(() => {
       const sequence = this.sequence + 1n;
-      const changed = this.terminate.run({ id, at: Date.now(), by: t.by, reason: t.reason, request_id: t.requestId, sequence }).changes;
-      if (changed > 0) this.sequence = sequence;
-      const row = this.selectSession.get(id);
-      const outcome = row && { session: toRecord(row), alreadyTerminated: changed === 0 };
+      const ended = this.terminate.get({ id, at: Date.now(), by: t.by, reason: t.reason, request_id: t.requestId, sequence });
+      if (ended) this.sequence = sequence;
+      // Already ended (or unknown): the row as it is.
+      const row = ended ?? this.selectSession.get(id);
+      const outcome = row && { session: toRecord(row), alreadyTerminated: !ended };
       if (outcome && audit) this.insertEvent.run(eventToRow(terminationEvent(audit, outcome)));
       return outcome;
     });
