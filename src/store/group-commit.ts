@@ -14,8 +14,26 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /**
+   * The batch's transaction and each write's savepoint in it, built once: better-sqlite3's
+   * db.transaction() builds four wrapper functions each time it is called, which had been
+   * once per write (bench/PROFILE.md).
+   */
+  private readonly inBatch: Database.Transaction<(batch: Pending[], outcomes: { ok: boolean; value: unknown }[]) => void>;
+  private readonly inSavepoint: Database.Transaction<(run: () => unknown) => unknown>;
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(db: Database.Database) {
+    this.inSavepoint = db.transaction((run: () => unknown) => run());
+    this.inBatch = db.transaction((batch: Pending[], outcomes: { ok: boolean; value: unknown }[]) => {
+      for (const item of batch) {
+        try {
+          outcomes.push({ ok: true, value: this.inSavepoint(item.run) });
+        } catch (err) {
+          outcomes.push({ ok: false, value: err });
+        }
+      }
+    });
+  }
 
   write<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -35,15 +53,7 @@ export class GroupCommit {
     this.flushing = undefined;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      this.db.transaction(() => {
-        for (const item of batch) {
-          try {
-            outcomes.push({ ok: true, value: this.db.transaction(item.run)() });
-          } catch (err) {
-            outcomes.push({ ok: false, value: err });
-          }
-        }
-      }).immediate();
+      this.inBatch.immediate(batch, outcomes);
     } catch (err) {
       for (const item of batch) item.reject(err);
       return;
