@@ -11,7 +11,7 @@ import { measure, type RunResult } from "../measure.js";
 import { CHECK_CALL, checkProblems, COMPARISON_HEADERS } from "../scenarios/comparison.js";
 import { prepareService, terminateOnce, terminateProblems } from "../scenarios/service-env.js";
 import type { ChildUsage, FromChild, ToChild } from "../servers/child.js";
-import { SERVER_ENTRIES, type ServerName, type ServerProcess } from "../servers/spawn.js";
+import { readMemory, resetPeakRss, SERVER_ENTRIES, type ServerName, type ServerProcess } from "../servers/spawn.js";
 import { serviceNodeFlags } from "../node-flags.js";
 
 /**
@@ -137,22 +137,11 @@ export class VariantServer {
   }
 
   resetPeakRss(): boolean {
-    try {
-      writeFileSync(`/proc/${this.pid}/clear_refs`, "5");
-      return true;
-    } catch {
-      return false;
-    }
+    return resetPeakRss(this.pid);
   }
 
   memory(): { peakRss: number; rss: number } | undefined {
-    try {
-      const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
-      const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
-      return { peakRss: kb("VmHWM"), rss: kb("VmRSS") };
-    } catch {
-      return undefined;
-    }
+    return readMemory(this.pid);
   }
 
   /** Stops the child and waits for it to exit (a --cpu-prof child writes its profile on exit). */

@@ -9,7 +9,6 @@ import {
   TerminateUserResponseSchema,
   type SessionControl,
 } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { hasPermission, type Permission, type Principal } from "../auth/principal.js";
 import type { StepUp } from "../auth/step-up.js";
 import type { FanOut } from "../operations/fan-out.js";
 import { invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
@@ -17,13 +16,10 @@ import type { EventQuery, Store } from "../store/store.js";
 import { eventMessage, operationMessage } from "./operation-message.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { callerOf } from "./principal-context.js";
-import { checkLength } from "./validate.js";
+import { checkLength, checkRequestId, pageSize, requirePermission } from "./validate.js";
 
 export type OperationsImpl = Pick<ServiceImpl<typeof SessionControl>, "terminateUser" | "getOperation" | "listOperations" | "listEvents">;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DEFAULT_PAGE_SIZE = 100;
-const MAX_PAGE_SIZE = 1000;
 /** Time kept back from the caller's deadline to write the answer. */
 const ANSWER_MARGIN_MS = 100;
 
@@ -41,11 +37,11 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
   return {
     async terminateUser(req, ctx) {
       const caller = callerOf(ctx);
-      require(caller, "session.delete");
+      requirePermission(caller, "session.delete");
       const violations: FieldViolation[] = [];
       checkLength(violations, "user_id", req.userId, { required: true });
       checkLength(violations, "reason", req.reason, { required: false, max: 1000 });
-      if (req.requestId && !UUID.test(req.requestId)) violations.push({ field: "request_id", description: "must be a UUID" });
+      checkRequestId(violations, req.requestId);
       const unknown = [...req.providers, ...Object.keys(req.providerUserIds)].filter((p) => !deps.providerNames.includes(p));
       for (const name of new Set(unknown)) violations.push({ field: "providers", description: `unknown provider "${name}"; configured: ${deps.providerNames.join(", ")}` });
       for (const [p, id] of Object.entries(req.providerUserIds)) checkLength(violations, `provider_user_ids[${JSON.stringify(p)}]`, id, { required: true });
@@ -72,14 +68,14 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
     },
 
     async getOperation(req, ctx) {
-      require(callerOf(ctx), "session.read");
+      requirePermission(callerOf(ctx), "session.read");
       const found = req.id ? await store.getOperation(req.id) : undefined;
       if (!found) throw serviceError(Code.NotFound, "OPERATION_NOT_FOUND", "operation not found");
       return create(GetOperationResponseSchema, { operation: operationMessage(found.operation, found.items) });
     },
 
     async listOperations(req, ctx) {
-      require(callerOf(ctx), "session.read");
+      requirePermission(callerOf(ctx), "session.read");
       const beforeId = page(req.pageToken, req.userId);
       const limit = pageSize(req.pageSize);
       const rows = await store.listOperations({ limit: limit + 1, ...(req.userId && { userId: req.userId }), ...(beforeId && { beforeId }) });
@@ -92,7 +88,7 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
     },
 
     async listEvents(req, ctx) {
-      require(callerOf(ctx), "session.read");
+      requirePermission(callerOf(ctx), "session.read");
       const filter: Omit<EventQuery, "limit" | "beforeId"> = {
         ...(req.userId && { userId: req.userId }),
         ...(req.sessionId && { sessionId: req.sessionId }),
@@ -114,13 +110,7 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
   };
 }
 
-function require(caller: Principal, permission: Permission): void {
-  if (!hasPermission(caller, permission)) throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `this call needs the ${permission} permission`);
-}
 
-function pageSize(asked: number): number {
-  return Math.min(asked || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-}
 
 /** The cursor of a page token issued for this filter; INVALID_ARGUMENT for any other token. */
 function page(token: string, filter: string, idPattern?: RegExp): string | undefined {

@@ -17,13 +17,11 @@ import { decodePageToken, encodePageToken } from "./page-token.js";
 import { callContextOf, callerOf } from "./principal-context.js";
 import { sessionMessage } from "./session-message.js";
 import { detailsMessage, type TerminateAction } from "./terminate.js";
-import { checkLength } from "./validate.js";
+import { checkLength, pageSize, requirePermission } from "./validate.js";
 
 const MAX_METADATA_KEYS = 64;
 const MAX_METADATA_VALUE_BYTES = 4096;
 const MAX_LIFETIME_SECONDS = 10n * 365n * 24n * 3600n;
-const DEFAULT_PAGE_SIZE = 100;
-const MAX_PAGE_SIZE = 1000;
 
 /** Handlers of sessioncontrol.v1.SessionControl: validate, authorize, delegate. */
 export function sessionControlService(store: Store, terminate: TerminateAction): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl> {
@@ -88,7 +86,7 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
       if (violations.length > 0) throw invalidArgument(violations);
       if (!hasPermission(caller, "session.read") && (caller.userId === undefined || caller.userId !== req.userId))
         throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", "listing sessions needs session.read, or user_id set to your own user");
-      const limit = Math.min(req.pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+      const limit = pageSize(req.pageSize);
       // One more than the page tells whether another page follows.
       const rows = await store.listSessions({
         limit: limit + 1,
@@ -102,8 +100,8 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
       });
     },
 
-    async listProviders(_req, ctx) {
-      callerOf(ctx);
+    // Any authenticated caller (the interceptor saw to that) may list providers.
+    async listProviders() {
       return create(ListProvidersResponseSchema, {
         providers: terminate.providers.map((p) => {
           const h = p.health();
@@ -123,9 +121,6 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
   };
 }
 
-function requirePermission(caller: Principal, permission: "session.create" | "session.read"): void {
-  if (!hasPermission(caller, permission)) throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `this call needs the ${permission} permission`);
-}
 
 function mayRead(caller: Principal, session: SessionRecord | undefined): session is SessionRecord {
   if (!session) return false;

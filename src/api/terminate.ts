@@ -6,9 +6,9 @@ import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } f
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
 import type { AuditTemplate, Store } from "../store/store.js";
-import { codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
+import { codeFromName, codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { mapFailure, rowFor } from "../status/map.js";
-import { checkLength } from "./validate.js";
+import { checkLength, checkRequestId } from "./validate.js";
 
 export interface TerminateInput {
   sessionId: string;
@@ -34,7 +34,6 @@ export interface CallContext {
 /** ErrorInfo reasons of calls ended by their caller (cancel, deadline) rather than answered. */
 const CALL_CUT_SHORT: ReadonlySet<string> = new Set(["CALL_CANCELED", "CALLER_DEADLINE_EXCEEDED"]);
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Ending one session: shared by SessionControl.Terminate, Zitadel's DeleteSession and REST.
@@ -120,7 +119,7 @@ export class TerminateAction {
     checkLength(violations, "session_token", input.sessionToken ?? "", { required: false, max: 1000 });
     checkLength(violations, "user_id", input.userId ?? "", { required: false });
     checkLength(violations, "reason", input.reason ?? "", { required: false, max: 1000 });
-    if (input.requestId && !UUID.test(input.requestId)) violations.push({ field: "request_id", description: "must be a UUID" });
+    checkRequestId(violations, input.requestId);
     const provider = this.byName.get(input.provider || this.defaultProvider);
     if (!provider) {
       const names = [...this.byName.keys()].join(", ");
@@ -141,8 +140,7 @@ export class TerminateAction {
     // A failure that a retry can mend is tried again, with the same request id; so is a call that was
     // cancelled or ran out of its caller's deadline, which says nothing about the session.
     if (!prior.error || prior.error.retryable || CALL_CUT_SHORT.has(prior.error.reason)) return undefined;
-    const code = Code[codeConstName(prior.code) as keyof typeof Code] as Code | undefined;
-    throw new ConnectError(prior.error.message, code ?? Code.Unknown, undefined, [errorInfo(prior.error.reason, prior.provider, prior.error.metadata)]);
+    throw new ConnectError(prior.error.message, codeFromName(prior.code), undefined, [errorInfo(prior.error.reason, prior.provider, prior.error.metadata)]);
   }
 }
 
@@ -157,8 +155,4 @@ export function detailsMessage(d: ChangeDetails): MessageInitShape<typeof Detail
     ...(d.changeDate ? { changeDate: timestampFromDate(d.changeDate) } : {}),
     ...(d.creationDate ? { creationDate: timestampFromDate(d.creationDate) } : {}),
   };
-}
-
-function codeConstName(name: string): string {
-  return name.toLowerCase().replace(/(^|_)([a-z])/g, (_m, _u, c: string) => c.toUpperCase());
 }

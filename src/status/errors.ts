@@ -32,3 +32,8 @@ export function errorInfo(reason: string, domain: string, metadata: Record<strin
 export function codeName(code: Code): string {
   return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
+
+/** "PERMISSION_DENIED" -> Code.PermissionDenied; UNKNOWN for a name that is no code. */
+export function codeFromName(name: string): Code {
+  return (Object.values(Code).find((c) => typeof c === "number" && codeName(c) === name) as Code | undefined) ?? Code.Unknown;
+}
