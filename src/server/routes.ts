@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1Alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -23,6 +24,6 @@ export function routes(store: Store, terminate: TerminateAction, operations: Ope
     router.service(SessionControl, { ...sessionControlService(store, terminate), ...operations });
     router.service(SessionService, zitadelSessionService(terminate));
     healthRoutes(health)(router);
-    reflectionRoutes(SERVED, [file_google_rpc_error_details])(router);
+    reflectionRoutes(SERVED, [file_google_rpc_status, file_google_rpc_error_details])(router);
   };
 }
