@@ -46,12 +46,16 @@ async function main(argv: string[]): Promise<number> {
       ...(values["data-dir"] !== undefined ? { dataDir: values["data-dir"] } : {}),
     });
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const line of err.problems) console.error(`session-control: config: ${line}`);
-    return 2;
+    return configMistake(err);
   }
   const log = createLogger(config.log_level);
-  const service = await startService(config, log);
+  let service;
+  try {
+    service = await startService(config, log);
+  } catch (err) {
+    // e.g. an unusable data_dir, found only when the service starts to use it.
+    return configMistake(err);
+  }
   await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
@@ -60,6 +64,13 @@ async function main(argv: string[]): Promise<number> {
   log.info("stopped");
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   return 0;
+}
+
+/** Prints a configuration mistake, one line per problem, and gives the exit code; rethrows anything else. */
+function configMistake(err: unknown): number {
+  if (!(err instanceof ConfigError)) throw err;
+  for (const line of err.problems) console.error(`session-control: config: ${line}`);
+  return 2;
 }
 
 main(process.argv.slice(2)).then(

@@ -5,6 +5,7 @@ import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
 import { operationsService } from "./api/operations.js";
 import { TerminateAction } from "./api/terminate.js";
 import { StepUp } from "./auth/step-up.js";
+import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { FanOut, type FanOutSettings } from "./operations/fan-out.js";
 import { buildProviders } from "./providers/registry.js";
@@ -13,6 +14,7 @@ import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port.js";
+import { DataDirError, looseDataDir } from "./store/data-dir.js";
 import { openStore } from "./store/open.js";
 
 export interface RunningService {
@@ -23,8 +25,9 @@ export interface RunningService {
 
 /** The composition root: config -> store -> providers -> server. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  const store = await openStore(config.store, config.data_dir);
+  const store = await openStore(config.store, config.data_dir).catch(dataDirMistake);
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
+  if (config.store === "sqlite" || !config.api_keys) warnIfLoose(config.data_dir, log);
   const metrics = new Metrics();
   const providers = buildProviders(config.providers, store, metrics.observeAttempt);
   const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination);
@@ -76,7 +79,24 @@ function fanOutSettings(o: Config["operations"]): FanOutSettings {
 }
 
 function bootstrapAdminKey(dataDir: string, log: Logger): ApiKeyEntry {
-  const admin = ensureAdminKey(dataDir);
+  let admin;
+  try {
+    admin = ensureAdminKey(dataDir);
+  } catch (err) {
+    dataDirMistake(err);
+  }
   log.info({ path: admin.path, created: admin.created }, "no api_keys configured: using the admin key in this file");
   return admin.entry;
+}
+
+/** An unusable data directory is a configuration mistake: one line naming `data_dir` and the path. */
+function dataDirMistake(err: unknown): never {
+  if (err instanceof DataDirError) throw new ConfigError([`data_dir: ${err.message}`]);
+  throw err;
+}
+
+/** A data directory that was there before us, with other files in it, keeps its mode; say so. */
+function warnIfLoose(dataDir: string, log: Logger): void {
+  const mode = looseDataDir(dataDir);
+  if (mode) log.warn({ path: dataDir, mode }, "data_dir is open to other users (its files are 0600); make it private with chmod 700");
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PERMISSIONS } from "./principal.js";
+import { attempt, privateDataDir, privateFile } from "../store/data-dir.js";
 import { sha256Hex, type ApiKeyEntry } from "./api-keys.js";
 
 export const ADMIN_KEY_FILE = "admin.key";
@@ -13,20 +14,24 @@ export function newApiKey(): string {
 
 /**
  * The admin key used when the configuration names no keys: read from `<dataDir>/admin.key`,
- * created there (mode 0600) on first start. Returns the entry and whether it was created.
+ * created there (mode 0600, the directory 0700) on first start. Returns the entry and whether
+ * it was created; throws DataDirError when the directory or the file cannot be used.
  */
 export function ensureAdminKey(dataDir: string): { entry: ApiKeyEntry; path: string; created: boolean } {
   const path = join(dataDir, ADMIN_KEY_FILE);
-  mkdirSync(dataDir, { recursive: true });
-  let key: string;
-  let created = false;
+  privateDataDir(dataDir);
+  privateFile(path, false);
+  const existing = attempt(path, () => readIfPresent(path));
+  const key = existing ?? newApiKey();
+  if (existing === undefined) attempt(path, () => writeFileSync(path, key + "\n", { mode: 0o600, flag: "wx" }));
+  return { entry: { name: "admin", sha256: sha256Hex(key), permissions: [...PERMISSIONS] }, path, created: existing === undefined };
+}
+
+function readIfPresent(path: string): string | undefined {
   try {
-    key = readFileSync(path, "utf8").trim();
+    return readFileSync(path, "utf8").trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    key = newApiKey();
-    writeFileSync(path, key + "\n", { mode: 0o600, flag: "wx" });
-    created = true;
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
   }
-  return { entry: { name: "admin", sha256: sha256Hex(key), permissions: [...PERMISSIONS] }, path, created };
 }

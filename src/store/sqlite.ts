@@ -1,6 +1,6 @@
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { attempt, privateDataDir, privateFile } from "./data-dir.js";
 import { GroupCommit } from "./group-commit.js";
 import { newSessionId } from "./session-id.js";
 import { eventFromRow, eventToRow, type EventRow } from "./sqlite-events.js";
@@ -124,9 +124,15 @@ export class SqliteStore implements Store {
     this.terminationEvent = this.db.prepare("SELECT * FROM events WHERE provider = ? AND session_id = ? AND code = 'OK' ORDER BY id LIMIT 1");
   }
 
+  /** Opens `<dataDir>/sessions.db`; the directory is made 0700 and the files 0600. Throws DataDirError when they are unusable. */
   static open(dataDir: string): SqliteStore {
-    mkdirSync(dataDir, { recursive: true });
-    return new SqliteStore(join(dataDir, "sessions.db"));
+    privateDataDir(dataDir);
+    const file = join(dataDir, "sessions.db");
+    // SQLite gives the -wal and -shm files the database file's mode, so that file is 0600 before it opens.
+    privateFile(file, true);
+    privateFile(`${file}-wal`, false);
+    privateFile(`${file}-shm`, false);
+    return attempt(file, () => new SqliteStore(file));
   }
 
   createSession(s: NewSession): Promise<SessionRecord> {
