@@ -13,12 +13,16 @@ import { base32Decode } from "./providers/totp.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
+import { listenMetrics, type MetricsServer } from "./server/metrics-endpoint.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port.js";
+import { SERVED_NAMES } from "./server/routes.js";
 import { DataDirError, looseDataDir } from "./store/data-dir.js";
 import { openStore } from "./store/open.js";
 
 export interface RunningService {
   server: OnePortServer;
+  /** The server of `metrics.listen`, when configured. */
+  metricsServer?: MetricsServer;
   /** Stops serving: in-flight calls finish within the grace period; then the store closes. */
   stop(): Promise<void>;
 }
@@ -39,17 +43,22 @@ export async function startService(config: Config, log: Logger): Promise<Running
     providerNames: providers.map((p) => p.name),
     maxAgeMs: config.operations.max_age_ms,
   });
-  const health = new HealthStatus();
-  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, log });
+  const health = new HealthStatus(SERVED_NAMES);
+  const token = config.metrics.bearer_token;
+  const metricsHere = config.metrics.listen === undefined && token !== undefined ? { token } : undefined;
+  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, ...(metricsHere && { metricsHere }), log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
+  const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));
+  if (metricsServer) log.info({ host: config.metrics.listen!.host, port: metricsServer.port, token: token !== undefined }, "serving metrics");
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
   fanOut.startBackground();
   return {
     server,
+    ...(metricsServer && { metricsServer }),
     async stop() {
       health.shutdown();
-      await server.close(config.server.shutdown_grace_ms);
+      await Promise.all([server.close(config.server.shutdown_grace_ms), metricsServer?.close()]);
       await fanOut.stop();
       await Promise.all(providers.map((p) => p.close?.()));
       await store.close();

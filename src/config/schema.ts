@@ -18,6 +18,12 @@ const tls = z.strictObject({
   key_file: z.string().min(1),
 });
 
+/** "*" or an origin as browsers send it: scheme://host[:port], no path. "null" is refused: any sandboxed frame can send it. */
+const corsOrigin = z
+  .string()
+  .refine((o) => o !== "null", "the origin null is never allowed: any sandboxed frame or file: page sends it")
+  .refine((o) => o === "null" || o === "*" || /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i.test(o), 'must be "*" or an origin such as https://app.example (scheme://host[:port], no path)');
+
 const server = z.strictObject({
   host: z.string().min(1).default("127.0.0.1"),
   port: z.number().int().min(0).max(65535).default(8080),
@@ -28,8 +34,8 @@ const server = z.strictObject({
   max_timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000),
   /** How long in-flight calls may run on after SIGTERM before connections are cut. */
   shutdown_grace_ms: z.number().int().min(0).max(60_000).default(4_000),
-  /** Browser origins allowed to call (CORS); "*" allows any. */
-  cors_allowed_origins: z.array(z.string().min(1)).default(["*"]),
+  /** Browser origins allowed to call (CORS); none by default; "*" allows any (never the origin null). */
+  cors_allowed_origins: z.array(corsOrigin).default([]),
 });
 
 /** Settings every provider has: its name, and how hard to try its upstream. */
@@ -57,8 +63,28 @@ const providerEntry = z.discriminatedUnion(
 /** One `providers:` entry: the common settings, and the type's own. */
 export type ProviderConfig = z.output<z.ZodObject<typeof providerCommon>> & { type: string } & Record<string, unknown>;
 
+/** `host:port` (an IPv6 host in brackets), as { host, port }. */
+const hostPort = z.string().transform((text, ctx) => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: "custom", message: 'must be "host:port", e.g. "127.0.0.1:9464"' });
+    return z.NEVER;
+  }
+  return { host: (m[1] ?? m[2])!, port };
+});
+
+/** Where /metrics is served: with neither key, nowhere. */
+const metrics = z.strictObject({
+  /** `env:`/`file:` reference: /metrics then needs `Authorization: Bearer <token>`. */
+  bearer_token: secretRef.optional(),
+  /** Serve /metrics on its own plain HTTP server at this address, and not on the main port. */
+  listen: hostPort.optional(),
+});
+
 export const configSchema = z.strictObject({
   server: server.prefault({}),
+  metrics: metrics.prefault({}),
   data_dir: z.string().min(1).default("./data"),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   api_keys: z

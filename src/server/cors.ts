@@ -11,13 +11,19 @@ interface HeaderSink {
 
 /**
  * Adds CORS headers for allowed origins, so browsers can call and read gRPC-web errors.
+ * Nothing is allowed unless configured. "*" is answered as "*", never by echoing the origin.
+ * The origin "null" (sandboxed frames, file: and data: pages, redirects) is never allowed, even with "*".
  * Returns true when the request was a preflight that the caller should answer with 204.
  */
 export function applyCors(method: string, headers: IncomingHttpHeaders, res: HeaderSink, allowedOrigins: readonly string[]): boolean {
   const origin = headers["origin"];
-  if (!origin || !(allowedOrigins.includes("*") || allowedOrigins.includes(origin))) return false;
-  res.setHeader("access-control-allow-origin", origin);
+  if (!origin || allowedOrigins.length === 0) return false;
+  // The answer depends on the origin (null or not, listed or not), so caches must key on it.
   res.setHeader("vary", "Origin");
+  if (origin === "null") return false;
+  const allowed = allowedOrigins.includes(origin) ? origin : allowedOrigins.includes("*") ? "*" : undefined;
+  if (allowed === undefined) return false;
+  res.setHeader("access-control-allow-origin", allowed);
   if (method === "OPTIONS" && headers["access-control-request-method"]) {
     res.setHeader("access-control-allow-methods", ALLOW_METHODS);
     res.setHeader("access-control-allow-headers", ALLOW_HEADERS);

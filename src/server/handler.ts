@@ -4,6 +4,7 @@ import type { ApiKeys } from "../auth/api-keys.js";
 import type { OperationsImpl } from "../api/operations.js";
 import type { TerminateAction } from "../api/terminate.js";
 import type { Config } from "../config/schema.js";
+import type { Secret } from "../config/secret.js";
 import type { Store } from "../store/store.js";
 import { authInterceptor } from "./auth-interceptor.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
@@ -11,6 +12,7 @@ import { applyCors } from "./cors.js";
 import { capDeadline } from "./deadline.js";
 import type { HealthStatus } from "./health.js";
 import type { Metrics } from "./metrics.js";
+import { serveMetrics } from "./metrics-endpoint.js";
 import type { RequestHandler } from "./one-port.js";
 import { RestSessions } from "./rest.js";
 import { rpcAdapter } from "./rpc-adapter.js";
@@ -25,6 +27,8 @@ export interface HandlerDeps {
   operations: OperationsImpl;
   health: HealthStatus;
   metrics: Metrics;
+  /** GET /metrics on this port, behind the token when one is set; absent: not served here. */
+  metricsHere?: { token: Secret | undefined };
   log: Logger;
 }
 
@@ -54,12 +58,8 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       res.end();
       return;
     }
-    if (req.method === "GET" && record.procedure === "/metrics") {
-      record.code = "OK";
-      void deps.metrics.render().then(({ contentType, body }) => {
-        res.writeHead(200, { "content-type": contentType });
-        res.end(body);
-      });
+    if (deps.metricsHere && req.method === "GET" && record.procedure === "/metrics") {
+      record.code = serveMetrics(deps.metrics, deps.metricsHere.token, req, res);
       return;
     }
     if (rest.matches(req)) {

@@ -5,9 +5,14 @@ export { ServingStatus };
 
 /** Serving status per service name; "" stands for the whole server. */
 export class HealthStatus {
-  private readonly statuses = new Map<string, ServingStatus>([["", ServingStatus.SERVING]]);
+  private readonly statuses: Map<string, ServingStatus>;
   private readonly listeners = new Set<(service: string) => void>();
   private shuttingDown = false;
+
+  /** Starts with "" and each of `services` SERVING. */
+  constructor(services: Iterable<string> = []) {
+    this.statuses = new Map(["", ...services].map((s) => [s, ServingStatus.SERVING]));
+  }
 
   get(service: string): ServingStatus | undefined {
     return this.statuses.get(service);

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 import type { AttemptObserver } from "../providers/resilient.js";
 
-/** Prometheus metrics of the service, served at GET /metrics on the same port. */
+/** Prometheus metrics of the service, served at GET /metrics as `metrics:` in the configuration says. */
 export class Metrics {
   readonly registry = new Registry();
   private readonly calls = new Counter({

@@ -19,6 +19,9 @@ export const PUBLIC_SERVICES: ReadonlySet<string> = new Set([Health.typeName, Re
 
 const SERVED = [SessionControl, SessionService, Health, ReflectionV1, ReflectionV1Alpha];
 
+/** Every service name served on the port: health answers SERVING for each. */
+export const SERVED_NAMES: readonly string[] = SERVED.map((s) => s.typeName);
+
 export function routes(store: Store, terminate: TerminateAction, operations: OperationsImpl, health: HealthStatus): (router: ConnectRouter) => void {
   return (router) => {
     router.service(SessionControl, { ...sessionControlService(store, terminate), ...operations });

@@ -20,6 +20,13 @@ export const STEPUP_TOTP_ENV = "SESSION_CONTROL_TEST_STEPUP_TOTP";
 export const STEPUP_TOTP_SECRET = base32Encode(randomBytes(20));
 process.env[STEPUP_TOTP_ENV] = STEPUP_TOTP_SECRET;
 
+/** The environment variable that holds the metrics bearer token; the helper sets it. */
+export const METRICS_TOKEN_ENV = "SESSION_CONTROL_TEST_METRICS_TOKEN";
+export const METRICS_TOKEN = randomBytes(24).toString("base64url");
+process.env[METRICS_TOKEN_ENV] = METRICS_TOKEN;
+/** `metrics:` for a test service whose /metrics is read on its main port, with METRICS_TOKEN. */
+export const METRICS_WITH_TOKEN = { bearer_token: `env:${METRICS_TOKEN_ENV}` };
+
 /** The callers every test service knows, by role. */
 export const ROLES = {
   admin: { permissions: ["session.create", "session.read", "session.delete"] },

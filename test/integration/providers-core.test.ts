@@ -5,14 +5,14 @@ import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import { failure } from "../helpers/errors.js";
-import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { bearer, grpcClient, METRICS_TOKEN, METRICS_WITH_TOKEN, startTestService, type TestService } from "../helpers/service.js";
 
 let svc: TestService;
 let client: Client<typeof SessionControl>;
 const admin = () => ({ headers: bearer(svc.keys.admin) });
 
 beforeAll(async () => {
-  svc = await startTestService();
+  svc = await startTestService({}, { metrics: METRICS_WITH_TOKEN });
   client = grpcClient(svc);
 });
 afterAll(() => svc.stop());
@@ -67,7 +67,7 @@ describe("providers on the embedded default", () => {
   });
 
   it("serves Prometheus metrics on the same port", async () => {
-    const res = await fetch(`${svc.baseUrl}/metrics`);
+    const res = await fetch(`${svc.baseUrl}/metrics`, { headers: bearer(METRICS_TOKEN) });
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).toMatch(/session_control_calls_total\{procedure="\/sessioncontrol\.v1\.SessionControl\/Terminate",code="OK"\} \d+/);

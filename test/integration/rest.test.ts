@@ -12,7 +12,8 @@ let svc: TestService;
 let grpc: ClientUnderTest;
 
 beforeAll(async () => {
-  svc = await startTestService();
+  // Cross-origin access is off by default; the CORS tests below call from this origin.
+  svc = await startTestService({ cors_allowed_origins: ["https://app.example"] });
   grpc = connectGrpcClient(svc.baseUrl);
 });
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
 import { childSetup, killAllChildren, startChild, until, type ChildSetup } from "../helpers/child-service.js";
 import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
-import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { bearer, grpcClient, METRICS_TOKEN, METRICS_WITH_TOKEN, startTestService, type TestService } from "../helpers/service.js";
 
 const skip = await postgresSkipReason();
 
@@ -32,7 +32,7 @@ interface Replica {
 
 /** A Prometheus counter's value in a replica's /metrics (0 when absent). */
 async function counter(r: Replica, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${r.svc.baseUrl}/metrics`)).text();
+  const text = await (await fetch(`${r.svc.baseUrl}/metrics`, { headers: bearer(METRICS_TOKEN) })).text();
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   let sum = 0;
   for (const line of text.split("\n")) {
@@ -76,7 +76,7 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
   async function startReplicas(n: number, schema: string, extra: Record<string, unknown> = {}): Promise<Replica[]> {
     const started = await Promise.all(
       Array.from({ length: n }, async () => {
-        const svc = await startTestService({ shutdown_grace_ms: 0 }, { store: storeUrl(schema), ...extra });
+        const svc = await startTestService({ shutdown_grace_ms: 0 }, { store: storeUrl(schema), metrics: METRICS_WITH_TOKEN, ...extra });
         const r: Replica = { svc, client: grpcClient(svc), headers: bearer(svc.keys.admin) };
         replicas.push(r);
         return r;
