@@ -45,8 +45,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
   const health = new HealthStatus(SERVED_NAMES);
   const token = config.metrics.bearer_token;
-  const metricsHere = config.metrics.listen === undefined && token !== undefined ? { token } : undefined;
-  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, ...(metricsHere && { metricsHere }), log });
+  // With its own address, /metrics is served there only; on the main port, only behind a token.
+  const metricsToken = config.metrics.listen === undefined ? token : undefined;
+  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, ...(metricsToken && { metricsToken }), log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
   const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));

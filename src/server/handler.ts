@@ -27,8 +27,8 @@ export interface HandlerDeps {
   operations: OperationsImpl;
   health: HealthStatus;
   metrics: Metrics;
-  /** GET /metrics on this port, behind the token when one is set; absent: not served here. */
-  metricsHere?: { token: Secret | undefined };
+  /** GET /metrics is served on this port to callers presenting this token; absent: not served here. */
+  metricsToken?: Secret;
   log: Logger;
 }
 
@@ -58,8 +58,8 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       res.end();
       return;
     }
-    if (deps.metricsHere && req.method === "GET" && record.procedure === "/metrics") {
-      record.code = serveMetrics(deps.metrics, deps.metricsHere.token, req, res);
+    if (deps.metricsToken && req.method === "GET" && record.procedure === "/metrics") {
+      record.code = serveMetrics(deps.metrics, deps.metricsToken, req, res);
       return;
     }
     if (rest.matches(req)) {
