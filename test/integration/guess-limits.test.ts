@@ -6,7 +6,8 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { failure } from "../helpers/errors.js";
-import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
+import { counterValue } from "../helpers/metrics.js";
+import { dropSchema, freshSchema, postgresSkipReason, storeUrl, withClient } from "../helpers/postgres.js";
 import { bearer, startTestService, type Role, type TestService } from "../helpers/service.js";
 
 const postgresSkip = await postgresSkipReason();
@@ -61,18 +62,6 @@ function expectLimited(err: ConnectError, reason: string): void {
   expect(got.retryMs).toBeLessThanOrEqual(WINDOW_MS);
 }
 
-/** A Prometheus counter's value in the service's /metrics (0 when absent). */
-async function counter(svc: TestService, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${svc.baseUrl}/metrics`)).text();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
-    if (m && m[1] === name && want.every((w) => m[2]!.split(",").includes(w))) sum += Number(m[3]);
-  }
-  return sum;
-}
-
 describe("limits on guessing (SQLite: counters in memory)", () => {
   let svc: TestService;
   let local: Client<typeof SessionControl>;
@@ -115,13 +104,13 @@ describe("limits on guessing (SQLite: counters in memory)", () => {
 
   it("counts refused unknown callers in metrics and the log, a few lines per address, never as audit rows or with the key", async () => {
     const before = (await local.listEvents({ pageSize: 1000 }, as("admin"))).events.length;
-    const unknown = await counter(svc, "session_control_refused_total", { reason: "API_KEY_INVALID" });
-    const limited = await counter(svc, "session_control_refused_total", { reason: "TOO_MANY_FAILED_AUTHENTICATIONS" });
+    const unknown = await counterValue(svc.baseUrl, "session_control_refused_total", { reason: "API_KEY_INVALID" });
+    const limited = await counterValue(svc.baseUrl, "session_control_refused_total", { reason: "TOO_MANY_FAILED_AUTHENTICATIONS" });
     const attacker = clientFrom(svc, "127.0.0.5");
     const created = await local.createSession({ userId: "u-metrics", resourceOwner: "org" }, as("admin"));
     for (let i = 0; i < AUTH_LIMIT + 20; i++) await failure(attacker.terminate({ sessionId: created.sessionId }, { headers: bearer(`${WRONG_KEY}-${i}`) }));
-    expect(await counter(svc, "session_control_refused_total", { reason: "API_KEY_INVALID" })).toBe(unknown + AUTH_LIMIT);
-    expect(await counter(svc, "session_control_refused_total", { reason: "TOO_MANY_FAILED_AUTHENTICATIONS" })).toBe(limited + 20);
+    expect(await counterValue(svc.baseUrl, "session_control_refused_total", { reason: "API_KEY_INVALID" })).toBe(unknown + AUTH_LIMIT);
+    expect(await counterValue(svc.baseUrl, "session_control_refused_total", { reason: "TOO_MANY_FAILED_AUTHENTICATIONS" })).toBe(limited + 20);
     expect((await local.listEvents({ pageSize: 1000 }, as("admin"))).events).toHaveLength(before);
     const lines = svc.logs.filter((l) => l["address"] === "127.0.0.5");
     expect(lines.map((l) => l["msg"])).toEqual([
@@ -158,7 +147,7 @@ describe("limits on guessing (SQLite: counters in memory)", () => {
     expect(JSON.stringify(rest.body)).toContain("TOO_MANY_WRONG_SESSION_TOKENS");
     // Blocked calls write no audit rows.
     expect(await events()).toBe(audited);
-    expect(await counter(svc, "session_control_refused_total", { reason: "TOO_MANY_WRONG_SESSION_TOKENS" })).toBeGreaterThanOrEqual(5);
+    expect(await counterValue(svc.baseUrl, "session_control_refused_total", { reason: "TOO_MANY_WRONG_SESSION_TOKENS" })).toBeGreaterThanOrEqual(5);
     // A caller holding session.delete without a token is not affected.
     const ended = await local.terminate({ sessionId: created.sessionId }, as("deleter"));
     expect(ended.alreadyTerminated).toBe(false);
@@ -183,15 +172,6 @@ describe("limits on guessing with no limit configured", () => {
     }
   });
 });
-
-/** `store:` for a service: the test database, its tables in `schema` (through the connection's search_path). */
-function storeUrl(schema: string): string {
-  const url = new URL(postgresUrl);
-  const given = url.searchParams.get("options");
-  url.searchParams.delete("options");
-  const options = `${given ? `${given} ` : ""}-c search_path=${schema}`;
-  return `${url.toString()}${url.search ? "&" : "?"}options=${encodeURIComponent(options)}`;
-}
 
 describe.skipIf(postgresSkip !== undefined)("limits on guessing across two replicas (PostgreSQL)", () => {
   const schema = freshSchema();
