@@ -59,12 +59,12 @@ export class GuessLimits {
     return retry;
   }
 
-  /** How long `address` must wait after failed authentications, without counting one. */
+  /** How long `address` must wait after failed authentications, without counting one (for a check before a key is looked at). */
   peekAddress(address: string): Promise<RetryAfter | undefined> {
     return this.addresses.peek(addressKey(address), this.addresses.points + 1);
   }
 
-  /** How long token-bearing calls for the session must wait; undefined when its token may be checked. */
+  /** How long token-bearing calls for the session must wait (each such answer is counted in the metric); undefined when its token may be checked. */
   async tokensBlocked(provider: string, sessionId: string): Promise<RetryAfter | undefined> {
     const retry = await this.sessions.peek(sessionKey(provider, sessionId), this.sessions.points);
     if (retry) this.observe("TOO_MANY_WRONG_SESSION_TOKENS");
