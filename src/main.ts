@@ -12,7 +12,7 @@ import { base32Decode } from "./providers/totp.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
-import { listenOnePort, type OnePortServer } from "./server/one-port.js";
+import { listenOnePort, type ConnectionLimits, type OnePortServer } from "./server/one-port.js";
 import { openStore } from "./store/open.js";
 
 export interface RunningService {
@@ -39,7 +39,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const health = new HealthStatus();
   const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
-  const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
+  const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, limits: connectionLimits(config.server), ...(tls ? { tls } : {}) });
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
   fanOut.startBackground();
   return {
@@ -51,6 +51,16 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await Promise.all(providers.map((p) => p.close?.()));
       await store.close();
     },
+  };
+}
+
+function connectionLimits(s: Config["server"]): ConnectionLimits {
+  return {
+    maxConnections: s.max_connections,
+    maxConcurrentStreams: s.max_concurrent_streams,
+    headerTimeoutMs: s.header_timeout_ms,
+    bodyTimeoutMs: s.body_timeout_ms,
+    idleTimeoutMs: s.idle_timeout_ms,
   };
 }
 
