@@ -9,6 +9,7 @@ import type { Config } from "./config/schema.js";
 import { FanOut, type FanOutSettings } from "./operations/fan-out.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./providers/totp.js";
+import { apiKeyAuthenticator } from "./server/authenticate.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
@@ -37,7 +38,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     maxAgeMs: config.operations.max_age_ms,
   });
   const health = new HealthStatus();
-  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, log });
+  const handler = createHandler({ config: config.server, store, authenticate: apiKeyAuthenticator(keys), terminate, operations, health, metrics, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, limits: connectionLimits(config.server), ...(tls ? { tls } : {}) });
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
