@@ -94,8 +94,12 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   };
 }
 
-/** Whether the whole answer went out: not when the client reset the HTTP/2 stream or closed the connection first. */
+/**
+ * Whether the answer went out: not when the client closed the connection first, nor when it
+ * reset the HTTP/2 stream. (Node.js ends a request body on RST_STREAM as on END_STREAM, so an
+ * answer may have been written to a stream the client had already reset.)
+ */
 function answered(req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]): boolean {
-  if ("stream" in req && req.stream.rstCode !== undefined && req.stream.rstCode !== 0 && !res.writableEnded) return false;
+  if ("stream" in req && req.stream.rstCode) return false;
   return res.writableFinished;
 }

@@ -106,6 +106,8 @@ function wholeBody(
     };
     const fail = (err: ConnectError) => {
       stop();
+      // At once: a reset's close of the response may come in this same turn.
+      onRefused(err);
       reject(err);
     };
     const onData = (chunk: Buffer) => {
@@ -120,7 +122,10 @@ function wholeBody(
     };
     const onEnd = () => {
       stop();
-      check(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).then(resolve, reject);
+      check(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).then(resolve, (err: unknown) => {
+        onRefused(ConnectError.from(err));
+        reject(err);
+      });
     };
     const onError = (err: Error) => fail(new ConnectError(err.message, Code.Aborted, undefined, undefined, err));
     const onClose = () => fail(new ConnectError("the request ended before its body", Code.Canceled));
@@ -130,7 +135,7 @@ function wholeBody(
     req.once("close", onClose);
   });
   // Connect reads the body before it knows whether anyone waits for it; a failure is reported by next().
-  whole.catch((err: unknown) => onRefused(ConnectError.from(err)));
+  whole.catch(() => {});
   let done = false;
   const iterator: AsyncIterator<Uint8Array> = {
     async next() {
