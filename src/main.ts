@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import pg from "pg";
 import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
+import { GuessLimits } from "./auth/guess-limits.js";
 import { operationsService } from "./api/operations.js";
 import { TerminateAction } from "./api/terminate.js";
 import { StepUp } from "./auth/step-up.js";
@@ -10,12 +12,14 @@ import type { Config } from "./config/schema.js";
 import { FanOut, type FanOutSettings } from "./operations/fan-out.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./providers/totp.js";
+import { apiKeyAuthenticator } from "./server/authenticate.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
 import { listenMetrics, type MetricsServer } from "./server/metrics-endpoint.js";
-import { listenOnePort, type OnePortServer } from "./server/one-port.js";
+import { listenOnePort, type ConnectionLimits, type OnePortServer } from "./server/one-port.js";
 import { SERVED_NAMES } from "./server/routes.js";
+import { AuditRetention } from "./store/audit-retention.js";
 import { DataDirError, looseDataDir } from "./store/data-dir.js";
 import { openStore } from "./store/open.js";
 
@@ -33,8 +37,18 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   if (config.store === "sqlite" || !config.api_keys) warnIfLoose(config.data_dir, log);
   const metrics = new Metrics();
+  // Guessing counters: in memory on SQLite; on PostgreSQL in its guess_limits table, shared by the replicas.
+  const limitsPool = config.store === "sqlite" ? undefined : new pg.Pool({ connectionString: config.store, max: 4 });
+  limitsPool?.on("error", () => undefined);
+  const guessLimits = new GuessLimits(
+    { failedAuthPerAddress: config.limits.failed_auth_per_address, wrongTokensPerSession: config.limits.wrong_tokens_per_session, windowMs: config.limits.window_ms },
+    limitsPool,
+    log,
+    metrics.observeRefusal,
+  );
+  const retention = new AuditRetention(store, { days: config.audit.retention_days }, log);
   const providers = buildProviders(config.providers, store, metrics.observeAttempt);
-  const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination);
+  const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination, guessLimits);
   const fanOut = new FanOut(store, new Map(providers.map((p) => [p.name, p])), terminate, fanOutSettings(config.operations), log);
   const operations = operationsService({
     store,
@@ -47,13 +61,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const token = config.metrics.bearer_token;
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
-  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, ...(metricsToken && { metricsToken }), log });
+  const handler = createHandler({ config: config.server, store, authenticate: apiKeyAuthenticator(keys, guessLimits), terminate, operations, health, metrics, ...(metricsToken && { metricsToken }), log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
-  const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
+  const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, limits: connectionLimits(config.server), ...(tls ? { tls } : {}) });
   const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));
   if (metricsServer) log.info({ host: config.metrics.listen!.host, port: metricsServer.port, token: token !== undefined }, "serving metrics");
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
   fanOut.startBackground();
+  retention.start();
   return {
     server,
     ...(metricsServer && { metricsServer }),
@@ -61,9 +76,21 @@ export async function startService(config: Config, log: Logger): Promise<Running
       health.shutdown();
       await Promise.all([server.close(config.server.shutdown_grace_ms), metricsServer?.close()]);
       await fanOut.stop();
+      await retention.stop();
       await Promise.all(providers.map((p) => p.close?.()));
+      await limitsPool?.end();
       await store.close();
     },
+  };
+}
+
+function connectionLimits(s: Config["server"]): ConnectionLimits {
+  return {
+    maxConnections: s.max_connections,
+    maxConcurrentStreams: s.max_concurrent_streams,
+    headerTimeoutMs: s.header_timeout_ms,
+    bodyTimeoutMs: s.body_timeout_ms,
+    idleTimeoutMs: s.idle_timeout_ms,
   };
 }
 

@@ -3,11 +3,13 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import type { GuessLimits } from "../auth/guess-limits.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
 import type { AuditTemplate, Store } from "../store/store.js";
 import { codeFromName, codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { mapFailure, rowFor } from "../status/map.js";
+import { guardSessionToken } from "./session-token-guard.js";
 import { checkLength, checkRequestId } from "./validate.js";
 
 export interface TerminateInput {
@@ -48,6 +50,8 @@ export class TerminateAction {
     readonly defaultProvider: string,
     private readonly store: Store,
     private readonly observe: (provider: string, code: string) => void = () => {},
+    /** Limits on wrong session tokens (src/auth/guess-limits.ts); none in tests of the action alone. */
+    private readonly guessLimits?: GuessLimits,
   ) {
     this.byName = new Map(providers.map((p) => [p.name, p]));
   }
@@ -74,7 +78,8 @@ export class TerminateAction {
       ...(call.operationId && { operationId: call.operationId }),
     };
     try {
-      const result = await provider.terminate({
+      // Guess limits: a token-bearing call for a session over its limit stops here (src/api/session-token-guard.ts).
+      const result = await guardSessionToken(this.guessLimits, provider, input.sessionId, input.sessionToken, () => provider.terminate({
         caller,
         sessionId: input.sessionId,
         ...(input.sessionToken ? { sessionToken: input.sessionToken } : {}),
@@ -86,7 +91,7 @@ export class TerminateAction {
         signal: call.signal,
         ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
         audit: event,
-      });
+      }));
       if (!result.recorded) await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
       this.observe(provider.name, "OK");
       return response(provider.name, result.details, result.alreadyTerminated);

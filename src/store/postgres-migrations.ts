@@ -115,6 +115,20 @@ CREATE TABLE work_items (
 CREATE INDEX work_items_due ON work_items (next_attempt_at) WHERE state = 'pending';
 `,
   },
+  {
+    version: 5,
+    name: "guess_limits and audit retention",
+    // The counters of rate-limiter-flexible's RateLimiterPostgres (its own table layout), shared by
+    // every replica; and the index that audit retention deletes old events by.
+    sql: `
+CREATE TABLE guess_limits (
+  key varchar(255) PRIMARY KEY,
+  points integer NOT NULL DEFAULT 0,
+  expire bigint
+);
+CREATE INDEX events_by_time ON events (time);
+`,
+  },
 ];
 
 /** Schema names this store accepts: plain lower-case identifiers, so they need no quoting anywhere. */

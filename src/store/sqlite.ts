@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS totp_steps (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_request ON events (request_id, id);
 CREATE INDEX IF NOT EXISTS events_by_session ON events (provider, session_id, code);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
 `;
 
 /** The embedded default: one SQLite file in WAL mode, fsynced on every commit, commits grouped. */
@@ -80,6 +81,7 @@ export class SqliteStore implements Store {
   private readonly insertEvent: Database.Statement;
   private readonly eventByRequest: Database.Statement<[string], EventRow>;
   private readonly terminationEvent: Database.Statement<[string, string], EventRow>;
+  private readonly deleteOldEvents: Database.Statement<[number, number]>;
   private readonly useStep: Database.Statement;
   private readonly pruneSteps: Database.Statement;
   private readonly eventQueries = new Map<string, Database.Statement<unknown[], EventRow & { id: bigint }>>();
@@ -121,6 +123,7 @@ export class SqliteStore implements Store {
        VALUES (@time, @principal, @provider, @session_id, @user_id, @request_id, @reason, @code, @already_terminated, @details, @error, @operation_id)`,
     );
     this.eventByRequest = this.db.prepare("SELECT * FROM events WHERE request_id = ? ORDER BY id DESC LIMIT 1");
+    this.deleteOldEvents = this.db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)");
     this.terminationEvent = this.db.prepare("SELECT * FROM events WHERE provider = ? AND session_id = ? AND code = 'OK' ORDER BY id LIMIT 1");
   }
 
@@ -213,6 +216,10 @@ export class SqliteStore implements Store {
       this.eventQueries.set(where, statement);
     }
     return statement.all(...filters.map(([, v]) => v), q.limit).map((r) => ({ ...eventFromRow(r), id: BigInt(r.id) }));
+  }
+
+  deleteEventsBefore(cutoff: Date, limit: number): Promise<number> {
+    return this.commits.write(() => this.deleteOldEvents.run(cutoff.getTime(), limit).changes);
   }
 
   useTotpStep(principal: string, step: number): Promise<boolean> {
