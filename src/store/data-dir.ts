@@ -25,7 +25,8 @@ export function privateDataDir(dir: string): void {
   const st = statOrUndefined(dir);
   if (st === undefined) {
     attempt(dirname(dir), () => mkdirSync(dirname(dir), { recursive: true }));
-    attempt(dir, () => mkdirSync(dir, { mode: 0o700 }));
+    // recursive: no error when another process made it meanwhile (a file there is still EEXIST).
+    attempt(dir, () => mkdirSync(dir, { mode: 0o700, recursive: true }));
   } else if (!st.isDirectory()) {
     throw new DataDirError(dir, "is not a directory");
   } else if ((st.mode & 0o077) !== 0 && isOurs(dir, st)) {
