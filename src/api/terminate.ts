@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
-import type { AuditTemplate, Store } from "../store/store.js";
+import { requestScope, type AuditTemplate, type Store } from "../store/store.js";
 import { codeFromName, codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { mapFailure, rowFor } from "../status/map.js";
 import { checkLength, checkRequestId } from "./validate.js";
@@ -34,11 +34,14 @@ export interface CallContext {
 /** ErrorInfo reasons of calls ended by their caller (cancel, deadline) rather than answered. */
 const CALL_CUT_SHORT: ReadonlySet<string> = new Set(["CALL_CANCELED", "CALLER_DEADLINE_EXCEEDED"]);
 
+/** Codes of refusals, which are never replayed (the store migrations list them too, for older events). */
+const REFUSALS: ReadonlySet<string> = new Set(["UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"]);
+
 
 /**
  * Ending one session: shared by SessionControl.Terminate, Zitadel's DeleteSession and REST.
- * Validates, replays a known request id, authorizes, calls the provider, maps, and records
- * every outcome in the audit trail.
+ * Validates, authorizes, replays a request id the caller used before, calls the provider,
+ * maps, and records every outcome in the audit trail.
  */
 export class TerminateAction {
   private readonly byName: ReadonlyMap<string, Provider>;
@@ -55,29 +58,36 @@ export class TerminateAction {
   async run(caller: Principal, input: TerminateInput, call: CallContext): Promise<TerminateResponse> {
     const provider = this.validate(input);
     const requestId = input.requestId || randomUUID();
-    if (input.requestId) {
-      const replay = await this.replay(input.requestId, provider.name, input.sessionId);
-      if (replay) return replay;
-    }
     // Upstreams do not know our callers: only a token they check themselves stands in for session.delete.
     if (provider.type !== "local" && !hasPermission(caller, "session.delete") && !(input.sessionToken && provider.verifiesTokens)) {
       throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `ending sessions through provider "${provider.name}" needs session.delete`);
     }
+    const sessionToken = input.sessionToken ? { sessionToken: input.sessionToken } : {};
+    // Authorization first: nothing is answered from state, replay included, to a caller that may not end the session.
+    const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
+    // Background work's ids belong to its operation, a caller's to the caller.
+    const scope = call.operationId ? requestScope.operation(call.operationId) : requestScope.principal(caller.name);
     const event: AuditTemplate = {
       time: new Date(),
       principal: caller.name,
       provider: provider.name,
       sessionId: input.sessionId,
-      userId: input.userId ?? "",
+      userId: input.userId || authorization.sessionUserId || "",
       requestId,
       reason: input.reason ?? "",
       ...(call.operationId && { operationId: call.operationId }),
+      requestScope: scope,
     };
+    if (authorization.refusal) return this.failed(new ProviderFailure(provider.name, provider.type, authorization.refusal), provider, event);
+    if (input.requestId) {
+      const replay = await this.replay(scope, input.requestId, provider.name, input.sessionId);
+      if (replay) return replay;
+    }
     try {
       const result = await provider.terminate({
         caller,
         sessionId: input.sessionId,
-        ...(input.sessionToken ? { sessionToken: input.sessionToken } : {}),
+        ...sessionToken,
         userId: input.userId ?? "",
         reason: input.reason ?? "",
         requestId,
@@ -92,25 +102,32 @@ export class TerminateAction {
       return response(provider.name, result.details, result.alreadyTerminated);
     } catch (err) {
       if (!(err instanceof ProviderFailure)) throw err;
-      const row = rowFor(err, provider.table);
-      // The upstream no longer knows a session that this service ended: that is success.
-      const ended = row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, input.sessionId));
-      if (ended && ended.details) {
-        await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
-        this.observe(provider.name, "OK");
-        return response(provider.name, ended.details, true);
-      }
-      const mapped = mapFailure(err, provider.table);
-      const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
-      await this.store.recordEvent({
-        ...event,
-        code: codeName(mapped.code),
-        alreadyTerminated: false,
-        error: { reason: row.reason, message: mapped.rawMessage, metadata, retryable: row.retryable === true },
-      });
-      this.observe(provider.name, codeName(mapped.code));
-      throw mapped;
+      return this.failed(err, provider, event);
     }
+  }
+
+  /** Records a provider's failure and throws it mapped; success when the upstream no longer knows a session this service ended. */
+  private async failed(err: ProviderFailure, provider: Provider, event: AuditTemplate): Promise<TerminateResponse> {
+    const row = rowFor(err, provider.table);
+    const ended = row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, event.sessionId));
+    if (ended && ended.details) {
+      await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
+      this.observe(provider.name, "OK");
+      return response(provider.name, ended.details, true);
+    }
+    const mapped = mapFailure(err, provider.table);
+    const code = codeName(mapped.code);
+    const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
+    const { requestScope: scope, ...unscoped } = event;
+    await this.store.recordEvent({
+      // A refusal is kept for the auditors but never replayed: it must not block a later, allowed call.
+      ...(REFUSALS.has(code) ? unscoped : { ...unscoped, requestScope: scope }),
+      code,
+      alreadyTerminated: false,
+      error: { reason: row.reason, message: mapped.rawMessage, metadata, retryable: row.retryable === true },
+    });
+    this.observe(provider.name, code);
+    throw mapped;
   }
 
   private validate(input: TerminateInput): Provider {
@@ -129,9 +146,9 @@ export class TerminateAction {
     return provider;
   }
 
-  /** The recorded answer to a request id seen before; undefined when the call should go ahead. */
-  private async replay(requestId: string, provider: string, sessionId: string): Promise<TerminateResponse | undefined> {
-    const prior = await this.store.findEventByRequestId(requestId);
+  /** The recorded answer to a request id this scope used before; undefined when the call should go ahead. */
+  private async replay(scope: string, requestId: string, provider: string, sessionId: string): Promise<TerminateResponse | undefined> {
+    const prior = await this.store.findEventByRequestId(scope, requestId);
     if (!prior) return undefined;
     if (prior.provider !== provider || prior.sessionId !== sessionId) {
       throw invalidArgument([{ field: "request_id", description: "was already used for another session or provider" }]);

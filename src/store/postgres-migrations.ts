@@ -115,6 +115,23 @@ CREATE TABLE work_items (
 CREATE INDEX work_items_due ON work_items (next_attempt_at) WHERE state = 'pending';
 `,
   },
+  {
+    version: 5,
+    name: "request_scopes_and_service_secrets",
+    // Each event gets the scope its request id was used in (its operation's, else its principal's);
+    // refusals get none, as they are never replayed. Secrets are inserted once, whoever comes first.
+    sql: `
+ALTER TABLE events ADD COLUMN request_scope text;
+UPDATE events SET request_scope = CASE WHEN operation_id IS NOT NULL THEN 'operation:' || operation_id ELSE 'principal:' || principal END
+  WHERE code NOT IN ('UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT');
+DROP INDEX events_by_request;
+CREATE INDEX events_by_request_scope ON events (request_scope, request_id, id) WHERE request_scope IS NOT NULL;
+CREATE TABLE service_secrets (
+  name text PRIMARY KEY,
+  value bytea NOT NULL
+);
+`,
+  },
 ];
 
 /** Schema names this store accepts: plain lower-case identifiers, so they need no quoting anywhere. */

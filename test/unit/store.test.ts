@@ -53,6 +53,7 @@ function event(extra: Partial<AuditEvent> = {}): AuditEvent {
     reason: "r",
     code: "OK",
     alreadyTerminated: false,
+    requestScope: "principal:alice",
     ...extra,
   };
 }
@@ -146,8 +147,8 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     await store.recordEvent(event({ requestId: "q1", code: "UNAVAILABLE", reason: "first" }));
     await store.recordEvent(event({ requestId: "q1", code: "OK", reason: "second" }));
     await store.recordEvent(event({ requestId: "q2", code: "OK", reason: "third" }));
-    expect((await store.findEventByRequestId("q1"))?.reason).toBe("second");
-    expect(await store.findEventByRequestId("nope")).toBeUndefined();
+    expect((await store.findEventByRequestId("principal:alice", "q1"))?.reason).toBe("second");
+    expect(await store.findEventByRequestId("principal:alice", "nope")).toBeUndefined();
     expect((await store.findTermination("local", "s1"))?.reason).toBe("second");
     expect(await store.findTermination("other", "s1")).toBeUndefined();
   });
@@ -169,7 +170,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(first).toEqual({ ...full, id: first!.id });
     expect(second).toEqual({ ...failed, id: second!.id });
     expect(second!.id).toBeGreaterThan(first!.id);
-    expect(await store.findEventByRequestId("q-failed")).toEqual(failed);
+    expect(await store.findEventByRequestId("principal:alice", "q-failed")).toEqual(failed);
   });
 
   it("lists events newest first, filtered by user, session, principal, provider and time, page by page", async () => {
