@@ -137,6 +137,22 @@ describe("a request id belongs to the principal that used it", () => {
   });
 });
 
+describe("TerminateUser's request ids belong to their caller too", () => {
+  it("another principal's request id is a new id: it neither returns that operation nor blocks the call", async () => {
+    const user = `u-${randomBytes(6).toString("hex")}`;
+    const s = await newSession(user);
+    const requestId = randomUUID();
+    // Recorded first by another principal, for another user: formerly INVALID_ARGUMENT for the admin.
+    const planted = (await client.terminateUser({ userId: `${user}-decoy`, requestId, providers: ["local"] }, as("deleter"))).operation!;
+    const own = (await client.terminateUser({ userId: user, requestId, providers: ["local"] }, as("admin"))).operation!;
+    expect(own.id).not.toBe(planted.id);
+    expect([own.principal, own.userId, own.done]).toEqual(["admin", user, true]);
+    expect(await endedBy(s.sessionId)).toBe("admin");
+    // The same principal's repeat is still its own operation.
+    expect((await client.terminateUser({ userId: user, requestId, providers: ["local"] }, as("admin"))).operation!.id).toBe(own.id);
+  });
+});
+
 describe("TerminateUser's own request ids", () => {
   it("cannot be computed by a caller, and nothing a caller records under them stops the work", async () => {
     const user = `u-${randomBytes(6).toString("hex")}`;

@@ -262,6 +262,10 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(first.operation.expiresAt.getTime()).toBe(newOperation("r1").expiresAt.getTime());
     const again = await store.createOperation({ ...newOperation("r1"), userId: "someone-else" });
     expect(again).toEqual({ operation: first.operation, created: false });
+    // Another principal's request id is a new id.
+    const other = await store.createOperation({ ...newOperation("r1"), principal: "deleter" });
+    expect(other.created).toBe(true);
+    expect(other.operation.id).not.toBe(first.operation.id);
 
     const got = await store.getOperation(first.operation.id);
     expect(got?.operation).toEqual(first.operation);
@@ -463,6 +467,10 @@ async function expectScopedAfterMigration(store: Store): Promise<void> {
   expect(await found("principal:nobody", "q-ok")).toBeUndefined();
   expect(await found("principal:admin", "q-work")).toBeUndefined();
   expect((await store.listEvents({ limit: 10 })).map((e) => e.requestId).sort()).toEqual(UNSCOPED_EVENTS.map(([, q]) => q).sort());
+  // The operation recorded before keeps its request id for its principal; another principal's is a new one.
+  const kept = await store.createOperation({ ...newOperation("r-old"), principal: "admin" });
+  expect([kept.created, kept.operation.id]).toEqual([false, "op-1"]);
+  expect((await store.createOperation({ ...newOperation("r-old"), principal: "deleter" })).operation).toMatchObject({ principal: "deleter", requestId: "r-old" });
 }
 
 describe("stores made before request ids were scoped", () => {
@@ -473,7 +481,12 @@ describe("stores made before request ids were scoped", () => {
       id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, principal TEXT NOT NULL, provider TEXT NOT NULL,
       session_id TEXT NOT NULL, user_id TEXT NOT NULL, request_id TEXT NOT NULL, reason TEXT NOT NULL, code TEXT NOT NULL,
       already_terminated INTEGER NOT NULL, details TEXT, error TEXT, operation_id TEXT);
-    CREATE INDEX events_by_request ON events (request_id, id);`);
+    CREATE INDEX events_by_request ON events (request_id, id);
+    CREATE TABLE operations (
+      id TEXT PRIMARY KEY, user_id TEXT NOT NULL, reason TEXT NOT NULL, request_id TEXT NOT NULL UNIQUE, principal TEXT NOT NULL,
+      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+    CREATE INDEX operations_by_user ON operations (user_id, id);
+    INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done) VALUES ('op-1', 'u1', '', 'r-old', 'admin', 1, 1, 4102444800000, 1);`);
     const insert = db.prepare("INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, operation_id) VALUES (1, ?, 'local', 's1', '', ?, '', ?, 0, ?)");
     for (const row of UNSCOPED_EVENTS) insert.run(...row);
     db.close();
@@ -495,6 +508,7 @@ describe("stores made before request ids were scoped", () => {
         for (const row of UNSCOPED_EVENTS) {
           await c.query("INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, operation_id) VALUES (now(), $1, 'local', 's1', '', $2, '', $3, false, $4)", row);
         }
+        await c.query("INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done) VALUES ('op-1', 'u1', '', 'r-old', 'admin', now(), now(), now() + interval '1 day', true)");
       }, schema);
       const store = await PostgresStore.connect(postgresUrl, { schema });
       expect(store.appliedMigrations).toEqual(MIGRATIONS.filter((m) => m.version > 4).map((m) => m.version));
