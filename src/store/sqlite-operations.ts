@@ -3,8 +3,9 @@ import type { GroupCommit } from "./group-commit.js";
 import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
 import { newSessionId } from "./session-id.js";
 
-export const OPERATIONS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS operations (
+/** The operations table under a name (a file from before scoped request ids has its rows copied into a new one). */
+const operationsTable = (name: string) => `
+CREATE TABLE IF NOT EXISTS ${name} (
   id TEXT PRIMARY KEY,
   user_id TEXT NOT NULL,
   reason TEXT NOT NULL,
@@ -15,7 +16,9 @@ CREATE TABLE IF NOT EXISTS operations (
   expires_at INTEGER NOT NULL,
   done INTEGER NOT NULL DEFAULT 0,
   UNIQUE (principal, request_id)
-) WITHOUT ROWID;
+) WITHOUT ROWID;`;
+
+export const OPERATIONS_SCHEMA = `${operationsTable("operations")}
 CREATE INDEX IF NOT EXISTS operations_by_user ON operations (user_id, id);
 CREATE TABLE IF NOT EXISTS work_items (
   operation_id TEXT NOT NULL,
@@ -35,19 +38,7 @@ CREATE INDEX IF NOT EXISTS work_items_due ON work_items (state, next_attempt_at)
 `;
 
 /** Files from before request ids were scoped held them unique across principals: the table is rebuilt with the pair unique. */
-const SCOPE_OPERATION_REQUEST_IDS = `
-CREATE TABLE operations_scoped (
-  id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  request_id TEXT NOT NULL,
-  principal TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  done INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (principal, request_id)
-) WITHOUT ROWID;
+const SCOPE_OPERATION_REQUEST_IDS = `${operationsTable("operations_scoped")}
 INSERT INTO operations_scoped SELECT id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done FROM operations;
 DROP TABLE operations;
 ALTER TABLE operations_scoped RENAME TO operations;
