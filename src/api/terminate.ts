@@ -34,6 +34,14 @@ export interface CallContext {
 /** ErrorInfo reasons of calls ended by their caller (cancel, deadline) rather than answered. */
 const CALL_CUT_SHORT: ReadonlySet<string> = new Set(["CALL_CANCELED", "CALLER_DEADLINE_EXCEEDED"]);
 
+/** ErrorInfo reasons by which an upstream tells whether a session exists. */
+const SESSION_ANSWERS: ReadonlySet<string> = new Set(["SESSION_NOT_FOUND", "SESSION_TOKEN_INVALID"]);
+
+/** The one answer to a token an upstream did not accept, whether the session exists or not. */
+function tokenRefused(provider: string): ConnectError {
+  return serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `not allowed to end this session through provider "${provider}": present its current token, or hold session.delete`);
+}
+
 /** Codes of refusals, which are never replayed (the store migrations list them too, for older events). */
 const REFUSALS: ReadonlySet<string> = new Set(["UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"]);
 
@@ -78,7 +86,7 @@ export class TerminateAction {
       ...(call.operationId && { operationId: call.operationId }),
       requestScope: scope,
     };
-    if (authorization.refusal) return this.failed(new ProviderFailure(provider.name, provider.type, authorization.refusal), provider, event);
+    if (authorization.refusal) return this.failed(new ProviderFailure(provider.name, provider.type, authorization.refusal), provider, caller, event);
     if (input.requestId) {
       const replay = await this.replay(scope, input.requestId, provider.name, input.sessionId);
       if (replay) return replay;
@@ -102,32 +110,38 @@ export class TerminateAction {
       return response(provider.name, result.details, result.alreadyTerminated);
     } catch (err) {
       if (!(err instanceof ProviderFailure)) throw err;
-      return this.failed(err, provider, event);
+      return this.failed(err, provider, caller, event);
     }
   }
 
-  /** Records a provider's failure and throws it mapped; success when the upstream no longer knows a session this service ended. */
-  private async failed(err: ProviderFailure, provider: Provider, event: AuditTemplate): Promise<TerminateResponse> {
+  /**
+   * Records a provider's failure and throws it mapped; success when the upstream no longer knows a
+   * session this service ended. Only a caller holding session.delete learns whether a session
+   * exists: to one let through on the strength of its token, an upstream's "wrong token" and "no
+   * such session" (ended here or never there) are one refusal, as on the embedded store.
+   */
+  private async failed(err: ProviderFailure, provider: Provider, caller: Principal, event: AuditTemplate): Promise<TerminateResponse> {
     const row = rowFor(err, provider.table);
-    const ended = row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, event.sessionId));
+    const mayKnow = hasPermission(caller, "session.delete");
+    const ended = mayKnow && row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, event.sessionId));
     if (ended && ended.details) {
       await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
       this.observe(provider.name, "OK");
       return response(provider.name, ended.details, true);
     }
     const mapped = mapFailure(err, provider.table);
-    const code = codeName(mapped.code);
+    const answer = !mayKnow && SESSION_ANSWERS.has(row.reason) ? tokenRefused(provider.name) : mapped;
     const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
     const { requestScope: scope, ...unscoped } = event;
     await this.store.recordEvent({
-      // A refusal is kept for the auditors but never replayed: it must not block a later, allowed call.
-      ...(REFUSALS.has(code) ? unscoped : { ...unscoped, requestScope: scope }),
-      code,
+      // The auditors get the upstream's answer. A refusal is never replayed: it must not block a later, allowed call.
+      ...(REFUSALS.has(codeName(answer.code)) ? unscoped : { ...unscoped, requestScope: scope }),
+      code: codeName(mapped.code),
       alreadyTerminated: false,
       error: { reason: row.reason, message: mapped.rawMessage, metadata, retryable: row.retryable === true },
     });
-    this.observe(provider.name, code);
-    throw mapped;
+    this.observe(provider.name, codeName(answer.code));
+    throw answer;
   }
 
   private validate(input: TerminateInput): Provider {
