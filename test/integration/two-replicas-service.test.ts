@@ -199,6 +199,11 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
     const { events } = await a!.client.listEvents({ userId: "victim-b", pageSize: 1000 }, { headers: a!.headers });
     const ok = events.filter((e) => e.operationId === opId && e.code === "OK");
     expect(ok.map((e) => e.sessionId).sort()).toEqual(sessions);
+    // Every attempt at a session, whichever replica made it, used one request id: the replicas share the key of work ids.
+    const idsOf = new Map<string, Set<string>>();
+    for (const e of events.filter((x) => x.operationId === opId)) idsOf.set(e.sessionId, (idsOf.get(e.sessionId) ?? new Set()).add(e.requestId));
+    expect(idsOf.size).toBe(40);
+    expect([...idsOf.values()].filter((ids) => ids.size !== 1)).toEqual([]);
   });
 
   it("(c) a replica killed (SIGKILL) while it holds claims: the other finishes its work once the lease lapses, each session ended once", async () => {
