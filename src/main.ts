@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import pg from "pg";
 import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
+import { GuessLimits } from "./auth/guess-limits.js";
 import { operationsService } from "./api/operations.js";
 import { TerminateAction } from "./api/terminate.js";
 import { StepUp } from "./auth/step-up.js";
@@ -14,6 +16,7 @@ import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port.js";
+import { AuditRetention } from "./store/audit-retention.js";
 import { openStore } from "./store/open.js";
 
 export interface RunningService {
@@ -27,8 +30,18 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const store = await openStore(config.store, config.data_dir);
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   const metrics = new Metrics();
+  // Guessing counters: in memory on SQLite; on PostgreSQL in its guess_limits table, shared by the replicas.
+  const limitsPool = config.store === "sqlite" ? undefined : new pg.Pool({ connectionString: config.store, max: 4 });
+  limitsPool?.on("error", () => undefined);
+  const guessLimits = new GuessLimits(
+    { failedAuthPerAddress: config.limits.failed_auth_per_address, wrongTokensPerSession: config.limits.wrong_tokens_per_session, windowMs: config.limits.window_ms },
+    limitsPool,
+    log,
+    metrics.observeRefusal,
+  );
+  const retention = new AuditRetention(store, { days: config.audit.retention_days }, log);
   const providers = buildProviders(config.providers, store, metrics.observeAttempt);
-  const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination);
+  const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination, guessLimits);
   const workKey = await store.serviceSecret(WORK_REQUEST_ID_SECRET);
   const fanOut = new FanOut(store, new Map(providers.map((p) => [p.name, p])), terminate, workKey, fanOutSettings(config.operations), log);
   const operations = operationsService({
@@ -39,18 +52,21 @@ export async function startService(config: Config, log: Logger): Promise<Running
     maxAgeMs: config.operations.max_age_ms,
   });
   const health = new HealthStatus();
-  const handler = createHandler({ config: config.server, store, keys, terminate, operations, health, metrics, log });
+  const handler = createHandler({ config: config.server, store, keys, guessLimits, terminate, operations, health, metrics, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
   fanOut.startBackground();
+  retention.start();
   return {
     server,
     async stop() {
       health.shutdown();
       await server.close(config.server.shutdown_grace_ms);
       await fanOut.stop();
+      await retention.stop();
       await Promise.all(providers.map((p) => p.close?.()));
+      await limitsPool?.end();
       await store.close();
     },
   };

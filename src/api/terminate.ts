@@ -3,11 +3,13 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import type { GuessLimits } from "../auth/guess-limits.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
 import { requestScope, type AuditTemplate, type Store } from "../store/store.js";
 import { codeFromName, codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { mapFailure, rowFor } from "../status/map.js";
+import { guardSessionToken } from "./session-token-guard.js";
 import { checkLength, checkRequestId } from "./validate.js";
 
 export interface TerminateInput {
@@ -59,6 +61,8 @@ export class TerminateAction {
     readonly defaultProvider: string,
     private readonly store: Store,
     private readonly observe: (provider: string, code: string) => void = () => {},
+    /** Limits on wrong session tokens (src/auth/guess-limits.ts); none in tests of the action alone. */
+    private readonly guessLimits?: GuessLimits,
   ) {
     this.byName = new Map(providers.map((p) => [p.name, p]));
   }
@@ -71,8 +75,6 @@ export class TerminateAction {
       throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `ending sessions through provider "${provider.name}" needs session.delete`);
     }
     const sessionToken = input.sessionToken ? { sessionToken: input.sessionToken } : {};
-    // Authorization first: nothing is answered from state, replay included, to a caller that may not end the session.
-    const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
     // Background work's ids belong to its operation, a caller's to the caller.
     const scope = call.operationId ? requestScope.operation(call.operationId) : requestScope.principal(caller.name);
     const event: AuditTemplate = {
@@ -80,34 +82,38 @@ export class TerminateAction {
       principal: caller.name,
       provider: provider.name,
       sessionId: input.sessionId,
-      userId: input.userId || authorization.sessionUserId || "",
+      userId: input.userId ?? "",
       requestId,
       reason: input.reason ?? "",
       ...(call.operationId && { operationId: call.operationId }),
       requestScope: scope,
     };
-    if (authorization.refusal) return this.failed(new ProviderFailure(provider.name, provider.type, authorization.refusal), provider, caller, event);
-    if (input.requestId) {
-      const replay = await this.replay(scope, input.requestId, provider.name, input.sessionId);
-      if (replay) return replay;
-    }
     try {
-      const result = await provider.terminate({
-        caller,
-        sessionId: input.sessionId,
-        ...sessionToken,
-        userId: input.userId ?? "",
-        reason: input.reason ?? "",
-        requestId,
-        options: input.options ?? {},
-        ...(call.twoFactorCode ? { twoFactorCode: call.twoFactorCode } : {}),
-        signal: call.signal,
-        ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
-        audit: event,
+      // Guess limits: a token-bearing call for a session over its limit stops here, before its token is checked (src/api/session-token-guard.ts).
+      return await guardSessionToken(this.guessLimits, provider, input.sessionId, input.sessionToken, async () => {
+        // Authorization first: nothing is answered from state, replay included, to a caller that may not end the session.
+        const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
+        event.userId ||= authorization.sessionUserId ?? "";
+        if (authorization.refusal) throw new ProviderFailure(provider.name, provider.type, authorization.refusal);
+        const replay = input.requestId ? await this.replay(scope, input.requestId, provider.name, input.sessionId) : undefined;
+        if (replay) return replay;
+        const result = await provider.terminate({
+          caller,
+          sessionId: input.sessionId,
+          ...sessionToken,
+          userId: input.userId ?? "",
+          reason: input.reason ?? "",
+          requestId,
+          options: input.options ?? {},
+          ...(call.twoFactorCode ? { twoFactorCode: call.twoFactorCode } : {}),
+          signal: call.signal,
+          ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
+          audit: event,
+        });
+        if (!result.recorded) await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
+        this.observe(provider.name, "OK");
+        return response(provider.name, result.details, result.alreadyTerminated);
       });
-      if (!result.recorded) await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
-      this.observe(provider.name, "OK");
-      return response(provider.name, result.details, result.alreadyTerminated);
     } catch (err) {
       if (!(err instanceof ProviderFailure)) throw err;
       return this.failed(err, provider, caller, event);

@@ -91,6 +91,22 @@ export const configSchema = z.strictObject({
       call_timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
     })
     .prefault({}),
+  /** Limits on guessing API keys and session tokens; 0 disables a limit. */
+  limits: z
+    .strictObject({
+      /** Failed authentications from one client address per window; past it, RESOURCE_EXHAUSTED instead of UNAUTHENTICATED. */
+      failed_auth_per_address: z.number().int().min(0).max(1_000_000).default(30),
+      /** Refused token-bearing Terminate calls for one session id per window; past it, its token-bearing calls get RESOURCE_EXHAUSTED. */
+      wrong_tokens_per_session: z.number().int().min(0).max(1_000_000).default(10),
+      window_ms: z.number().int().min(1000).max(24 * 3_600_000).default(60_000),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** Audit events older than this many days are deleted (hourly); 0 keeps them forever. */
+      retention_days: z.number().int().min(0).max(36_500).default(90),
+    })
+    .prefault({}),
 }).superRefine((c, ctx) => {
   if (c.default_provider !== undefined && !c.providers.some((p) => p.name === c.default_provider)) {
     ctx.addIssue({ code: "custom", path: ["default_provider"], message: `no provider is named "${c.default_provider}"; configured: ${c.providers.map((p) => p.name).join(", ")}` });

@@ -1,12 +1,14 @@
 import { createContextValues } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { ApiKeys } from "../auth/api-keys.js";
+import type { GuessLimits } from "../auth/guess-limits.js";
 import type { OperationsImpl } from "../api/operations.js";
 import type { TerminateAction } from "../api/terminate.js";
 import type { Config } from "../config/schema.js";
 import type { Store } from "../store/store.js";
 import { authInterceptor } from "./auth-interceptor.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
+import { clientAddress, clientAddressKey } from "./client-address.js";
 import { applyCors } from "./cors.js";
 import { capDeadline } from "./deadline.js";
 import type { HealthStatus } from "./health.js";
@@ -21,6 +23,7 @@ export interface HandlerDeps {
   config: Config["server"];
   store: Store;
   keys: ApiKeys;
+  guessLimits: GuessLimits;
   terminate: TerminateAction;
   operations: OperationsImpl;
   health: HealthStatus;
@@ -34,11 +37,11 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   const rpc = rpcAdapter({
     routes: routes(deps.store, deps.terminate, deps.operations, deps.health),
     readMaxBytes: config.read_max_bytes,
-    interceptors: [callLogInterceptor(log), authInterceptor(deps.keys, PUBLIC_SERVICES)],
+    interceptors: [callLogInterceptor(log), authInterceptor(deps.keys, PUBLIC_SERVICES, deps.guessLimits)],
     fallback: answerUnimplemented,
     log,
   });
-  const rest = new RestSessions(deps.keys, deps.terminate, config.read_max_bytes);
+  const rest = new RestSessions(deps.keys, deps.terminate, config.read_max_bytes, deps.guessLimits);
   const callLog = callLineLogger(log);
 
   return (req, res) => {
@@ -69,6 +72,6 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     }
     capDeadline(req.headers, config.max_timeout_ms);
     // The record reaches the interceptors as a context value (no map from request to record).
-    rpc(req, res, createContextValues().set(callRecordKey, record));
+    rpc(req, res, createContextValues().set(callRecordKey, record).set(clientAddressKey, clientAddress(req)));
   };
 }

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import type { RefusalReason } from "../auth/guess-limits.js";
 import type { AttemptObserver } from "../providers/resilient.js";
 
 /** Prometheus metrics of the service, served at GET /metrics on the same port. */
@@ -24,6 +25,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly refused = new Counter({
+    name: "session_control_refused_total",
+    help: "Refused guesses by ErrorInfo reason: calls without a known API key (API_KEY_INVALID, TOO_MANY_FAILED_AUTHENTICATIONS), token-bearing calls for a session over its limit (TOO_MANY_WRONG_SESSION_TOKENS).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "session_control_" });
   }
@@ -34,6 +42,10 @@ export class Metrics {
 
   readonly observeTermination = (provider: string, code: string): void => {
     this.terminations.inc({ provider, code });
+  };
+
+  readonly observeRefusal = (reason: RefusalReason): void => {
+    this.refused.inc({ reason });
   };
 
   readonly observeAttempt: AttemptObserver = (provider, operation, seconds, outcome) => {

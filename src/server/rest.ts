@@ -6,9 +6,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { DetailsSchema } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import type { ApiKeys } from "../auth/api-keys.js";
+import type { GuessLimits } from "../auth/guess-limits.js";
 import type { CallContext, TerminateAction } from "../api/terminate.js";
 import { codeName, serviceError } from "../status/errors.js";
+import { clientAddress } from "./client-address.js";
 import { httpStatusOf } from "./http-status.js";
+import { refuseUnknownCaller } from "./unknown-caller.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -27,6 +30,7 @@ export class RestSessions {
     private readonly keys: ApiKeys,
     private readonly terminate: TerminateAction,
     private readonly readMaxBytes: number,
+    private readonly limits: GuessLimits,
   ) {}
 
   matches(req: Request): boolean {
@@ -39,7 +43,7 @@ export class RestSessions {
     res.once("close", () => aborted.abort());
     try {
       const principal = this.keys.authenticate(req.headers["authorization"]);
-      if (!principal) throw serviceError(Code.Unauthenticated, "API_KEY_INVALID", "missing or unknown API key: send Authorization: Bearer <api key>");
+      if (!principal) throw await refuseUnknownCaller(this.limits, clientAddress(req));
       outcome.principal = principal.name;
       const sessionId = decodePathSegment(ROUTE.exec(req.url ?? "")![1]!);
       const body = await readJsonBody(req, this.readMaxBytes);

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequest_FieldViolationSchema, BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequest_FieldViolationSchema, BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 
 /** ErrorInfo domain of the errors this service raises itself. */
 export const SERVICE_DOMAIN = "session-control";
@@ -22,6 +22,13 @@ export function invalidArgument(violations: FieldViolation[]): ConnectError {
 /** An error of this service's own with a google.rpc.ErrorInfo. */
 export function serviceError(code: Code, reason: string, message: string): ConnectError {
   return new ConnectError(message, code, undefined, [errorInfo(reason, SERVICE_DOMAIN)]);
+}
+
+/** RESOURCE_EXHAUSTED of a limit on guessing: an ErrorInfo and a google.rpc.RetryInfo with the time left in the window. */
+export function tooManyAttempts(reason: string, message: string, retryAfterMs: number): ConnectError {
+  const ms = Math.max(0, Math.ceil(retryAfterMs));
+  const retryDelay = { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+  return new ConnectError(message, Code.ResourceExhausted, undefined, [errorInfo(reason, SERVICE_DOMAIN), { desc: RetryInfoSchema, value: { retryDelay } }]);
 }
 
 export function errorInfo(reason: string, domain: string, metadata: Record<string, string> = {}) {

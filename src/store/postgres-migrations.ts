@@ -117,6 +117,20 @@ CREATE INDEX work_items_due ON work_items (next_attempt_at) WHERE state = 'pendi
   },
   {
     version: 5,
+    name: "guess_limits and audit retention",
+    // The counters of rate-limiter-flexible's RateLimiterPostgres (its own table layout), shared by
+    // every replica; and the index that audit retention deletes old events by.
+    sql: `
+CREATE TABLE guess_limits (
+  key varchar(255) PRIMARY KEY,
+  points integer NOT NULL DEFAULT 0,
+  expire bigint
+);
+CREATE INDEX events_by_time ON events (time);
+`,
+  },
+  {
+    version: 6,
     name: "request_scopes_and_service_secrets",
     // Each event gets the scope its request id was used in (its operation's, else its principal's);
     // refusals get none, as they are never replayed. An operation's request id is unique per principal.

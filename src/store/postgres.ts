@@ -188,6 +188,11 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ ...toEvent(r), id: BigInt(r.id) }));
   }
 
+  async deleteEventsBefore(cutoff: Date, limit: number): Promise<number> {
+    const { rowCount } = await this.pool.query("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < $1 ORDER BY time LIMIT $2)", [cutoff, limit]);
+    return rowCount ?? 0;
+  }
+
   async useTotpStep(principal: string, step: number): Promise<boolean> {
     // Steps older than the window cannot be presented again; their rows are dropped. Two
     // replicas recording the same step at once: the unique key lets one insert, the other gets false.

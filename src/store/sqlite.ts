@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS totp_steps (
   PRIMARY KEY (principal, step)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_session ON events (provider, session_id, code);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
 CREATE TABLE IF NOT EXISTS service_secrets (
   name TEXT PRIMARY KEY,
   value BLOB NOT NULL
@@ -98,6 +99,7 @@ export class SqliteStore implements Store {
   private readonly insertSecret: Database.Statement<[string, Buffer]>;
   private readonly selectSecret: Database.Statement<[string], { value: Buffer }>;
   private readonly terminationEvent: Database.Statement<[string, string], EventRow>;
+  private readonly deleteOldEvents: Database.Statement<[number, number]>;
   private readonly useStep: Database.Statement;
   private readonly pruneSteps: Database.Statement;
   private readonly eventQueries = new Map<string, Database.Statement<unknown[], EventRow & { id: bigint }>>();
@@ -144,6 +146,7 @@ export class SqliteStore implements Store {
     this.eventByRequest = this.db.prepare("SELECT * FROM events WHERE request_scope = ? AND request_id = ? ORDER BY id DESC LIMIT 1");
     this.insertSecret = this.db.prepare("INSERT OR IGNORE INTO service_secrets (name, value) VALUES (?, ?)");
     this.selectSecret = this.db.prepare("SELECT value FROM service_secrets WHERE name = ?");
+    this.deleteOldEvents = this.db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)");
     this.terminationEvent = this.db.prepare("SELECT * FROM events WHERE provider = ? AND session_id = ? AND code = 'OK' ORDER BY id LIMIT 1");
   }
 
@@ -230,6 +233,10 @@ export class SqliteStore implements Store {
       this.eventQueries.set(where, statement);
     }
     return statement.all(...filters.map(([, v]) => v), q.limit).map((r) => ({ ...eventFromRow(r), id: BigInt(r.id) }));
+  }
+
+  deleteEventsBefore(cutoff: Date, limit: number): Promise<number> {
+    return this.commits.write(() => this.deleteOldEvents.run(cutoff.getTime(), limit).changes);
   }
 
   useTotpStep(principal: string, step: number): Promise<boolean> {

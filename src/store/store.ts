@@ -134,6 +134,8 @@ export interface Store extends OperationStore {
   /** The successful termination of a session through a provider, if this service made one. */
   findTermination(provider: string, sessionId: string): Promise<AuditEvent | undefined>;
   listEvents(query: EventQuery): Promise<ListedEvent[]>;
+  /** Deletes up to `limit` of the oldest events from before `cutoff` (audit retention); answers how many. */
+  deleteEventsBefore(cutoff: Date, limit: number): Promise<number>;
   /**
    * Records that a principal used a TOTP code of a time step; false when it was used before
    * (a code is good once, on every replica).

@@ -31,6 +31,15 @@ export function postgresSkipReason(): Promise<string | undefined> {
   return probe;
 }
 
+/** `store:` for a service: the test database, its tables in `schema` (through the connection's search_path). */
+export function storeUrl(schema: string): string {
+  const url = new URL(postgresUrl);
+  const given = url.searchParams.get("options");
+  url.searchParams.delete("options");
+  const options = `${given ? `${given} ` : ""}-c search_path=${schema}`;
+  return `${url.toString()}${url.search ? "&" : "?"}options=${encodeURIComponent(options)}`;
+}
+
 /** A new schema name for one test's tables; the store creates it on connect. */
 export function freshSchema(): string {
   return `sc_test_${randomBytes(6).toString("hex")}`;

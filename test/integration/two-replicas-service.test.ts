@@ -5,7 +5,8 @@ import type { Operation, SessionControl } from "../../gen/sessioncontrol/v1/sess
 import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
 import { childSetup, killAllChildren, startChild, until, type ChildSetup } from "../helpers/child-service.js";
-import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
+import { counterValue } from "../helpers/metrics.js";
+import { dropSchema, freshSchema, postgresSkipReason, storeUrl, withClient } from "../helpers/postgres.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 const skip = await postgresSkipReason();
@@ -13,15 +14,6 @@ const skip = await postgresSkipReason();
 const RC_TOKEN_ENV = "SC_TWO_REPLICAS_RC_TOKEN";
 const RC_TOKEN = "rc-token-two-replicas";
 const RC_ADMIN = "sc-admin";
-
-/** `store:` for the service: the test database, its tables in `schema` (through the connection's search_path). */
-function storeUrl(schema: string): string {
-  const url = new URL(postgresUrl);
-  const given = url.searchParams.get("options");
-  url.searchParams.delete("options");
-  const options = `${given ? `${given} ` : ""}-c search_path=${schema}`;
-  return `${url.toString()}${url.search ? "&" : "?"}options=${encodeURIComponent(options)}`;
-}
 
 /** One replica as the tests use it: the service, a client, and its admin key's header. */
 interface Replica {
@@ -31,15 +23,8 @@ interface Replica {
 }
 
 /** A Prometheus counter's value in a replica's /metrics (0 when absent). */
-async function counter(r: Replica, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${r.svc.baseUrl}/metrics`)).text();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
-    if (m && m[1] === name && want.every((w) => m[2]!.split(",").includes(w))) sum += Number(m[3]);
-  }
-  return sum;
+function counter(r: Replica, name: string, labels: Record<string, string>): Promise<number> {
+  return counterValue(r.svc.baseUrl, name, labels);
 }
 
 function rocketchat(fake: FakeRocketChat, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashSessionToken } from "../../src/auth/session-token.js";
+import { createLogger } from "../../src/log.js";
+import { AuditRetention } from "../../src/store/audit-retention.js";
 import type { NewOperation } from "../../src/store/operation-types.js";
 import { PostgresStore } from "../../src/store/postgres.js";
 import { migrate, MIGRATIONS } from "../../src/store/postgres-migrations.js";
@@ -111,6 +113,23 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(second?.session.termination).toMatchObject({ by: "p1", reason: "r1", requestId: "q1" });
     expect(second?.session.sequence).toBe(first?.session.sequence);
     expect(await store.terminateSession("missing", { by: "p", reason: "", requestId: "" })).toBeUndefined();
+  });
+
+  it("deletes audit events older than the retention, in batches, and keeps the newer ones", async () => {
+    const now = new Date();
+    const daysAgo = (d: number) => new Date(now.getTime() - d * 86_400_000);
+    for (let i = 0; i < 5; i++) await store.recordEvent(event({ requestId: `old${i}`, time: daysAgo(91 + i) }));
+    await store.recordEvent(event({ requestId: "recent", time: daysAgo(89) }));
+    await store.recordEvent(event({ requestId: "now", time: now }));
+    const retention = new AuditRetention(store, { days: 90, batch: 2 }, createLogger("silent"));
+    expect(await retention.run(now)).toBe(5);
+    expect((await store.listEvents({ limit: 100 })).map((e) => e.requestId).sort()).toEqual(["now", "recent"]);
+    expect(await retention.run(now)).toBe(0);
+    // 0 days: kept forever, nothing runs.
+    const forever = new AuditRetention(store, { days: 0 }, createLogger("silent"));
+    forever.start();
+    await forever.stop();
+    expect(await store.listEvents({ limit: 100 })).toHaveLength(2);
   });
 
   it("lets exactly one of many concurrent terminations win", async () => {

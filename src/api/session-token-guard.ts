@@ -1,0 +1,26 @@
+import { Code } from "@connectrpc/connect";
+import type { GuessLimits } from "../auth/guess-limits.js";
+import { ProviderFailure, type Provider } from "../providers/provider.js";
+import { tooManyAttempts } from "../status/errors.js";
+import { rowFor } from "../status/map.js";
+
+/** Answers to a token-bearing call that count as a refused token: wrong token, or a token for an id the caller may not learn of. */
+const REFUSED: ReadonlySet<Code> = new Set([Code.PermissionDenied, Code.NotFound, Code.Unauthenticated]);
+
+/**
+ * `limits.wrong_tokens_per_session`: a token-bearing call for a session over its limit is answered
+ * RESOURCE_EXHAUSTED before its token is checked (no read, no audit row); each refused one counts.
+ * Keyed by session id whether it exists or not, so the limit tells nothing about existence.
+ * Calls without a token pass untouched.
+ */
+export async function guardSessionToken<T>(limits: GuessLimits | undefined, provider: Provider, sessionId: string, sessionToken: string | undefined, run: () => Promise<T>): Promise<T> {
+  if (!limits || !sessionToken) return run();
+  const wait = await limits.tokensBlocked(provider.name, sessionId);
+  if (wait) throw tooManyAttempts("TOO_MANY_WRONG_SESSION_TOKENS", "too many refused session tokens for this session: retry later", wait.ms);
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ProviderFailure && REFUSED.has(rowFor(err, provider.table).code)) await limits.refusedToken(provider.name, sessionId);
+    throw err;
+  }
+}
