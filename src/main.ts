@@ -12,10 +12,11 @@ import { FanOut, type FanOutSettings } from "./operations/fan-out.js";
 import { WORK_REQUEST_ID_SECRET } from "./operations/request-id.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./providers/totp.js";
+import { apiKeyAuthenticator } from "./server/authenticate.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
-import { listenOnePort, type OnePortServer } from "./server/one-port.js";
+import { listenOnePort, type ConnectionLimits, type OnePortServer } from "./server/one-port.js";
 import { AuditRetention } from "./store/audit-retention.js";
 import { openStore } from "./store/open.js";
 
@@ -52,9 +53,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
     maxAgeMs: config.operations.max_age_ms,
   });
   const health = new HealthStatus();
-  const handler = createHandler({ config: config.server, store, keys, guessLimits, terminate, operations, health, metrics, log });
+  const handler = createHandler({ config: config.server, store, authenticate: apiKeyAuthenticator(keys, guessLimits), terminate, operations, health, metrics, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
-  const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, ...(tls ? { tls } : {}) });
+  const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, limits: connectionLimits(config.server), ...(tls ? { tls } : {}) });
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
   fanOut.startBackground();
   retention.start();
@@ -69,6 +70,16 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await limitsPool?.end();
       await store.close();
     },
+  };
+}
+
+function connectionLimits(s: Config["server"]): ConnectionLimits {
+  return {
+    maxConnections: s.max_connections,
+    maxConcurrentStreams: s.max_concurrent_streams,
+    headerTimeoutMs: s.header_timeout_ms,
+    bodyTimeoutMs: s.body_timeout_ms,
+    idleTimeoutMs: s.idle_timeout_ms,
   };
 }
 

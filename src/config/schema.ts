@@ -28,6 +28,18 @@ const server = z.strictObject({
   max_timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000),
   /** How long in-flight calls may run on after SIGTERM before connections are cut. */
   shutdown_grace_ms: z.number().int().min(0).max(60_000).default(4_000),
+  /** TCP connections open at once (HTTP/1.1, HTTP/2 and TLS alike); past it new ones are closed at once. */
+  max_connections: z.number().int().min(1).max(1_000_000).default(1000),
+  /** HTTP/2 streams open at once on one connection (advertised in SETTINGS). */
+  max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
+  /** Request body bytes held in memory across all calls; past it new calls get RESOURCE_EXHAUSTED. */
+  max_buffered_bytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Time to receive a request's headers (HTTP/1.1), or from connecting to the first request (HTTP/2). */
+  header_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+  /** Time to receive a request's whole body once its headers are in, on HTTP/1.1 and HTTP/2. */
+  body_timeout_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+  /** A connection with no request in flight for this long is closed (GOAWAY on HTTP/2). */
+  idle_timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000),
   /** Browser origins allowed to call (CORS); "*" allows any. */
   cors_allowed_origins: z.array(z.string().min(1)).default(["*"]),
 });

@@ -1,16 +1,18 @@
-import { createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import type { ApiKeys } from "../auth/api-keys.js";
-import type { GuessLimits } from "../auth/guess-limits.js";
+import { principalKey } from "../api/principal-context.js";
 import type { OperationsImpl } from "../api/operations.js";
 import type { TerminateAction } from "../api/terminate.js";
 import type { Config } from "../config/schema.js";
+import { codeName } from "../status/errors.js";
 import type { Store } from "../store/store.js";
 import { authInterceptor } from "./auth-interceptor.js";
+import type { Authenticate } from "./authenticate.js";
+import { BodyBudget } from "./body-budget.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
-import { clientAddress, clientAddressKey } from "./client-address.js";
 import { applyCors } from "./cors.js";
 import { capDeadline } from "./deadline.js";
+import { answerError } from "./error-answer.js";
 import type { HealthStatus } from "./health.js";
 import type { Metrics } from "./metrics.js";
 import type { RequestHandler } from "./one-port.js";
@@ -22,8 +24,8 @@ import { answerUnimplemented } from "./unimplemented.js";
 export interface HandlerDeps {
   config: Config["server"];
   store: Store;
-  keys: ApiKeys;
-  guessLimits: GuessLimits;
+  /** How callers are known from their headers (API keys; the lead's guessing limits wrap it). */
+  authenticate: Authenticate;
   terminate: TerminateAction;
   operations: OperationsImpl;
   health: HealthStatus;
@@ -34,22 +36,25 @@ export interface HandlerDeps {
 /** Everything served on the port: CORS, the REST route, then the RPC router. */
 export function createHandler(deps: HandlerDeps): RequestHandler {
   const { config, log } = deps;
+  const budget = new BodyBudget(config.max_buffered_bytes);
   const rpc = rpcAdapter({
     routes: routes(deps.store, deps.terminate, deps.operations, deps.health),
     readMaxBytes: config.read_max_bytes,
-    interceptors: [callLogInterceptor(log), authInterceptor(deps.keys, PUBLIC_SERVICES, deps.guessLimits)],
+    interceptors: [callLogInterceptor(log), authInterceptor(PUBLIC_SERVICES)],
     fallback: answerUnimplemented,
+    budget,
     log,
   });
-  const rest = new RestSessions(deps.keys, deps.terminate, config.read_max_bytes, deps.guessLimits);
+  const rest = new RestSessions(deps.authenticate, deps.terminate, config.read_max_bytes, budget);
   const callLog = callLineLogger(log);
 
   return (req, res) => {
     const record: CallRecord = { start: process.hrtime.bigint(), procedure: (req.url ?? "").split("?")[0]! };
+    const service = rpc.serviceOf(record.procedure);
     res.once("close", () => {
-      const code = writeCallLine(callLog, record, res.statusCode, res.writableFinished);
+      const code = writeCallLine(callLog, record, res.statusCode, answered(req, res));
       // Paths that reached no handler are one label, so junk cannot grow the metrics without bound.
-      deps.metrics.observeCall(record.code ? record.procedure : "other", code);
+      deps.metrics.observeCall(record.code || service ? record.procedure : "other", code);
     });
     if (applyCors(req.method ?? "", req.headers, res, config.cors_allowed_origins)) {
       record.code = "OK";
@@ -70,8 +75,40 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       void rest.serve(req, res).then((outcome) => Object.assign(record, outcome));
       return;
     }
+    const contextValues = createContextValues().set(callRecordKey, record);
+    if (service === undefined || PUBLIC_SERVICES.has(service)) return serveRpc(req, res, contextValues);
+    // Refused from its headers: the body of an unknown caller is never read.
+    void deps.authenticate(req.headers, req.socket?.remoteAddress).then((auth) => {
+      if ("refusal" in auth) {
+        record.code = codeName(auth.refusal.code);
+        answerError(req, res, auth.refusal);
+        return;
+      }
+      contextValues.set(principalKey, auth.principal);
+      // Known to the call's log line even when the caller leaves before the answer.
+      record.principal = auth.principal.name;
+      serveRpc(req, res, contextValues);
+    }, (err: unknown) => {
+      // The limits' store failed: the caller can retry; the process carries on.
+      log.error({ err }, "authentication failed");
+      record.code = "UNAVAILABLE";
+      answerError(req, res, new ConnectError("authentication is unavailable: retry later", Code.Unavailable));
+    });
+  };
+
+  function serveRpc(req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1], contextValues: ContextValues): void {
     capDeadline(req.headers, config.max_timeout_ms);
     // The record reaches the interceptors as a context value (no map from request to record).
-    rpc(req, res, createContextValues().set(callRecordKey, record).set(clientAddressKey, clientAddress(req)));
+    rpc(req, res, contextValues);
   };
+}
+
+/**
+ * Whether the answer went out: not when the client closed the connection first, nor when it
+ * reset the HTTP/2 stream. (Node.js ends a request body on RST_STREAM as on END_STREAM, so an
+ * answer may have been written to a stream the client had already reset.)
+ */
+function answered(req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]): boolean {
+  if ("stream" in req && req.stream.rstCode) return false;
+  return res.writableFinished;
 }

@@ -2,17 +2,33 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
+import { EarlyCloseResponse } from "./early-close-response.js";
+import { ExpiryList } from "./expiry-list.js";
+import { guardSession } from "./h2-session-guard.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 export type RequestHandler = (req: Request, res: Response) => void;
 
+/** What one client can hold of the server: connections, streams and time. */
+export interface ConnectionLimits {
+  /** TCP connections at once; past it new ones are closed at once. */
+  maxConnections: number;
+  /** HTTP/2 streams at once per connection. */
+  maxConcurrentStreams: number;
+  /** Time to a request's headers (HTTP/1.1), or from connecting to the first stream (HTTP/2). */
+  headerTimeoutMs: number;
+  /** Time from a request's headers to the end of its body. */
+  bodyTimeoutMs: number;
+  /** A connection with nothing in flight for this long is closed. */
+  idleTimeoutMs: number;
+}
+
 export interface ListenOptions {
   host: string;
   port: number;
   tls?: { cert: Buffer; key: Buffer };
-  /** Connections that send nothing for this long are closed. */
-  idleTimeoutMs?: number;
+  limits: ConnectionLimits;
 }
 
 export interface OnePortServer {
@@ -23,18 +39,43 @@ export interface OnePortServer {
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-/** A client must say which protocol it speaks within this time. */
-const SNIFF_TIMEOUT_MS = 10_000;
+/** Largest header block of one request (HTTP/1.1 and HTTP/2 alike). */
+const MAX_HEADER_BYTES = 32 * 1024;
+
+/**
+ * Node.js's HTTP/2 bounds, set where its defaults are not enough: concurrent streams and the
+ * header block size (so a 1 MB header block is refused). Its defaults are kept for
+ * maxSessionMemory (10 MB), maxHeaderListPairs (128), maxSettings (32), maxOutstandingPings
+ * (10) and maxSessionRejectedStreams (100); invalid frames close the connection sooner.
+ */
+function h2Options(limits: ConnectionLimits): http2.ServerOptions {
+  return {
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: MAX_HEADER_BYTES },
+    maxSessionInvalidFrames: 100,
+  };
+}
+
+/** Node.js's own HTTP/1.1 header and whole-request timeouts, checked often enough for short ones. */
+function h1Timeouts(limits: ConnectionLimits) {
+  return {
+    headersTimeout: limits.headerTimeoutMs,
+    requestTimeout: limits.headerTimeoutMs + limits.bodyTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(limits.headerTimeoutMs, limits.bodyTimeoutMs) / 4))),
+    keepAliveTimeout: Math.min(5_000, limits.idleTimeoutMs),
+  };
+}
 
 /**
  * gRPC (HTTP/2), gRPC-web and Connect (HTTP/1.1 and HTTP/2) on one port. Plaintext: the first
  * bytes of each connection pick HTTP/2 (the client preface) or HTTP/1.1. TLS: ALPN picks.
  */
 export async function listenOnePort(handler: RequestHandler, opts: ListenOptions): Promise<OnePortServer> {
+  const { limits } = opts;
   const sessions = new Set<http2.ServerHttp2Session>();
   const h1Sockets = new Set<net.Socket>();
   // Requests in flight per HTTP/1.1 socket: a socket at 0 can be closed at once on shutdown.
   const inFlight = new Map<net.Socket, number>();
+  const bodies = new ExpiryList<Request>(limits.bodyTimeoutMs);
   let closing = false;
 
   const tracked: RequestHandler = (req, res) => {
@@ -42,54 +83,71 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
       const socket = req.socket as net.Socket;
       inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
       res.once("close", () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1));
-      // Answered before its body was read (refused early): the rest of that body would be taken
-      // for the next request, so the connection ends here.
-      res.once("finish", () => {
-        if (!(req as http.IncomingMessage).complete) socket.end();
-      });
       if (closing) (res as http.ServerResponse).setHeader("connection", "close");
     }
+    timeBody(bodies, req, res);
     handler(req, res);
   };
   const addH1 = (socket: net.Socket) => {
     track(h1Sockets, socket);
     socket.once("close", () => inFlight.delete(socket));
   };
-  const idle = opts.idleTimeoutMs ?? 120_000;
-  const h2Options = { settings: { maxConcurrentStreams: 1000 } };
+  const addSession = (session: http2.ServerHttp2Session) => {
+    track(sessions, session);
+    guardSession(session, limits);
+  };
 
   let listener: net.Server;
+  let h1: http.Server | undefined;
   if (opts.tls) {
-    const secure = http2.createSecureServer({ ...h2Options, cert: opts.tls.cert, key: opts.tls.key, allowHTTP1: true }, tracked);
+    const secure = http2.createSecureServer(
+      {
+        ...h2Options(limits),
+        cert: opts.tls.cert,
+        key: opts.tls.key,
+        allowHTTP1: true,
+        Http1ServerResponse: EarlyCloseResponse,
+        handshakeTimeout: limits.headerTimeoutMs,
+      },
+      tracked,
+    );
+    // The HTTP/1.1 fallback reads these from the server (they are not options of createSecureServer).
+    Object.assign(secure, h1Timeouts(limits));
     secure.on("secureConnection", (s: TLSSocket) => {
       if (s.alpnProtocol !== "h2") addH1(s);
     });
-    secure.on("session", (s) => track(sessions, s));
-    secure.setTimeout(idle);
+    secure.on("session", addSession);
+    secure.setTimeout(limits.idleTimeoutMs);
     listener = secure;
   } else {
-    const h2 = http2.createServer(h2Options, tracked);
-    h2.on("session", (s) => track(sessions, s));
-    h2.setTimeout(idle);
-    const h1 = http.createServer({ keepAliveTimeout: 5_000 }, tracked);
-    h1.setTimeout(idle);
-    // Junk on a connection gets a 400 and costs only that connection.
-    h1.on("clientError", (_err: Error, socket: net.Socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    const h2 = http2.createServer(h2Options(limits), tracked);
+    h2.on("session", addSession);
+    h1 = http.createServer({ ...h1Timeouts(limits), maxHeaderSize: MAX_HEADER_BYTES, ServerResponse: EarlyCloseResponse }, tracked);
+    h1.setTimeout(limits.idleTimeoutMs);
+    // The server gets its connections from the sniffer, not from listen(); 'listening' is what
+    // starts Node.js's checks of headersTimeout and requestTimeout.
+    h1.emit("listening");
+    // Junk on a connection gets a 400 (a timeout a 408) and costs only that connection.
+    h1.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
+    const h1Server = h1;
     listener = net.createServer((socket) =>
-      sniff(socket, (isH2) => {
+      sniff(socket, limits.headerTimeoutMs, (isH2) => {
         if (isH2) h2.emit("connection", socket);
         else {
           addH1(socket);
-          h1.emit("connection", socket);
+          h1Server.emit("connection", socket);
           // The HTTP/2 session reads unshifted bytes itself; the HTTP/1.1 parser needs the stream flowing.
           socket.resume();
         }
       }),
     );
   }
+  // Counted by the listening server, so HTTP/1.1, HTTP/2 and TLS connections alike; Node.js closes the ones past it.
+  listener.maxConnections = limits.maxConnections;
 
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
@@ -105,6 +163,7 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
     async close(graceMs: number) {
       closing = true;
       listener.close();
+      h1?.close();
       for (const s of sessions) s.close();
       const deadline = Date.now() + graceMs;
       while (h1Sockets.size + sessions.size > 0 && Date.now() < deadline) {
@@ -113,8 +172,24 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
       }
       for (const s of sessions) s.destroy();
       for (const s of h1Sockets) s.destroy();
+      bodies.stop();
     },
   };
+}
+
+/**
+ * Bounds the time from a request's headers to the end of its body: past body_timeout_ms an
+ * HTTP/2 stream is reset (CANCEL), an HTTP/1.1 connection closed.
+ */
+function timeBody(bodies: ExpiryList<Request>, req: Request, res: Response): void {
+  bodies.add(req, () => {
+    if ("stream" in req) {
+      if (!req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+    } else if (!req.complete) req.socket.destroy();
+  });
+  const done = () => bodies.delete(req);
+  req.once("end", done);
+  res.once("close", done);
 }
 
 function track<T extends { once(event: "close", fn: () => void): unknown }>(set: Set<T>, item: T): void {
@@ -123,7 +198,7 @@ function track<T extends { once(event: "close", fn: () => void): unknown }>(set:
 }
 
 /** Reads until the bytes match the HTTP/2 client preface or cannot, then hands the socket on. */
-function sniff(socket: net.Socket, handOff: (isH2: boolean) => void): void {
+function sniff(socket: net.Socket, timeoutMs: number, handOff: (isH2: boolean) => void): void {
   let seen: Buffer = Buffer.alloc(0);
   const onError = () => socket.destroy();
   const onData = (chunk: Buffer) => {
@@ -138,7 +213,8 @@ function sniff(socket: net.Socket, handOff: (isH2: boolean) => void): void {
     socket.unshift(seen);
     handOff(isH2);
   };
-  socket.setTimeout(SNIFF_TIMEOUT_MS, () => socket.destroy());
+  // A client must say which protocol it speaks within the header timeout.
+  socket.setTimeout(timeoutMs, () => socket.destroy());
   socket.on("error", onError);
   socket.on("data", onData);
 }

@@ -5,13 +5,11 @@ import { create, createRegistry, toJson, type DescMessage, type MessageShape } f
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { DetailsSchema } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import type { ApiKeys } from "../auth/api-keys.js";
-import type { GuessLimits } from "../auth/guess-limits.js";
 import type { CallContext, TerminateAction } from "../api/terminate.js";
 import { codeName, serviceError } from "../status/errors.js";
-import { clientAddress } from "./client-address.js";
+import type { Authenticate } from "./authenticate.js";
+import type { BodyBudget, BudgetHolder } from "./body-budget.js";
 import { httpStatusOf } from "./http-status.js";
-import { refuseUnknownCaller } from "./unknown-caller.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -27,10 +25,10 @@ export interface RestOutcome {
 /** Zitadel's REST form of DeleteSession: `DELETE /v2/sessions/{session_id}` with `{"sessionToken": "..."}`. */
 export class RestSessions {
   constructor(
-    private readonly keys: ApiKeys,
+    private readonly authenticate: Authenticate,
     private readonly terminate: TerminateAction,
     private readonly readMaxBytes: number,
-    private readonly limits: GuessLimits,
+    private readonly budget: BodyBudget,
   ) {}
 
   matches(req: Request): boolean {
@@ -40,13 +38,19 @@ export class RestSessions {
   async serve(req: Request, res: Response): Promise<RestOutcome> {
     const outcome: RestOutcome = { code: "OK" };
     const aborted = new AbortController();
-    res.once("close", () => aborted.abort());
+    const held = this.budget.holder();
+    res.once("close", () => {
+      aborted.abort();
+      held.release();
+    });
     try {
-      const principal = this.keys.authenticate(req.headers["authorization"]);
-      if (!principal) throw await refuseUnknownCaller(this.limits, clientAddress(req));
+      // From the headers alone: an unknown caller's body is never read.
+      const auth = await this.authenticate(req.headers, req.socket?.remoteAddress);
+      if ("refusal" in auth) throw auth.refusal;
+      const { principal } = auth;
       outcome.principal = principal.name;
       const sessionId = decodePathSegment(ROUTE.exec(req.url ?? "")![1]!);
-      const body = await readJsonBody(req, this.readMaxBytes);
+      const body = await readJsonBody(req, this.readMaxBytes, held);
       const result = await this.terminate.run(principal, { sessionId, sessionToken: body.sessionToken }, callContext(req, aborted.signal));
       send(res, 200, { details: result.details ? toJson(DetailsSchema, result.details) : {} });
     } catch (err) {
@@ -71,12 +75,13 @@ function decodePathSegment(segment: string): string {
   }
 }
 
-async function readJsonBody(req: Request, limit: number): Promise<{ sessionToken?: string }> {
+async function readJsonBody(req: Request, limit: number, held: BudgetHolder): Promise<{ sessionToken?: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw serviceError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
+    held.take(chunk.length);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString("utf8").trim();

@@ -1,12 +1,17 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type http from "node:http";
 import type http2 from "node:http2";
-import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
+import { codeName } from "../status/errors.js";
+import type { BodyBudget } from "./body-budget.js";
+import { callRecordKey } from "./call-log.js";
 import type { RequestHandler } from "./one-port.js";
+import { checkedBody } from "./request-body.js";
+import { answerUnsupportedMediaType } from "./unsupported-media-type.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -14,17 +19,25 @@ type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 export interface RpcAdapterOptions extends Partial<ConnectRouterOptions> {
   routes: (router: ConnectRouter) => void;
   fallback: RequestHandler;
+  /** Request bodies held across the process. */
+  budget: BodyBudget;
   log: Logger;
 }
 
 /** Serves one request with the method its path names (the fallback when it names none), with these context values. */
-export type RpcHandler = (req: NodeRequest, res: NodeResponse, contextValues: ContextValues) => void;
+export interface RpcHandler {
+  (req: NodeRequest, res: NodeResponse, contextValues: ContextValues): void;
+  /** The type name of the service serving this path (without query); undefined when none does. */
+  serviceOf(path: string): string | undefined;
+}
 
 /**
  * connect-node's adapter (connectNodeAdapter), assembled here for two reasons:
  *
- * - A request message that is not protobuf is the caller's mistake (INVALID_ARGUMENT), where
- *   connect-es would answer INTERNAL.
+ * - Request bodies of one message are read here (request-body.ts): held against the process's
+ *   budget, refused over read_max_bytes whatever their content, decompressed, and a message
+ *   that is not protobuf is the caller's mistake (INVALID_ARGUMENT), where connect-es would
+ *   answer INTERNAL. connect-es's bare 415 says which content types are accepted.
  * - Cost per call (bench/PROFILE.md). connect-node's universalRequestFromNodeRequest aborts every
  *   request's signal when the request closes, even after a normal answer: a DOMException with a
  *   stack trace per call. It also wraps the body in a down-levelled async generator and builds
@@ -36,19 +49,28 @@ export function rpcAdapter(options: RpcAdapterOptions): RpcHandler {
   options.routes(router);
   const routes = new Map(router.handlers.map((h) => [h.requestPath, { handler: h, input: singleInput(h) }]));
   const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
-  return (req, res, contextValues) => {
+  const serve = (req: NodeRequest, res: NodeResponse, contextValues: ContextValues) => {
     const url = req.url ?? "";
     const query = url.indexOf("?");
     const route = routes.get(query < 0 ? url : url.slice(0, query));
     if (!route) return options.fallback(req, res);
     const uReq = universalRequest(req, res, contextValues);
-    if (route.input) uReq.body = checkedBody(req, route.input, readMaxBytes);
+    if (route.input && req.method === "POST") {
+      const held = options.budget.holder();
+      res.once("close", held.release);
+      uReq.body = checkedBody(req, uReq.header, route.input, readMaxBytes, held, (err) => {
+        // Refused before any interceptor ran: the call's log line takes the code from here.
+        const record = contextValues.get(callRecordKey);
+        if (record) record.code = codeName(err.code);
+      });
+    }
     route.handler(uReq)
-      .then((uRes) => universalResponseToNodeResponse(uRes, res as never))
+      .then((uRes) => (uRes.status === 415 ? answerUnsupportedMediaType(req, res) : universalResponseToNodeResponse(uRes, res as never)))
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code !== Code.Aborted) options.log.warn({ procedure: route.handler.requestPath, err: reason }, "writing the response failed");
       });
   };
+  return Object.assign(serve, { serviceOf: (path: string) => routes.get(path)?.handler.service.typeName });
 }
 
 /** The input schema of methods that read exactly one request message. */
@@ -139,113 +161,4 @@ function webHeaders(nodeHeaders: IncomingHttpHeaders): Headers {
     else if (value !== undefined) header.append(key, String(value));
   }
   return header;
-}
-
-const FRAMED = /^application\/grpc(-web)?(\+proto)?(;|$)/;
-const BARE = /^application\/proto(;|$)/;
-
-/**
- * The body of a method that reads one message: for uncompressed binary messages (gRPC and
- * gRPC-web frame them in a 5-byte envelope, the Connect protocol sends them bare), read whole
- * and checked to decode; anything else is passed through as it comes.
- */
-function checkedBody(req: NodeRequest, schema: DescMessage, limit: number): AsyncIterable<Uint8Array> {
-  const contentType = req.headers["content-type"] ?? "";
-  const framed = FRAMED.test(contentType);
-  // A compressed Connect body is decoded by the framework after decompression; it cannot be checked here.
-  const bare = !framed && BARE.test(contentType) && (req.headers["content-encoding"] ?? "identity") === "identity";
-  if (!framed && !bare) return req;
-  return wholeBody(req, limit, (bytes) => {
-    const message = framed ? unframe(bytes) : bytes;
-    if (!message) return;
-    try {
-      fromBinary(schema, message);
-    } catch (err) {
-      throw new ConnectError(`request message is not valid protobuf: ${(err as Error).message}`, Code.InvalidArgument);
-    }
-  });
-}
-
-/**
- * The request body read with 'data' and 'end' events into one buffer, checked, and handed to the
- * framework as a one-element AsyncIterable. A body over the limit is handed on as it comes (the
- * part read so far, then the rest of the stream), so that the framework's own limit refuses it.
- */
-function wholeBody(req: NodeRequest, limit: number, check: (bytes: Uint8Array) => void): AsyncIterable<Uint8Array> {
-  const whole = new Promise<Uint8Array | AsyncIterable<Uint8Array>>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = () => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > limit + 5) {
-        req.pause();
-        stop();
-        resolve(
-          (async function* () {
-            yield* chunks;
-            yield* req;
-          })(),
-        );
-      }
-    };
-    const onEnd = () => {
-      stop();
-      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      try {
-        check(bytes);
-        resolve(bytes);
-      } catch (err) {
-        reject(err);
-      }
-    };
-    const onError = (err: Error) => {
-      stop();
-      reject(new ConnectError(err.message, Code.Aborted, undefined, undefined, err));
-    };
-    const onClose = () => {
-      stop();
-      reject(new ConnectError("the request ended before its body", Code.Canceled));
-    };
-    req.on("data", onData);
-    req.once("end", onEnd);
-    req.once("error", onError);
-    req.once("close", onClose);
-  });
-  // Connect reads the body before it knows whether anyone waits for it; a failure is reported by next().
-  whole.catch(() => {});
-  let rest: AsyncIterator<Uint8Array> | undefined;
-  let done = false;
-  const iterator: AsyncIterator<Uint8Array> = {
-    async next() {
-      if (rest) return rest.next();
-      if (done) return { done: true, value: undefined };
-      const body = await whole;
-      if (body instanceof Uint8Array) {
-        done = true;
-        return { done: false, value: body };
-      }
-      rest = body[Symbol.asyncIterator]();
-      return rest.next();
-    },
-    async return(value?: unknown) {
-      done = true;
-      await rest?.return?.();
-      return { done: true, value };
-    },
-  };
-  return { [Symbol.asyncIterator]: () => iterator };
-}
-
-/** The message of a single uncompressed envelope; undefined when there is none to check. */
-function unframe(bytes: Uint8Array): Uint8Array | undefined {
-  if (bytes.length < 5 || bytes[0] !== 0) return undefined;
-  const length = ((bytes[1]! << 24) | (bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) >>> 0;
-  return bytes.length === 5 + length ? bytes.subarray(5) : undefined;
 }

@@ -195,11 +195,15 @@ describe("undecodable requests", () => {
     expect(web.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(trailer)?.[1]).toBe("3");
   });
 
-  it("bytes that are not protobuf are refused before authentication is even looked at", async () => {
-    // No API key: had the bytes reached the handlers, this would be UNAUTHENTICATED.
+  it("bytes that are not protobuf are refused before permissions are looked at", async () => {
+    // A key with no permissions: had the bytes reached the handlers, this would be PERMISSION_DENIED.
+    const { code } = await grpcJsFailure(grpcJs.callRaw("/sessioncontrol.v1.SessionControl/Terminate", Buffer.from([0xff, 0xff, 0xff, 0xff]), bearer(svc.keys.nobody)));
+    expect(Code[code]).toBe("InvalidArgument");
+  });
+
+  it("without a key, the body is never looked at: UNAUTHENTICATED from the headers", async () => {
     const { code } = await grpcJsFailure(grpcJs.callRaw("/sessioncontrol.v1.SessionControl/Terminate", Buffer.from([0xff, 0xff, 0xff, 0xff])));
-    expect(Code[code]).not.toBe("Unauthenticated");
-    expect(Code[code]).not.toBe("OK");
+    expect(Code[code]).toBe("Unauthenticated");
   });
 
   it.each([
