@@ -10,6 +10,7 @@ import { StepUp } from "./auth/step-up.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { FanOut, type FanOutSettings } from "./operations/fan-out.js";
+import { WORK_REQUEST_ID_SECRET } from "./operations/request-id.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./providers/totp.js";
 import { apiKeyAuthenticator } from "./server/authenticate.js";
@@ -49,7 +50,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const retention = new AuditRetention(store, { days: config.audit.retention_days }, log);
   const providers = buildProviders(config.providers, store, metrics.observeAttempt);
   const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination, guessLimits);
-  const fanOut = new FanOut(store, new Map(providers.map((p) => [p.name, p])), terminate, fanOutSettings(config.operations), log);
+  const workKey = await store.serviceSecret(WORK_REQUEST_ID_SECRET);
+  const fanOut = new FanOut(store, new Map(providers.map((p) => [p.name, p])), terminate, workKey, fanOutSettings(config.operations), log);
   const operations = operationsService({
     store,
     fanOut,

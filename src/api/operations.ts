@@ -20,8 +20,10 @@ import { checkLength, checkRequestId, pageSize, requirePermission } from "./vali
 
 export type OperationsImpl = Pick<ServiceImpl<typeof SessionControl>, "terminateUser" | "getOperation" | "listOperations" | "listEvents">;
 
-/** Time kept back from the caller's deadline to write the answer. */
-const ANSWER_MARGIN_MS = 100;
+/** Time kept back from the caller's deadline to write the answer: a quarter of it, from 100 ms to 1 s, so a loaded host still answers in time. */
+function answerMarginMs(timeoutMs: number): number {
+  return Math.min(Math.max(timeoutMs / 4, 100), 1_000);
+}
 
 export interface OperationsDeps {
   store: Store;
@@ -59,7 +61,7 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
           expiresAt: new Date(Date.now() + deps.maxAgeMs),
           providers: providers.map((provider) => ({ provider, providerUserId: req.providerUserIds[provider] || req.userId })),
         },
-        Date.now() + (timeoutMs === undefined ? 10_000 : Math.max(0, timeoutMs - ANSWER_MARGIN_MS)),
+        Date.now() + (timeoutMs === undefined ? 10_000 : Math.max(0, timeoutMs - answerMarginMs(timeoutMs))),
       );
       // A known request id returns its operation, but never one for another user (as Terminate refuses one used for another session).
       if (operation.userId !== req.userId) throw invalidArgument([{ field: "request_id", description: "was already used for another user" }]);

@@ -6,7 +6,7 @@ import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } f
 import type { GuessLimits } from "../auth/guess-limits.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
-import type { AuditTemplate, Store } from "../store/store.js";
+import { requestScope, type AuditTemplate, type Store } from "../store/store.js";
 import { codeFromName, codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { mapFailure, rowFor } from "../status/map.js";
 import { guardSessionToken } from "./session-token-guard.js";
@@ -36,11 +36,22 @@ export interface CallContext {
 /** ErrorInfo reasons of calls ended by their caller (cancel, deadline) rather than answered. */
 const CALL_CUT_SHORT: ReadonlySet<string> = new Set(["CALL_CANCELED", "CALLER_DEADLINE_EXCEEDED"]);
 
+/** ErrorInfo reasons by which an upstream tells whether a session exists. */
+const SESSION_ANSWERS: ReadonlySet<string> = new Set(["SESSION_NOT_FOUND", "SESSION_TOKEN_INVALID"]);
+
+/** The one answer to a token an upstream did not accept, whether the session exists or not. */
+function tokenRefused(provider: string): ConnectError {
+  return serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `not allowed to end this session through provider "${provider}": present its current token, or hold session.delete`);
+}
+
+/** Codes of refusals, which are never replayed (the store migrations list them too, for older events). */
+const REFUSALS: ReadonlySet<string> = new Set(["UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"]);
+
 
 /**
  * Ending one session: shared by SessionControl.Terminate, Zitadel's DeleteSession and REST.
- * Validates, replays a known request id, authorizes, calls the provider, maps, and records
- * every outcome in the audit trail.
+ * Validates, authorizes, replays a request id the caller used before, calls the provider,
+ * maps, and records every outcome in the audit trail.
  */
 export class TerminateAction {
   private readonly byName: ReadonlyMap<string, Provider>;
@@ -59,14 +70,13 @@ export class TerminateAction {
   async run(caller: Principal, input: TerminateInput, call: CallContext): Promise<TerminateResponse> {
     const provider = this.validate(input);
     const requestId = input.requestId || randomUUID();
-    if (input.requestId) {
-      const replay = await this.replay(input.requestId, provider.name, input.sessionId);
-      if (replay) return replay;
-    }
     // Upstreams do not know our callers: only a token they check themselves stands in for session.delete.
     if (provider.type !== "local" && !hasPermission(caller, "session.delete") && !(input.sessionToken && provider.verifiesTokens)) {
       throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `ending sessions through provider "${provider.name}" needs session.delete`);
     }
+    const sessionToken = input.sessionToken ? { sessionToken: input.sessionToken } : {};
+    // Background work's ids belong to its operation, a caller's to the caller.
+    const scope = call.operationId ? requestScope.operation(call.operationId) : requestScope.principal(caller.name);
     const event: AuditTemplate = {
       time: new Date(),
       principal: caller.name,
@@ -76,46 +86,68 @@ export class TerminateAction {
       requestId,
       reason: input.reason ?? "",
       ...(call.operationId && { operationId: call.operationId }),
+      requestScope: scope,
     };
     try {
-      // Guess limits: a token-bearing call for a session over its limit stops here (src/api/session-token-guard.ts).
-      const result = await guardSessionToken(this.guessLimits, provider, input.sessionId, input.sessionToken, () => provider.terminate({
-        caller,
-        sessionId: input.sessionId,
-        ...(input.sessionToken ? { sessionToken: input.sessionToken } : {}),
-        userId: input.userId ?? "",
-        reason: input.reason ?? "",
-        requestId,
-        options: input.options ?? {},
-        ...(call.twoFactorCode ? { twoFactorCode: call.twoFactorCode } : {}),
-        signal: call.signal,
-        ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
-        audit: event,
-      }));
-      if (!result.recorded) await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
-      this.observe(provider.name, "OK");
-      return response(provider.name, result.details, result.alreadyTerminated);
+      // Guess limits: a token-bearing call for a session over its limit stops here, before its token is checked (src/api/session-token-guard.ts).
+      return await guardSessionToken(this.guessLimits, provider, input.sessionId, input.sessionToken, async () => {
+        // Authorization first: nothing is answered from state, replay included, to a caller that may not end the session.
+        const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
+        event.userId ||= authorization.sessionUserId ?? "";
+        if (authorization.refusal) throw new ProviderFailure(provider.name, provider.type, authorization.refusal);
+        const replay = input.requestId ? await this.replay(scope, input.requestId, provider.name, input.sessionId) : undefined;
+        if (replay) return replay;
+        const result = await provider.terminate({
+          caller,
+          sessionId: input.sessionId,
+          ...sessionToken,
+          userId: input.userId ?? "",
+          reason: input.reason ?? "",
+          requestId,
+          options: input.options ?? {},
+          ...(call.twoFactorCode ? { twoFactorCode: call.twoFactorCode } : {}),
+          signal: call.signal,
+          ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
+          audit: event,
+        });
+        if (!result.recorded) await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
+        this.observe(provider.name, "OK");
+        return response(provider.name, result.details, result.alreadyTerminated);
+      });
     } catch (err) {
       if (!(err instanceof ProviderFailure)) throw err;
-      const row = rowFor(err, provider.table);
-      // The upstream no longer knows a session that this service ended: that is success.
-      const ended = row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, input.sessionId));
-      if (ended && ended.details) {
-        await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
-        this.observe(provider.name, "OK");
-        return response(provider.name, ended.details, true);
-      }
-      const mapped = mapFailure(err, provider.table);
-      const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
-      await this.store.recordEvent({
-        ...event,
-        code: codeName(mapped.code),
-        alreadyTerminated: false,
-        error: { reason: row.reason, message: mapped.rawMessage, metadata, retryable: row.retryable === true },
-      });
-      this.observe(provider.name, codeName(mapped.code));
-      throw mapped;
+      return this.failed(err, provider, caller, event);
     }
+  }
+
+  /**
+   * Records a provider's failure and throws it mapped; success when the upstream no longer knows a
+   * session this service ended. Only a caller holding session.delete learns whether a session
+   * exists: to one let through on the strength of its token, an upstream's "wrong token" and "no
+   * such session" (ended here or never there) are one refusal, as on the embedded store.
+   */
+  private async failed(err: ProviderFailure, provider: Provider, caller: Principal, event: AuditTemplate): Promise<TerminateResponse> {
+    const row = rowFor(err, provider.table);
+    const mayKnow = hasPermission(caller, "session.delete");
+    const ended = mayKnow && row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, event.sessionId));
+    if (ended && ended.details) {
+      await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
+      this.observe(provider.name, "OK");
+      return response(provider.name, ended.details, true);
+    }
+    const mapped = mapFailure(err, provider.table);
+    const answer = !mayKnow && SESSION_ANSWERS.has(row.reason) ? tokenRefused(provider.name) : mapped;
+    const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
+    const { requestScope: scope, ...unscoped } = event;
+    await this.store.recordEvent({
+      // The auditors get the upstream's answer. A refusal is never replayed: it must not block a later, allowed call.
+      ...(REFUSALS.has(codeName(answer.code)) ? unscoped : { ...unscoped, requestScope: scope }),
+      code: codeName(mapped.code),
+      alreadyTerminated: false,
+      error: { reason: row.reason, message: mapped.rawMessage, metadata, retryable: row.retryable === true },
+    });
+    this.observe(provider.name, codeName(answer.code));
+    throw answer;
   }
 
   private validate(input: TerminateInput): Provider {
@@ -134,9 +166,9 @@ export class TerminateAction {
     return provider;
   }
 
-  /** The recorded answer to a request id seen before; undefined when the call should go ahead. */
-  private async replay(requestId: string, provider: string, sessionId: string): Promise<TerminateResponse | undefined> {
-    const prior = await this.store.findEventByRequestId(requestId);
+  /** The recorded answer to a request id this scope used before; undefined when the call should go ahead. */
+  private async replay(scope: string, requestId: string, provider: string, sessionId: string): Promise<TerminateResponse | undefined> {
+    const prior = await this.store.findEventByRequestId(scope, requestId);
     if (!prior) return undefined;
     if (prior.provider !== provider || prior.sessionId !== sessionId) {
       throw invalidArgument([{ field: "request_id", description: "was already used for another session or provider" }]);

@@ -8,7 +8,8 @@ export type TerminationDecision = "allowed" | "denied" | "wrong_token" | "not_fo
  * Zitadel's rule for ending a session: the session's current token, or the caller's own
  * session, or the session.delete permission. A presented token decides alone (a wrong one is
  * denied even to a permitted caller). Unknown ids are reported only to callers with
- * session.delete, so that others cannot probe for ids.
+ * session.delete, so that others cannot probe for ids; callers answer wrong_token exactly as
+ * denied, so that a token cannot tell an existing id from a missing one either.
  */
 export function decideTermination(
   caller: Principal,

@@ -48,6 +48,8 @@ export class FanOut {
     private readonly store: Store,
     private readonly providers: ReadonlyMap<string, Provider>,
     private readonly terminate: TerminateAction,
+    /** The service's key of workRequestId (the same on every replica). */
+    private readonly workKey: Buffer,
     private readonly settings: FanOutSettings,
     private readonly log: Logger,
   ) {}
@@ -162,12 +164,13 @@ export class FanOut {
         await this.store.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId));
         return undefined;
       }
+      // The call's operationId puts its request id in the operation's scope: nothing a caller recorded is replayed to it.
       const res = await this.terminate.run(principalOf(operation), {
         sessionId: item.sessionId,
         provider: item.provider,
         userId: item.providerUserId,
         reason: operation.reason,
-        requestId: workRequestId(item.operationId, item.provider, item.sessionId),
+        requestId: workRequestId(this.workKey, item.operationId, item.provider, item.sessionId),
       }, { signal, deadline: Date.now() + this.settings.callTimeoutMs, operationId: item.operationId });
       return { state: res.alreadyTerminated ? "already_ended" : "ended" };
     } catch (err) {

@@ -1,11 +1,15 @@
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
+
+/** The name under which the store keeps the key of workRequestId. */
+export const WORK_REQUEST_ID_SECRET = "work_request_id";
 
 /**
  * The request id of one session's termination within an operation: the same on every attempt
- * and every replica, so retries are recognisably the same request (a name-based UUID, version 5 layout).
+ * and every replica, so retries are recognisably the same request (a name-based UUID, version 5
+ * layout). Keyed with the service's secret (HMAC-SHA-256), so that no caller can compute it.
  */
-export function workRequestId(operationId: string, provider: string, sessionId: string): string {
-  const h = createHash("sha256").update(`${operationId}\0${provider}\0${sessionId}`).digest();
+export function workRequestId(key: Buffer, operationId: string, provider: string, sessionId: string): string {
+  const h = createHmac("sha256", key).update(`${operationId}\0${provider}\0${sessionId}`).digest();
   h[6] = (h[6]! & 0x0f) | 0x50;
   h[8] = (h[8]! & 0x3f) | 0x80;
   const hex = h.subarray(0, 16).toString("hex");

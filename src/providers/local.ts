@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { hasPermission } from "../auth/principal.js";
-import { decideTermination } from "../auth/termination-rule.js";
+import { decideTermination, type TerminationDecision } from "../auth/termination-rule.js";
 import { localTable } from "../status/local.js";
 import type { Store } from "../store/store.js";
-import { allowOptions, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, ProviderFailure, type Authorization, type AuthorizeCall, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
 import { defineProviderType } from "./provider-type.js";
 
 /** Sessions listed for one user at most, when a provider lists them. */
@@ -22,17 +22,24 @@ export class LocalProvider implements Provider {
     private readonly store: Store,
   ) {}
 
-  async terminate(call: TerminateCall): Promise<TerminateResult> {
+  async authorize(call: AuthorizeCall): Promise<Authorization> {
     // Without a token, a caller holding session.delete may end any session there is: the rule
-    // needs no look at the session first, and an unknown one is not_found below all the same.
+    // needs no look at the session first, and an unknown one is not_found in terminate all the same.
     // That saves a read per call on the common path (bench/PROFILE.md).
-    if (call.sessionToken !== undefined || !hasPermission(call.caller, "session.delete")) {
-      const decision = decideTermination(call.caller, await this.store.getSession(call.sessionId), call.sessionToken);
-      if (decision !== "allowed") throw new ProviderFailure(this.name, this.type, { code: decision, message: MESSAGES[decision] });
-    }
+    if (call.sessionToken === undefined && hasPermission(call.caller, "session.delete")) return {};
+    const session = await this.store.getSession(call.sessionId);
+    const decision = decideTermination(call.caller, session, call.sessionToken);
+    return {
+      ...(session && { sessionUserId: session.userId }),
+      ...(decision !== "allowed" && { refusal: REFUSALS[decision] }),
+    };
+  }
+
+  /** Called once authorize allowed the call. */
+  async terminate(call: TerminateCall): Promise<TerminateResult> {
     const outcome = await this.store.terminateSession(call.sessionId, { by: call.caller.name, reason: call.reason, requestId: call.requestId }, call.audit);
-    // Unknown (sessions are never deleted, so one seen above is still there).
-    if (!outcome) throw new ProviderFailure(this.name, this.type, { code: "not_found", message: MESSAGES.not_found });
+    // Unknown (sessions are never deleted, so one authorize saw is still there).
+    if (!outcome) throw new ProviderFailure(this.name, this.type, REFUSALS.not_found);
     const s = outcome.session;
     this.lastSuccess = new Date();
     return {
@@ -53,11 +60,17 @@ export class LocalProvider implements Provider {
   }
 }
 
-const MESSAGES = {
-  not_found: "session not found",
-  denied: "not allowed to end this session: present its token, end your own session, or hold session.delete",
-  wrong_token: "the session token is invalid for this session",
-} as const;
+const DENIED: UpstreamAnswer = { code: "denied", message: "not allowed to end this session: present its token, end your own session, or hold session.delete" };
+
+/**
+ * The answers of refused calls. A wrong token gets the very answer of any other refusal, as does
+ * an unknown id for callers without session.delete: nothing tells them apart (no probing for ids).
+ */
+const REFUSALS: Record<Exclude<TerminationDecision, "allowed">, UpstreamAnswer> = {
+  not_found: { code: "not_found", message: "session not found" },
+  denied: DENIED,
+  wrong_token: DENIED,
+};
 
 /** Provider type `local`: the embedded store; it has no settings of its own. */
 export const localType = defineProviderType({

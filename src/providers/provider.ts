@@ -24,6 +24,15 @@ export interface TerminateCall {
   audit?: AuditTemplate;
 }
 
+export type AuthorizeCall = Pick<TerminateCall, "caller" | "sessionId" | "sessionToken">;
+
+export interface Authorization {
+  /** Set when the caller may not end the session: the answer, for the provider's table. */
+  refusal?: UpstreamAnswer;
+  /** The user whose session it is, when the provider looked the session up. */
+  sessionUserId?: string;
+}
+
 export interface ListUserSessionsCall {
   userId: string;
   signal: AbortSignal;
@@ -88,6 +97,12 @@ export interface Provider {
   readonly verifiesTokens: boolean;
   /** Problems with TerminateRequest.options: unknown keys, bad values. */
   checkOptions(options: Record<string, string>): FieldViolation[];
+  /**
+   * For a provider that decides on callers itself (the embedded store): whether this caller may
+   * end the session. Runs before anything that answers from state (replay included); terminate
+   * is called only when it allowed the call.
+   */
+  authorize?(call: AuthorizeCall): Promise<Authorization>;
   terminate(call: TerminateCall): Promise<TerminateResult>;
   /** The user's sessions in this system, active or not. */
   listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]>;

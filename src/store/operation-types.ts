@@ -68,7 +68,7 @@ export interface WorkClaim {
 
 /** The durable record of operations and their work; implemented by every store. */
 export interface OperationStore {
-  /** Creates the operation and one pending "list" item per provider, atomically; a known request id returns the existing operation. */
+  /** Creates the operation and one pending "list" item per provider, atomically; the principal's known request id returns the existing operation. */
   createOperation(op: NewOperation): Promise<{ operation: OperationRecord; created: boolean }>;
   getOperation(id: string): Promise<{ operation: OperationRecord; items: WorkItem[] } | undefined>;
   listOperations(query: OperationQuery): Promise<OperationRecord[]>;

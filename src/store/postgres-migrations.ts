@@ -129,6 +129,26 @@ CREATE TABLE guess_limits (
 CREATE INDEX events_by_time ON events (time);
 `,
   },
+  {
+    version: 6,
+    name: "request_scopes_and_service_secrets",
+    // Each event gets the scope its request id was used in (its operation's, else its principal's);
+    // refusals get none, as they are never replayed. An operation's request id is unique per principal.
+    // Secrets are inserted once, whoever comes first.
+    sql: `
+ALTER TABLE events ADD COLUMN request_scope text;
+UPDATE events SET request_scope = CASE WHEN operation_id IS NOT NULL THEN 'operation:' || operation_id ELSE 'principal:' || principal END
+  WHERE code NOT IN ('UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT');
+DROP INDEX events_by_request;
+CREATE INDEX events_by_request_scope ON events (request_scope, request_id, id) WHERE request_scope IS NOT NULL;
+ALTER TABLE operations DROP CONSTRAINT operations_request_id_key;
+ALTER TABLE operations ADD CONSTRAINT operations_principal_request_id_key UNIQUE (principal, request_id);
+CREATE TABLE service_secrets (
+  name text PRIMARY KEY,
+  value bytea NOT NULL
+);
+`,
+  },
 ];
 
 /** Schema names this store accepts: plain lower-case identifiers, so they need no quoting anywhere. */

@@ -77,13 +77,14 @@ export class PostgresOperations implements OperationStore {
       const inserted = await c.query<OperationRow>(
         `INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
-         ON CONFLICT (request_id) DO NOTHING
+         ON CONFLICT (principal, request_id) DO NOTHING
          RETURNING *`,
         [id, op.userId, op.reason, op.requestId, op.principal, now, op.expiresAt],
       );
       const row = inserted.rows[0];
       if (!row) {
-        const known = await c.query<OperationRow>("SELECT * FROM operations WHERE request_id = $1", [op.requestId]);
+        // A request id is the principal's own: another principal's is a new id.
+        const known = await c.query<OperationRow>("SELECT * FROM operations WHERE principal = $1 AND request_id = $2", [op.principal, op.requestId]);
         if (!known.rows[0]) throw new Error(`operation of request ${op.requestId} vanished`);
         return { operation: toOperation(known.rows[0]), created: false };
       }

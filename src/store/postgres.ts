@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { migrate, SCHEMA_NAME } from "./postgres-migrations.js";
 import { PostgresOperations, transaction } from "./postgres-operations.js";
@@ -45,10 +46,11 @@ interface EventRow {
   details: string | null;
   error: string | null;
   operation_id: string | null;
+  request_scope: string | null;
 }
 
 const EVENT_COLUMNS = `id, time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated,
-  details::text AS details, error::text AS error, operation_id`;
+  details::text AS details, error::text AS error, operation_id, request_scope`;
 
 /**
  * The store for several replicas: PostgreSQL through a `pg` pool, schema kept by versioned
@@ -148,9 +150,19 @@ export class PostgresStore implements Store {
     await insertEvent(this.pool, event);
   }
 
-  async findEventByRequestId(requestId: string): Promise<AuditEvent | undefined> {
-    const { rows } = await this.pool.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE request_id = $1 ORDER BY id DESC LIMIT 1`, [requestId]);
+  async findEventByRequestId(scope: string, requestId: string): Promise<AuditEvent | undefined> {
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE request_scope = $1 AND request_id = $2 ORDER BY id DESC LIMIT 1`,
+      [scope, requestId],
+    );
     return rows[0] && toEvent(rows[0]);
+  }
+
+  async serviceSecret(name: string): Promise<Buffer> {
+    // Replicas starting at once: one insert wins, and every one reads the winner's value.
+    await this.pool.query("INSERT INTO service_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [name, randomBytes(32)]);
+    const { rows } = await this.pool.query<{ value: Buffer }>("SELECT value FROM service_secrets WHERE name = $1", [name]);
+    return rows[0]!.value;
   }
 
   async findTermination(provider: string, sessionId: string): Promise<AuditEvent | undefined> {
@@ -286,8 +298,8 @@ function toEvent(r: EventRow): AuditEvent {
 async function insertEvent(db: pg.Pool | pg.PoolClient, event: AuditEvent): Promise<void> {
   const r = eventToRow(event);
   await db.query(
-    `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [event.time, r.principal, r.provider, r.session_id, r.user_id, r.request_id, r.reason, r.code, event.alreadyTerminated, r.details, r.error, r.operation_id],
+    `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id, request_scope)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [event.time, r.principal, r.provider, r.session_id, r.user_id, r.request_id, r.reason, r.code, event.alreadyTerminated, r.details, r.error, r.operation_id, r.request_scope],
   );
 }

@@ -14,6 +14,7 @@ export interface EventRow {
   details: string | null;
   error: string | null;
   operation_id: string | null;
+  request_scope: string | null;
 }
 
 export function eventToRow(e: AuditEvent): EventRow {
@@ -37,6 +38,7 @@ export function eventToRow(e: AuditEvent): EventRow {
       : null,
     error: e.error ? JSON.stringify(e.error) : null,
     operation_id: e.operationId ?? null,
+    request_scope: e.requestScope ?? null,
   };
 }
 
@@ -63,5 +65,6 @@ export function eventFromRow(r: EventRow): AuditEvent {
   }
   if (r.error) event.error = JSON.parse(r.error) as AuditEvent["error"];
   if (r.operation_id) event.operationId = r.operation_id;
+  if (r.request_scope) event.requestScope = r.request_scope;
   return event;
 }

@@ -3,18 +3,22 @@ import type { GroupCommit } from "./group-commit.js";
 import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
 import { newSessionId } from "./session-id.js";
 
-export const OPERATIONS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS operations (
+/** The operations table under a name (a file from before scoped request ids has its rows copied into a new one). */
+const operationsTable = (name: string) => `
+CREATE TABLE IF NOT EXISTS ${name} (
   id TEXT PRIMARY KEY,
   user_id TEXT NOT NULL,
   reason TEXT NOT NULL,
-  request_id TEXT NOT NULL UNIQUE,
+  request_id TEXT NOT NULL,
   principal TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
-  done INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
+  done INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (principal, request_id)
+) WITHOUT ROWID;`;
+
+export const OPERATIONS_SCHEMA = `${operationsTable("operations")}
 CREATE INDEX IF NOT EXISTS operations_by_user ON operations (user_id, id);
 CREATE TABLE IF NOT EXISTS work_items (
   operation_id TEXT NOT NULL,
@@ -31,6 +35,14 @@ CREATE TABLE IF NOT EXISTS work_items (
   PRIMARY KEY (operation_id, provider, kind, session_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS work_items_due ON work_items (state, next_attempt_at);
+`;
+
+/** Files from before request ids were scoped held them unique across principals: the table is rebuilt with the pair unique. */
+const SCOPE_OPERATION_REQUEST_IDS = `${operationsTable("operations_scoped")}
+INSERT INTO operations_scoped SELECT id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done FROM operations;
+DROP TABLE operations;
+ALTER TABLE operations_scoped RENAME TO operations;
+CREATE INDEX operations_by_user ON operations (user_id, id);
 `;
 
 interface OperationRow {
@@ -66,10 +78,12 @@ export class SqliteOperations implements OperationStore {
     private readonly commits: GroupCommit,
   ) {
     db.exec(OPERATIONS_SCHEMA);
+    const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() as { sql: string };
+    if (/request_id TEXT NOT NULL UNIQUE/.test(table.sql)) db.transaction(() => db.exec(SCOPE_OPERATION_REQUEST_IDS)).immediate();
     // One process owns the file: claims left by a stopped (or killed) process are void.
     db.exec("UPDATE work_items SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL");
     this.s = {
-      opByRequest: db.prepare<[string], OperationRow>("SELECT * FROM operations WHERE request_id = ?"),
+      opByRequest: db.prepare<[string, string], OperationRow>("SELECT * FROM operations WHERE principal = ? AND request_id = ?"),
       opById: db.prepare<[string], OperationRow>("SELECT * FROM operations WHERE id = ?"),
       insertOp: db.prepare(
         `INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at)
@@ -105,7 +119,8 @@ export class SqliteOperations implements OperationStore {
 
   createOperation(op: NewOperation): Promise<{ operation: OperationRecord; created: boolean }> {
     return this.commits.write(() => {
-      const known = this.s.opByRequest.get(op.requestId);
+      // A request id is the principal's own: another principal's is a new id.
+      const known = this.s.opByRequest.get(op.principal, op.requestId);
       if (known) return { operation: toOperation(known), created: false };
       const now = Date.now();
       const id = newSessionId(new Date(now));

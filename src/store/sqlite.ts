@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { attempt, privateDataDir, privateFile } from "./data-dir.js";
@@ -54,7 +55,8 @@ CREATE TABLE IF NOT EXISTS events (
   already_terminated INTEGER NOT NULL,
   details TEXT,
   error TEXT,
-  operation_id TEXT
+  operation_id TEXT,
+  request_scope TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, id);
 CREATE INDEX IF NOT EXISTS events_by_principal ON events (principal, id);
@@ -63,9 +65,23 @@ CREATE TABLE IF NOT EXISTS totp_steps (
   step INTEGER NOT NULL,
   PRIMARY KEY (principal, step)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_request ON events (request_id, id);
 CREATE INDEX IF NOT EXISTS events_by_session ON events (provider, session_id, code);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
+CREATE TABLE IF NOT EXISTS service_secrets (
+  name TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+`;
+
+/**
+ * Files from before request ids were scoped: each event gets the scope its request id was used in
+ * (its operation's, else its principal's), refusals none, as they are never replayed.
+ */
+const SCOPE_REQUEST_IDS = `
+ALTER TABLE events ADD COLUMN request_scope TEXT;
+UPDATE events SET request_scope = CASE WHEN operation_id IS NOT NULL THEN 'operation:' || operation_id ELSE 'principal:' || principal END
+  WHERE code NOT IN ('UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT');
+DROP INDEX IF EXISTS events_by_request;
 `;
 
 /** The embedded default: one SQLite file in WAL mode, fsynced on every commit, commits grouped. */
@@ -79,7 +95,9 @@ export class SqliteStore implements Store {
   private readonly listAll: Database.Statement<[string, number], SessionRow>;
   private readonly listByUser: Database.Statement<[string, string, number], SessionRow>;
   private readonly insertEvent: Database.Statement;
-  private readonly eventByRequest: Database.Statement<[string], EventRow>;
+  private readonly eventByRequest: Database.Statement<[string, string], EventRow>;
+  private readonly insertSecret: Database.Statement<[string, Buffer]>;
+  private readonly selectSecret: Database.Statement<[string], { value: Buffer }>;
   private readonly terminationEvent: Database.Statement<[string, string], EventRow>;
   private readonly deleteOldEvents: Database.Statement<[number, number]>;
   private readonly useStep: Database.Statement;
@@ -94,6 +112,9 @@ export class SqliteStore implements Store {
     this.db.pragma("synchronous = FULL");
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(SCHEMA);
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('events')").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "request_scope")) this.db.transaction(() => this.db.exec(SCOPE_REQUEST_IDS)).immediate();
+    this.db.exec("CREATE INDEX IF NOT EXISTS events_by_request_scope ON events (request_scope, request_id, id)");
     this.db.defaultSafeIntegers(true);
     const max = this.db.prepare("SELECT MAX(sequence) AS s FROM sessions").get() as { s: bigint | null };
     this.sequence = max.s ?? 0n;
@@ -119,10 +140,12 @@ export class SqliteStore implements Store {
     this.listAll = this.db.prepare("SELECT * FROM sessions WHERE id < ? ORDER BY id DESC LIMIT ?");
     this.listByUser = this.db.prepare("SELECT * FROM sessions WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
     this.insertEvent = this.db.prepare(
-      `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id)
-       VALUES (@time, @principal, @provider, @session_id, @user_id, @request_id, @reason, @code, @already_terminated, @details, @error, @operation_id)`,
+      `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id, request_scope)
+       VALUES (@time, @principal, @provider, @session_id, @user_id, @request_id, @reason, @code, @already_terminated, @details, @error, @operation_id, @request_scope)`,
     );
-    this.eventByRequest = this.db.prepare("SELECT * FROM events WHERE request_id = ? ORDER BY id DESC LIMIT 1");
+    this.eventByRequest = this.db.prepare("SELECT * FROM events WHERE request_scope = ? AND request_id = ? ORDER BY id DESC LIMIT 1");
+    this.insertSecret = this.db.prepare("INSERT OR IGNORE INTO service_secrets (name, value) VALUES (?, ?)");
+    this.selectSecret = this.db.prepare("SELECT value FROM service_secrets WHERE name = ?");
     this.deleteOldEvents = this.db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)");
     this.terminationEvent = this.db.prepare("SELECT * FROM events WHERE provider = ? AND session_id = ? AND code = 'OK' ORDER BY id LIMIT 1");
   }
@@ -189,8 +212,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  async findEventByRequestId(requestId: string): Promise<AuditEvent | undefined> {
-    const row = this.eventByRequest.get(requestId);
+  async findEventByRequestId(scope: string, requestId: string): Promise<AuditEvent | undefined> {
+    const row = this.eventByRequest.get(scope, requestId);
     return row && eventFromRow(row);
   }
 
@@ -227,6 +250,13 @@ export class SqliteStore implements Store {
       // Steps older than the window cannot be presented again; their rows are dropped.
       this.pruneSteps.run(principal, step - 10);
       return this.useStep.run(principal, step).changes > 0;
+    });
+  }
+
+  serviceSecret(name: string): Promise<Buffer> {
+    return this.commits.write(() => {
+      this.insertSecret.run(name, randomBytes(32));
+      return Buffer.from(this.selectSecret.get(name)!.value);
     });
   }
 

@@ -69,16 +69,28 @@ export interface AuditEvent {
   error?: { reason: string; message: string; metadata: Record<string, string>; retryable: boolean };
   /** The sign-out-everywhere operation the attempt belongs to, if any. */
   operationId?: string;
+  /** Where the request id is replayed (see requestScope); absent for a refusal, which is never replayed. */
+  requestScope?: string;
 }
+
+/**
+ * A request id belongs to whoever used it: the principal that sent it, or the operation whose
+ * background work derived it. Another scope's id is a new id; the store looks ids up by both.
+ */
+export const requestScope = {
+  principal: (name: string) => `principal:${name}`,
+  operation: (id: string) => `operation:${id}`,
+};
 
 /** An audit event before its outcome is known. */
 export type AuditTemplate = Omit<AuditEvent, "code" | "alreadyTerminated" | "details" | "error">;
 
-/** The audit event of a successful termination. */
+/** The audit event of a successful termination; the session's user when the caller named none. */
 export function terminationEvent(audit: AuditTemplate, outcome: TerminateOutcome): AuditEvent {
   const s = outcome.session;
   return {
     ...audit,
+    userId: audit.userId || s.userId,
     code: "OK",
     alreadyTerminated: outcome.alreadyTerminated,
     details: { sequence: s.sequence, changeDate: s.changeDate, resourceOwner: s.resourceOwner, creationDate: s.creationDate },
@@ -117,8 +129,8 @@ export interface Store extends OperationStore {
    */
   terminateSession(id: string, termination: Omit<Termination, "date">, audit?: AuditTemplate): Promise<TerminateOutcome | undefined>;
   recordEvent(event: AuditEvent): Promise<void>;
-  /** The latest event of a request id. */
-  findEventByRequestId(requestId: string): Promise<AuditEvent | undefined>;
+  /** The latest event of a request id in its scope (events without a scope are never found). */
+  findEventByRequestId(scope: string, requestId: string): Promise<AuditEvent | undefined>;
   /** The successful termination of a session through a provider, if this service made one. */
   findTermination(provider: string, sessionId: string): Promise<AuditEvent | undefined>;
   listEvents(query: EventQuery): Promise<ListedEvent[]>;
@@ -129,5 +141,10 @@ export interface Store extends OperationStore {
    * (a code is good once, on every replica).
    */
   useTotpStep(principal: string, step: number): Promise<boolean>;
+  /**
+   * The service's secret of this name: 32 random bytes made on first use, kept in the store, so
+   * every replica on the same store gets the same one. Never logged, never answered.
+   */
+  serviceSecret(name: string): Promise<Buffer>;
   close(): Promise<void>;
 }

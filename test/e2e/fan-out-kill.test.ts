@@ -7,7 +7,7 @@ import { childSetup, killAllChildren, startChild, until, type ChildSetup } from 
 
 const SESSIONS = 60;
 const CONCURRENCY = 2;
-const DELAY_MS = 30;
+const DELAY_MS = 150;
 
 /** The service's configuration: the fake as provider "chat", a small lease, a slow fan-out. */
 function serviceSetup(fake: FakeRocketChat, grace = 0): ChildSetup {
@@ -56,7 +56,7 @@ describe("TerminateUser survives SIGKILL in the middle of its fan-out", () => {
     const request = { userId: "victim", reason: "account compromised", requestId };
 
     // A short deadline: the call answers while the fan-out goes on.
-    const started = await first.client.terminateUser(request, { headers: setup.headers, timeoutMs: 300 });
+    const started = await first.client.terminateUser(request, { headers: setup.headers, timeoutMs: 2_000 });
     const opId = started.operation!.id;
     expect(opId).not.toBe("");
     expect(started.operation!.done).toBe(false);
@@ -118,7 +118,7 @@ describe("TerminateUser survives SIGKILL in the middle of its fan-out", () => {
     setup = serviceSetup(fake, 100);
     const first = await startChild(setup);
     const request = { userId: "victim-term", reason: "account compromised", requestId: randomUUID() };
-    const started = await first.client.terminateUser(request, { headers: setup.headers, timeoutMs: 300 });
+    const started = await first.client.terminateUser(request, { headers: setup.headers, timeoutMs: 2_000 });
     const opId = started.operation!.id;
 
     await until("10 sessions ended upstream", () => (ledger.endedTotal >= 10 ? true : undefined), 10_000, 2);

@@ -12,6 +12,11 @@ export async function failure(p: Promise<unknown>): Promise<ConnectError> {
   throw new Error("expected the call to fail");
 }
 
+/** A received error's details as their type and bytes, for byte-for-byte comparisons of answers. */
+export function detailBytes(err: ConnectError): string[][] {
+  return err.details.map((d) => ("type" in d ? [d.type, Buffer.from(d.value).toString("hex")] : ["(not received)"]));
+}
+
 /** failure(), keeping every text the errors showed, to search them for secrets at the end of a file. */
 export function keepErrorTexts(): { failure: (p: Promise<unknown>) => Promise<ConnectError>; texts: string[] } {
   const texts: string[] = [];

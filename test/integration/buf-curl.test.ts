@@ -101,6 +101,22 @@ describe("buf curl against the running service (schema by server reflection)", (
     expect(again["details"]).toEqual(ended["details"]);
   });
 
+  it("the README walk-through, then its audit example: ListEvents {\"userId\": \"alice\"} lists the walk-through's events", async () => {
+    const auth = ["-H", `Authorization: Bearer ${svc.keys.admin}`];
+    const call = (method: string, body: unknown) => bufJson([...H2C, ...auth, "-d", JSON.stringify(body), `${svc.baseUrl}/sessioncontrol.v1.SessionControl/${method}`]);
+    const { sessionId, sessionToken } = (await call("CreateSession", { userId: "alice", resourceOwner: "acme" })) as { sessionId: string; sessionToken: string };
+    await call("Terminate", { sessionId, sessionToken, reason: "off-boarding" });
+    expect((await call("Terminate", { sessionId }))["alreadyTerminated"]).toBe(true);
+    await call("TerminateUser", { userId: "alice", reason: "laptop stolen" });
+
+    const { events } = (await call("ListEvents", { userId: "alice" })) as { events: Record<string, unknown>[] };
+    // Newest first; proto3 JSON leaves out false and empty fields.
+    expect(events.map((e) => [e["sessionId"], e["userId"], e["reason"], e["code"], e["alreadyTerminated"]])).toEqual([
+      [sessionId, "alice", undefined, "OK", true],
+      [sessionId, "alice", "off-boarding", "OK", undefined],
+    ]);
+  });
+
   it("a call without a key fails with unauthenticated, and buf curl exits non-zero", async () => {
     const r = await bufCurl([...H2C, "-d", `{"sessionId":"x"}`, `${svc.baseUrl}/sessioncontrol.v1.SessionControl/Terminate`]);
     expect(r.code).not.toBe(0);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
+import { requestScope } from "../../src/store/store.js";
 import { failure } from "../helpers/errors.js";
 import { bearer, grpcClient, METRICS_TOKEN, METRICS_WITH_TOKEN, startTestService, type TestService } from "../helpers/service.js";
 
@@ -51,19 +52,20 @@ describe("providers on the embedded default", () => {
     expect(err.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.field).toBe("request_id");
 
     const store = SqliteStore.open(svc.dataDir);
-    const event = await store.findEventByRequestId(requestId);
+    const event = await store.findEventByRequestId(requestScope.principal("admin"), requestId);
     await store.close();
-    expect(event).toMatchObject({ principal: "admin", provider: "local", sessionId: s.sessionId, userId: "", reason: "first", code: "OK", alreadyTerminated: false });
+    // The caller named no user: the event has the session's.
+    expect(event).toMatchObject({ principal: "admin", provider: "local", sessionId: s.sessionId, userId: "idem", reason: "first", code: "OK", alreadyTerminated: false });
   });
 
-  it("replays a recorded refusal rather than trying again", async () => {
+  it("never replays a recorded refusal: the same request id with the right token ends the session", async () => {
     const s = await client.createSession({ userId: "idem2" }, admin());
     const requestId = randomUUID();
     const denied = await failure(client.terminate({ sessionId: s.sessionId, sessionToken: "wrong", requestId }, { headers: bearer(svc.keys.nobody) }));
     expect(denied.code).toBe(Code.PermissionDenied);
-    const replayed = await failure(client.terminate({ sessionId: s.sessionId, sessionToken: s.sessionToken, requestId }, { headers: bearer(svc.keys.nobody) }));
-    expect(replayed.code).toBe(Code.PermissionDenied);
-    expect((await client.getSession({ sessionId: s.sessionId }, admin())).session?.termination).toBeUndefined();
+    const ended = await client.terminate({ sessionId: s.sessionId, sessionToken: s.sessionToken, requestId }, { headers: bearer(svc.keys.nobody) });
+    expect(ended.alreadyTerminated).toBe(false);
+    expect((await client.getSession({ sessionId: s.sessionId }, admin())).session?.termination?.terminatedBy).toBe("nobody");
   });
 
   it("serves Prometheus metrics on the same port", async () => {

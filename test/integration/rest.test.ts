@@ -86,7 +86,7 @@ describe("REST DELETE /v2/sessions/{session_id} (seed 001)", () => {
     const res = await restDelete(created.sessionId, { key: svc.keys.admin, body: JSON.stringify({ sessionToken: "wrong" }) });
     expect(res.status).toBe(403);
     expect(res.contentType).toMatch(/^application\/json/);
-    expectRpcError(res.body, 7, "SESSION_TOKEN_INVALID");
+    expectRpcError(res.body, 7, "PERMISSION_DENIED");
     const got = await grpc.call(getSession, { sessionId: created.sessionId }, bearer(svc.keys.admin));
     expect(got.session?.termination).toBeUndefined();
   });

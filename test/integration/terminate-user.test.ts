@@ -22,6 +22,7 @@ import { FakeRocketChat } from "../fakes/rocketchat.js";
 import { FakeSenhasegura, type RemoteSession } from "../fakes/senhasegura.js";
 import { FakeZitadel } from "../fakes/zitadel.js";
 import { keepErrorTexts } from "../helpers/errors.js";
+import { until } from "../helpers/child-service.js";
 import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
 
 // Credentials of our service at each upstream: unique, so that a leak would be found.
@@ -397,11 +398,12 @@ describe("TerminateUser: partial failure and background retries", () => {
       expect(vault.failures[0]!.message).not.toContain(SS_SECRET);
 
       // Still down a while later: still retrying, with more attempts, never done.
-      await sleep(600);
-      const later = (await client.getOperation({ id: op!.id }, as("reader"))).operation;
+      const later = await until("another attempt at the provider that is down", async () => {
+        const { operation } = await client.getOperation({ id: op!.id }, as("reader"));
+        return progress(operation, "vault").failures[0]!.attempts > vault.failures[0]!.attempts ? operation : undefined;
+      });
       expect(later?.done).toBe(false);
       expect(progress(later, "vault").failures[0]).toMatchObject({ code: "UNAVAILABLE", retrying: true });
-      expect(progress(later, "vault").failures[0]!.attempts).toBeGreaterThan(vault.failures[0]!.attempts);
       const listed = await client.listOperations({ userId: held.user }, as("reader"));
       expect(listed.operations.map((o) => [o.id, o.done])).toEqual([[op!.id, false]]);
     } finally {
@@ -748,7 +750,7 @@ describe("TerminateUser: a graceful stop in the middle of the work", () => {
       const held = await seedUser(`u-${hash()}`, { local: 0, chat: 0, vault: 0, idp: 2 });
       zitadelDelay = { list: 3000, remove: 0 };
       const first = await start();
-      const { operation } = await first.client.terminateUser({ userId: held.user }, { headers: bearer(key), timeoutMs: 300 });
+      const { operation } = await first.client.terminateUser({ userId: held.user }, { headers: bearer(key), timeoutMs: 2_000 });
       expect(operation?.done).toBe(false);
       await first.running.stop();
       // The listing was cut short by the stop: nothing failed.

@@ -133,7 +133,7 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
     // Down: the listing fails, and is retried in the background.
     ledger.listDown = true;
     ledger.logoutDown = true;
-    const { operation: started } = await a!.client.terminateUser({ userId: "victim-b", reason: "compromised", requestId: randomUUID() }, { headers: a!.headers, timeoutMs: 1_000 });
+    const { operation: started } = await a!.client.terminateUser({ userId: "victim-b", reason: "compromised", requestId: randomUUID() }, { headers: a!.headers, timeoutMs: 2_000 });
     const opId = started!.id;
     expect(started!.done).toBe(false);
     // Either replica's worker may have taken the listing; its failure shows through both.
@@ -184,6 +184,11 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
     const { events } = await a!.client.listEvents({ userId: "victim-b", pageSize: 1000 }, { headers: a!.headers });
     const ok = events.filter((e) => e.operationId === opId && e.code === "OK");
     expect(ok.map((e) => e.sessionId).sort()).toEqual(sessions);
+    // Every attempt at a session, whichever replica made it, used one request id: the replicas share the key of work ids.
+    const idsOf = new Map<string, Set<string>>();
+    for (const e of events.filter((x) => x.operationId === opId)) idsOf.set(e.sessionId, (idsOf.get(e.sessionId) ?? new Set()).add(e.requestId));
+    expect(idsOf.size).toBe(40);
+    expect([...idsOf.values()].filter((ids) => ids.size !== 1)).toEqual([]);
   });
 
   it("(c) a replica killed (SIGKILL) while it holds claims: the other finishes its work once the lease lapses, each session ended once", async () => {
@@ -192,7 +197,7 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
     const CONCURRENCY = 2;
     fake.reset({ userId: RC_ADMIN, authToken: RC_TOKEN });
     const ledger = new EndLedger(fake);
-    ledger.delayMs = 30;
+    ledger.delayMs = 250;
     const sessions = ledger.addSessions("victim-c", SESSIONS, "c-sess");
     const schema = await newSchema();
     const operations = { poll_ms: 20, lease_ms: LEASE_MS, concurrency_per_provider: CONCURRENCY, retry_initial_ms: 100, retry_max_ms: 500, call_timeout_ms: 2_000 };
@@ -203,7 +208,7 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
     // The doomed replica takes the operation: it lists the sessions and claims them all.
     const { operation: started } = await doomed.client.terminateUser(
       { userId: "victim-c", reason: "compromised", requestId: randomUUID() },
-      { headers: setup.headers, timeoutMs: 300 },
+      { headers: setup.headers, timeoutMs: 2_000 },
     );
     const opId = started!.id;
     const listed = fake.requests.find((r) => r.pathname === "/api/v1/sessions/list.all")!;
@@ -247,7 +252,7 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
       providers: [rocketchat(fake)],
       operations: { poll_ms: 20, lease_ms: LEASE_MS, concurrency_per_provider: 2, retry_initial_ms: 100, retry_max_ms: 500, call_timeout_ms: 2_000 },
     });
-    const { operation: started } = await a!.client.terminateUser({ userId: "victim-d", reason: "compromised", requestId: randomUUID() }, { headers: a!.headers, timeoutMs: 200 });
+    const { operation: started } = await a!.client.terminateUser({ userId: "victim-d", reason: "compromised", requestId: randomUUID() }, { headers: a!.headers, timeoutMs: 2_000 });
     const done = await waitDone(b!, started!.id, 15_000, () => `ended ${ledger.endedTotal}/40`);
 
     expect(ledger.active()).toEqual([]);

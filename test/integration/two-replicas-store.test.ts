@@ -30,6 +30,14 @@ describe.skipIf(skip !== undefined)("two replicas on one PostgreSQL", () => {
     await dropSchema(schema);
   });
 
+  it("share one service secret: made once by whichever asks first, read by both", async () => {
+    const [fromA, fromB] = await Promise.all([a.serviceSecret("work_request_id"), b.serviceSecret("work_request_id")]);
+    expect(fromA).toHaveLength(32);
+    expect(fromB).toEqual(fromA);
+    const count = await withClient(async (c) => (await c.query<{ n: string }>("SELECT count(*) AS n FROM service_secrets")).rows[0]!.n, schema);
+    expect(count).toBe("1");
+  });
+
   it("records a session ended through both at once once; the other answers already terminated", async () => {
     for (let i = 0; i < 50; i++) {
       const s = await a.createSession({ userId: `u${i}`, resourceOwner: "org", metadata: {}, tokenHash: hashSessionToken(`t${i}`) });

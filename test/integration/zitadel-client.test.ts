@@ -71,7 +71,7 @@ describe("@zitadel/client SessionService pointed at session-control", () => {
     const err = await connectErrorOf(zitadel.deleteSession({ sessionId: created.sessionId, sessionToken: "not-the-token" }));
     expect(err.code).toBe(Code.PermissionDenied);
     const info = err.findDetails(ErrorInfoSchema);
-    expect(info.map((i) => i.reason)).toContain("SESSION_TOKEN_INVALID");
+    expect(info.map((i) => i.reason)).toContain("PERMISSION_DENIED");
 
     const got = await grpc.call(getSession, { sessionId: created.sessionId }, bearer(svc.keys.admin));
     expect(got.session?.termination).toBeUndefined();

@@ -1,13 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashSessionToken } from "../../src/auth/session-token.js";
 import { createLogger } from "../../src/log.js";
 import { AuditRetention } from "../../src/store/audit-retention.js";
 import type { NewOperation } from "../../src/store/operation-types.js";
 import { PostgresStore } from "../../src/store/postgres.js";
-import { MIGRATIONS } from "../../src/store/postgres-migrations.js";
+import { migrate, MIGRATIONS } from "../../src/store/postgres-migrations.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import type { AuditEvent, NewSession, Store } from "../../src/store/store.js";
 import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
@@ -55,6 +56,7 @@ function event(extra: Partial<AuditEvent> = {}): AuditEvent {
     reason: "r",
     code: "OK",
     alreadyTerminated: false,
+    requestScope: "principal:alice",
     ...extra,
   };
 }
@@ -165,10 +167,32 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     await store.recordEvent(event({ requestId: "q1", code: "UNAVAILABLE", reason: "first" }));
     await store.recordEvent(event({ requestId: "q1", code: "OK", reason: "second" }));
     await store.recordEvent(event({ requestId: "q2", code: "OK", reason: "third" }));
-    expect((await store.findEventByRequestId("q1"))?.reason).toBe("second");
-    expect(await store.findEventByRequestId("nope")).toBeUndefined();
+    expect((await store.findEventByRequestId("principal:alice", "q1"))?.reason).toBe("second");
+    expect(await store.findEventByRequestId("principal:alice", "nope")).toBeUndefined();
     expect((await store.findTermination("local", "s1"))?.reason).toBe("second");
     expect(await store.findTermination("other", "s1")).toBeUndefined();
+  });
+
+  it("finds a request id only in its scope, and never an event without one", async () => {
+    await store.recordEvent(event({ requestId: "q1", reason: "alice's" }));
+    await store.recordEvent(event({ requestId: "q1", principal: "bob", requestScope: "principal:bob", code: "NOT_FOUND", reason: "bob's" }));
+    const { requestScope: _, ...refusal } = event({ requestId: "q1", principal: "carol", code: "PERMISSION_DENIED" });
+    await store.recordEvent(refusal);
+    expect((await store.findEventByRequestId("principal:alice", "q1"))?.reason).toBe("alice's");
+    expect((await store.findEventByRequestId("principal:bob", "q1"))?.reason).toBe("bob's");
+    expect(await store.findEventByRequestId("principal:carol", "q1")).toBeUndefined();
+    expect(await store.findEventByRequestId("operation:op-1", "q1")).toBeUndefined();
+  });
+
+  it("makes each service secret once: 32 random bytes, the same on every call, concurrent ones too, and after a reopen", async () => {
+    const [a, b, c] = await Promise.all([store.serviceSecret("work_request_id"), store.serviceSecret("work_request_id"), store.serviceSecret("work_request_id")]);
+    expect(a).toHaveLength(32);
+    expect(b).toEqual(a);
+    expect(c).toEqual(a);
+    expect(await store.serviceSecret("another")).not.toEqual(a);
+    await store.close();
+    store = await env.open();
+    expect(await store.serviceSecret("work_request_id")).toEqual(a);
   });
 
   it("keeps every field of an event", async () => {
@@ -188,7 +212,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(first).toEqual({ ...full, id: first!.id });
     expect(second).toEqual({ ...failed, id: second!.id });
     expect(second!.id).toBeGreaterThan(first!.id);
-    expect(await store.findEventByRequestId("q-failed")).toEqual(failed);
+    expect(await store.findEventByRequestId("principal:alice", "q-failed")).toEqual(failed);
   });
 
   it("lists events newest first, filtered by user, session, principal, provider and time, page by page", async () => {
@@ -257,6 +281,10 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(first.operation.expiresAt.getTime()).toBe(newOperation("r1").expiresAt.getTime());
     const again = await store.createOperation({ ...newOperation("r1"), userId: "someone-else" });
     expect(again).toEqual({ operation: first.operation, created: false });
+    // Another principal's request id is a new id.
+    const other = await store.createOperation({ ...newOperation("r1"), principal: "deleter" });
+    expect(other.created).toBe(true);
+    expect(other.operation.id).not.toBe(first.operation.id);
 
     const got = await store.getOperation(first.operation.id);
     expect(got?.operation).toEqual(first.operation);
@@ -432,6 +460,82 @@ describe("sqlite store files", () => {
     expect(store.pragma("synchronous")).toBe(2n);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+/** Events as stores kept them before request ids were scoped: [principal, request id, code, operation id]. */
+const UNSCOPED_EVENTS: [string, string, string, string | null][] = [
+  ["admin", "q-ok", "OK", null],
+  ["admin", "q-gone", "NOT_FOUND", null],
+  ["nobody", "q-denied", "PERMISSION_DENIED", null],
+  ["nobody", "q-unauthenticated", "UNAUTHENTICATED", null],
+  ["admin", "q-invalid", "INVALID_ARGUMENT", null],
+  ["admin", "q-work", "OK", "op-1"],
+];
+
+/** What a store migrated from them must find, and not find. */
+async function expectScopedAfterMigration(store: Store): Promise<void> {
+  const found = async (scope: string, requestId: string) => (await store.findEventByRequestId(scope, requestId))?.code;
+  expect(await found("principal:admin", "q-ok")).toBe("OK");
+  expect(await found("principal:admin", "q-gone")).toBe("NOT_FOUND");
+  expect(await found("operation:op-1", "q-work")).toBe("OK");
+  // Refusals are never replayed; ids are found only in the scope that used them.
+  expect(await found("principal:nobody", "q-denied")).toBeUndefined();
+  expect(await found("principal:nobody", "q-unauthenticated")).toBeUndefined();
+  expect(await found("principal:admin", "q-invalid")).toBeUndefined();
+  expect(await found("principal:nobody", "q-ok")).toBeUndefined();
+  expect(await found("principal:admin", "q-work")).toBeUndefined();
+  expect((await store.listEvents({ limit: 10 })).map((e) => e.requestId).sort()).toEqual(UNSCOPED_EVENTS.map(([, q]) => q).sort());
+  // The operation recorded before keeps its request id for its principal; another principal's is a new one.
+  const kept = await store.createOperation({ ...newOperation("r-old"), principal: "admin" });
+  expect([kept.created, kept.operation.id]).toEqual([false, "op-1"]);
+  expect((await store.createOperation({ ...newOperation("r-old"), principal: "deleter" })).operation).toMatchObject({ principal: "deleter", requestId: "r-old" });
+}
+
+describe("stores made before request ids were scoped", () => {
+  it("sqlite: a file with the old events table migrates on open, once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sc-store-"));
+    const db = new Database(join(dir, "sessions.db"));
+    db.exec(`CREATE TABLE events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, principal TEXT NOT NULL, provider TEXT NOT NULL,
+      session_id TEXT NOT NULL, user_id TEXT NOT NULL, request_id TEXT NOT NULL, reason TEXT NOT NULL, code TEXT NOT NULL,
+      already_terminated INTEGER NOT NULL, details TEXT, error TEXT, operation_id TEXT);
+    CREATE INDEX events_by_request ON events (request_id, id);
+    CREATE TABLE operations (
+      id TEXT PRIMARY KEY, user_id TEXT NOT NULL, reason TEXT NOT NULL, request_id TEXT NOT NULL UNIQUE, principal TEXT NOT NULL,
+      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+    CREATE INDEX operations_by_user ON operations (user_id, id);
+    INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done) VALUES ('op-1', 'u1', '', 'r-old', 'admin', 1, 1, 4102444800000, 1);`);
+    const insert = db.prepare("INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, operation_id) VALUES (1, ?, 'local', 's1', '', ?, '', ?, 0, ?)");
+    for (const row of UNSCOPED_EVENTS) insert.run(...row);
+    db.close();
+    for (let open = 0; open < 2; open++) {
+      const store = SqliteStore.open(dir);
+      await expectScopedAfterMigration(store);
+      await store.close();
+    }
+    const indexes = new Database(join(dir, "sessions.db")).prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").all() as { name: string }[];
+    expect(indexes.map((i) => i.name)).not.toContain("events_by_request");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.skipIf(postgresSkip !== undefined)("postgres: a database at migration 4 migrates, once", async () => {
+    const schema = freshSchema();
+    try {
+      await withClient((c) => migrate(c, schema, MIGRATIONS.filter((m) => m.version <= 4)));
+      await withClient(async (c) => {
+        for (const row of UNSCOPED_EVENTS) {
+          await c.query("INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, operation_id) VALUES (now(), $1, 'local', 's1', '', $2, '', $3, false, $4)", row);
+        }
+        await c.query("INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done) VALUES ('op-1', 'u1', '', 'r-old', 'admin', now(), now(), now() + interval '1 day', true)");
+      }, schema);
+      const store = await PostgresStore.connect(postgresUrl, { schema });
+      expect(store.appliedMigrations).toEqual(MIGRATIONS.filter((m) => m.version > 4).map((m) => m.version));
+      await expectScopedAfterMigration(store);
+      await store.close();
+    } finally {
+      await dropSchema(schema);
+    }
   });
 });
 
