@@ -1,0 +1,13 @@
+import type { Attack } from "../attack.js";
+import { bigUnfinished, unfinishedH1, unfinishedH2 } from "./unfinished.js";
+
+/** Every attack, in the order they run. */
+export const ATTACKS: Attack[] = [
+  unfinishedH2({ protocol: "grpc", auth: false }),
+  unfinishedH2({ protocol: "grpc", auth: true }),
+  unfinishedH2({ protocol: "connect", auth: false }),
+  unfinishedH2({ protocol: "connect", auth: true }),
+  unfinishedH1(false),
+  unfinishedH1(true),
+  bigUnfinished,
+];
