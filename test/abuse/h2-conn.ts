@@ -1,5 +1,4 @@
 import net from "node:net";
-import { once } from "node:events";
 import { FrameType, Flag, PREFACE, Setting, settings, settingsAck, ping, data, DEFAULT_MAX_FRAME, windowUpdate } from "./h2-frames.js";
 
 export interface H2ConnOptions {
@@ -59,7 +58,7 @@ export class H2Conn {
   static async open(opts: H2ConnOptions): Promise<H2Conn> {
     const socket = net.connect({ host: "127.0.0.1", port: opts.port, localAddress: opts.localAddress });
     socket.setNoDelay(true);
-    await Promise.race([once(socket, "connect"), once(socket, "close").then(() => Promise.reject(new Error("closed before connecting")))]);
+    await connected(socket);
     const conn = new H2Conn(socket, opts.polite ?? true);
     socket.write(Buffer.concat([PREFACE, settings(opts.settings ?? [])]));
     return conn;
@@ -73,34 +72,47 @@ export class H2Conn {
     return id;
   }
 
-  /** Writes raw bytes; resolves when the socket takes more (backpressure), false once closed. */
-  async write(bytes: Uint8Array): Promise<boolean> {
+  /** Writes raw bytes; resolves when the socket takes more (backpressure): false once closed, or when `until` passed first. */
+  async write(bytes: Uint8Array, until = Infinity): Promise<boolean> {
     if (this.closed) return false;
-    if (!this.socket.write(bytes)) {
-      await Promise.race([once(this.socket, "drain"), once(this.socket, "close")]);
-    }
-    return !this.closed;
+    if (!this.socket.write(bytes)) await drained(this.socket, until);
+    return !this.closed && this.socket.writableLength < this.socket.writableHighWaterMark;
   }
 
-  /** Sends body bytes within the server's flow-control windows; resolves once sent, or false when the stream or connection ended. */
-  async sendData(streamId: number, body: Uint8Array, endStream = false): Promise<boolean> {
-    let at = 0;
-    while (at < body.length || (endStream && at === 0 && body.length === 0)) {
-      if (this.closed || this.endedStreams.has(streamId)) return false;
+  /**
+   * Sends body bytes within the server's flow-control windows; true once all are sent, false
+   * when the stream or connection ended first or `until` (ms since the epoch) came.
+   */
+  async sendData(streamId: number, body: Uint8Array, until = Infinity): Promise<boolean> {
+    for (let at = 0; at < body.length; ) {
+      if (this.closed || this.endedStreams.has(streamId) || Date.now() >= until) return false;
       const window = Math.min(this.connectionWindow, this.streamWindows.get(streamId) ?? 0);
-      if (window <= 0 && body.length > 0) {
-        await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+      if (window <= 0) {
+        await this.windowChange(until);
         continue;
       }
       const n = Math.min(window, this.maxFrame, body.length - at);
-      const last = at + n >= body.length;
       this.connectionWindow -= n;
       this.streamWindows.set(streamId, (this.streamWindows.get(streamId) ?? 0) - n);
-      if (!(await this.write(data(streamId, body.subarray(at, at + n), endStream && last)))) return false;
+      if (!(await this.write(data(streamId, body.subarray(at, at + n)), until))) return false;
       at += n;
-      if (body.length === 0) break;
     }
-    return !this.closed;
+    return true;
+  }
+
+  /** The attacker's own end of a stream (after RST_STREAM): stop tracking its window. */
+  forget(streamId: number): void {
+    this.streamWindows.delete(streamId);
+  }
+
+  private windowChange(until: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(until) ? setTimeout(resolve, Math.max(0, until - Date.now())) : undefined;
+      this.windowWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   destroy(): void {
@@ -178,4 +190,40 @@ export class H2Conn {
     this.streamWindows.delete(streamId);
     this.wakeWindowWaiters();
   }
+}
+
+/** Resolves when the socket drains or closes, or at `until`; never rejects. */
+export function drained(socket: net.Socket, until = Infinity): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.off("drain", done);
+      socket.off("close", done);
+      resolve();
+    };
+    const timer = Number.isFinite(until) ? setTimeout(done, Math.max(0, until - Date.now())) : undefined;
+    socket.once("drain", done);
+    socket.once("close", done);
+  });
+}
+
+/** Resolves once connected; rejects when the socket closes first. */
+export function connected(socket: net.Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!socket.connecting && !socket.destroyed) return resolve();
+    socket.once("connect", () => resolve());
+    socket.once("close", () => reject(new Error("closed before connecting")));
+  });
+}
+
+/** Resolves when the socket closes, or after `ms`; never rejects. */
+export function closedWithin(socket: net.Socket, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve();
+    const timer = setTimeout(resolve, ms);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

