@@ -1,6 +1,9 @@
 import type { Attack } from "../attack.js";
 import { idleConnections, slowloris } from "./connections.js";
 import { continuationFlood, hugeHeaders, pingFlood, rapidReset, settingsFlood } from "./floods.js";
+import { wrongKeys, wrongTokens } from "./guessing.js";
+import { overLimit } from "./over-limit.js";
+import { requestIds } from "./request-ids.js";
 import { bigUnfinished, unfinishedH1, unfinishedH2 } from "./unfinished.js";
 
 /** Every attack, in the order they run. */
@@ -19,4 +22,8 @@ export const ATTACKS: Attack[] = [
   continuationFlood,
   hugeHeaders,
   slowloris,
+  overLimit,
+  wrongKeys,
+  wrongTokens,
+  requestIds,
 ];
