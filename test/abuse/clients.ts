@@ -31,7 +31,8 @@ export async function outcome(call: Promise<unknown>): Promise<{ code: string; e
 }
 
 export function codeName(code: Code): string {
-  return Code[code]!.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  const name = Code[code] as string | undefined;
+  return name === undefined ? `CODE ${code}` : name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
 /** Runs `task` for 0..count-1 with at most `concurrency` at once; stops starting new ones once `until` has passed. */

@@ -24,17 +24,20 @@ export interface CallShape {
   message: Uint8Array;
   gzip?: boolean;
   headers?: Record<string, string>;
+  /** gRPC framing gone wrong: another flag byte, another declared length, or no envelope at all. */
+  frame?: { flag?: number; declared?: number; bare?: boolean };
 }
 
 /** The request for one call shape, gzip-compressed when asked (and the header that says so). */
 export function request(c: CallShape): RawRequest {
   const payload = c.gzip ? gzipSync(c.message) : c.message;
   const h = c.headers ?? {};
+  const framed = () => (c.frame?.bare ? Buffer.from(payload) : envelope(payload, c.frame?.flag ?? (c.gzip ? 1 : 0), c.frame?.declared ?? payload.length));
   switch (c.protocol) {
     case "grpc":
-      return post(c.path, { "content-type": "application/grpc", te: "trailers", ...(c.gzip && { "grpc-encoding": "gzip" }), ...h }, envelope(payload, c.gzip ? 1 : 0));
+      return post(c.path, { "content-type": "application/grpc", te: "trailers", ...(c.gzip && { "grpc-encoding": "gzip" }), ...h }, framed());
     case "grpc-web":
-      return post(c.path, { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", ...(c.gzip && { "grpc-encoding": "gzip" }), ...h }, envelope(payload, c.gzip ? 1 : 0));
+      return post(c.path, { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", ...(c.gzip && { "grpc-encoding": "gzip" }), ...h }, framed());
     case "connect-proto":
     case "connect-json":
       return post(
@@ -55,11 +58,19 @@ function post(path: string, headers: Record<string, string>, body: Uint8Array): 
   return { method: "POST", path, headers, body };
 }
 
-/** The status code of an answer, by the protocol's own rules: "OK", a gRPC code name, or "HTTP <status>" when it says none. */
-export function answerCode(protocol: Protocol, a: RawAnswer): string {
-  if (protocol === "grpc" || protocol === "grpc-web") {
-    const status = a.trailers["grpc-status"] ?? a.headers["grpc-status"] ?? grpcWebTrailer(a.body)["grpc-status"];
-    return status === undefined ? `HTTP ${a.status} without grpc-status` : codeName(Number(status) as Code);
+/**
+ * The status code of an answer, by the rules of the protocol the request's content type
+ * names (a fuzzed content type may name another one): "OK", a gRPC code name, or
+ * "HTTP <status>" when the answer says none.
+ */
+export function answerCode(req: RawRequest, a: RawAnswer): string {
+  const contentType = req.headers["content-type"] ?? "";
+  if (contentType.startsWith("application/grpc")) {
+    // gRPC-web-text answers are base64, the trailer frame included.
+    const body = (a.headers["content-type"] ?? "").startsWith("application/grpc-web-text") ? Buffer.from(a.body.toString("latin1"), "base64") : a.body;
+    const status = a.trailers["grpc-status"] ?? a.headers["grpc-status"] ?? grpcWebTrailer(body)["grpc-status"];
+    if (status !== undefined) return codeName(Number(status) as Code);
+    return a.status === 200 ? "HTTP 200 without grpc-status" : `HTTP ${a.status}`;
   }
   if (a.status === 200) return "OK";
   try {
@@ -85,7 +96,15 @@ function grpcWebTrailer(body: Buffer): Record<string, string> {
   return {};
 }
 
-/** What no client-made input may get: a 5xx, INTERNAL, UNKNOWN, or an answer without a status. */
+/**
+ * HTTP statuses of 500 and up that a client's own input may cause, by the Connect protocol's
+ * code mapping: 501 for UNIMPLEMENTED (a method that does not exist) and 504 for
+ * DEADLINE_EXCEEDED (the client's own timeout).
+ */
+const CLIENT_MADE_5XX: Record<number, string> = { 501: "UNIMPLEMENTED", 504: "DEADLINE_EXCEEDED" };
+
+/** What no client-made input may get: another 5xx, INTERNAL, UNKNOWN, or a gRPC 200 without a status. */
 export function serverFault(a: RawAnswer, code: string): boolean {
-  return a.status >= 500 || code === "INTERNAL" || code === "UNKNOWN" || code.includes("without grpc-status");
+  const allowed = CLIENT_MADE_5XX[a.status];
+  return (a.status >= 500 && (allowed === undefined || (code !== allowed && !code.startsWith("HTTP")))) || code === "INTERNAL" || code === "UNKNOWN" || code.includes("without grpc-status");
 }

@@ -36,7 +36,9 @@ export class H1Client {
 
   send(r: RawRequest): Promise<RawAnswer> {
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: "127.0.0.1", port: this.port, method: r.method, path: r.path, headers: r.headers, agent: this.agent, timeout: TIMEOUT_MS }, (res) => {
+      // Node sends a DELETE's body without saying how long it is unless told.
+      const headers = r.body ? { "content-length": String(r.body.length), ...r.headers } : r.headers;
+      const req = http.request({ host: "127.0.0.1", port: this.port, method: r.method, path: r.path, headers, agent: this.agent, timeout: TIMEOUT_MS }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
@@ -74,7 +76,8 @@ export class H2Client {
 
   send(r: RawRequest): Promise<RawAnswer> {
     return new Promise((resolve, reject) => {
-      const req = this.connect().request({ ":method": r.method, ":path": r.path, ...r.headers });
+      // Node ends GET and DELETE streams at once unless told they carry a body.
+      const req = this.connect().request({ ":method": r.method, ":path": r.path, ...r.headers }, { endStream: !r.body });
       let answer: RawAnswer = { status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0) };
       const chunks: Buffer[] = [];
       req.setTimeout(TIMEOUT_MS, () => req.close(http2.constants.NGHTTP2_CANCEL));

@@ -3,6 +3,7 @@ import { idleConnections, slowloris } from "./connections.js";
 import { continuationFlood, hugeHeaders, pingFlood, rapidReset, settingsFlood } from "./floods.js";
 import { wrongKeys, wrongTokens } from "./guessing.js";
 import { overLimit } from "./over-limit.js";
+import { fuzz } from "./fuzz.js";
 import { requestIds } from "./request-ids.js";
 import { bigUnfinished, unfinishedH1, unfinishedH2 } from "./unfinished.js";
 
@@ -26,4 +27,5 @@ export const ATTACKS: Attack[] = [
   wrongKeys,
   wrongTokens,
   requestIds,
+  fuzz,
 ];
