@@ -22,6 +22,8 @@ export interface Attack {
   name: string;
   /** One line: what it sends. */
   what: string;
+  /** Left out of --smoke (a variant whose every dimension another smoke attack covers). */
+  fullOnly?: boolean;
   run(ctx: AttackContext): Promise<AttackResult>;
 }
 

@@ -24,7 +24,7 @@ async function main(): Promise<number> {
   const smoke = values.smoke!;
   const seed = values.seed !== undefined ? Number(values.seed) : smoke ? SMOKE_SEED : Math.floor(Math.random() * 2 ** 31);
   const only = values.only?.split(",").map((s) => s.trim());
-  const attacks = ATTACKS.filter((a) => !only || only.includes(a.name));
+  const attacks = ATTACKS.filter((a) => (only ? only.includes(a.name) : !(smoke && a.fullOnly)));
   if (attacks.length === 0) throw new Error(`no attack named ${values.only}; known: ${ATTACKS.map((a) => a.name).join(", ")}`);
   const limits = productionLimits();
   const missing = missingBounds(limits);

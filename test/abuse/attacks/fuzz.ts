@@ -80,7 +80,7 @@ export const fuzz: Attack = {
   name: "fuzz-all-protocols",
   what: "fast-check: random bodies, headers and content types on every protocol",
   async run(ctx) {
-    const runs = ctx.smoke ? 150 : 2_000;
+    const runs = ctx.smoke ? 120 : 2_000;
     const timeLimitMs = ctx.smoke ? 30_000 : 60_000;
     // Known callers on one address, unknown ones on another: the limit on failed keys must not stop the fuzzing of bodies.
     const clients = {

@@ -55,7 +55,7 @@ export const wrongKeys: Attack = {
   name: "wrong-api-keys",
   what: "Terminate with random API keys from one address",
   async run(ctx) {
-    const total = ctx.smoke ? 1_000 : 5_000;
+    const total = ctx.smoke ? 300 : 5_000;
     const before = await countEvents(ctx);
     const { client, close } = grpcClient(SessionControl, ctx.server.port, attackerAddress(0));
     const codes: string[] = [];
@@ -101,7 +101,7 @@ export const wrongTokens: Attack = {
   name: "wrong-session-tokens",
   what: "Terminate with wrong session tokens on an existing and a missing session id",
   async run(ctx) {
-    const total = ctx.smoke ? 1_000 : 5_000;
+    const total = ctx.smoke ? 400 : 5_000;
     const admin = grpcClient(SessionControl, ctx.server.port);
     const attacker = grpcClient(SessionControl, ctx.server.port, attackerAddress(1));
     const zitadel = grpcClient(SessionService, ctx.server.port, attackerAddress(1));

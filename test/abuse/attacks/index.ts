@@ -9,12 +9,13 @@ import { bigUnfinished, unfinishedH1, unfinishedH2 } from "./unfinished.js";
 
 /** Every attack, in the order they run. */
 export const ATTACKS: Attack[] = [
+  // Smoke covers each of gRPC/Connect, h2/HTTP/1.1 and with/without a key once.
   unfinishedH2({ protocol: "grpc", auth: false }),
-  unfinishedH2({ protocol: "grpc", auth: true }),
-  unfinishedH2({ protocol: "connect", auth: false }),
+  unfinishedH2({ protocol: "grpc", auth: true }, true),
+  unfinishedH2({ protocol: "connect", auth: false }, true),
   unfinishedH2({ protocol: "connect", auth: true }),
   unfinishedH1(false),
-  unfinishedH1(true),
+  unfinishedH1(true, true),
   bigUnfinished,
   idleConnections,
   rapidReset,

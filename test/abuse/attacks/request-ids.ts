@@ -55,7 +55,7 @@ export const requestIds: Attack = {
 
       // Derived ids: race TerminateUser with the ids it would use.
       const user = "everywhere";
-      const count = ctx.smoke ? 500 : 3_000;
+      const count = ctx.smoke ? 300 : 3_000;
       const sessions: string[] = [];
       await pool(count, 32, async () => {
         sessions.push((await admin.client.createSession({ userId: user }, as(keys.admin))).sessionId);

@@ -3,7 +3,7 @@ import { headerBlock, headers, requestFields } from "../h2-frames.js";
 import { connected, H2Conn } from "../h2-conn.js";
 import { envelope } from "../protocols.js";
 import { pool } from "../clients.js";
-import { attackerAddress, sleepUntil, type Attack, type AttackContext } from "../attack.js";
+import { attackerAddress, sleep, sleepUntil, type Attack, type AttackContext } from "../attack.js";
 
 const TERMINATE = "/sessioncontrol.v1.SessionControl/Terminate";
 const DECLARED = 64 * 1024;
@@ -34,16 +34,21 @@ function partialBody(s: Shape): Buffer {
  * unauthenticated, heap out of memory in ~14 s. 12 connections so that even at
  * max_concurrent_streams (100) per connection the bytes held pass max_buffered_bytes (64 MiB).
  */
-export function unfinishedH2(s: Shape): Attack {
+export function unfinishedH2(s: Shape, fullOnly = false): Attack {
   const label = `${s.protocol === "grpc" ? "gRPC" : "Connect binary"} h2, ${s.auth ? "authenticated" : "no key"}`;
   return {
     name: `unfinished-${s.protocol}-h2-${s.auth ? "auth" : "noauth"}`,
     what: `${label}: streams whose 64 KiB body never completes`,
+    fullOnly,
     async run(ctx) {
       const conns = 12;
       const streams = ctx.smoke ? 150 : 1000;
-      const holdMs = ctx.smoke ? 8_000 : 20_000;
-      const until = Date.now() + holdMs;
+      // Smoke stops sending once the bodies pass max_buffered_bytes by half; full sends for the whole time.
+      const target = ctx.smoke ? Math.ceil((1.5 * ctx.limits.maxBufferedBytes) / SENT) : Infinity;
+      const sendMs = ctx.smoke ? 12_000 : 20_000;
+      const holdMs = ctx.smoke ? 3_000 : 5_000;
+      const started = Date.now();
+      const until = started + sendMs;
       const body = partialBody(s);
       const contentType = s.protocol === "grpc" ? "application/grpc" : "application/proto";
       const block = headerBlock(requestFields(TERMINATE, contentType, contentHeaders(ctx, s, true)));
@@ -57,6 +62,7 @@ export function unfinishedH2(s: Shape): Attack {
             streams,
             32,
             async () => {
+              if (sent >= target) return;
               const id = conn.newStream();
               if ((await conn.write(headers(id, block), until)) && (await conn.sendData(id, body, until))) sent++;
             },
@@ -64,13 +70,14 @@ export function unfinishedH2(s: Shape): Attack {
           );
         }),
       );
-      await sleepUntil(until);
+      const sentMs = Date.now() - started;
+      await sleep(holdMs);
       const seen = opened.reduce((a, c) => ({ answered: a.answered + c.seen.answered, reset: a.reset + c.seen.reset, closed: a.closed + (c.closed ? 1 : 0) }), { answered: 0, reset: 0, closed: 0 });
       for (const c of opened) c.destroy();
       return {
-        load: `${conns} conns × ${streams} streams, ${holdMs / 1000} s`,
+        load: `${conns} conns × ${streams} streams, ${(sentMs / 1000).toFixed(0)} + ${holdMs / 1000} s`,
         problems: [],
-        notes: [`${sent} bodies sent in full (one byte short), ${seen.answered} answered, ${seen.reset} reset, ${seen.closed} conns closed by the server`],
+        notes: [`${sent} bodies (${((sent * SENT) / 2 ** 20).toFixed(0)} MiB) sent in full (one byte short), ${seen.answered} answered, ${seen.reset} reset, ${seen.closed} conns closed by the server`],
       };
     },
   };
@@ -80,10 +87,11 @@ export function unfinishedH2(s: Shape): Attack {
  * HTTP/1.1: one Connect request per socket, Content-Length 64 KiB, one byte short, held open;
  * more sockets than max_connections (1000) and more bytes than max_buffered_bytes (64 MiB).
  */
-export function unfinishedH1(auth: boolean): Attack {
+export function unfinishedH1(auth: boolean, fullOnly = false): Attack {
   return {
     name: `unfinished-connect-h1-${auth ? "auth" : "noauth"}`,
     what: `Connect binary HTTP/1.1, ${auth ? "authenticated" : "no key"}: requests whose 64 KiB body never completes`,
+    fullOnly,
     async run(ctx) {
       const sockets = ctx.smoke ? 1100 : 1500;
       const holdMs = ctx.smoke ? 8_000 : 20_000;
@@ -136,7 +144,7 @@ export const bigUnfinished: Attack = {
   what: "one h2 connection, 100 authenticated gRPC streams each sending a 4 MB message one byte short",
   async run(ctx) {
     const streams = 100;
-    const holdMs = ctx.smoke ? 12_000 : 25_000;
+    const holdMs = ctx.smoke ? 8_000 : 25_000;
     const until = Date.now() + holdMs;
     const declared = 4_000_000;
     const body = envelope(Buffer.alloc(declared - 1, 0x61), 0, declared);
