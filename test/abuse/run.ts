@@ -12,12 +12,15 @@ import { parseArgs } from "node:util";
 import { describeMachine, describeSource } from "../../bench/machine.js";
 import { ATTACKS } from "./attacks/index.js";
 import { sleep } from "./attack.js";
+import { ensureFileLimit } from "./file-limit.js";
 import { missingBounds, productionLimits } from "./limits.js";
 import { Monitor } from "./monitor-client.js";
 import { renderTable, row, RSS_CEILING_MB, writeJson, type Row } from "./report.js";
 import { startServer } from "./server.js";
 
 const SMOKE_SEED = 20_261_208;
+/** File descriptors the runner needs: the most sockets one attack holds (4,000 idle connections), the server's as many, and room. */
+const FILES_NEEDED = { smoke: 4_096, full: 10_240 };
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { smoke: { type: "boolean", default: false }, only: { type: "string" }, seed: { type: "string" }, out: { type: "string" } } });
@@ -26,6 +29,8 @@ async function main(): Promise<number> {
   const only = values.only?.split(",").map((s) => s.trim());
   const attacks = ATTACKS.filter((a) => (only ? only.includes(a.name) : !(smoke && a.fullOnly)));
   if (attacks.length === 0) throw new Error(`no attack named ${values.only}; known: ${ATTACKS.map((a) => a.name).join(", ")}`);
+  const files = ensureFileLimit(smoke ? FILES_NEEDED.smoke : FILES_NEEDED.full);
+  if (files < (smoke ? FILES_NEEDED.smoke : FILES_NEEDED.full)) console.log(`warning: ulimit -n is ${files} and cannot be raised; attacks that hold many sockets will hit it`);
   const limits = productionLimits();
   const missing = missingBounds(limits);
   console.log(`abuse suite (${smoke ? "smoke" : "full"}): ${attacks.length} attacks, fuzz seed ${seed}, peak RSS ceiling ${RSS_CEILING_MB} MB`);

