@@ -33,7 +33,7 @@ async function main(): Promise<number> {
   if (files < (smoke ? FILES_NEEDED.smoke : FILES_NEEDED.full)) console.log(`warning: ulimit -n is ${files} and cannot be raised; attacks that hold many sockets will hit it`);
   const limits = productionLimits();
   const missing = missingBounds(limits);
-  console.log(`abuse suite (${smoke ? "smoke" : "full"}): ${attacks.length} attacks, fuzz seed ${seed}, peak RSS ceiling ${RSS_CEILING_MB} MB`);
+  console.log(`abuse suite (${smoke ? "smoke" : "full"}): ${attacks.length} attacks, fuzz seed ${seed}, peak RSS ceiling ${RSS_CEILING_MB} MB, ulimit -n ${files}`);
   if (missing.length > 0) console.log(`the server's configuration schema does not know: ${missing.join(", ")} (attacks sized by the agreed defaults)`);
 
   const monitor = Monitor.spawn();
