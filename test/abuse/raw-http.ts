@@ -42,7 +42,7 @@ export class H1Client {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: flat(res.headers), trailers: {}, body: Buffer.concat(chunks) }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: flat(res.headers), trailers: flat(res.trailers), body: Buffer.concat(chunks) }));
       });
       req.on("timeout", () => req.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
       req.on("error", reject);
