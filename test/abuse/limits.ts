@@ -16,6 +16,8 @@ export interface Limits {
   idleTimeoutMs: number;
   failedAuthPerAddress: number;
   wrongTokensPerSession: number;
+  /** The guessing limits' window: a run longer than it may see the limit again, fresh. */
+  guessWindowMs: number;
   /** The keys the schema knows, with their defaults, for the config file of the server under attack. */
   known: { server: Record<string, number>; limits: Record<string, number> };
 }
@@ -29,7 +31,7 @@ const AGREED_SERVER = {
   body_timeout_ms: 30_000,
   idle_timeout_ms: 60_000,
 };
-const AGREED_LIMITS = { failed_auth_per_address: 30, wrong_tokens_per_session: 10 };
+const AGREED_LIMITS = { failed_auth_per_address: 30, wrong_tokens_per_session: 10, window_ms: 60_000 };
 
 export function productionLimits(): Limits {
   const defaults = configSchema.parse({}) as unknown as Record<string, Record<string, unknown> | undefined>;
@@ -46,6 +48,7 @@ export function productionLimits(): Limits {
     idleTimeoutMs: server.idle_timeout_ms,
     failedAuthPerAddress: limits.failed_auth_per_address,
     wrongTokensPerSession: limits.wrong_tokens_per_session,
+    guessWindowMs: limits.window_ms,
     known,
   };
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { fromBinary, toJson } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
 import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
-import { RetryInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema, RetryInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
 import { newApiKey } from "../../../src/auth/admin-key.js";
 import { newSessionId } from "../../../src/store/session-id.js";
@@ -38,11 +39,16 @@ function limitSeen(codes: string[], errors: (ConnectError | undefined)[]): { fir
   };
 }
 
-function limitProblems(what: string, limit: number, seen: ReturnType<typeof limitSeen>, total: number): string[] {
+/**
+ * RESOURCE_EXHAUSTED must come by the limit (plus the calls in flight), and stay: a run longer
+ * than the limit's window may let `limit` more through in each new window.
+ */
+function limitProblems(what: string, limit: number, seen: ReturnType<typeof limitSeen>, total: number, ms: number, windowMs: number): string[] {
   if (seen.first < 0) return [`no RESOURCE_EXHAUSTED in ${total} ${what} (limit ${limit})`];
   const problems: string[] = [];
   if (seen.first > limit + CONCURRENCY) problems.push(`first RESOURCE_EXHAUSTED only at ${what} #${seen.first + 1} (limit ${limit})`);
-  if (seen.laterOthers > CONCURRENCY) problems.push(`${seen.laterOthers} ${what} after the first RESOURCE_EXHAUSTED were answered otherwise`);
+  const allowed = CONCURRENCY + limit * Math.floor(ms / windowMs);
+  if (seen.laterOthers > allowed) problems.push(`${seen.laterOthers} ${what} after the first RESOURCE_EXHAUSTED were answered otherwise (allowed ${allowed})`);
   if (!seen.retryInfo) problems.push("RESOURCE_EXHAUSTED without google.rpc.RetryInfo");
   return problems;
 }
@@ -73,7 +79,7 @@ export const wrongKeys: Attack = {
     const seconds = (Date.now() - started) / 1000;
     const after = await countEvents(ctx);
     const seen = limitSeen(codes, errors);
-    const problems = limitProblems("wrong keys", ctx.limits.failedAuthPerAddress, seen, total);
+    const problems = limitProblems("wrong keys", ctx.limits.failedAuthPerAddress, seen, total, seconds * 1000, ctx.limits.guessWindowMs);
     if (codes.includes("OK")) problems.push("a random key was accepted");
     if (after !== before) problems.push(`${after - before} audit rows written for unknown callers`);
     return {
@@ -84,11 +90,19 @@ export const wrongKeys: Attack = {
   },
 };
 
-/** An answer reduced to what a caller sees, with the RetryInfo delay and digits in the message blanked (they may differ by the clock). */
+/**
+ * An answer reduced to what a caller sees, with digits blanked in the message and ErrorInfo,
+ * and RetryInfo's delay left out: they may differ by the clock, not by the session.
+ */
 function shape(o: Awaited<ReturnType<typeof outcome>>): string {
   if (!o.error) return o.code;
-  const details = o.error.details.map((d) => ("desc" in d ? d.desc.typeName : d.type) === "google.rpc.RetryInfo" ? "RetryInfo" : `${"desc" in d ? d.desc.typeName : d.type}:${Buffer.from("desc" in d ? new Uint8Array() : d.value).toString("base64")}`);
-  return JSON.stringify({ code: o.code, message: o.error.rawMessage.replace(/\d+/g, "#"), details }).slice(0, 300);
+  const details = o.error.details.map((d) => {
+    const type = "desc" in d ? d.desc.typeName : d.type;
+    if (type === "google.rpc.RetryInfo") return "RetryInfo";
+    if (type === "google.rpc.ErrorInfo" && !("desc" in d)) return `ErrorInfo:${JSON.stringify(toJson(ErrorInfoSchema, fromBinary(ErrorInfoSchema, d.value))).replace(/\d+/g, "#")}`;
+    return `${type}:${"desc" in d ? "" : Buffer.from(d.value).toString("base64")}`;
+  });
+  return JSON.stringify({ code: o.code, message: o.error.rawMessage.replace(/\d+/g, "#"), details }).slice(0, 400);
 }
 
 /**
@@ -112,6 +126,9 @@ export const wrongTokens: Attack = {
     const codes: string[] = [];
     const errors: (ConnectError | undefined)[] = [];
     const differ = new Set<string>();
+    // Distinct answers and how often each came, per id: calls in flight at once may cross the limit in another order.
+    const answers = { existing: new Map<string, number>(), missing: new Map<string, number>() };
+    const started = Date.now();
     try {
       const existing = (await admin.client.createSession({ userId: "guessed" }, asAdmin)).sessionId;
       const missing = newSessionId(new Date());
@@ -120,9 +137,13 @@ export const wrongTokens: Attack = {
         const [a, b] = await Promise.all([existing, missing].map((sessionId) => outcome(attacker.client.terminate({ sessionId, sessionToken: token }, asNobody))));
         codes.push(a!.code);
         errors.push(a!.error);
-        if (shape(a!) !== shape(b!)) differ.add(`Terminate: existing ${shape(a!)} vs missing ${shape(b!)}`);
+        for (const [map, o] of [[answers.existing, a!], [answers.missing, b!]] as const) map.set(shape(o), (map.get(shape(o)) ?? 0) + 1);
       });
-      problems.push(...limitProblems("wrong tokens", ctx.limits.wrongTokensPerSession, limitSeen(codes, errors), total / 2));
+      for (const s of new Set([...answers.existing.keys(), ...answers.missing.keys()])) {
+        const [e, m] = [answers.existing.get(s) ?? 0, answers.missing.get(s) ?? 0];
+        if (e === 0 || m === 0 || Math.abs(e - m) > CONCURRENCY) differ.add(`Terminate: ${s} came ${e} times for the existing id, ${m} for the missing one`);
+      }
+      problems.push(...limitProblems("wrong tokens", ctx.limits.wrongTokensPerSession, limitSeen(codes, errors), total / 2, Date.now() - started, ctx.limits.guessWindowMs));
       if (codes.includes("OK")) problems.push("a wrong token ended the session");
       const still = (await admin.client.getSession({ sessionId: existing }, asAdmin)).session;
       if (!still || still.termination) problems.push("the guessed session is no longer active");
