@@ -11,7 +11,8 @@ import { measure, type RunResult } from "../measure.js";
 import { CHECK_CALL, checkProblems, COMPARISON_HEADERS } from "../scenarios/comparison.js";
 import { prepareService, terminateOnce, terminateProblems } from "../scenarios/service-env.js";
 import type { ChildUsage, FromChild, ToChild } from "../servers/child.js";
-import { readMemory, resetPeakRss, SERVER_ENTRIES, type ServerName, type ServerProcess } from "../servers/spawn.js";
+import { readMemory, resetPeakRss } from "../proc-memory.js";
+import { SERVER_ENTRIES, type ServerName, type ServerProcess } from "../servers/spawn.js";
 import { serviceNodeFlags } from "../node-flags.js";
 
 /**

@@ -73,9 +73,18 @@ export function killAllChildren(): void {
   running.clear();
 }
 
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Node.js flags before `--import tsx` (e.g. the production ones of src/cli.ts's `#!` line). */
+  nodeFlags?: string[];
+  /** Keep only about this many of the last characters of stdout and stderr (a long run under load logs a lot). */
+  keepChars?: number;
+}
+
 /** Starts the service on port 0 with the setup's config and waits for its "serving" log line. */
-export async function startChild(setup: ChildSetup, timeoutMs = 20_000): Promise<ChildService> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--config", setup.configFile, "--port", "0"], {
+export async function startChild(setup: ChildSetup, opts: StartOptions = {}): Promise<ChildService> {
+  const { timeoutMs = 20_000, nodeFlags = [], keepChars = Infinity } = opts;
+  const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", CLI, "serve", "--config", setup.configFile, "--port", "0"], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...setup.env },
@@ -83,8 +92,9 @@ export async function startChild(setup: ChildSetup, timeoutMs = 20_000): Promise
   running.add(child);
   let out = "";
   let err = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString("utf8")));
-  child.stderr!.on("data", (c: Buffer) => (err += c.toString("utf8")));
+  const keep = (text: string) => (text.length > 2 * keepChars ? text.slice(text.indexOf("\n", text.length - keepChars) + 1) : text);
+  child.stdout!.on("data", (c: Buffer) => (out = keep(out + c.toString("utf8"))));
+  child.stderr!.on("data", (c: Buffer) => (err = keep(err + c.toString("utf8"))));
   let gone = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => {
