@@ -45,6 +45,9 @@ export function checkedBody(
         mustDecode(schema, envelope.message);
         return bytes;
       }
+      const encoding = header.get(encodingHeader) ?? "identity";
+      // A compressed envelope under no encoding is the caller's mistake (connect-es would say INTERNAL).
+      if (encoding === "identity") throw new ConnectError(`request message is flagged compressed, but ${encodingHeader} names no compression`, Code.InvalidArgument);
       // An unknown encoding is the framework's to refuse (UNIMPLEMENTED, naming the ones it knows).
       if (!compression) return bytes;
       const message = await decompressed(compression, envelope.message, limit);

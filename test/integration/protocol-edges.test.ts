@@ -161,6 +161,15 @@ describe("compressed bodies that do not decode are INVALID_ARGUMENT on every pro
     expect(res.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(trailer)?.[1]).toBe(String(Code.InvalidArgument));
   });
 
+  it.each([["no grpc-encoding", {}], ["grpc-encoding: identity", { "grpc-encoding": "identity" }]] as const)("gRPC and gRPC-web: an envelope flagged compressed under %s", async (_name, encoding) => {
+    const body = grpcFrame(gzipSync(Buffer.from([0x0a, 0x01, 0x78])), true);
+    const grpc = await h2Call(TERMINATE, { "content-type": "application/grpc", te: "trailers", ...encoding, ...bearer(svc.keys.admin) }, body);
+    expect(grpc.trailers["grpc-status"] ?? grpc.headers["grpc-status"]).toBe(String(Code.InvalidArgument));
+    const web = await fetch(`${svc.baseUrl}${TERMINATE}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto", ...encoding, ...bearer(svc.keys.admin) }, body });
+    const trailer = Buffer.from(await web.arrayBuffer()).toString("latin1");
+    expect(web.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(trailer)?.[1]).toBe(String(Code.InvalidArgument));
+  });
+
   it.each(bodies)("Connect binary: %s", async (_name, bytes) => {
     const res = await fetch(`${svc.baseUrl}${TERMINATE}`, {
       method: "POST",

@@ -70,6 +70,8 @@ export const slowloris: Attack = {
     await pool(count, 100, async (i) => {
       const socket = net.connect({ host: "127.0.0.1", port: ctx.server.port, localAddress: attackerAddress(i % 16) });
       socket.on("error", () => {});
+      // Read what the server sends, so that its close (after a 408) is seen at once.
+      socket.resume();
       const entry: (typeof sockets)[number] = { socket, openedAt: Date.now() };
       socket.once("close", () => (entry.closedAt = Date.now()));
       sockets.push(entry);
