@@ -155,11 +155,17 @@ function wholeBody(
   return { [Symbol.asyncIterator]: () => iterator };
 }
 
-/** The message of a single envelope; undefined when the bytes are not exactly one. */
+/**
+ * The message of a single envelope; undefined when the envelope is incomplete (the framework
+ * says so). Another flag, or bytes after the one message, are the caller's mistake.
+ */
 function unframe(bytes: Uint8Array): { compressed: boolean; message: Uint8Array } | undefined {
-  if (bytes.length < 5 || (bytes[0]! & ~1) !== 0) return undefined;
+  if (bytes.length < 5) return undefined;
+  if ((bytes[0]! & ~1) !== 0) throw new ConnectError(`request envelope has flags 0x${bytes[0]!.toString(16)}; only 0 and 1 (compressed) are allowed`, Code.InvalidArgument);
   const length = ((bytes[1]! << 24) | (bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) >>> 0;
-  return bytes.length === 5 + length ? { compressed: bytes[0] === 1, message: bytes.subarray(5) } : undefined;
+  if (bytes.length < 5 + length) return undefined;
+  if (bytes.length > 5 + length) throw new ConnectError("request body holds more than the one message this method takes", Code.InvalidArgument);
+  return { compressed: bytes[0] === 1, message: bytes.subarray(5) };
 }
 
 /** An uncompressed envelope around one message. */

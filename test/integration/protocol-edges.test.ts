@@ -194,6 +194,18 @@ describe("compressed bodies that do not decode are INVALID_ARGUMENT on every pro
   });
 });
 
+describe("envelopes of a one-message method that are not one message are INVALID_ARGUMENT", () => {
+  const junk = Buffer.from([0xff, 0xff]);
+  it.each([
+    ["two envelopes", Buffer.concat([grpcFrame(junk), grpcFrame(junk)])],
+    ["a valid message, then more bytes", Buffer.concat([grpcFrame(Buffer.alloc(0)), Buffer.from([1, 2, 3])])],
+    ["the trailer flag 0x80", Buffer.concat([Buffer.from([0x80, 0, 0, 0, 2]), junk])],
+  ])("gRPC: %s", async (_name, body) => {
+    const res = await h2Call(TERMINATE, { "content-type": "application/grpc", te: "trailers", ...bearer(svc.keys.admin) }, body);
+    expect(res.trailers["grpc-status"] ?? res.headers["grpc-status"]).toBe(String(Code.InvalidArgument));
+  });
+});
+
 describe("a body over read_max_bytes is RESOURCE_EXHAUSTED whatever its content", () => {
   const oversize = Buffer.alloc(4 * 1024 * 1024 + 1, 0xff);
 
