@@ -95,7 +95,10 @@ export class TerminateAction {
         const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
         event.userId ||= authorization.sessionUserId ?? "";
         if (authorization.refusal) throw new ProviderFailure(provider.name, provider.type, authorization.refusal);
-        const replay = input.requestId ? await this.replay(scope, input.requestId, provider.name, input.sessionId) : undefined;
+        // A caller let through only on the strength of its token, to a provider with no authorize step, has
+        // had nothing checked yet: the upstream checks the token, so its answer decides, never a replay.
+        const unchecked = !provider.authorize && !hasPermission(caller, "session.delete") && !!input.sessionToken;
+        const replay = input.requestId && !unchecked ? await this.replay(scope, input.requestId, provider.name, input.sessionId) : undefined;
         if (replay) return replay;
         const result = await provider.terminate({
           caller,

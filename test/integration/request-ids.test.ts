@@ -137,6 +137,23 @@ describe("a request id belongs to the principal that used it", () => {
   });
 });
 
+describe("a caller let through on its token alone gets no replay before the upstream checks the token", () => {
+  it("without session.delete: a Zitadel session ended with the right token and request id R; a wrong token with R is PERMISSION_DENIED, not the recorded OK", async () => {
+    const sessionId = `idp-${randomBytes(8).toString("hex")}`;
+    const token = `t-${randomBytes(8).toString("hex")}`;
+    idpSessions.set(sessionId, { user: "carol", token });
+    const requestId = randomUUID();
+    const first = await client.terminate({ sessionId, provider: "idp", sessionToken: token, requestId }, as("reader"));
+    expect(first.details?.resourceOwner).toBe("org-idp");
+    expect(idpSessions.has(sessionId)).toBe(false);
+
+    const wrong = await refusal(client.terminate({ sessionId, provider: "idp", sessionToken: "wrong-token", requestId }, as("reader")));
+    expect(wrong.code).toBe("PermissionDenied");
+    // The very refusal a fresh request id gets: the reused id adds nothing.
+    expect(wrong).toEqual(await refusal(client.terminate({ sessionId, provider: "idp", sessionToken: "wrong-token", requestId: randomUUID() }, as("reader"))));
+  });
+});
+
 describe("TerminateUser's request ids belong to their caller too", () => {
   it("another principal's request id is a new id: it neither returns that operation nor blocks the call", async () => {
     const user = `u-${randomBytes(6).toString("hex")}`;
