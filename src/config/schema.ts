@@ -39,7 +39,7 @@ const server = z.strictObject({
   /** HTTP/2 streams open at once on one connection (advertised in SETTINGS). */
   max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
   /** Request body bytes held in memory across all calls; past it new calls get RESOURCE_EXHAUSTED. */
-  max_buffered_bytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  max_buffered_bytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   /** Time to receive a request's headers (HTTP/1.1), or from connecting to the first request (HTTP/2). */
   header_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
   /** Time to receive a request's whole body once its headers are in, on HTTP/1.1 and HTTP/2. */

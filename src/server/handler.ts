@@ -20,7 +20,7 @@ import { serveMetrics } from "./metrics-endpoint.js";
 import type { RequestHandler } from "./one-port.js";
 import { RestSessions } from "./rest.js";
 import { rpcAdapter } from "./rpc-adapter.js";
-import { PUBLIC_SERVICES, routes } from "./routes.js";
+import { PUBLIC_READ_MAX_BYTES, PUBLIC_SERVICES, routes } from "./routes.js";
 import { answerUnimplemented } from "./unimplemented.js";
 
 export interface HandlerDeps {
@@ -47,6 +47,9 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     interceptors: [callLogInterceptor(log), authInterceptor(PUBLIC_SERVICES)],
     fallback: answerUnimplemented,
     budget,
+    publicServices: PUBLIC_SERVICES,
+    publicBudget: new BodyBudget(Math.ceil(config.max_buffered_bytes / 8)),
+    publicReadMaxBytes: PUBLIC_READ_MAX_BYTES,
     log,
   });
   const rest = new RestSessions(deps.authenticate, deps.terminate, config.read_max_bytes, budget);
@@ -55,10 +58,11 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   return (req, res) => {
     const record: CallRecord = { start: process.hrtime.bigint(), procedure: (req.url ?? "").split("?")[0]! };
     const service = rpc.serviceOf(record.procedure);
+    // Paths that name no route are one label, so junk (preflights included) cannot grow the metrics without bound.
+    let routed = service !== undefined;
     res.once("close", () => {
       const code = writeCallLine(callLog, record, res.statusCode, answered(req, res));
-      // Paths that reached no handler are one label, so junk cannot grow the metrics without bound.
-      deps.metrics.observeCall(record.code || service ? record.procedure : "other", code);
+      deps.metrics.observeCall(routed ? record.procedure : "other", code);
     });
     if (applyCors(req.method ?? "", req.headers, res, config.cors_allowed_origins)) {
       record.code = "OK";
@@ -67,10 +71,12 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       return;
     }
     if (deps.metricsToken && req.method === "GET" && record.procedure === "/metrics") {
+      routed = true;
       record.code = serveMetrics(deps.metrics, deps.metricsToken, req, res);
       return;
     }
     if (rest.matches(req)) {
+      routed = true;
       record.procedure = `DELETE /v2/sessions/{session_id}`;
       void rest.serve(req, res).then((outcome) => Object.assign(record, outcome));
       return;

@@ -78,7 +78,7 @@ export class HealthStatus {
 }
 
 /** Registers grpc.health.v1.Health backed by `health`. */
-export function healthRoutes(health: HealthStatus): (router: ConnectRouter) => void {
+export function healthRoutes(health: HealthStatus, options: Parameters<ConnectRouter["service"]>[2] = {}): (router: ConnectRouter) => void {
   return (router) =>
     router.service(Health, {
       check(req) {
@@ -95,5 +95,5 @@ export function healthRoutes(health: HealthStatus): (router: ConnectRouter) => v
         const statuses = Object.fromEntries([...health.entries()].map(([service, status]) => [service, { status }]));
         return { statuses };
       },
-    });
+    }, options);
 }

@@ -24,10 +24,17 @@ export function serveMetrics(metrics: Metrics, token: Secret | undefined, ...[re
     res.end("GET /metrics needs Authorization: Bearer <metrics.bearer_token>\n");
     return "UNAUTHENTICATED";
   }
-  void metrics.render().then(({ contentType, body }) => {
-    res.writeHead(200, { "content-type": contentType });
-    res.end(body);
-  });
+  metrics.render().then(
+    ({ contentType, body }) => {
+      res.writeHead(200, { "content-type": contentType });
+      res.end(body);
+    },
+    // A collector that fails costs this scrape only.
+    () => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    },
+  );
   return "OK";
 }
 

@@ -189,7 +189,8 @@ function timeBody(bodies: ExpiryList<Request>, req: Request, res: Response): voi
   });
   const done = () => bodies.delete(req);
   req.once("end", done);
-  res.once("close", done);
+  // An HTTP/1.1 body may still be drained after its answer: its time runs until it ends.
+  if ("stream" in req) res.once("close", done);
 }
 
 function track<T extends { once(event: "close", fn: () => void): unknown }>(set: Set<T>, item: T): void {

@@ -31,10 +31,10 @@ type Answer = ServerReflectionResponse["messageResponse"];
  * Registers grpc.reflection.v1 and v1alpha ServerReflection describing `services`, and
  * `extraFiles` (e.g. error detail messages, so clients can decode details by reflection).
  */
-export function reflectionRoutes(services: DescService[], extraFiles: DescFile[] = []): (router: ConnectRouter) => void {
+export function reflectionRoutes(services: DescService[], extraFiles: DescFile[] = [], options: Parameters<ConnectRouter["service"]>[2] = {}): (router: ConnectRouter) => void {
   const reflector = new Reflector(services, extraFiles);
   return (router) => {
-    router.service(ServerReflection, { serverReflectionInfo: (requests) => reflector.serve(requests) });
+    router.service(ServerReflection, { serverReflectionInfo: (requests) => reflector.serve(requests) }, options);
     // v1alpha has the same wire format as v1, so transcode through bytes and share one implementation.
     router.service(v1alpha.ServerReflection, {
       async *serverReflectionInfo(requests) {
@@ -43,7 +43,7 @@ export function reflectionRoutes(services: DescService[], extraFiles: DescFile[]
           yield transcode(ServerReflectionResponseSchema, v1alpha.ServerReflectionResponseSchema, res);
         }
       },
-    });
+    }, options);
   };
 }
 

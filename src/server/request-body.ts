@@ -3,7 +3,7 @@ import type http2 from "node:http2";
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import type { BudgetHolder } from "./body-budget.js";
+import { BodyBytes, type BudgetHolder } from "./body-budget.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
@@ -99,8 +99,7 @@ function wholeBody(
   onRefused: (err: ConnectError) => void,
 ): AsyncIterable<Uint8Array> {
   const whole = new Promise<Uint8Array>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
+    const body = new BodyBytes(budget, limit);
     const stop = () => {
       req.off("data", onData);
       req.off("end", onEnd);
@@ -109,23 +108,23 @@ function wholeBody(
     };
     const fail = (err: ConnectError) => {
       stop();
+      // The bytes read so far are dropped: the budget has them back at once.
+      budget.release();
       // At once: a reset's close of the response may come in this same turn.
       onRefused(err);
       reject(err);
     };
     const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) return fail(new ConnectError(`request message is larger than read_max_bytes (${limit} bytes)`, Code.ResourceExhausted));
+      if (body.length + chunk.length > limit) return fail(new ConnectError(`request message is larger than read_max_bytes (${limit} bytes)`, Code.ResourceExhausted));
       try {
-        budget.take(chunk.length);
+        body.append(chunk);
       } catch (err) {
         return fail(err as ConnectError);
       }
-      chunks.push(chunk);
     };
     const onEnd = () => {
       stop();
-      check(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).then(resolve, (err: unknown) => {
+      check(body.bytes()).then(resolve, (err: unknown) => {
         onRefused(ConnectError.from(err));
         reject(err);
       });

@@ -8,7 +8,7 @@ import { DetailsSchema } from "../../gen/sessioncontrol/v1/session_control_pb.js
 import type { CallContext, TerminateAction } from "../api/terminate.js";
 import { codeName, serviceError } from "../status/errors.js";
 import type { Authenticate } from "./authenticate.js";
-import type { BodyBudget, BudgetHolder } from "./body-budget.js";
+import { BodyBytes, type BodyBudget, type BudgetHolder } from "./body-budget.js";
 import { httpStatusOf } from "./http-status.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -76,15 +76,12 @@ function decodePathSegment(segment: string): string {
 }
 
 async function readJsonBody(req: Request, limit: number, held: BudgetHolder): Promise<{ sessionToken?: string }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const body = new BodyBytes(held, limit);
   for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw serviceError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
-    held.take(chunk.length);
-    chunks.push(chunk);
+    if (body.length + chunk.length > limit) throw serviceError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
+    body.append(chunk);
   }
-  const text = Buffer.concat(chunks).toString("utf8").trim();
+  const text = body.bytes().toString("utf8").trim();
   if (text === "") return {};
   let parsed: unknown;
   try {

@@ -17,6 +17,9 @@ import { reflectionRoutes } from "./reflection.js";
 /** Services that answer without credentials, so probes and `buf curl` work with no key. */
 export const PUBLIC_SERVICES: ReadonlySet<string> = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1Alpha.typeName]);
 
+/** Largest request message of the public services: theirs are a service or symbol name, and anyone may send them. */
+export const PUBLIC_READ_MAX_BYTES = 16 * 1024;
+
 const SERVED = [SessionControl, SessionService, Health, ReflectionV1, ReflectionV1Alpha];
 
 /** Every service name served on the port: health answers SERVING for each. */
@@ -26,7 +29,7 @@ export function routes(store: Store, terminate: TerminateAction, operations: Ope
   return (router) => {
     router.service(SessionControl, { ...sessionControlService(store, terminate), ...operations });
     router.service(SessionService, zitadelSessionService(terminate));
-    healthRoutes(health)(router);
-    reflectionRoutes(SERVED, [file_google_rpc_status, file_google_rpc_error_details])(router);
+    healthRoutes(health, { readMaxBytes: PUBLIC_READ_MAX_BYTES })(router);
+    reflectionRoutes(SERVED, [file_google_rpc_status, file_google_rpc_error_details], { readMaxBytes: PUBLIC_READ_MAX_BYTES })(router);
   };
 }

@@ -21,6 +21,10 @@ export interface RpcAdapterOptions extends Partial<ConnectRouterOptions> {
   fallback: RequestHandler;
   /** Request bodies held across the process. */
   budget: BodyBudget;
+  /** Services anyone may call: their bodies have a budget of their own and a small limit, so they cannot crowd out authenticated calls. */
+  publicServices: ReadonlySet<string>;
+  publicBudget: BodyBudget;
+  publicReadMaxBytes: number;
   log: Logger;
 }
 
@@ -47,7 +51,7 @@ export interface RpcHandler {
 export function rpcAdapter(options: RpcAdapterOptions): RpcHandler {
   const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
   options.routes(router);
-  const routes = new Map(router.handlers.map((h) => [h.requestPath, { handler: h, input: singleInput(h) }]));
+  const routes = new Map(router.handlers.map((h) => [h.requestPath, { handler: h, input: singleInput(h), isPublic: options.publicServices.has(h.service.typeName) }]));
   const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
   const serve = (req: NodeRequest, res: NodeResponse, contextValues: ContextValues) => {
     const url = req.url ?? "";
@@ -56,9 +60,9 @@ export function rpcAdapter(options: RpcAdapterOptions): RpcHandler {
     if (!route) return options.fallback(req, res);
     const uReq = universalRequest(req, res, contextValues);
     if (route.input && req.method === "POST") {
-      const held = options.budget.holder();
+      const held = (route.isPublic ? options.publicBudget : options.budget).holder();
       res.once("close", held.release);
-      uReq.body = checkedBody(req, uReq.header, route.input, readMaxBytes, held, (err) => {
+      uReq.body = checkedBody(req, uReq.header, route.input, route.isPublic ? options.publicReadMaxBytes : readMaxBytes, held, (err) => {
         // Refused before any interceptor ran: the call's log line takes the code from here.
         const record = contextValues.get(callRecordKey);
         if (record) record.code = codeName(err.code);

@@ -26,7 +26,7 @@ const AGREED_SERVER = {
   read_max_bytes: 4 * 1024 * 1024,
   max_connections: 1000,
   max_concurrent_streams: 100,
-  max_buffered_bytes: 64 * 1024 * 1024,
+  max_buffered_bytes: 32 * 1024 * 1024,
   header_timeout_ms: 10_000,
   body_timeout_ms: 30_000,
   idle_timeout_ms: 60_000,

@@ -7,7 +7,7 @@ export function tolerance(total: number): number {
   return Math.floor(total / 100);
 }
 
-/** Peak RSS allowed under attack, MB: the 96 MB old generation, young generation, code, and max_buffered_bytes (64 MiB) with room. */
+/** Peak RSS allowed under attack, MB: the 96 MB old generation, young generation, code, and max_buffered_bytes (32 MiB) with room. */
 export const RSS_CEILING_MB = 320;
 
 export interface Row {

@@ -1,7 +1,7 @@
 import http2 from "node:http2";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { bearer, startTestService, type TestService } from "../helpers/service.js";
@@ -177,6 +177,31 @@ describe("max_buffered_bytes", () => {
     req.end(body);
     return status;
   }
+
+  it("gives back the budget of bodies answered before they were read (415), however many", async () => {
+    const sender = http2.connect(svc.baseUrl);
+    const caller = http2.connect(svc.baseUrl);
+    try {
+      for (let i = 0; i < 8; i++) {
+        const req = sender.request({ ":method": "POST", ":path": "/sessioncontrol.v1.SessionControl/Terminate", "content-type": "text/plain", ...bearer(svc.keys.admin) });
+        const status = new Promise<number>((resolve) => req.once("response", (h) => resolve(Number(h[":status"]))));
+        req.on("error", () => {});
+        req.resume();
+        req.end(Buffer.alloc(60 * 1024, 0x61));
+        expect(await status).toBe(415);
+      }
+      await until(async () => (await smallCall(caller, 8 * 1024)) === 400, 5_000, "the budget to be given back");
+    } finally {
+      sender.destroy();
+      caller.destroy();
+    }
+  });
+
+  it("takes at most 16 KiB per message for the services anyone may call, from a budget of their own", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: svc.baseUrl }));
+    await expect(health.check({ service: "x".repeat(20 * 1024) }, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    expect((await health.check({ service: "" }, { timeoutMs: 5_000 })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
 
   it("refuses new calls with RESOURCE_EXHAUSTED while unfinished bodies hold the budget, and serves them once released", async () => {
     const holder = http2.connect(svc.baseUrl);

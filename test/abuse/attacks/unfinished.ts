@@ -32,7 +32,7 @@ function partialBody(s: Shape): Buffer {
  * Many HTTP/2 streams on a few connections, each a Terminate whose body is one byte short of
  * what it declares, held open. The original crash: 3 connections × 1,000 streams,
  * unauthenticated, heap out of memory in ~14 s. 12 connections so that even at
- * max_concurrent_streams (100) per connection the bytes held pass max_buffered_bytes (64 MiB).
+ * max_concurrent_streams (100) per connection the bytes held pass max_buffered_bytes (32 MiB).
  */
 export function unfinishedH2(s: Shape, fullOnly = false): Attack {
   const label = `${s.protocol === "grpc" ? "gRPC" : "Connect binary"} h2, ${s.auth ? "authenticated" : "no key"}`;
@@ -85,7 +85,7 @@ export function unfinishedH2(s: Shape, fullOnly = false): Attack {
 
 /**
  * HTTP/1.1: one Connect request per socket, Content-Length 64 KiB, one byte short, held open;
- * more sockets than max_connections (1000) and more bytes than max_buffered_bytes (64 MiB).
+ * more sockets than max_connections (1000) and more bytes than max_buffered_bytes (32 MiB).
  */
 export function unfinishedH1(auth: boolean, fullOnly = false): Attack {
   return {
