@@ -42,7 +42,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const limitsPool = config.store === "sqlite" ? undefined : new pg.Pool({ connectionString: config.store, max: 4 });
   limitsPool?.on("error", () => undefined);
   const guessLimits = new GuessLimits(
-    { failedAuthPerAddress: config.limits.failed_auth_per_address, wrongTokensPerSession: config.limits.wrong_tokens_per_session, windowMs: config.limits.window_ms },
+    { failedAuthPerAddress: config.limits.failed_auth_per_address, wrongTokensPerSession: config.limits.wrong_tokens_per_session, wrongTokensPerPrincipal: config.limits.wrong_tokens_per_principal, windowMs: config.limits.window_ms },
     limitsPool,
     log,
     metrics.observeRefusal,

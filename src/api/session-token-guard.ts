@@ -11,16 +11,17 @@ const REFUSED: ReadonlySet<Code> = new Set([Code.PermissionDenied, Code.NotFound
  * `limits.wrong_tokens_per_session`: a token-bearing call for a session over its limit is answered
  * RESOURCE_EXHAUSTED before its token is checked (no read, no audit row); each refused one counts.
  * Keyed by session id whether it exists or not, so the limit tells nothing about existence.
- * Calls without a token pass untouched.
+ * Calls without a token pass untouched. `limits.wrong_tokens_per_principal` bounds one caller's
+ * refused tokens across sessions alike, and so the sessions counted for it.
  */
-export async function guardSessionToken<T>(limits: GuessLimits | undefined, provider: Provider, sessionId: string, sessionToken: string | undefined, run: () => Promise<T>): Promise<T> {
+export async function guardSessionToken<T>(limits: GuessLimits | undefined, provider: Provider, sessionId: string, sessionToken: string | undefined, principal: string, run: () => Promise<T>): Promise<T> {
   if (!limits || !sessionToken) return run();
-  const wait = await limits.tokensBlocked(provider.name, sessionId);
+  const wait = await limits.tokensBlocked(provider.name, sessionId, principal);
   if (wait) throw tooManyAttempts("TOO_MANY_WRONG_SESSION_TOKENS", "too many refused session tokens for this session: retry later", wait.ms);
   try {
     return await run();
   } catch (err) {
-    if (err instanceof ProviderFailure && REFUSED.has(rowFor(err, provider.table).code)) await limits.refusedToken(provider.name, sessionId);
+    if (err instanceof ProviderFailure && REFUSED.has(rowFor(err, provider.table).code)) await limits.refusedToken(provider.name, sessionId, principal);
     throw err;
   }
 }

@@ -90,7 +90,7 @@ export class TerminateAction {
     };
     try {
       // Guess limits: a token-bearing call for a session over its limit stops here, before its token is checked (src/api/session-token-guard.ts).
-      return await guardSessionToken(this.guessLimits, provider, input.sessionId, input.sessionToken, async () => {
+      return await guardSessionToken(this.guessLimits, provider, input.sessionId, input.sessionToken, caller.name, async () => {
         // Authorization first: nothing is answered from state, replay included, to a caller that may not end the session.
         const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
         event.userId ||= authorization.sessionUserId ?? "";

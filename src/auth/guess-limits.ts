@@ -9,6 +9,8 @@ export interface GuessLimitSettings {
   failedAuthPerAddress: number;
   /** Refused token-bearing calls per session and window; 0: no limit. */
   wrongTokensPerSession: number;
+  /** Refused token-bearing calls per principal and window, whatever the session; 0: no limit. Bounds the sessions counted for one key. */
+  wrongTokensPerPrincipal: number;
   windowMs: number;
 }
 
@@ -32,6 +34,7 @@ export const LIMITS_TABLE = "guess_limits";
 export class GuessLimits {
   private readonly addresses: Counter;
   private readonly sessions: Counter;
+  private readonly principals: Counter;
 
   constructor(
     settings: GuessLimitSettings,
@@ -41,6 +44,7 @@ export class GuessLimits {
   ) {
     this.addresses = new Counter("auth", settings.failedAuthPerAddress, settings.windowMs, pool);
     this.sessions = new Counter("token", settings.wrongTokensPerSession, settings.windowMs, pool);
+    this.principals = new Counter("principal", settings.wrongTokensPerPrincipal, settings.windowMs, pool);
   }
 
   /**
@@ -59,23 +63,22 @@ export class GuessLimits {
     return retry;
   }
 
-  /** How long `address` must wait after failed authentications, without counting one (for a check before a key is looked at). */
-  peekAddress(address: string): Promise<RetryAfter | undefined> {
-    return this.addresses.peek(addressKey(address), this.addresses.points + 1);
-  }
-
   /** How long token-bearing calls for the session must wait (each such answer is counted in the metric); undefined when its token may be checked. */
-  async tokensBlocked(provider: string, sessionId: string): Promise<RetryAfter | undefined> {
-    const retry = await this.sessions.peek(sessionKey(provider, sessionId), this.sessions.points);
+  async tokensBlocked(provider: string, sessionId: string, principal: string): Promise<RetryAfter | undefined> {
+    const retry = (await this.principals.peek(principal, this.principals.points)) ?? (await this.sessions.peek(sessionKey(provider, sessionId), this.sessions.points));
     if (retry) this.observe("TOO_MANY_WRONG_SESSION_TOKENS");
     return retry;
   }
 
   /** Counts a refused token-bearing call for the session (a wrong token, or a token for an unknown id). */
-  async refusedToken(provider: string, sessionId: string): Promise<void> {
+  async refusedToken(provider: string, sessionId: string, principal: string): Promise<void> {
     const { count } = await this.sessions.count(sessionKey(provider, sessionId));
     if (count === this.sessions.points) {
       this.log.warn({ provider, session_id: sessionId }, "too many refused session tokens for this session: its token-bearing calls get RESOURCE_EXHAUSTED until the window ends");
+    }
+    const byPrincipal = await this.principals.count(principal);
+    if (byPrincipal.count === this.principals.points) {
+      this.log.warn({ principal }, "too many refused session tokens from this principal: its token-bearing calls get RESOURCE_EXHAUSTED until the window ends");
     }
   }
 }

@@ -136,6 +136,8 @@ export const configSchema = z.strictObject({
       failed_auth_per_address: z.number().int().min(0).max(1_000_000).default(30),
       /** Refused token-bearing Terminate calls for one session id per window; past it, its token-bearing calls get RESOURCE_EXHAUSTED. */
       wrong_tokens_per_session: z.number().int().min(0).max(1_000_000).default(10),
+      /** Refused token-bearing Terminate calls of one principal per window, whatever the session; past it, its token-bearing calls get RESOURCE_EXHAUSTED. */
+      wrong_tokens_per_principal: z.number().int().min(0).max(1_000_000).default(1000),
       window_ms: z.number().int().min(1000).max(24 * 3_600_000).default(60_000),
     })
     .prefault({}),

@@ -156,6 +156,24 @@ describe("limits on guessing (SQLite: counters in memory)", () => {
   });
 });
 
+describe("refused session tokens per principal", () => {
+  it("answers a key's token-bearing calls RESOURCE_EXHAUSTED past its refused tokens across made-up ids; other keys go on", async () => {
+    const svc = await startTestService({}, { limits: { wrong_tokens_per_session: 100, wrong_tokens_per_principal: 3 } });
+    try {
+      const client = clientFrom(svc, "127.0.0.1");
+      for (let i = 0; i < 3; i++) {
+        expect((await failure(client.terminate({ sessionId: `made-up-${i}`, sessionToken: "guess" }, { headers: bearer(svc.keys.nobody) }))).code).toBe(Code.PermissionDenied);
+      }
+      expectLimited(await failure(client.terminate({ sessionId: "made-up-3", sessionToken: "guess" }, { headers: bearer(svc.keys.nobody) })), "TOO_MANY_WRONG_SESSION_TOKENS");
+      const created = await client.createSession({ userId: "u", resourceOwner: "org" }, { headers: bearer(svc.keys.admin) });
+      const ended = await client.terminate({ sessionId: created.sessionId, sessionToken: created.sessionToken }, { headers: bearer(svc.keys.reader) });
+      expect(ended.alreadyTerminated).toBe(false);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe("limits on guessing with no limit configured", () => {
   it("never answers RESOURCE_EXHAUSTED with limits set to 0", async () => {
     const svc = await startTestService({}, { limits: { failed_auth_per_address: 0, wrong_tokens_per_session: 0 } });

@@ -26,7 +26,7 @@ describe("configuration", () => {
     expect(c.server).toMatchObject({ host: "127.0.0.1", port: 8080, read_max_bytes: 4 * 1024 * 1024 });
     expect(c.data_dir).toBe("./data");
     expect(c.api_keys).toBeUndefined();
-    expect(c.limits).toEqual({ failed_auth_per_address: 30, wrong_tokens_per_session: 10, window_ms: 60_000 });
+    expect(c.limits).toEqual({ failed_auth_per_address: 30, wrong_tokens_per_session: 10, wrong_tokens_per_principal: 1000, window_ms: 60_000 });
     expect(c.audit).toEqual({ retention_days: 90 });
   });
 

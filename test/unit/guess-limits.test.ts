@@ -14,17 +14,23 @@ describe("guess limits", () => {
     expect(addressKey("")).toBe("");
   });
 
-  it("tells whether an address is blocked without counting a failure", async () => {
+  it("refuses an address past its failed authentications, and no other", async () => {
     const reasons: string[] = [];
-    const limits = new GuessLimits({ failedAuthPerAddress: 2, wrongTokensPerSession: 1, windowMs: 60_000 }, undefined, createLogger("silent"), (r) => reasons.push(r));
-    expect(await limits.peekAddress("10.0.0.1")).toBeUndefined();
+    const limits = new GuessLimits({ failedAuthPerAddress: 2, wrongTokensPerSession: 1, wrongTokensPerPrincipal: 0, windowMs: 60_000 }, undefined, createLogger("silent"), (r) => reasons.push(r));
     expect(await limits.refusedAuth("10.0.0.1")).toBeUndefined();
     expect(await limits.refusedAuth("10.0.0.1")).toBeUndefined();
-    expect(await limits.peekAddress("10.0.0.1")).toBeUndefined();
-    const retry = await limits.refusedAuth("10.0.0.1");
-    expect(retry?.ms).toBeGreaterThan(0);
-    expect((await limits.peekAddress("10.0.0.1"))?.ms).toBeGreaterThan(0);
-    expect(await limits.peekAddress("10.0.0.2")).toBeUndefined();
-    expect(reasons).toEqual(["API_KEY_INVALID", "API_KEY_INVALID", "TOO_MANY_FAILED_AUTHENTICATIONS"]);
+    expect((await limits.refusedAuth("10.0.0.1"))?.ms).toBeGreaterThan(0);
+    expect(await limits.refusedAuth("10.0.0.2")).toBeUndefined();
+    expect(reasons).toEqual(["API_KEY_INVALID", "API_KEY_INVALID", "TOO_MANY_FAILED_AUTHENTICATIONS", "API_KEY_INVALID"]);
+  });
+
+  it("blocks a principal's token-bearing calls past its refused tokens across sessions, and no other principal", async () => {
+    const limits = new GuessLimits({ failedAuthPerAddress: 0, wrongTokensPerSession: 100, wrongTokensPerPrincipal: 3, windowMs: 60_000 }, undefined, createLogger("silent"));
+    for (const id of ["s1", "s2", "s3"]) {
+      expect(await limits.tokensBlocked("local", id, "mallory")).toBeUndefined();
+      await limits.refusedToken("local", id, "mallory");
+    }
+    expect((await limits.tokensBlocked("local", "s4", "mallory"))?.ms).toBeGreaterThan(0);
+    expect(await limits.tokensBlocked("local", "s4", "alice")).toBeUndefined();
   });
 });
