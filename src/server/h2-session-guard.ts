@@ -5,6 +5,8 @@ export interface SessionGuardOptions {
   headerTimeoutMs: number;
   /** A connection with no stream open for this long is closed with GOAWAY. */
   idleTimeoutMs: number;
+  /** Told when the connection is closed for a flood. */
+  onFlood?: () => void;
 }
 
 /**
@@ -27,14 +29,17 @@ export function guardSession(session: http2.ServerHttp2Session, opts: SessionGua
   const count = (kind: keyof typeof PER_SECOND) => {
     const now = Date.now();
     if (now - counts.since >= 1000) Object.assign(counts, { resets: 0, pings: 0, settings: 0, since: now });
-    if (++counts[kind] > PER_SECOND[kind]) session.destroy(new Error(`too many ${kind} per second`), NGHTTP2_ENHANCE_YOUR_CALM);
+    if (++counts[kind] <= PER_SECOND[kind] || session.destroyed) return;
+    opts.onFlood?.();
+    session.destroy(new Error(`too many ${kind} per second`), NGHTTP2_ENHANCE_YOUR_CALM);
   };
 
   session.on("stream", (stream) => {
     clearTimeout(first);
     open++;
-    stream.once("aborted", () => count("resets"));
     stream.once("close", () => {
+      // Reset by either side (the peer's resets, or this server's for a body past its time): each counts.
+      if (stream.rstCode) count("resets");
       if (--open > 0 || session.destroyed) return;
       if (idle) idle.refresh();
       else idle = setTimeout(() => open === 0 && session.destroy(), opts.idleTimeoutMs).unref();

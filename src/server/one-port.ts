@@ -5,6 +5,7 @@ import type { TLSSocket } from "node:tls";
 import { EarlyCloseResponse } from "./early-close-response.js";
 import { ExpiryList } from "./expiry-list.js";
 import { guardSession } from "./h2-session-guard.js";
+import { PenaltyBox } from "./penalty-box.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -41,6 +42,8 @@ export interface OnePortServer {
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** Largest header block of one request (HTTP/1.1 and HTTP/2 alike). */
 const MAX_HEADER_BYTES = 32 * 1024;
+/** How long an address's new connections are refused after one of its connections was closed for a frame flood. */
+const FLOOD_PENALTY_MS = 10_000;
 
 /**
  * Node.js's HTTP/2 bounds, set where its defaults are not enough: concurrent streams and the
@@ -77,6 +80,7 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
   const inFlight = new Map<net.Socket, number>();
   const bodies = new ExpiryList<Request>(limits.bodyTimeoutMs);
   let closing = false;
+  const penalties = new PenaltyBox(FLOOD_PENALTY_MS);
 
   const tracked: RequestHandler = (req, res) => {
     if (req.httpVersionMajor === 1) {
@@ -94,7 +98,8 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
   };
   const addSession = (session: http2.ServerHttp2Session) => {
     track(sessions, session);
-    guardSession(session, limits);
+    const address = session.socket?.remoteAddress;
+    guardSession(session, { ...limits, onFlood: () => penalties.add(address) });
   };
 
   let listener: net.Server;
@@ -117,6 +122,9 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
       if (s.alpnProtocol !== "h2") addH1(s);
     });
     secure.on("session", addSession);
+    secure.on("connection", (socket: net.Socket) => {
+      if (penalties.holds(socket.remoteAddress)) socket.destroy();
+    });
     secure.setTimeout(limits.idleTimeoutMs);
     listener = secure;
   } else {
@@ -135,7 +143,7 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
     });
     const h1Server = h1;
     listener = net.createServer((socket) =>
-      sniff(socket, limits.headerTimeoutMs, (isH2) => {
+      penalties.holds(socket.remoteAddress) ? socket.destroy() : sniff(socket, limits.headerTimeoutMs, (isH2) => {
         if (isH2) h2.emit("connection", socket);
         else {
           addH1(socket);
