@@ -35,10 +35,13 @@ const REQUEST = headerBlock([
   ["content-type", "application/grpc"],
 ]);
 
+/** Each attack comes from an address of its own (all of 127/8 is loopback): a flood puts its address in the penalty box. */
+let attacker = 20;
+
 /** Sends the preface, an empty SETTINGS, then `attack`; resolves with the GOAWAY error code the server sent, if any, once it closed the connection. */
-function attack(frames: Buffer): Promise<number | undefined> {
+function attack(frames: Buffer, localAddress = `127.0.0.${++attacker}`): Promise<number | undefined> {
   return new Promise((resolve) => {
-    const socket = net.connect(svc.port, "127.0.0.1");
+    const socket = net.connect({ port: svc.port, host: "127.0.0.1", localAddress });
     let received = Buffer.alloc(0);
     socket.on("connect", () => socket.write(Buffer.concat([PREFACE, frame(0x4, 0, 0), frames])));
     socket.on("data", (c: Buffer) => (received = Buffer.concat([received, c])));
@@ -53,6 +56,20 @@ function attack(frames: Buffer): Promise<number | undefined> {
       }
       resolve(goaway);
     });
+  });
+}
+
+/** Whether the server answers a new connection's preface from `localAddress` (true on its first bytes; false when it closes first). */
+function answered(localAddress: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port: svc.port, host: "127.0.0.1", localAddress });
+    socket.on("connect", () => socket.write(Buffer.concat([PREFACE, frame(0x4, 0, 0)])));
+    socket.on("error", () => {});
+    socket.once("data", () => {
+      resolve(true);
+      socket.destroy();
+    });
+    socket.on("close", () => resolve(false));
   });
 }
 
@@ -76,8 +93,12 @@ describe("HTTP/2 floods cost only their own connection", () => {
   it.each([
     ["PING", () => frame(0x6, 0, 0, Buffer.alloc(8))],
     ["SETTINGS", () => frame(0x4, 0, 0)],
-  ])("%s flood (1,000 frames): GOAWAY ENHANCE_YOUR_CALM", async (_name, make) => {
-    expect(await attack(Buffer.concat(Array.from({ length: 1000 }, make)))).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  ])("%s flood (1,000 frames): GOAWAY ENHANCE_YOUR_CALM, and the flooder's next connection is refused", async (_name, make) => {
+    const from = `127.0.0.${++attacker}`;
+    expect(await attack(Buffer.concat(Array.from({ length: 1000 }, make)), from)).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    // Penalty box: the next connection is closed before the server sends a frame; another address is served.
+    expect(await answered(from)).toBe(false);
+    expect(await answered(`127.0.0.${++attacker}`)).toBe(true);
     await stillServing();
   });
 
