@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -103,18 +103,22 @@ describe("data directory modes", () => {
   });
 });
 
-/** Runs the real CLI (as the bin does, on port 0) to its exit; resolves with its exit code and stderr. */
-function runCli(dataDir: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
+/** An unprivileged user to run the CLI as, when the tests run as root (which ignores file modes). */
+const NOBODY = { uid: 65534, gid: 65534 };
+const asRoot = process.getuid?.() === 0;
+
+/** Runs the real CLI (as the bin does, on port 0) to its exit, as `user` if given; resolves with its exit code and stderr. */
+function runCli(dataDir: string, user?: { uid: number; gid: number }): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir], { timeout: 20_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir], { timeout: 20_000, ...user }, (err, stdout, stderr) =>
       resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
     );
   });
 }
 
 /** The CLI exits 2 with exactly one stderr line, naming data_dir, the path and what is wrong. */
-async function expectOneLine(dataDir: string, path: string, problem: RegExp): Promise<void> {
-  const { code, stderr } = await runCli(dataDir);
+async function expectOneLine(dataDir: string, path: string, problem: RegExp, user?: { uid: number; gid: number }): Promise<void> {
+  const { code, stderr } = await runCli(dataDir, user);
   const lines = stderr.split("\n").filter((l) => l.trim() !== "");
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(new RegExp(`^session-control: config: data_dir: ${path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: `));
@@ -147,19 +151,24 @@ describe("an unusable data directory stops the CLI with one line naming data_dir
     await expectOneLine(dataDir, join(dataDir, "sessions.db"), /not a database/);
   });
 
-  // root may write anywhere, whatever the modes say.
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) console.log("data-dir: read-only directory and database cases skipped: running as root, which ignores file modes");
+  // root may write anywhere, whatever the modes say: as root, the CLI runs as nobody, in a directory nobody may enter.
+  const user = asRoot ? NOBODY : undefined;
+  const reachable = () => {
+    const dir = tempDir();
+    if (user) chmodSync(dir, 0o755);
+    return dir;
+  };
 
-  it.skipIf(asRoot)("data_dir is not writable", async () => {
-    const dataDir = join(tempDir(), "data");
-    mkdirSync(dataDir, { mode: 0o500 });
-    await expectOneLine(dataDir, dataDir, /not writable/);
+  it("data_dir is not writable", async () => {
+    const dataDir = join(reachable(), "data");
+    mkdirSync(dataDir, { mode: 0o555 });
+    await expectOneLine(dataDir, dataDir, /not writable/, user);
   });
 
-  it.skipIf(asRoot)("sessions.db is read-only", async () => {
-    const dataDir = tempDir();
-    writeFileSync(join(dataDir, "sessions.db"), "", { mode: 0o400 });
-    await expectOneLine(dataDir, join(dataDir, "sessions.db"), /not writable/);
+  it("sessions.db is read-only", async () => {
+    const dataDir = reachable();
+    if (user) chownSync(dataDir, user.uid, user.gid);
+    writeFileSync(join(dataDir, "sessions.db"), "", { mode: 0o444 });
+    await expectOneLine(dataDir, join(dataDir, "sessions.db"), /not writable/, user);
   });
 });
