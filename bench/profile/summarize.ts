@@ -78,7 +78,7 @@ const RULES: [RegExp, Bucket][] = [
   [/\/src\/store\//, B("ours: store + group commit", "ours")],
   [/\/src\/server\/call-log\./, B("ours: call log", "ours")],
   [/\/src\/server\/metrics\./, B("ours: metrics (prom-client)", "ours")],
-  [/\/src\/(server\/auth-interceptor|auth\/)/, B("ours: auth (API key hash, interceptor)", "ours")],
+  [/\/src\/(server\/authenticate|auth\/)/, B("ours: auth (API key hash, guessing limits)", "ours")],
   [/\/src\/server\/rpc-adapter\./, B("ours: rpc adapter (request assembly, checkedBinary)", "ours")],
   [/\/src\/server\/(handler|one-port|deadline|cors)\./, B("ours: HTTP plumbing (handler, one-port)", "ours")],
   [/\/src\/(api|providers|status)\//, B("ours: TerminateAction + local provider", "ours")],

@@ -2,7 +2,7 @@ import { Code, ConnectError, createContextKey, type HandlerContext } from "@conn
 import type { Principal } from "../auth/principal.js";
 import type { CallContext } from "./terminate.js";
 
-/** Set by the authentication interceptor for every call that needs credentials. */
+/** Set by the handler (src/server/handler.ts) from the headers of every call that needs credentials. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "caller" });
 
 export function callerOf(ctx: HandlerContext): Principal {

@@ -100,7 +100,7 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
       });
     },
 
-    // Any authenticated caller (the interceptor saw to that) may list providers.
+    // Any authenticated caller (the handler saw to that) may list providers.
     async listProviders() {
       return create(ListProvidersResponseSchema, {
         providers: terminate.providers.map((p) => {

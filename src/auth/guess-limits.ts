@@ -23,7 +23,7 @@ export interface RetryAfter {
 export type RefusalReason = "API_KEY_INVALID" | "TOO_MANY_FAILED_AUTHENTICATIONS" | "TOO_MANY_WRONG_SESSION_TOKENS";
 
 /** The PostgreSQL table of the counters, shared by every replica (migration 5 creates it). */
-export const LIMITS_TABLE = "guess_limits";
+const LIMITS_TABLE = "guess_limits";
 
 /**
  * Limits on guessing API keys and session tokens, counted by rate-limiter-flexible: in this

@@ -7,7 +7,6 @@ import type { Config } from "../config/schema.js";
 import type { Secret } from "../config/secret.js";
 import { codeName } from "../status/errors.js";
 import type { Store } from "../store/store.js";
-import { authInterceptor } from "./auth-interceptor.js";
 import type { Authenticate } from "./authenticate.js";
 import { BodyBudget } from "./body-budget.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
@@ -44,7 +43,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   const rpc = rpcAdapter({
     routes: routes(deps.store, deps.terminate, deps.operations, deps.health),
     readMaxBytes: config.read_max_bytes,
-    interceptors: [callLogInterceptor(log), authInterceptor(PUBLIC_SERVICES)],
+    interceptors: [callLogInterceptor(log)],
     fallback: answerUnimplemented,
     budget,
     publicServices: PUBLIC_SERVICES,

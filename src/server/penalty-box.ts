@@ -1,3 +1,5 @@
+import { addressKey } from "../auth/guess-limits.js";
+
 /**
  * Client addresses whose new connections are refused for a while, after a connection of theirs
  * was closed for a frame flood: a flooder that reconnects in a loop costs an accept, not a
@@ -12,18 +14,22 @@ export class PenaltyBox {
     private readonly maxEntries = 100_000,
   ) {}
 
+  /** Addresses are counted as the guessing limits count them (IPv6 by its /64), so a flooder cannot hop within its network. */
   add(address: string | undefined): void {
     if (!address) return;
-    this.until.delete(address);
+    const key = addressKey(address);
+    this.until.delete(key);
     if (this.until.size >= this.maxEntries) this.until.delete(this.until.keys().next().value!);
-    this.until.set(address, Date.now() + this.ms);
+    this.until.set(key, Date.now() + this.ms);
   }
 
   holds(address: string | undefined): boolean {
-    const until = address === undefined ? undefined : this.until.get(address);
+    if (!address) return false;
+    const key = addressKey(address);
+    const until = this.until.get(key);
     if (until === undefined) return false;
     if (until > Date.now()) return true;
-    this.until.delete(address!);
+    this.until.delete(key);
     return false;
   }
 }

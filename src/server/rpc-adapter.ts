@@ -51,8 +51,14 @@ export interface RpcHandler {
 export function rpcAdapter(options: RpcAdapterOptions): RpcHandler {
   const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
   options.routes(router);
-  const routes = new Map(router.handlers.map((h) => [h.requestPath, { handler: h, input: singleInput(h), isPublic: options.publicServices.has(h.service.typeName) }]));
   const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
+  const routes = new Map(
+    router.handlers.map((h) => {
+      const isPublic = options.publicServices.has(h.service.typeName);
+      const body = { budget: isPublic ? options.publicBudget : options.budget, limit: isPublic ? options.publicReadMaxBytes : readMaxBytes };
+      return [h.requestPath, { handler: h, input: singleInput(h), ...body }];
+    }),
+  );
   const serve = (req: NodeRequest, res: NodeResponse, contextValues: ContextValues) => {
     const url = req.url ?? "";
     const query = url.indexOf("?");
@@ -60,9 +66,9 @@ export function rpcAdapter(options: RpcAdapterOptions): RpcHandler {
     if (!route) return options.fallback(req, res);
     const uReq = universalRequest(req, res, contextValues);
     if (route.input && req.method === "POST") {
-      const held = (route.isPublic ? options.publicBudget : options.budget).holder();
+      const held = route.budget.holder();
       res.once("close", held.release);
-      uReq.body = checkedBody(req, uReq.header, route.input, route.isPublic ? options.publicReadMaxBytes : readMaxBytes, held, (err) => {
+      uReq.body = checkedBody(req, uReq.header, route.input, route.limit, held, (err) => {
         // Refused before any interceptor ran: the call's log line takes the code from here.
         const record = contextValues.get(callRecordKey);
         if (record) record.code = codeName(err.code);
