@@ -117,8 +117,8 @@ export interface EventQuery {
   beforeId?: bigint;
 }
 
-/** Persistence of sessions, the audit trail, operations and step-up codes. Every write is durable before its promise resolves. */
-export interface Store extends OperationStore {
+/** The embedded store's sessions. Every write is durable before its promise resolves. */
+export interface SessionStore {
   createSession(session: NewSession): Promise<SessionRecord>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** Newest first. */
@@ -128,6 +128,10 @@ export interface Store extends OperationStore {
    * outcome's audit event is written in the same transaction (one commit for both).
    */
   terminateSession(id: string, termination: Omit<Termination, "date">, audit?: AuditTemplate): Promise<TerminateOutcome | undefined>;
+}
+
+/** The audit trail. */
+export interface AuditStore {
   recordEvent(event: AuditEvent): Promise<void>;
   /** The latest event of a request id in its scope (events without a scope are never found). */
   findEventByRequestId(scope: string, requestId: string): Promise<AuditEvent | undefined>;
@@ -136,15 +140,37 @@ export interface Store extends OperationStore {
   listEvents(query: EventQuery): Promise<ListedEvent[]>;
   /** Deletes up to `limit` of the oldest events from before `cutoff` (audit retention); answers how many. */
   deleteEventsBefore(cutoff: Date, limit: number): Promise<number>;
+}
+
+/** Step-up codes used. */
+export interface TotpStepStore {
   /**
    * Records that a principal used a TOTP code of a time step; false when it was used before
    * (a code is good once, on every replica).
    */
   useTotpStep(principal: string, step: number): Promise<boolean>;
+}
+
+/** Secrets of the service itself. */
+export interface SecretStore {
   /**
    * The service's secret of this name: 32 random bytes made on first use, kept in the store, so
    * every replica on the same store gets the same one. Never logged, never answered.
    */
   serviceSecret(name: string): Promise<Buffer>;
+}
+
+/** One store, split by use: each consumer is given only the part it uses. */
+export interface Stores {
+  sessions: SessionStore;
+  audit: AuditStore;
+  operations: OperationStore;
+  totpSteps: TotpStepStore;
+  secrets: SecretStore;
+  close(): Promise<void>;
+}
+
+/** Persistence of sessions, the audit trail, operations and step-up codes (to be replaced by Stores). */
+export interface Store extends SessionStore, AuditStore, OperationStore, TotpStepStore, SecretStore {
   close(): Promise<void>;
 }
