@@ -5,20 +5,29 @@ import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
 import { GuessLimits } from "./auth/guess-limits.js";
 import { operationsService } from "./api/operations.js";
-import { TerminateAction } from "./api/terminate.js";
+import { sessionControlService } from "./api/session-control.js";
+import { zitadelSessionService } from "./api/zitadel-compat.js";
 import { StepUp } from "./auth/step-up.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
-import { FanOut, type FanOutSettings } from "./operations/fan-out.js";
-import { WORK_REQUEST_ID_SECRET } from "./operations/request-id.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./providers/totp.js";
+import { AuditTrail, recordTerminations } from "./sessions/audit-trail.js";
+import { EmbeddedSessions } from "./sessions/embedded-sessions.js";
+import { EndAllSessions, Operations } from "./sessions/end-all-sessions.js";
+import { EndSession } from "./sessions/end-session.js";
+import { FanOut, type FanOutSettings } from "./sessions/fan-out.js";
+import { ProviderDirectory } from "./sessions/provider-directory.js";
+import { WORK_REQUEST_ID_SECRET } from "./sessions/request-id.js";
+import { TerminationEvents } from "./sessions/termination-events.js";
 import { apiKeyAuthenticator } from "./server/authenticate.js";
+import { BodyBudget } from "./server/body-budget.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
 import { listenMetrics, type MetricsServer } from "./server/metrics-endpoint.js";
 import { listenOnePort, type ConnectionLimits, type OnePortServer } from "./server/one-port.js";
+import { RestSessions } from "./server/rest.js";
 import { SERVED_NAMES } from "./server/routes.js";
 import { AuditRetention } from "./store/audit-retention.js";
 import { DataDirError, looseDataDir } from "./store/data-dir.js";
@@ -34,7 +43,7 @@ export interface RunningService {
 
 /** The composition root: config -> store -> providers -> server. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  const store = await openStore(config.store, config.data_dir).catch(dataDirMistake);
+  const stores = await openStore(config.store, config.data_dir).catch(dataDirMistake);
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   if (config.store === "sqlite" || !config.api_keys) warnIfLoose(config.data_dir, log);
   const metrics = new Metrics();
@@ -47,23 +56,37 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
     metrics.observeRefusal,
   );
-  const retention = new AuditRetention(store, { days: config.audit.retention_days }, log);
-  const providers = buildProviders(config.providers, store, metrics.observeAttempt);
-  const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination, guessLimits);
-  const workKey = await store.serviceSecret(WORK_REQUEST_ID_SECRET);
-  const fanOut = new FanOut(store, new Map(providers.map((p) => [p.name, p])), terminate, workKey, fanOutSettings(config.operations), log);
-  const operations = operationsService({
-    store,
-    fanOut,
-    stepUp: new StepUp(store),
-    providerNames: providers.map((p) => p.name),
-    maxAgeMs: config.operations.max_age_ms,
-  });
+  const retention = new AuditRetention(stores.audit, { days: config.audit.retention_days }, log);
+  const built = buildProviders(config.providers, stores.sessions, metrics.observeAttempt);
+  const providers = built.map((b) => b.provider);
+  const defaultProvider = config.default_provider ?? providers[0]!.name;
+
+  // The domain, and the subscribers of every termination's outcome: the audit trail, then metrics.
+  const events = new TerminationEvents();
+  recordTerminations(stores.audit, events);
+  events.onEnded((e) => metrics.observeTermination(e.provider, "OK")).onFailed((e) => metrics.observeTermination(e.provider, e.answered.code));
+  const endSession = new EndSession(providers, defaultProvider, stores.audit, events, guessLimits);
+  const workKey = await stores.secrets.serviceSecret(WORK_REQUEST_ID_SECRET);
+  const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), endSession, workKey, fanOutSettings(config.operations), log);
+  const endAll = new EndAllSessions(stores.operations, fanOut, new StepUp(stores.totpSteps), providers.map((p) => p.name), config.operations.max_age_ms);
+
+  // Every service implementation, built here: the edges only translate.
   const health = new HealthStatus(SERVED_NAMES);
+  const services = {
+    sessionControl: {
+      ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(built, defaultProvider) }),
+      ...operationsService({ endAll, operations: new Operations(stores.operations), auditTrail: new AuditTrail(stores.audit) }),
+    },
+    zitadel: zitadelSessionService(endSession),
+    health,
+  };
+  const budget = new BodyBudget(config.server.max_buffered_bytes);
+  const rest = new RestSessions(endSession, config.server.read_max_bytes, budget, config.server.max_timeout_ms);
   const token = config.metrics.bearer_token;
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
-  const handler = createHandler({ config: config.server, store, authenticate: apiKeyAuthenticator(keys, guessLimits), terminate, operations, health, metrics, ...(metricsToken && { metricsToken }), log });
+  const authenticate = apiKeyAuthenticator(keys, guessLimits);
+  const handler = createHandler({ config: config.server, authenticate, services, rest, budget, metrics, ...(metricsToken && { metricsToken }), log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, limits: connectionLimits(config.server), ...(tls ? { tls } : {}) });
   const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));
@@ -81,7 +104,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await retention.stop();
       await Promise.all(providers.map((p) => p.close?.()));
       await limitsPool?.end();
-      await store.close();
+      await stores.close();
     },
   };
 }

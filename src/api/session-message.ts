@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { SessionSchema, type Session } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import type { SessionRecord } from "../store/store.js";
+import type { ChangeDetails, SessionRecord } from "../store/store.js";
 
 /** A stored session as the API shows it: everything but the token hash. */
 export function sessionMessage(r: SessionRecord): Session {
@@ -25,4 +25,14 @@ export function sessionMessage(r: SessionRecord): Session {
         }
       : {}),
   });
+}
+
+/** Details of a change as sessioncontrol.v1.Details, which is zitadel.object.v2.Details under another name. */
+export function detailsMessage(d: ChangeDetails): { sequence: bigint; resourceOwner: string; changeDate?: Timestamp; creationDate?: Timestamp } {
+  return {
+    sequence: d.sequence,
+    resourceOwner: d.resourceOwner,
+    ...(d.changeDate && { changeDate: timestampFromDate(d.changeDate) }),
+    ...(d.creationDate && { creationDate: timestampFromDate(d.creationDate) }),
+  };
 }

@@ -1,12 +1,11 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { Code, type ConnectError } from "@connectrpc/connect";
 import type { ApiKeys } from "../auth/api-keys.js";
 import type { GuessLimits } from "../auth/guess-limits.js";
 import type { Principal } from "../auth/principal.js";
-import { serviceError, tooManyAttempts } from "../status/errors.js";
+import { Failure, tooManyAttempts } from "../status/failure.js";
 
-/** A caller known from its request headers, or the error that refuses it. */
-export type AuthOutcome = { principal: Principal } | { refusal: ConnectError };
+/** A caller known from its request headers, or the failure that refuses it. */
+export type AuthOutcome = { principal: Principal } | { refusal: Failure };
 
 /**
  * How every authenticated call (RPC and REST) is known, from its headers and the client's
@@ -28,6 +27,6 @@ export function apiKeyAuthenticator(keys: ApiKeys, limits: GuessLimits): Authent
   };
 }
 
-export function unauthenticated(): ConnectError {
-  return serviceError(Code.Unauthenticated, "API_KEY_INVALID", "missing or unknown API key: send Authorization: Bearer <api key>");
+export function unauthenticated(): Failure {
+  return new Failure("UNAUTHENTICATED", "API_KEY_INVALID", "missing or unknown API key: send Authorization: Bearer <api key>");
 }

@@ -1,6 +1,8 @@
-import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { Failure } from "../status/failure.js";
 import { codeName } from "../status/errors.js";
+import { asConnectError } from "./call-error.js";
 
 /** One line per call: filled in by the interceptor, written when the HTTP exchange ends. */
 export interface CallRecord {
@@ -12,7 +14,7 @@ export interface CallRecord {
 
 export const callRecordKey = createContextKey<CallRecord | undefined>(undefined, { description: "call log record" });
 
-/** Records code and principal of each call; turns unexpected exceptions into INTERNAL without their text. */
+/** Records code and principal of each call; turns domain failures into their status, unexpected exceptions into INTERNAL without their text. */
 export function callLogInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
     const record = req.contextValues.get(callRecordKey);
@@ -21,16 +23,12 @@ export function callLogInterceptor(log: Logger): Interceptor {
       if (record) record.code = "OK";
       return res;
     } catch (err) {
-      const ce = err instanceof ConnectError ? err : internal(log, req.url, err);
+      if (!(err instanceof Failure || err instanceof ConnectError)) log.error({ procedure: req.url, err }, "unexpected error in handler");
+      const ce = asConnectError(err);
       if (record) record.code = codeName(ce.code);
       throw ce;
     }
   };
-}
-
-function internal(log: Logger, procedure: string, err: unknown): ConnectError {
-  log.error({ procedure, err }, "unexpected error in handler");
-  return new ConnectError("internal error", Code.Internal);
 }
 
 /**

@@ -1,58 +1,81 @@
-import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
+import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import type { Principal } from "../auth/principal.js";
 import { principalKey } from "../api/principal-context.js";
-import type { OperationsImpl } from "../api/operations.js";
-import type { TerminateAction } from "../api/terminate.js";
 import type { Config } from "../config/schema.js";
 import type { Secret } from "../config/secret.js";
-import { codeName } from "../status/errors.js";
-import type { Store } from "../store/store.js";
+import { Failure } from "../status/failure.js";
 import type { Authenticate } from "./authenticate.js";
 import { BodyBudget } from "./body-budget.js";
+import { asConnectError } from "./call-error.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
 import { applyCors } from "./cors.js";
 import { capDeadline } from "./deadline.js";
 import { answerError } from "./error-answer.js";
-import type { HealthStatus } from "./health.js";
 import type { Metrics } from "./metrics.js";
 import { serveMetrics } from "./metrics-endpoint.js";
 import type { RequestHandler } from "./one-port.js";
-import { RestSessions } from "./rest.js";
+import { answerRestError, type RestSessions } from "./rest.js";
 import { rpcAdapter } from "./rpc-adapter.js";
-import { PUBLIC_READ_MAX_BYTES, PUBLIC_SERVICES, routes } from "./routes.js";
+import { PUBLIC_READ_MAX_BYTES, PUBLIC_SERVICES, routes, type ServedServices } from "./routes.js";
 import { answerUnimplemented } from "./unimplemented.js";
 
 export interface HandlerDeps {
   config: Config["server"];
-  store: Store;
-  /** How callers are known from their headers (API keys; the lead's guessing limits wrap it). */
+  /** How callers are known from their headers (API keys under the guessing limits), for RPC and REST alike. */
   authenticate: Authenticate;
-  terminate: TerminateAction;
-  operations: OperationsImpl;
-  health: HealthStatus;
+  /** The service implementations, built in main.ts. */
+  services: ServedServices;
+  /** Zitadel's REST DeleteSession, built in main.ts. */
+  rest: RestSessions;
+  /** Request bodies held across the process (shared with REST). */
+  budget: BodyBudget;
   metrics: Metrics;
   /** GET /metrics is served on this port to callers presenting this token; absent: not served here. */
   metricsToken?: Secret;
   log: Logger;
 }
 
-/** Everything served on the port: CORS, the REST route, then the RPC router. */
+type Req = Parameters<RequestHandler>[0];
+type Res = Parameters<RequestHandler>[1];
+
+/** Everything served on the port: CORS, /metrics, then REST and RPC calls, each authenticated from its headers first. */
 export function createHandler(deps: HandlerDeps): RequestHandler {
-  const { config, log } = deps;
-  const budget = new BodyBudget(config.max_buffered_bytes);
+  const { config, log, rest } = deps;
   const rpc = rpcAdapter({
-    routes: routes(deps.store, deps.terminate, deps.operations, deps.health),
+    routes: routes(deps.services),
     readMaxBytes: config.read_max_bytes,
     interceptors: [callLogInterceptor(log)],
     fallback: answerUnimplemented,
-    budget,
+    budget: deps.budget,
     publicServices: PUBLIC_SERVICES,
     publicBudget: new BodyBudget(Math.ceil(config.max_buffered_bytes / 8)),
     publicReadMaxBytes: PUBLIC_READ_MAX_BYTES,
     log,
   });
-  const rest = new RestSessions(deps.authenticate, deps.terminate, config.read_max_bytes, budget);
   const callLog = callLineLogger(log);
+
+  /**
+   * Knows the caller from its headers, so that the body of an unknown caller is never read; a
+   * refusal is answered in the caller's protocol.
+   */
+  const authenticated = (req: Req, record: CallRecord, refuse: (failure: Failure) => void, serve: (principal: Principal) => void) => {
+    void deps.authenticate(req.headers, req.socket?.remoteAddress).then((auth) => {
+      if ("refusal" in auth) {
+        record.code = auth.refusal.code;
+        refuse(auth.refusal);
+        return;
+      }
+      // Known to the call's log line even when the caller leaves before the answer.
+      record.principal = auth.principal.name;
+      serve(auth.principal);
+    }, (err: unknown) => {
+      // The limits' store failed: the caller can retry; the process carries on.
+      log.error({ err }, "authentication failed");
+      record.code = "UNAVAILABLE";
+      refuse(new Failure("UNAVAILABLE", "AUTHENTICATION_UNAVAILABLE", "authentication is unavailable: retry later", { retryable: true }));
+    });
+  };
 
   return (req, res) => {
     const record: CallRecord = { start: process.hrtime.bigint(), procedure: (req.url ?? "").split("?")[0]! };
@@ -77,35 +100,24 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     if (rest.matches(req)) {
       routed = true;
       record.procedure = `DELETE /v2/sessions/{session_id}`;
-      void rest.serve(req, res).then((outcome) => Object.assign(record, outcome));
+      authenticated(req, record, (failure) => answerRestError(res, asConnectError(failure)), (principal) => {
+        void rest.serve(req, res, principal).then((code) => (record.code = code));
+      });
       return;
     }
     const contextValues = createContextValues().set(callRecordKey, record);
     if (service === undefined || PUBLIC_SERVICES.has(service)) return serveRpc(req, res, contextValues);
-    // Refused from its headers: the body of an unknown caller is never read.
-    void deps.authenticate(req.headers, req.socket?.remoteAddress).then((auth) => {
-      if ("refusal" in auth) {
-        record.code = codeName(auth.refusal.code);
-        answerError(req, res, auth.refusal);
-        return;
-      }
-      contextValues.set(principalKey, auth.principal);
-      // Known to the call's log line even when the caller leaves before the answer.
-      record.principal = auth.principal.name;
+    authenticated(req, record, (failure) => answerError(req, res, asConnectError(failure)), (principal) => {
+      contextValues.set(principalKey, principal);
       serveRpc(req, res, contextValues);
-    }, (err: unknown) => {
-      // The limits' store failed: the caller can retry; the process carries on.
-      log.error({ err }, "authentication failed");
-      record.code = "UNAVAILABLE";
-      answerError(req, res, new ConnectError("authentication is unavailable: retry later", Code.Unavailable));
     });
   };
 
-  function serveRpc(req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1], contextValues: ContextValues): void {
+  function serveRpc(req: Req, res: Res, contextValues: ContextValues): void {
     capDeadline(req.headers, config.max_timeout_ms);
     // The record reaches the interceptors as a context value (no map from request to record).
     rpc(req, res, contextValues);
-  };
+  }
 }
 
 /**
@@ -113,7 +125,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
  * reset the HTTP/2 stream. (Node.js ends a request body on RST_STREAM as on END_STREAM, so an
  * answer may have been written to a stream the client had already reset.)
  */
-function answered(req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]): boolean {
+function answered(req: Req, res: Res): boolean {
   if ("stream" in req && req.stream.rstCode) return false;
   return res.writableFinished;
 }

@@ -2,13 +2,16 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import { anyPack, AnySchema } from "@bufbuild/protobuf/wkt";
 import { create, createRegistry, toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { DetailsSchema } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import type { CallContext, TerminateAction } from "../api/terminate.js";
-import { codeName, serviceError } from "../status/errors.js";
-import type { Authenticate } from "./authenticate.js";
+import { detailsMessage } from "../api/session-message.js";
+import type { Principal } from "../auth/principal.js";
+import type { CallContext, EndSession } from "../sessions/end-session.js";
+import { Failure, invalidArgument } from "../status/failure.js";
+import { codeName } from "../status/errors.js";
 import { BodyBytes, type BodyBudget, type BudgetHolder } from "./body-budget.js";
+import { asConnectError } from "./call-error.js";
 import { httpStatusOf } from "./http-status.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -17,68 +20,82 @@ type Response = http.ServerResponse | http2.Http2ServerResponse;
 const ROUTE = /^\/v2\/sessions\/([^/?#]+)\/?(?:\?.*)?$/;
 const DETAIL_REGISTRY = createRegistry(BadRequestSchema, ErrorInfoSchema, RetryInfoSchema);
 
-export interface RestOutcome {
-  code: string;
-  principal?: string;
-}
-
-/** Zitadel's REST form of DeleteSession: `DELETE /v2/sessions/{session_id}` with `{"sessionToken": "..."}`. */
+/**
+ * Zitadel's REST form of DeleteSession: `DELETE /v2/sessions/{session_id}` with `{"sessionToken": "..."}`.
+ * The handler authenticates it as it does RPC calls; its deadline is server.max_timeout_ms, and
+ * its errors are the RPC errors (src/api/connect-error.ts) in grpc-gateway's JSON form.
+ */
 export class RestSessions {
   constructor(
-    private readonly authenticate: Authenticate,
-    private readonly terminate: TerminateAction,
+    private readonly endSession: EndSession,
     private readonly readMaxBytes: number,
     private readonly budget: BodyBudget,
+    private readonly maxTimeoutMs: number,
   ) {}
 
   matches(req: Request): boolean {
     return req.method === "DELETE" && ROUTE.test(req.url ?? "");
   }
 
-  async serve(req: Request, res: Response): Promise<RestOutcome> {
-    const outcome: RestOutcome = { code: "OK" };
-    const aborted = new AbortController();
+  /** Serves an authenticated call; answers its gRPC code name. */
+  async serve(req: Request, res: Response, principal: Principal): Promise<string> {
     const held = this.budget.holder();
+    const call = restCall(req, this.maxTimeoutMs);
     res.once("close", () => {
-      aborted.abort();
+      call.end();
       held.release();
     });
     try {
-      // From the headers alone: an unknown caller's body is never read.
-      const auth = await this.authenticate(req.headers, req.socket?.remoteAddress);
-      if ("refusal" in auth) throw auth.refusal;
-      const { principal } = auth;
-      outcome.principal = principal.name;
       const sessionId = decodePathSegment(ROUTE.exec(req.url ?? "")![1]!);
-      const body = await readJsonBody(req, this.readMaxBytes, held);
-      const result = await this.terminate.run(principal, { sessionId, sessionToken: body.sessionToken }, callContext(req, aborted.signal));
-      send(res, 200, { details: result.details ? toJson(DetailsSchema, result.details) : {} });
+      const ended = await call.within(async () => {
+        const body = await readJsonBody(req, this.readMaxBytes, held);
+        return this.endSession.run(principal, { sessionId, ...body }, call.context);
+      });
+      send(res, 200, { details: toJson(DetailsSchema, create(DetailsSchema, detailsMessage(ended.details))) });
+      return "OK";
     } catch (err) {
-      const ce = ConnectError.from(err);
-      outcome.code = codeName(ce.code);
-      send(res, httpStatusOf(ce.code), { code: ce.code, message: ce.rawMessage, details: ce.details.map(detailJson) });
+      const ce = asConnectError(err);
+      answerRestError(res, ce);
+      return codeName(ce.code);
+    } finally {
+      call.end();
     }
-    return outcome;
   }
 }
 
-function callContext(req: Request, signal: AbortSignal): CallContext {
+/** A REST call's context: cancelled when the client leaves, and when server.max_timeout_ms has passed. */
+function restCall(req: Request, maxTimeoutMs: number) {
+  const controller = new AbortController();
+  const deadline = Date.now() + maxTimeoutMs;
+  const timer = setTimeout(() => controller.abort(new Failure("DEADLINE_EXCEEDED", "CALLER_DEADLINE_EXCEEDED", `no answer within server.max_timeout_ms (${maxTimeoutMs} ms)`)), maxTimeoutMs);
+  timer.unref();
   const twoFactorCode = req.headers["x-2fa-code"];
-  return { signal, ...(typeof twoFactorCode === "string" && twoFactorCode && { twoFactorCode }) };
+  const context: CallContext = { signal: controller.signal, deadline, ...(typeof twoFactorCode === "string" && twoFactorCode && { twoFactorCode }) };
+  return {
+    context,
+    /** The work's result, or the deadline's failure when it passes first. */
+    within<T>(work: () => Promise<T>): Promise<T> {
+      return Promise.race([work(), new Promise<never>((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }))]);
+    },
+    end(): void {
+      clearTimeout(timer);
+      if (!controller.signal.aborted) controller.abort(new Failure("CANCELED", "CALL_CANCELED", "the client closed the connection before the answer"));
+    },
+  };
 }
 
 function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw serviceError(Code.InvalidArgument, "INVALID_ARGUMENT", "session_id: not a valid percent-encoded path segment");
+    throw invalidArgument([{ field: "session_id", description: "not a valid percent-encoded path segment" }]);
   }
 }
 
 async function readJsonBody(req: Request, limit: number, held: BudgetHolder): Promise<{ sessionToken?: string }> {
   const body = new BodyBytes(held, limit);
   for await (const chunk of req as AsyncIterable<Buffer>) {
-    if (body.length + chunk.length > limit) throw serviceError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
+    if (body.length + chunk.length > limit) throw new Failure("RESOURCE_EXHAUSTED", "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
     body.append(chunk);
   }
   const text = body.bytes().toString("utf8").trim();
@@ -87,12 +104,17 @@ async function readJsonBody(req: Request, limit: number, held: BudgetHolder): Pr
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw serviceError(Code.InvalidArgument, "INVALID_ARGUMENT", "body is not valid JSON");
+    throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "body is not valid JSON");
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw serviceError(Code.InvalidArgument, "INVALID_ARGUMENT", "body must be a JSON object");
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "body must be a JSON object");
   const token = (parsed as Record<string, unknown>)["sessionToken"] ?? (parsed as Record<string, unknown>)["session_token"];
-  if (token !== undefined && token !== null && typeof token !== "string") throw serviceError(Code.InvalidArgument, "INVALID_ARGUMENT", "sessionToken must be a string");
+  if (token !== undefined && token !== null && typeof token !== "string") throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "sessionToken must be a string");
   return typeof token === "string" ? { sessionToken: token } : {};
+}
+
+/** An RPC error in grpc-gateway's JSON form, with the code's HTTP status. */
+export function answerRestError(res: Response, ce: ConnectError): void {
+  send(res, httpStatusOf(ce.code), { code: ce.code, message: ce.rawMessage, details: ce.details.map(detailJson) });
 }
 
 /** An error detail in google.protobuf.Any's JSON form: `{"@type": "...", ...fields}`. */

@@ -1,4 +1,4 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
@@ -6,11 +6,6 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1Alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import type { OperationsImpl } from "../api/operations.js";
-import { sessionControlService } from "../api/session-control.js";
-import type { TerminateAction } from "../api/terminate.js";
-import { zitadelSessionService } from "../api/zitadel-compat.js";
-import type { Store } from "../store/store.js";
 import { healthRoutes, type HealthStatus } from "./health.js";
 import { reflectionRoutes } from "./reflection.js";
 
@@ -25,11 +20,18 @@ const SERVED = [SessionControl, SessionService, Health, ReflectionV1, Reflection
 /** Every service name served on the port: health answers SERVING for each. */
 export const SERVED_NAMES: readonly string[] = SERVED.map((s) => s.typeName);
 
-export function routes(store: Store, terminate: TerminateAction, operations: OperationsImpl, health: HealthStatus): (router: ConnectRouter) => void {
+/** The implementations served, built in main.ts. */
+export interface ServedServices {
+  sessionControl: ServiceImpl<typeof SessionControl>;
+  zitadel: Partial<ServiceImpl<typeof SessionService>>;
+  health: HealthStatus;
+}
+
+export function routes(services: ServedServices): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(SessionControl, { ...sessionControlService(store, terminate), ...operations });
-    router.service(SessionService, zitadelSessionService(terminate));
-    healthRoutes(health, { readMaxBytes: PUBLIC_READ_MAX_BYTES })(router);
+    router.service(SessionControl, services.sessionControl);
+    router.service(SessionService, services.zitadel);
+    healthRoutes(services.health, { readMaxBytes: PUBLIC_READ_MAX_BYTES })(router);
     reflectionRoutes(SERVED, [file_google_rpc_status, file_google_rpc_error_details], { readMaxBytes: PUBLIC_READ_MAX_BYTES })(router);
   };
 }

@@ -1,11 +1,9 @@
-import { Code } from "@connectrpc/connect";
 import type { GuessLimits } from "../auth/guess-limits.js";
 import { ProviderFailure, type Provider } from "../providers/provider.js";
-import { tooManyAttempts } from "../status/errors.js";
-import { rowFor } from "../status/map.js";
+import { tooManyAttempts, type CodeName } from "../status/failure.js";
 
 /** Answers to a token-bearing call that count as a refused token: wrong token, or a token for an id the caller may not learn of. */
-const REFUSED: ReadonlySet<Code> = new Set([Code.PermissionDenied, Code.NotFound, Code.Unauthenticated]);
+const REFUSED: ReadonlySet<CodeName> = new Set(["PERMISSION_DENIED", "NOT_FOUND", "UNAUTHENTICATED"]);
 
 /**
  * `limits.wrong_tokens_per_session`: a token-bearing call for a session over its limit is answered
@@ -21,7 +19,7 @@ export async function guardSessionToken<T>(limits: GuessLimits | undefined, prov
   try {
     return await run();
   } catch (err) {
-    if (err instanceof ProviderFailure && REFUSED.has(rowFor(err, provider.table).code)) await limits.refusedToken(provider.name, sessionId, principal);
+    if (err instanceof ProviderFailure && REFUSED.has(err.code)) await limits.refusedToken(provider.name, sessionId, principal);
     throw err;
   }
 }

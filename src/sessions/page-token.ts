@@ -1,3 +1,5 @@
+import { invalidArgument } from "../status/failure.js";
+
 /** Opaque page tokens: the last id of a page, bound to the filter it was issued for. */
 export function encodePageToken(filter: string, lastId: string): string {
   return Buffer.from(JSON.stringify({ u: filter, b: lastId })).toString("base64url");
@@ -11,4 +13,18 @@ export function decodePageToken(token: string, filter: string, idPattern = /^[0-
   } catch {
     return undefined;
   }
+}
+
+/** One page of a list, and the token of the next one ("" on the last). */
+export interface Page<T> {
+  items: T[];
+  nextPageToken: string;
+}
+
+/** The cursor of a page token issued for this filter; INVALID_ARGUMENT for any other token. */
+export function pageCursor(token: string, filter: string, idPattern?: RegExp): string | undefined {
+  if (!token) return undefined;
+  const cursor = decodePageToken(token, filter, idPattern);
+  if (cursor === undefined) throw invalidArgument([{ field: "page_token", description: "is not a token this list issued for these filters" }]);
+  return cursor;
 }

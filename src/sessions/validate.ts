@@ -1,6 +1,5 @@
-import { Code } from "@connectrpc/connect";
 import { hasPermission, type Permission, type Principal } from "../auth/principal.js";
-import { serviceError, type FieldViolation } from "../status/errors.js";
+import { permissionDenied, type FieldViolation } from "../status/failure.js";
 
 export const MAX_ID_LENGTH = 200;
 
@@ -29,5 +28,5 @@ export function pageSize(asked: number): number {
 
 /** PERMISSION_DENIED unless the caller holds the permission. */
 export function requirePermission(caller: Principal, permission: Permission): void {
-  if (!hasPermission(caller, permission)) throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", `this call needs the ${permission} permission`);
+  if (!hasPermission(caller, permission)) throw permissionDenied(`this call needs the ${permission} permission`);
 }

@@ -1,14 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import type { TerminateAction } from "../api/terminate.js";
 import type { Principal } from "../auth/principal.js";
-import { ProviderFailure, type Provider } from "../providers/provider.js";
-import { codeName, errorInfo, SERVICE_DOMAIN } from "../status/errors.js";
-import { mapFailure } from "../status/map.js";
-import type { NewOperation, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
-import type { Store } from "../store/store.js";
+import type { Provider } from "../providers/provider.js";
+import { Failure, SERVICE_DOMAIN } from "../status/failure.js";
+import type { NewOperation, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
+import type { EndSession } from "./end-session.js";
 import { Limiter } from "./limiter.js";
 import { workRequestId } from "./request-id.js";
 
@@ -45,9 +41,9 @@ export class FanOut {
   private polling: Promise<void> | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: OperationStore,
     private readonly providers: ReadonlyMap<string, Provider>,
-    private readonly terminate: TerminateAction,
+    private readonly endSession: EndSession,
     /** The service's key of workRequestId (the same on every replica). */
     private readonly workKey: Buffer,
     private readonly settings: FanOutSettings,
@@ -165,7 +161,7 @@ export class FanOut {
         return undefined;
       }
       // The call's operationId puts its request id in the operation's scope: nothing a caller recorded is replayed to it.
-      const res = await this.terminate.run(principalOf(operation), {
+      const res = await this.endSession.run(principalOf(operation), {
         sessionId: item.sessionId,
         provider: item.provider,
         userId: item.providerUserId,
@@ -176,25 +172,24 @@ export class FanOut {
     } catch (err) {
       // Stopping: the attempt was cut short, not refused; the work stays pending for the next start (or another replica).
       if (this.stopping.signal.aborted) return undefined;
-      const mapped = err instanceof ProviderFailure ? mapFailure(err, provider.table) : ConnectError.from(err);
+      const failure = err instanceof Failure ? err : new Failure("UNKNOWN", "", err instanceof Error ? err.message : String(err));
       // The session was listed as active: an upstream that no longer knows it says it is over
       // (the user logged out meanwhile, or an earlier attempt ended it and its answer was lost).
-      if (item.kind === "end" && mapped.findDetails(ErrorInfoSchema)[0]?.reason === "SESSION_NOT_FOUND") return { state: "already_ended" };
+      if (item.kind === "end" && failure.reason === "SESSION_NOT_FOUND") return { state: "already_ended" };
       // operations.call_timeout_ms ran out: the provider reports it as the caller's deadline or a cancel, which no
       // retry mends for a caller; here there is no caller, so it is an upstream timeout like any other.
-      if (signal.aborted || mapped.findDetails(ErrorInfoSchema)[0]?.reason === "CALLER_DEADLINE_EXCEEDED") {
+      if (signal.aborted || failure.reason === "CALLER_DEADLINE_EXCEEDED") {
         const message = `${provider.name}: no answer within operations.call_timeout_ms (${this.settings.callTimeoutMs} ms)`;
-        return this.failed(item, new ConnectError(message, Code.DeadlineExceeded, undefined, [errorInfo("UPSTREAM_TIMEOUT", provider.name), { desc: RetryInfoSchema, value: {} }]));
+        return this.failed(item, new Failure("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", message, { domain: provider.name, retryable: true }));
       }
-      return this.failed(item, mapped);
+      return this.failed(item, failure);
     }
   }
 
   /** A failure a retry can help stays pending, with backoff; any other is final. */
-  private failed(item: WorkItem, err: ConnectError): WorkOutcome {
-    const retryable = err.findDetails(RetryInfoSchema).length > 0;
-    const lastError = { code: codeName(err.code), reason: err.findDetails(ErrorInfoSchema)[0]?.reason ?? "", message: err.rawMessage };
-    if (!retryable) return { state: "failed", lastError };
+  private failed(item: WorkItem, failure: Failure): WorkOutcome {
+    const lastError = { code: failure.code, reason: failure.reason, message: failure.message };
+    if (!failure.retryable) return { state: "failed", lastError };
     const delay = Math.min(this.settings.retryMaxMs, this.settings.retryInitialMs * 2 ** Math.min(item.attempts - 1, 20));
     // Full jitter, so that replicas and operations do not retry in step.
     return { state: "pending", lastError, nextAttemptAt: new Date(Date.now() + delay / 2 + Math.random() * (delay / 2)) };
