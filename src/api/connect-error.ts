@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { BadRequest_FieldViolationSchema, BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { codeFromName } from "../status/errors.js";
+import { codeFromName } from "../status/code-names.js";
 import type { Failure } from "../status/failure.js";
 
 /**

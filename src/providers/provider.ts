@@ -1,5 +1,5 @@
 import type { Principal } from "../auth/principal.js";
-import type { FieldViolation } from "../status/errors.js";
+import type { FieldViolation } from "../status/failure.js";
 import type { MappingTable } from "../status/table.js";
 import type { AuditTemplate } from "../store/store.js";
 

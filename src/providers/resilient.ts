@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, retry, wrap, type IPolicy } from "cockatiel";
-import type { FieldViolation } from "../status/errors.js";
-import { codeName } from "../status/errors.js";
+import type { FieldViolation } from "../status/failure.js";
+import { codeName } from "../status/code-names.js";
 import { isRetryable, rowFor } from "../status/map.js";
 import type { MappingTable } from "../status/table.js";
 import { ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";

@@ -7,7 +7,7 @@ import { SessionFieldName, type Session } from "@zitadel/proto/zitadel/session/v
 import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { z } from "zod";
 import { secretRef, type Secret } from "../config/secret.js";
-import { codeName } from "../status/errors.js";
+import { codeName } from "../status/code-names.js";
 import { zitadelTable } from "../status/zitadel.js";
 import {
   allowOptions,

@@ -1,7 +1,7 @@
 import { ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Failure } from "../status/failure.js";
-import { codeName } from "../status/errors.js";
+import { codeName } from "../status/code-names.js";
 import { asConnectError } from "./call-error.js";
 
 /** One line per call: filled in by the interceptor, written when the HTTP exchange ends. */

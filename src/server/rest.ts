@@ -9,9 +9,10 @@ import { detailsMessage } from "../api/session-message.js";
 import type { Principal } from "../auth/principal.js";
 import type { CallContext, EndSession } from "../sessions/end-session.js";
 import { Failure, invalidArgument } from "../status/failure.js";
-import { codeName } from "../status/errors.js";
+import { codeName } from "../status/code-names.js";
 import { BodyBytes, type BodyBudget, type BudgetHolder } from "./body-budget.js";
 import { asConnectError } from "./call-error.js";
+import { restTimeoutMs } from "./deadline.js";
 import { httpStatusOf } from "./http-status.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -22,7 +23,7 @@ const DETAIL_REGISTRY = createRegistry(BadRequestSchema, ErrorInfoSchema, RetryI
 
 /**
  * Zitadel's REST form of DeleteSession: `DELETE /v2/sessions/{session_id}` with `{"sessionToken": "..."}`.
- * The handler authenticates it as it does RPC calls; its deadline is server.max_timeout_ms, and
+ * The handler authenticates it as it does RPC calls; its deadline is capped as theirs are, and
  * its errors are the RPC errors (src/api/connect-error.ts) in grpc-gateway's JSON form.
  */
 export class RestSessions {
@@ -63,11 +64,12 @@ export class RestSessions {
   }
 }
 
-/** A REST call's context: cancelled when the client leaves, and when server.max_timeout_ms has passed. */
+/** A REST call's context: cancelled when the client leaves, and when its deadline (Grpc-Timeout, at most server.max_timeout_ms) has passed. */
 function restCall(req: Request, maxTimeoutMs: number) {
   const controller = new AbortController();
-  const deadline = Date.now() + maxTimeoutMs;
-  const timer = setTimeout(() => controller.abort(new Failure("DEADLINE_EXCEEDED", "CALLER_DEADLINE_EXCEEDED", `no answer within server.max_timeout_ms (${maxTimeoutMs} ms)`)), maxTimeoutMs);
+  const timeoutMs = restTimeoutMs(req.headers, maxTimeoutMs);
+  const deadline = Date.now() + timeoutMs;
+  const timer = setTimeout(() => controller.abort(new Failure("DEADLINE_EXCEEDED", "CALLER_DEADLINE_EXCEEDED", `no answer within the call's deadline (${timeoutMs} ms)`)), timeoutMs);
   timer.unref();
   const twoFactorCode = req.headers["x-2fa-code"];
   const context: CallContext = { signal: controller.signal, deadline, ...(typeof twoFactorCode === "string" && twoFactorCode && { twoFactorCode }) };

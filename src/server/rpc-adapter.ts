@@ -6,7 +6,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
-import { codeName } from "../status/errors.js";
+import { codeName } from "../status/code-names.js";
 import type { BodyBudget } from "./body-budget.js";
 import { callRecordKey } from "./call-log.js";
 import type { RequestHandler } from "./one-port.js";

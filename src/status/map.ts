@@ -1,7 +1,7 @@
 import { ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { ProviderFailure } from "../providers/provider.js";
-import { errorInfo } from "./errors.js";
+import { errorInfo } from "./code-names.js";
 import { matches, UNMAPPED, type MappingRow, type MappingTable } from "./table.js";
 import { transportTable } from "./transport.js";
 

@@ -1,4 +1,4 @@
-import { codeName } from "./errors.js";
+import { codeName } from "./code-names.js";
 import type { MappingTable } from "./table.js";
 import { transportTable } from "./transport.js";
 
