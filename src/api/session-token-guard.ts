@@ -1,8 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import type { GuessLimits } from "../auth/guess-limits.js";
-import { ProviderFailure, type Provider } from "../providers/provider.js";
+import type { Provider } from "../providers/provider.js";
 import { tooManyAttempts } from "../status/errors.js";
-import { rowFor } from "../status/map.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 
 /** Answers to a token-bearing call that count as a refused token: wrong token, or a token for an id the caller may not learn of. */
 const REFUSED: ReadonlySet<Code> = new Set([Code.PermissionDenied, Code.NotFound, Code.Unauthenticated]);
@@ -21,7 +21,7 @@ export async function guardSessionToken<T>(limits: GuessLimits | undefined, prov
   try {
     return await run();
   } catch (err) {
-    if (err instanceof ProviderFailure && REFUSED.has(rowFor(err, provider.table).code)) await limits.refusedToken(provider.name, sessionId, principal);
+    if (err instanceof ProviderFailure && REFUSED.has(err.row.code)) await limits.refusedToken(provider.name, sessionId, principal);
     throw err;
   }
 }

@@ -5,10 +5,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import type { GuessLimits } from "../auth/guess-limits.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
-import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
+import type { WatchedProvider } from "../providers/health.js";
+import type { ChangeDetails, Provider } from "../providers/provider.js";
 import { requestScope, type AuditTemplate, type Store } from "../store/store.js";
-import { codeFromName, codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
-import { mapFailure, rowFor } from "../status/map.js";
+import { codeFromName, codeName, connectErrorOf, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 import { guardSessionToken } from "./session-token-guard.js";
 import { checkLength, checkRequestId } from "./validate.js";
 
@@ -57,7 +58,7 @@ export class TerminateAction {
   private readonly byName: ReadonlyMap<string, Provider>;
 
   constructor(
-    readonly providers: readonly Provider[],
+    readonly providers: readonly WatchedProvider[],
     readonly defaultProvider: string,
     private readonly store: Store,
     private readonly observe: (provider: string, code: string) => void = () => {},
@@ -94,7 +95,7 @@ export class TerminateAction {
         // Authorization first: nothing is answered from state, replay included, to a caller that may not end the session.
         const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
         event.userId ||= authorization.sessionUserId ?? "";
-        if (authorization.refusal) throw new ProviderFailure(provider.name, provider.type, authorization.refusal);
+        if (authorization.refusal) throw new ProviderFailure(provider.name, authorization.refusal, provider.table);
         // A caller let through only on the strength of its token, to a provider with no authorize step, has
         // had nothing checked yet: the upstream checks the token, so its answer decides, never a replay.
         const unchecked = !provider.authorize && !hasPermission(caller, "session.delete") && !!input.sessionToken;
@@ -130,7 +131,7 @@ export class TerminateAction {
    * such session" (ended here or never there) are one refusal, as on the embedded store.
    */
   private async failed(err: ProviderFailure, provider: Provider, caller: Principal, event: AuditTemplate): Promise<TerminateResponse> {
-    const row = rowFor(err, provider.table);
+    const row = err.row;
     const mayKnow = hasPermission(caller, "session.delete");
     const ended = mayKnow && row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, event.sessionId));
     if (ended && ended.details) {
@@ -138,9 +139,9 @@ export class TerminateAction {
       this.observe(provider.name, "OK");
       return response(provider.name, ended.details, true);
     }
-    const mapped = mapFailure(err, provider.table);
+    const mapped = connectErrorOf(err);
     const answer = !mayKnow && SESSION_ANSWERS.has(row.reason) ? tokenRefused(provider.name) : mapped;
-    const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
+    const metadata = { ...err.metadata };
     const { requestScope: scope, ...unscoped } = event;
     await this.store.recordEvent({
       // The auditors get the upstream's answer. A refusal is never replayed: it must not block a later, allowed call.

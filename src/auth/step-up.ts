@@ -1,9 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import { Code } from "@connectrpc/connect";
-import { totp } from "../providers/totp.js";
 import { serviceError } from "../status/errors.js";
-import type { Store } from "../store/store.js";
+import type { TotpStepStore } from "../store/store.js";
 import type { Principal } from "./principal.js";
+import { totp } from "./totp.js";
 
 const STEP_MS = 30_000;
 
@@ -13,7 +13,7 @@ const STEP_MS = 30_000;
  */
 export class StepUp {
   constructor(
-    private readonly store: Store,
+    private readonly store: TotpStepStore,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -4,9 +4,9 @@ import type { Logger } from "pino";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { TerminateAction } from "../api/terminate.js";
 import type { Principal } from "../auth/principal.js";
-import { ProviderFailure, type Provider } from "../providers/provider.js";
-import { codeName, errorInfo, SERVICE_DOMAIN } from "../status/errors.js";
-import { mapFailure } from "../status/map.js";
+import type { Provider } from "../providers/provider.js";
+import { codeName, connectErrorOf, errorInfo, SERVICE_DOMAIN } from "../status/errors.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 import type { NewOperation, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
 import type { Store } from "../store/store.js";
 import { Limiter } from "./limiter.js";
@@ -176,7 +176,7 @@ export class FanOut {
     } catch (err) {
       // Stopping: the attempt was cut short, not refused; the work stays pending for the next start (or another replica).
       if (this.stopping.signal.aborted) return undefined;
-      const mapped = err instanceof ProviderFailure ? mapFailure(err, provider.table) : ConnectError.from(err);
+      const mapped = err instanceof ProviderFailure ? connectErrorOf(err) : ConnectError.from(err);
       // The session was listed as active: an upstream that no longer knows it says it is over
       // (the user logged out meanwhile, or an earlier attempt ended it and its answer was lost).
       if (item.kind === "end" && mapped.findDetails(ErrorInfoSchema)[0]?.reason === "SESSION_NOT_FOUND") return { state: "already_ended" };
