@@ -11,7 +11,7 @@ import { StepUp } from "./auth/step-up.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { buildProviders } from "./providers/registry.js";
-import { base32Decode } from "./providers/totp.js";
+import { base32Decode } from "./auth/totp.js";
 import { AuditTrail, recordTerminations } from "./sessions/audit-trail.js";
 import { EmbeddedSessions } from "./sessions/embedded-sessions.js";
 import { EndAllSessions, Operations } from "./sessions/end-all-sessions.js";
@@ -57,8 +57,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     metrics.observeRefusal,
   );
   const retention = new AuditRetention(stores.audit, { days: config.audit.retention_days }, log);
-  const built = buildProviders(config.providers, stores.sessions, metrics.observeAttempt);
-  const providers = built.map((b) => b.provider);
+  const providers = buildProviders(config.providers, stores.sessions, metrics.observeAttempt);
   const defaultProvider = config.default_provider ?? providers[0]!.name;
 
   // The domain, and the subscribers of every termination's outcome: the audit trail, then metrics.
@@ -74,7 +73,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const health = new HealthStatus(SERVED_NAMES);
   const services = {
     sessionControl: {
-      ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(built, defaultProvider) }),
+      ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(providers, defaultProvider) }),
       ...operationsService({ endAll, operations: new Operations(stores.operations), auditTrail: new AuditTrail(stores.audit) }),
     },
     zitadel: zitadelSessionService(endSession),

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { totp } from "../providers/totp.js";
+import { totp } from "./totp.js";
 import { Failure } from "../status/failure.js";
 import type { TotpStepStore } from "../store/store.js";
 import type { Principal } from "./principal.js";

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { PERMISSIONS } from "../auth/principal.js";
-import { PROVIDER_TYPES } from "../providers/registry.js";
-import { base32Decode } from "../providers/totp.js";
+import { base32Decode } from "../auth/totp.js";
+import type { ProviderConfig } from "../providers/provider-settings.js";
+import { providerEntry } from "../providers/registry.js";
 import { secretRef } from "./secret.js";
 
 const apiKey = z.strictObject({
@@ -49,31 +50,6 @@ const server = z.strictObject({
   /** Browser origins allowed to call (CORS); none by default; "*" allows any (never the origin null). */
   cors_allowed_origins: z.array(corsOrigin).default([]),
 });
-
-/** Settings every provider has: its name, and how hard to try its upstream. */
-const providerCommon = {
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "must be 1 to 63 characters: lowercase letters, digits, '.', '_' or '-'"),
-  /** Longest time one upstream attempt may take (never longer than the caller's deadline). */
-  timeout_ms: z.number().int().min(1).max(120_000).default(5_000),
-  /** Attempts in all for answers that a retry can help, the first included. */
-  max_attempts: z.number().int().min(1).max(10).default(3),
-  initial_backoff_ms: z.number().int().min(1).max(60_000).default(100),
-  max_backoff_ms: z.number().int().min(1).max(300_000).default(2_000),
-  /** Consecutive failed calls that open the circuit breaker. */
-  breaker_failures: z.number().int().min(1).max(1000).default(5),
-  /** How long the open breaker fails fast before it lets a probe call through. */
-  breaker_half_open_after_ms: z.number().int().min(10).max(3_600_000).default(10_000),
-  /** Most keep-alive connections kept open to the upstream. */
-  max_connections: z.number().int().min(1).max(256).default(8),
-};
-
-const providerEntry = z.discriminatedUnion(
-  "type",
-  PROVIDER_TYPES.map((t) => t.settings.extend({ type: z.literal(t.type), ...providerCommon })) as unknown as [z.ZodObject, ...z.ZodObject[]],
-);
-
-/** One `providers:` entry: the common settings, and the type's own. */
-export type ProviderConfig = z.output<z.ZodObject<typeof providerCommon>> & { type: string } & Record<string, unknown>;
 
 /** `host:port` (an IPv6 host in brackets), as { host, port }. */
 const hostPort = z.string().transform((text, ctx) => {

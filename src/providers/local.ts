@@ -1,9 +1,11 @@
 import { z } from "zod";
 import { hasPermission } from "../auth/principal.js";
 import { decideTermination, type TerminationDecision } from "../auth/termination-rule.js";
+import type { UpstreamAnswer } from "../status/answer.js";
 import { localTable } from "../status/local.js";
-import type { Store } from "../store/store.js";
-import { allowOptions, ProviderFailure, type Authorization, type AuthorizeCall, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { ProviderFailure } from "../status/provider-failure.js";
+import type { SessionStore } from "../store/store.js";
+import { allowOptions, type Authorization, type AuthorizeCall, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { defineProviderType } from "./provider-type.js";
 
 /** Sessions listed for one user at most, when a provider lists them. */
@@ -15,11 +17,10 @@ export class LocalProvider implements Provider {
   readonly table = localTable;
   readonly verifiesTokens = true;
   readonly checkOptions = allowOptions({});
-  private lastSuccess: Date | undefined;
 
   constructor(
     readonly name: string,
-    private readonly store: Store,
+    private readonly store: SessionStore,
   ) {}
 
   async authorize(call: AuthorizeCall): Promise<Authorization> {
@@ -39,19 +40,14 @@ export class LocalProvider implements Provider {
   async terminate(call: TerminateCall): Promise<TerminateResult> {
     const outcome = await this.store.terminateSession(call.sessionId, { by: call.caller.name, reason: call.reason, requestId: call.requestId }, call.audit);
     // Unknown (sessions are never deleted, so one authorize saw is still there).
-    if (!outcome) throw new ProviderFailure(this.name, this.type, REFUSALS.not_found);
+    if (!outcome) throw new ProviderFailure(this.name, REFUSALS.not_found, this.table);
     const s = outcome.session;
-    this.lastSuccess = new Date();
     return {
       details: { sequence: s.sequence, changeDate: s.changeDate, resourceOwner: s.resourceOwner, creationDate: s.creationDate },
       alreadyTerminated: outcome.alreadyTerminated,
       recorded: call.audit !== undefined,
+      userId: s.userId,
     };
-  }
-
-  health(): ProviderHealthReport {
-    // The store is in this process: it has no outage and needs no breaker.
-    return { ...(this.lastSuccess && { lastSuccess: this.lastSuccess }), breaker: "closed" };
   }
 
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {

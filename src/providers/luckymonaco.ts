@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { secretRef, type Secret } from "../config/secret.js";
+import type { UpstreamAnswer } from "../status/answer.js";
 import { luckyMonacoTable } from "../status/luckymonaco.js";
-import { allowOptions, endedNow, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { ProviderFailure } from "../status/provider-failure.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { isSuccessStatus, undocumentedAnswer } from "./upstream-answer.js";
@@ -34,11 +36,11 @@ export class LuckyMonacoProvider implements Provider {
     private readonly settings: LuckyMonacoSettings,
     maxConnections: number,
   ) {
-    this.http = new UpstreamHttp(name, this.type, settings.base_url, maxConnections);
+    this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
   }
 
   async terminate(call: TerminateCall): Promise<TerminateResult> {
-    if (!call.userId) throw new ProviderFailure(this.name, this.type, { code: "user_id_missing", message: "user_id is required: LuckyMonaco ends the sessions of a player" });
+    if (!call.userId) throw new ProviderFailure(this.name, { code: "user_id_missing", message: "user_id is required: LuckyMonaco ends the sessions of a player" }, this.table);
     const { gameId, clearHistory } = call.options;
     const body = {
       secureLogin: this.settings.secure_login,
@@ -51,7 +53,7 @@ export class LuckyMonacoProvider implements Provider {
     };
     const res = await this.http.request({ method: "POST", path: "/V4/CloseSession", body, signal: call.signal });
     const failure = failureOf(res);
-    if (failure) throw new ProviderFailure(this.name, this.type, failure);
+    if (failure) throw new ProviderFailure(this.name, failure, this.table);
     return endedNow();
   }
 
@@ -61,11 +63,6 @@ export class LuckyMonacoProvider implements Provider {
    */
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
     return [{ sessionId: call.userId, userId: call.userId, active: true }];
-  }
-
-  health(): ProviderHealthReport {
-    // The ResilientProvider around this one reports what its calls have seen.
-    return { breaker: "closed" };
   }
 
   async close(): Promise<void> {
@@ -80,13 +77,13 @@ function failureOf(res: UpstreamResponse): UpstreamAnswer | undefined {
   if (code !== undefined) {
     if (code === "0" && isSuccessStatus(res)) return undefined;
     const description = typeof json!.description === "string" ? json!.description : "";
-    return { status: res.status, code, message: description || `error ${code}` };
+    return { httpStatus: res.status, code, message: description || `error ${code}` };
   }
   const errors = typeof json === "object" && json !== null ? json.errors : undefined;
   if (typeof errors === "object" && errors !== null && typeof errors.code === "string") {
     // The code leads the message so that the table can tell G (generic) from V (validation).
     const message = typeof errors.message === "string" ? errors.message : "";
-    return { status: res.status, code: errors.code, message: `${errors.code}: ${message}` };
+    return { httpStatus: res.status, code: errors.code, message: `${errors.code}: ${message}` };
   }
   return undocumentedAnswer(res, '{"error", "description"}');
 }

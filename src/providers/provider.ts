@@ -1,7 +1,8 @@
 import type { Principal } from "../auth/principal.js";
+import type { UpstreamAnswer } from "../status/answer.js";
 import type { FieldViolation } from "../status/failure.js";
 import type { MappingTable } from "../status/table.js";
-import type { AuditTemplate } from "../store/store.js";
+import type { AuditTemplate, ChangeDetails } from "../store/store.js";
 
 /** What a provider needs to end one session. */
 export interface TerminateCall {
@@ -47,19 +48,13 @@ export interface UpstreamSession {
   active: boolean;
 }
 
-/** Details of a change, as in zitadel.object.v2.Details. */
-export interface ChangeDetails {
-  sequence: bigint;
-  changeDate?: Date;
-  resourceOwner: string;
-  creationDate?: Date;
-}
-
 export interface TerminateResult {
   details: ChangeDetails;
   alreadyTerminated: boolean;
   /** True when the provider wrote the call's audit event itself. */
   recorded?: boolean;
+  /** The session's user, when the provider knows it. */
+  userId?: string;
 }
 
 /** The result of an end the upstream confirmed without details of the change: the date is ours, with no sequence or owner. */
@@ -67,27 +62,10 @@ export function endedNow(): TerminateResult {
   return { details: { sequence: 0n, changeDate: new Date(), resourceOwner: "" }, alreadyTerminated: false };
 }
 
-/** An upstream's answer that is not success; the status layer turns it into a gRPC status. */
-export interface UpstreamAnswer {
-  /** HTTP or gRPC status of the upstream answer, when it has one. */
-  status?: number;
-  /** The upstream's own error code or id, or `transport.*` for failures of the connection. */
-  code?: string;
-  message: string;
-}
-
-export class ProviderFailure extends Error {
-  constructor(
-    readonly provider: string,
-    readonly providerType: string,
-    readonly answer: UpstreamAnswer,
-  ) {
-    super(answer.message);
-    this.name = "ProviderFailure";
-  }
-}
-
-/** A backend that ends sessions: the embedded store or an upstream system. */
+/**
+ * A backend that ends sessions: the embedded store or an upstream system. A failure is thrown as
+ * a ProviderFailure (src/status/provider-failure.ts) made with the provider's table.
+ */
 export interface Provider {
   readonly name: string;
   readonly type: string;
@@ -106,15 +84,7 @@ export interface Provider {
   terminate(call: TerminateCall): Promise<TerminateResult>;
   /** The user's sessions in this system, active or not. */
   listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]>;
-  /** What this service has seen of the upstream. */
-  health(): ProviderHealthReport;
   close?(): Promise<void>;
-}
-
-export interface ProviderHealthReport {
-  lastSuccess?: Date;
-  lastError?: { at: Date; code: string };
-  breaker: "closed" | "open" | "half_open" | "isolated";
 }
 
 /** The usual checkOptions: only the named keys, each value checked by its function. */

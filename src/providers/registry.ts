@@ -1,24 +1,35 @@
-import type { ProviderConfig } from "../config/schema.js";
-import type { Store } from "../store/store.js";
+import { z } from "zod";
+import type { SessionStore } from "../store/store.js";
+import type { AttemptObserver } from "./attempt-observer.js";
+import { WatchedProvider } from "./health.js";
 import { localType } from "./local.js";
 import { luckyMonacoType } from "./luckymonaco.js";
-import type { Provider } from "./provider.js";
+import { providerCommon, type ProviderConfig } from "./provider-settings.js";
 import type { ProviderType } from "./provider-type.js";
+import { ResilientProvider } from "./resilient.js";
 import { rocketchatType } from "./rocketchat.js";
-import { ResilientProvider, type AttemptObserver } from "./resilient.js";
 import { senhaseguraType } from "./senhasegura.js";
 import { zitadelType } from "./zitadel.js";
 
 /** Every provider type the configuration can name: one line each. */
 export const PROVIDER_TYPES: readonly ProviderType[] = [localType, luckyMonacoType, rocketchatType, zitadelType, senhaseguraType];
 
-/** The configured providers; upstream ones behind timeouts, retries and a circuit breaker. */
-export function buildProviders(configs: readonly ProviderConfig[], store: Store, observe: AttemptObserver): Provider[] {
+/** The schema of one `providers:` entry (src/config/schema.ts): the common settings, and its type's own. */
+export const providerEntry = z.discriminatedUnion(
+  "type",
+  PROVIDER_TYPES.map((t) => t.settings.extend({ type: z.literal(t.type), ...providerCommon })) as unknown as [z.ZodObject, ...z.ZodObject[]],
+);
+
+/**
+ * The configured providers, each with its health (ListProviders): upstream ones behind timeouts,
+ * retries and a circuit breaker; the embedded store, in this process, behind the watcher alone.
+ */
+export function buildProviders(configs: readonly ProviderConfig[], store: SessionStore, observe: AttemptObserver): WatchedProvider[] {
   return configs.map((c) => {
     const { name, type, timeout_ms, max_attempts, initial_backoff_ms, max_backoff_ms, breaker_failures, breaker_half_open_after_ms, max_connections, ...own } = c;
     const providerType = PROVIDER_TYPES.find((t) => t.type === type)!;
     const provider = providerType.create(name, own, { store, maxConnections: max_connections });
-    if (type === "local") return provider;
+    if (type === "local") return new WatchedProvider(provider);
     return new ResilientProvider(
       provider,
       {

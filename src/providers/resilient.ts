@@ -1,10 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, retry, wrap, type IPolicy } from "cockatiel";
-import type { FieldViolation } from "../status/failure.js";
-import { codeName } from "../status/code-names.js";
-import { isRetryable, rowFor } from "../status/map.js";
-import type { MappingTable } from "../status/table.js";
-import { ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { ProviderFailure } from "../status/provider-failure.js";
+import type { AttemptObserver } from "./attempt-observer.js";
+import { WatchedProvider, type BreakerState } from "./health.js";
+import type { ListUserSessionsCall, Provider, TerminateCall, TerminateResult, UpstreamSession } from "./provider.js";
 
 export interface ResilienceSettings {
   /** Longest time one upstream attempt may take; never longer than the caller's deadline. */
@@ -19,30 +18,22 @@ export interface ResilienceSettings {
   breakerHalfOpenAfterMs: number;
 }
 
-/** Observes every upstream attempt, for metrics. */
-export type AttemptObserver = (provider: string, operation: string, seconds: number, outcome: string) => void;
-
-/** Per-attempt timeout, retries with backoff and jitter, and a circuit breaker around a provider. */
-export class ResilientProvider implements Provider {
-  readonly name: string;
-  readonly type: string;
-  readonly verifiesTokens: boolean;
-  readonly table: MappingTable;
+/**
+ * Per-attempt timeout, retries with backoff and jitter, and a circuit breaker around an upstream
+ * provider; its health adds the last failure and the breaker's state. What is retried and what
+ * trips the breaker is the row each failure was classified by (ProviderFailure.row).
+ */
+export class ResilientProvider extends WatchedProvider {
   private readonly policy: IPolicy;
   private readonly breaker;
-  private lastSuccess: Date | undefined;
-  private lastError: { at: Date; code: string } | undefined;
 
   constructor(
-    private readonly inner: Provider,
+    inner: Provider,
     private readonly settings: ResilienceSettings,
     private readonly observe: AttemptObserver = () => {},
   ) {
-    this.name = inner.name;
-    this.type = inner.type;
-    this.verifiesTokens = inner.verifiesTokens;
-    this.table = inner.table;
-    const retryable = handleWhen((err) => err instanceof ProviderFailure && isRetryable(err, inner.table));
+    super(inner);
+    const retryable = handleWhen((err) => err instanceof ProviderFailure && err.retryable);
     this.breaker = circuitBreaker(retryable, {
       halfOpenAfter: settings.breakerHalfOpenAfterMs,
       breaker: new ConsecutiveBreaker(settings.breakerFailures),
@@ -54,38 +45,24 @@ export class ResilientProvider implements Provider {
     this.policy = wrap(retries, this.breaker);
   }
 
-  checkOptions(options: Record<string, string>): FieldViolation[] {
-    return this.inner.checkOptions(options);
-  }
-
-  terminate(call: TerminateCall): Promise<TerminateResult> {
+  override terminate(call: TerminateCall): Promise<TerminateResult> {
     return this.run("terminate", call.signal, call.deadline, (signal) => this.inner.terminate({ ...call, signal }));
   }
 
-  listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  override listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
     return this.run("list_user_sessions", call.signal, call.deadline, (signal) => this.inner.listUserSessions({ ...call, signal }));
   }
 
-  health(): ProviderHealthReport {
-    return {
-      ...(this.lastSuccess && { lastSuccess: this.lastSuccess }),
-      ...(this.lastError && { lastError: this.lastError }),
-      breaker: BREAKER_STATE[this.breaker.state],
-    };
-  }
-
-  async close(): Promise<void> {
-    await this.inner.close?.();
+  protected override breakerState(): BreakerState {
+    return BREAKER_STATE[this.breaker.state];
   }
 
   private async run<T>(operation: string, callerSignal: AbortSignal, deadline: number | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
     try {
-      const result = await this.policy.execute(({ signal }) => this.attempt(operation, signal, callerSignal, deadline, attempt), callerSignal);
-      this.lastSuccess = new Date();
-      return result;
+      return this.succeeded(await this.policy.execute(({ signal }) => this.attempt(operation, signal, callerSignal, deadline, attempt), callerSignal));
     } catch (err) {
       const failure = this.asFailure(err, callerSignal, deadline);
-      this.lastError = { at: new Date(), code: codeName(rowFor(failure, this.table).code) };
+      this.lastError = { at: Date.now(), code: failure.code };
       throw failure;
     }
   }
@@ -111,7 +88,7 @@ export class ResilientProvider implements Provider {
       // The attempt settles when the upstream answers or when the abort reason is raised, whichever is first.
       return await Promise.race([fn(controller.signal), rejectOnAbort(controller.signal)]);
     } catch (err) {
-      outcome = err instanceof ProviderFailure ? (err.answer.code ?? `status_${err.answer.status}`) : "error";
+      outcome = err instanceof ProviderFailure ? (err.answer.code ?? `status_${err.answer.httpStatus ?? err.answer.grpcCode}`) : "error";
       throw err;
     } finally {
       clearTimeout(timer);
@@ -129,7 +106,7 @@ export class ResilientProvider implements Provider {
   }
 
   private failure(code: string, message: string): ProviderFailure {
-    return new ProviderFailure(this.name, this.type, { code, message });
+    return new ProviderFailure(this.name, { code, message }, this.table);
   }
 }
 

@@ -1,10 +1,12 @@
 import { z } from "zod";
+import { base32Decode, totp } from "../auth/totp.js";
 import { secretRef, type Secret } from "../config/secret.js";
+import type { UpstreamAnswer } from "../status/answer.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 import { rocketchatTable } from "../status/rocketchat.js";
-import { allowOptions, endedNow, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
-import { base32Decode, totp } from "./totp.js";
 import { undocumentedAnswer } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
@@ -46,7 +48,7 @@ export class RocketChatProvider implements Provider {
     /** The clock for TOTP codes (ms since the epoch). */
     private readonly now: () => number = Date.now,
   ) {
-    this.http = new UpstreamHttp(name, this.type, settings.base_url, maxConnections);
+    this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
     this.#totpKey = settings.totp_secret && base32Decode(settings.totp_secret.reveal());
     if (settings.totp_secret && !this.#totpKey) throw new Error("totp_secret: must be a base32 TOTP secret");
   }
@@ -81,11 +83,6 @@ export class RocketChatProvider implements Provider {
     return sessions;
   }
 
-  health(): ProviderHealthReport {
-    // The ResilientProvider around this one reports what its calls have seen.
-    return { breaker: "closed" };
-  }
-
   async close(): Promise<void> {
     await this.http.close();
   }
@@ -101,7 +98,7 @@ export class RocketChatProvider implements Provider {
   }
 
   private failure(res: UpstreamResponse, documented: string): ProviderFailure {
-    return new ProviderFailure(this.name, this.type, answerOf(res, documented, this.#totpKey !== undefined));
+    return new ProviderFailure(this.name, answerOf(res, documented, this.#totpKey !== undefined), this.table);
   }
 }
 
@@ -131,7 +128,7 @@ function answerOf(res: UpstreamResponse, documented: string, totpConfigured: boo
   if (message === undefined) return undocumentedAnswer(res, documented);
   const code = typeof json?.errorType === "string" ? json.errorType : /\[([\w.-]+)\]$/.exec(message)?.[1];
   const ours = totpConfigured && (code === "totp-required" || code === "totp-invalid");
-  return { status: res.status, ...(code !== undefined && { code: ours ? `${code}:configured` : code }), message };
+  return { httpStatus: res.status, ...(code !== undefined && { code: ours ? `${code}:configured` : code }), message };
 }
 
 /** Provider type `rocketchat`: base URL, our user id and token, and optionally our TOTP secret. */

@@ -1,4 +1,5 @@
-import type { UpstreamAnswer, UpstreamSession } from "./provider.js";
+import type { UpstreamAnswer } from "../status/answer.js";
+import type { UpstreamSession } from "./provider.js";
 import { isSuccessStatus, malformedAnswer } from "./upstream-answer.js";
 import type { UpstreamResponse } from "./upstream-http.js";
 
@@ -50,7 +51,7 @@ function failure(res: UpstreamResponse, documented: string): UpstreamAnswer {
   const body = object(res.json);
   if (isSuccessStatus(res) && !(body && declaresError(body))) return malformedAnswer(res, documented);
   const code = body ? codeOf(body) : undefined;
-  return { status: res.status, ...(code !== undefined && { code }), message: messageOf(res) };
+  return { httpStatus: res.status, ...(code !== undefined && { code }), message: messageOf(res) };
 }
 
 /** Whether a body says it is an error, whatever the HTTP status. */

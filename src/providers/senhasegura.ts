@@ -1,8 +1,10 @@
 import { z } from "zod";
 import { secretRef, type Secret } from "../config/secret.js";
+import type { UpstreamAnswer } from "../status/answer.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 import { senhaseguraTable } from "../status/senhasegura.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
-import { allowOptions, endedNow, ProviderFailure, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { dropFailure, sessionsOf, tokenOf } from "./senhasegura-answer.js";
@@ -41,7 +43,7 @@ export class SenhaseguraProvider implements Provider {
     private readonly settings: SenhaseguraSettings,
     maxConnections: number,
   ) {
-    this.http = new UpstreamHttp(name, this.type, settings.base_url, maxConnections);
+    this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
     this.tokens = new OAuthTokenCache((signal) => this.fetchToken(signal));
   }
 
@@ -63,11 +65,6 @@ export class SenhaseguraProvider implements Provider {
     const sessions = sessionsOf(res);
     if (!Array.isArray(sessions)) throw this.failure(sessions, token);
     return sessions.filter((s) => s.userId === call.userId);
-  }
-
-  health(): ProviderHealthReport {
-    // The ResilientProvider around this one reports what its calls have seen.
-    return { breaker: "closed" };
   }
 
   async close(): Promise<void> {
@@ -97,7 +94,7 @@ export class SenhaseguraProvider implements Provider {
   private failure(answer: UpstreamAnswer, token?: string): ProviderFailure {
     const secrets = [this.settings.client_secret.reveal(), token].filter((s): s is string => !!s);
     const message = secrets.reduce((m, s) => m.split(s).join("[secret]"), answer.message);
-    return new ProviderFailure(this.name, this.type, { ...answer, message });
+    return new ProviderFailure(this.name, { ...answer, message }, this.table);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { UpstreamAnswer } from "./provider.js";
+import type { UpstreamAnswer } from "../status/answer.js";
 import type { UpstreamResponse } from "./upstream-http.js";
 
 /** Whether the upstream answered with a 2xx status. */
@@ -8,10 +8,10 @@ export function isSuccessStatus(res: UpstreamResponse): boolean {
 
 /** A 2xx answer whose body is not `documented`, the shape the upstream promises. */
 export function malformedAnswer(res: UpstreamResponse, documented: string): UpstreamAnswer {
-  return { status: res.status, code: "transport.malformed", message: `HTTP ${res.status} with a body that is not ${documented}` };
+  return { httpStatus: res.status, code: "transport.malformed", message: `HTTP ${res.status} with a body that is not ${documented}` };
 }
 
 /** An answer in none of the upstream's documented shapes: malformed on a 2xx, otherwise only its status counts. */
 export function undocumentedAnswer(res: UpstreamResponse, documented: string): UpstreamAnswer {
-  return isSuccessStatus(res) ? malformedAnswer(res, documented) : { status: res.status, message: `HTTP ${res.status}` };
+  return isSuccessStatus(res) ? malformedAnswer(res, documented) : { httpStatus: res.status, message: `HTTP ${res.status}` };
 }

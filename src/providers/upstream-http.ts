@@ -1,5 +1,6 @@
 import { Pool, errors as undiciErrors } from "undici";
-import { ProviderFailure } from "./provider.js";
+import { ProviderFailure } from "../status/provider-failure.js";
+import type { MappingTable } from "../status/table.js";
 
 export interface UpstreamRequest {
   method: "GET" | "POST" | "DELETE";
@@ -32,7 +33,8 @@ export class UpstreamHttp {
 
   constructor(
     private readonly provider: string,
-    private readonly providerType: string,
+    /** The provider's mapping table, which classifies the failures of the connection too. */
+    private readonly table: MappingTable,
     baseUrl: string,
     maxConnections: number,
   ) {
@@ -77,7 +79,7 @@ export class UpstreamHttp {
     const code = (err as { code?: string }).code ?? "";
     const refused = ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"].includes(code);
     const kind = refused ? "transport.refused" : err instanceof undiciErrors.ResponseExceededMaxSizeError ? "transport.malformed" : "transport.reset";
-    return new ProviderFailure(this.provider, this.providerType, { code: kind, message: `${code || "error"}: ${(err as Error).message}` });
+    return new ProviderFailure(this.provider, { code: kind, message: `${code || "error"}: ${(err as Error).message}` }, this.table);
   }
 }
 

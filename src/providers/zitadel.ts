@@ -7,18 +7,17 @@ import { SessionFieldName, type Session } from "@zitadel/proto/zitadel/session/v
 import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { z } from "zod";
 import { secretRef, type Secret } from "../config/secret.js";
+import type { UpstreamAnswer } from "../status/answer.js";
 import { codeName } from "../status/code-names.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 import { zitadelTable } from "../status/zitadel.js";
 import {
   allowOptions,
-  ProviderFailure,
   type ChangeDetails,
   type ListUserSessionsCall,
   type Provider,
-  type ProviderHealthReport,
   type TerminateCall,
   type TerminateResult,
-  type UpstreamAnswer,
   type UpstreamSession,
 } from "./provider.js";
 import { baseUrl } from "./provider-settings.js";
@@ -95,11 +94,6 @@ export class ZitadelProvider implements Provider {
     return listed;
   }
 
-  health(): ProviderHealthReport {
-    // ResilientProvider, which wraps every upstream provider, reports the real state.
-    return { breaker: "closed" };
-  }
-
   async close(): Promise<void> {
     this.connection.abort();
   }
@@ -116,7 +110,7 @@ export class ZitadelProvider implements Provider {
   }
 
   private failure(answer: UpstreamAnswer): ProviderFailure {
-    return new ProviderFailure(this.name, this.type, answer);
+    return new ProviderFailure(this.name, answer, this.table);
   }
 }
 
@@ -134,13 +128,13 @@ function bearer(token: Secret): Interceptor {
  */
 function answerOf(err: ConnectError): UpstreamAnswer {
   const detail = err.findDetails(ErrorDetailSchema)[0];
-  if (detail) return { status: err.code, code: detail.id, message: err.rawMessage };
+  if (detail) return { grpcCode: err.code, code: detail.id, message: err.rawMessage };
   const nodeCodes = nodeErrorCodes(err.cause);
   if (nodeCodes.some((c) => REFUSED.has(c))) return { code: "transport.refused", message: `${nodeCodes.join(", ")}: ${err.rawMessage}` };
   if (nodeCodes.length > 0) return { code: "transport.reset", message: `${nodeCodes.join(", ")}: ${err.rawMessage}` };
   // connect-node's words for an HTTP/2 stream reset, e.g. when the connection drops mid-answer.
   if (/^http\/2 stream closed with error code/.test(err.rawMessage)) return { code: "transport.reset", message: err.rawMessage };
-  return { status: err.code, code: codeName(err.code), message: err.rawMessage };
+  return { grpcCode: err.code, code: codeName(err.code), message: err.rawMessage };
 }
 
 /** The `code` of every Node.js error along a chain of causes. */

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 import type { RefusalReason } from "../auth/guess-limits.js";
-import type { AttemptObserver } from "../providers/resilient.js";
+import type { AttemptObserver } from "../providers/attempt-observer.js";
 
 /** Prometheus metrics of the service, served at GET /metrics as `metrics:` in the configuration says. */
 export class Metrics {

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { GuessLimits } from "../auth/guess-limits.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
-import { ProviderFailure, type Provider } from "../providers/provider.js";
+import type { Provider } from "../providers/provider.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 import { Failure, invalidArgument, permissionDenied, type CodeName, type FieldViolation } from "../status/failure.js";
 import type { AuditStore, ChangeDetails } from "../store/store.js";
 import { auditTemplate, scopeOf } from "./audit-trail.js";
@@ -90,7 +91,7 @@ export class EndSession {
         // Authorization first: nothing is answered from state, replay included, to a caller that may not end the session.
         const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
         facts.userId ||= authorization.sessionUserId ?? "";
-        if (authorization.refusal) throw authorization.refusal;
+        if (authorization.refusal) throw new ProviderFailure(provider.name, authorization.refusal, provider.table);
         // A caller let through only on the strength of its token, to a provider with no authorize step, has
         // had nothing checked yet: the upstream checks the token, so its answer decides, never a replay.
         const unchecked = !provider.authorize && !hasPermission(caller, "session.delete") && !!input.sessionToken;

@@ -1,21 +1,21 @@
-import type { Provider, ProviderHealthReport } from "../providers/provider.js";
+import type { ProviderHealth, WatchedProvider } from "../providers/health.js";
 
 /** A configured provider as ListProviders shows it. */
 export interface ProviderStatus {
   name: string;
   type: string;
   isDefault: boolean;
-  health: ProviderHealthReport;
+  health: ProviderHealth;
 }
 
-/** The configured providers, the default first named, with what this service has seen of each. */
+/** The configured providers, which one is the default, and what this service has seen of each. */
 export class ProviderDirectory {
   constructor(
-    private readonly providers: readonly { provider: Provider; health(): ProviderHealthReport }[],
+    private readonly providers: readonly WatchedProvider[],
     private readonly defaultName: string,
   ) {}
 
   list(): ProviderStatus[] {
-    return this.providers.map(({ provider, health }) => ({ name: provider.name, type: provider.type, isDefault: provider.name === this.defaultName, health: health() }));
+    return this.providers.map((p) => ({ name: p.name, type: p.type, isDefault: p.name === this.defaultName, health: p.health() }));
   }
 }

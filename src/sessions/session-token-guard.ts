@@ -1,5 +1,6 @@
 import type { GuessLimits } from "../auth/guess-limits.js";
-import { ProviderFailure, type Provider } from "../providers/provider.js";
+import type { Provider } from "../providers/provider.js";
+import { ProviderFailure } from "../status/provider-failure.js";
 import { tooManyAttempts, type CodeName } from "../status/failure.js";
 
 /** Answers to a token-bearing call that count as a refused token: wrong token, or a token for an id the caller may not learn of. */

@@ -20,6 +20,6 @@ export const luckyMonacoTable: MappingTable = [
   { when: { code: "998", message: /player not found|logged out/i }, answer: "error 998 \"player not found or logged out\"", code: Code.NotFound, reason: "SESSION_NOT_FOUND" },
   { when: { code: "998" }, answer: "error 998: internal error, retry expected", code: Code.Unavailable, reason: "UPSTREAM_UNAVAILABLE", retryable: true },
   { when: { code: "999" }, answer: "error 999: internal error, not to be retried", code: Code.Internal, reason: "UPSTREAM_INTERNAL_ERROR" },
-  { when: { status: [400, 599], message: /^V\.\w+: / }, answer: "HTTP 4xx/5xx with errors.code V.*: validation", code: Code.InvalidArgument, reason: "INVALID_ARGUMENT" },
-  { when: { status: [400, 599], message: /^G\.\w+: / }, answer: "HTTP 4xx/5xx with errors.code G.*: generic, to be retried", code: Code.Unavailable, reason: "UPSTREAM_UNAVAILABLE", retryable: true },
+  { when: { httpStatus: [400, 599], message: /^V\.\w+: / }, answer: "HTTP 4xx/5xx with errors.code V.*: validation", code: Code.InvalidArgument, reason: "INVALID_ARGUMENT" },
+  { when: { httpStatus: [400, 599], message: /^G\.\w+: / }, answer: "HTTP 4xx/5xx with errors.code G.*: generic, to be retried", code: Code.Unavailable, reason: "UPSTREAM_UNAVAILABLE", retryable: true },
 ];

@@ -15,7 +15,7 @@ export const rocketchatTable: MappingTable = [
   { when: { message: /^You must be logged in to do this\.$/ }, answer: '"You must be logged in to do this." (HTTP 401): our user id / auth token rejected', code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },
   { when: { code: "error-unauthorized" }, answer: "error-unauthorized (HTTP 403): our user lacks logout-device-management / view-device-management", code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING" },
   { when: { code: "error-action-not-allowed", message: /enterprise feature/ }, answer: '"This is an enterprise feature [error-action-not-allowed]" (HTTP 400): no device-management licence', code: Code.FailedPrecondition, reason: "PROVIDER_LICENSE_REQUIRED" },
-  { when: { status: [401, 403], message: /^(unauthorized|forbidden)$/ }, answer: 'HTTP 401 (older: 403) "unauthorized": no device-management licence', code: Code.FailedPrecondition, reason: "PROVIDER_LICENSE_REQUIRED" },
+  { when: { httpStatus: [401, 403], message: /^(unauthorized|forbidden)$/ }, answer: 'HTTP 401 (older: 403) "unauthorized": no device-management licence', code: Code.FailedPrecondition, reason: "PROVIDER_LICENSE_REQUIRED" },
   { when: { message: /^Session not found$/ }, answer: '"Session not found" (HTTP 404, or any status)', code: Code.NotFound, reason: "SESSION_NOT_FOUND" },
-  { when: { status: 401 }, answer: "any other HTTP 401", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },
+  { when: { httpStatus: 401 }, answer: "any other HTTP 401", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },
 ];

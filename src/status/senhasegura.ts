@@ -21,7 +21,7 @@ export const senhaseguraTable: MappingTable = [
   { when: { message: /Resource sub not found/i }, answer: 'HTTP 404 "Resource sub not found" (wrong base_url, path_prefix, sessions_path or token_path)', code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED" },
   { when: { message: /Request timed out/i }, answer: '"Request timed out."', code: Code.DeadlineExceeded, reason: "UPSTREAM_TIMEOUT", retryable: true },
   { when: { message: /Unexpected error/i }, answer: 'HTTP 500 "Unexpected error."', code: Code.Unavailable, reason: "UPSTREAM_UNAVAILABLE", retryable: true },
-  { when: { status: 401 }, answer: "any other HTTP 401: still refused after one token refresh, or from the token endpoint", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },
-  { when: { status: 403 }, answer: "any other HTTP 403", code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING" },
-  { when: { status: 404 }, answer: "any other HTTP 404 (the seed: the URL or resource is wrong)", code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED" },
+  { when: { httpStatus: 401 }, answer: "any other HTTP 401: still refused after one token refresh, or from the token endpoint", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },
+  { when: { httpStatus: 403 }, answer: "any other HTTP 403", code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING" },
+  { when: { httpStatus: 404 }, answer: "any other HTTP 404 (the seed: the URL or resource is wrong)", code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED" },
 ];

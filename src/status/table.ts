@@ -1,10 +1,15 @@
 import { Code } from "@connectrpc/connect";
-import type { UpstreamAnswer } from "../providers/provider.js";
+import type { UpstreamAnswer } from "./answer.js";
+
+/** One value or an inclusive range. */
+export type Range = number | readonly [number, number];
 
 /** What a row matches in an upstream answer; every given condition must hold. */
 export interface Match {
-  /** HTTP or gRPC status: one value or an inclusive range. */
-  status?: number | readonly [number, number];
+  /** The answer's HTTP status. */
+  httpStatus?: Range;
+  /** The answer's gRPC status code. */
+  grpcCode?: Range;
   /** The upstream's own error code or id. */
   code?: string;
   /** A pattern of the upstream's message (answers are told by their body as well as their status). */
@@ -26,15 +31,18 @@ export interface MappingRow {
 export type MappingTable = readonly MappingRow[];
 
 export function matches(row: MappingRow, a: UpstreamAnswer): boolean {
-  const { status, code, message } = row.when;
-  if (status !== undefined) {
-    if (a.status === undefined) return false;
-    const [lo, hi] = typeof status === "number" ? [status, status] : status;
-    if (a.status < lo || a.status > hi) return false;
-  }
+  const { httpStatus, grpcCode, code, message } = row.when;
+  if (httpStatus !== undefined && !inRange(a.httpStatus, httpStatus)) return false;
+  if (grpcCode !== undefined && !inRange(a.grpcCode, grpcCode)) return false;
   if (code !== undefined && a.code !== code) return false;
   if (message !== undefined && !message.test(a.message)) return false;
   return true;
+}
+
+function inRange(value: number | undefined, range: Range): boolean {
+  if (value === undefined) return false;
+  const [lo, hi] = typeof range === "number" ? [range, range] : range;
+  return value >= lo && value <= hi;
 }
 
 /** The row for answers no table knows: the upstream said something unexpected. */

@@ -43,7 +43,7 @@ export interface TerminateOutcome {
 }
 
 /** Details of a change, as the store keeps them (zitadel.object.v2.Details). */
-export interface EventDetails {
+export interface ChangeDetails {
   sequence: bigint;
   changeDate?: Date;
   resourceOwner: string;
@@ -64,7 +64,7 @@ export interface AuditEvent {
   code: string;
   alreadyTerminated: boolean;
   /** Set on success. */
-  details?: EventDetails;
+  details?: ChangeDetails;
   /** Set on failure: the ErrorInfo reason, the message, the ErrorInfo metadata, and whether a retry may help. */
   error?: { reason: string; message: string; metadata: Record<string, string>; retryable: boolean };
   /** The sign-out-everywhere operation the attempt belongs to, if any. */

@@ -2,7 +2,7 @@ import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { base32Decode, totp } from "../../src/providers/totp.js";
+import { base32Decode, totp } from "../../src/auth/totp.js";
 import { keepErrorTexts } from "../helpers/errors.js";
 import { bearer, grpcClient, startTestService, STEPUP_TOTP_SECRET, type Role, type TestService } from "../helpers/service.js";
 

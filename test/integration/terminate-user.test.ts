@@ -15,7 +15,7 @@ import { sha256Hex } from "../../src/auth/api-keys.js";
 import { parseConfig } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
 import { startService } from "../../src/main.js";
-import { base32Decode, totp } from "../../src/providers/totp.js";
+import { base32Decode, totp } from "../../src/auth/totp.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import { FakeLuckyMonaco, SUCCESS } from "../fakes/luckymonaco.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";

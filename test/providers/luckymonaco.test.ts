@@ -6,8 +6,7 @@ import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.j
 import { parseConfig } from "../../src/config/load.js";
 import { Secret } from "../../src/config/secret.js";
 import { LuckyMonacoProvider } from "../../src/providers/luckymonaco.js";
-import { ProviderFailure } from "../../src/providers/provider.js";
-import { rowFor } from "../../src/status/map.js";
+import { classify } from "../../src/status/provider-failure.js";
 import { luckyMonacoTable } from "../../src/status/luckymonaco.js";
 import type { FakeAnswer } from "../fakes/http-fake.js";
 import { FakeLuckyMonaco } from "../fakes/luckymonaco.js";
@@ -178,8 +177,8 @@ describe("luckymonaco: every row of the mapping table", () => {
     const info = expectMapped(err, "casino", c);
     expect(fake.requests).toHaveLength(1);
     // Which table row gave this answer, from the answer the metadata reports.
-    const answer = { status: Number(info.metadata["upstream_status"]), code: info.metadata["upstream_code"]!, message: info.metadata["upstream_message"]! };
-    covered.add(luckyMonacoTable.indexOf(rowFor(new ProviderFailure("casino", "luckymonaco", answer), luckyMonacoTable)));
+    const answer = { httpStatus: Number(info.metadata["upstream_status"]), code: info.metadata["upstream_code"]!, message: info.metadata["upstream_message"]! };
+    covered.add(luckyMonacoTable.indexOf(classify(answer, luckyMonacoTable)));
   });
 
   it("the cases above and USER_ID_REQUIRED cover every row", () => {

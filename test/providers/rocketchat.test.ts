@@ -4,10 +4,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
-import { ProviderFailure } from "../../src/providers/provider.js";
 import { RocketChatProvider, rocketchatType } from "../../src/providers/rocketchat.js";
-import { base32Decode, totp } from "../../src/providers/totp.js";
-import { rowFor } from "../../src/status/map.js";
+import { base32Decode, totp } from "../../src/auth/totp.js";
+import { ProviderFailure } from "../../src/status/provider-failure.js";
 import { rocketchatTable } from "../../src/status/rocketchat.js";
 import type { MappingRow } from "../../src/status/table.js";
 import type { FakeAnswer } from "../fakes/http-fake.js";
@@ -307,7 +306,7 @@ const CASES: RowCase[] = [
   },
   {
     name: "any other HTTP 401 (a proxy's, not Rocket.Chat's body)",
-    row: rocketchatTable.find((r) => r.when.status === 401)!,
+    row: rocketchatTable.find((r) => r.when.httpStatus === 401)!,
     provider: "chat",
     answer: { status: 401, raw: "<html>401 Authorization Required</html>" },
     code: Code.FailedPrecondition,
@@ -500,12 +499,12 @@ describe("rocketchat: a user's sessions (sessions/list.all)", () => {
     fake.reset(ours({ authToken: "another-token" }));
     const refused = await list("u1").catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ProviderFailure);
-    expect((refused as ProviderFailure).answer).toEqual({ status: 401, message: "You must be logged in to do this." });
-    expect(rowFor(refused as ProviderFailure, rocketchatTable).reason).toBe("PROVIDER_CREDENTIALS_REJECTED");
+    expect((refused as ProviderFailure).answer).toEqual({ httpStatus: 401, message: "You must be logged in to do this." });
+    expect((refused as ProviderFailure).row.reason).toBe("PROVIDER_CREDENTIALS_REJECTED");
 
     fake.reset(ours({ permissions: new Set(["logout-device-management"]) }));
     const denied = (await list("u1").catch((e: unknown) => e)) as ProviderFailure;
-    expect(rowFor(denied, rocketchatTable).reason).toBe("PROVIDER_PERMISSION_MISSING");
+    expect(denied.row.reason).toBe("PROVIDER_PERMISSION_MISSING");
 
     fake.reset(ours());
     fake.answerOnce({ body: { sessions: [{ id: 1 }], total: 1, success: true } });

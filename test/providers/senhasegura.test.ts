@@ -8,9 +8,9 @@ import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_de
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { parseConfig } from "../../src/config/load.js";
 import { OAuthTokenCache } from "../../src/providers/oauth-token-cache.js";
-import { ProviderFailure, type Provider } from "../../src/providers/provider.js";
+import type { Provider } from "../../src/providers/provider.js";
 import { buildProviders } from "../../src/providers/registry.js";
-import { rowFor } from "../../src/status/map.js";
+import { classify, ProviderFailure } from "../../src/status/provider-failure.js";
 import { senhaseguraTable } from "../../src/status/senhasegura.js";
 import type { MappingRow } from "../../src/status/table.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
@@ -288,14 +288,14 @@ function answerOf(metadata: Record<string, string>) {
   return {
     message: metadata["upstream_message"]!,
     ...(metadata["upstream_code"] !== undefined && { code: metadata["upstream_code"] }),
-    ...(metadata["upstream_status"] !== undefined && { status: Number(metadata["upstream_status"]) }),
+    ...(metadata["upstream_status"] !== undefined && { httpStatus: Number(metadata["upstream_status"]) }),
   };
 }
 
 /** Checks the failure of `p` and notes the row of the table that mapped it. */
 async function expectRow(p: Promise<unknown>, provider: string, c: MappedFailure & { metadata: Record<string, string> }): Promise<void> {
   expectMapped(await failure(p), provider, c);
-  rowsHit.add(rowFor(new ProviderFailure(provider, "senhasegura", answerOf(c.metadata)), senhaseguraTable));
+  rowsHit.add(classify(answerOf(c.metadata), senhaseguraTable));
 }
 
 describe("senhasegura: every row of the mapping table", () => {
@@ -544,11 +544,11 @@ describe("senhasegura: listUserSessions", () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(ProviderFailure);
-    expect(rowFor(err as ProviderFailure, provider.table).reason).toBe("PROVIDER_PERMISSION_MISSING");
+    expect((err as ProviderFailure).row.reason).toBe("PROVIDER_PERMISSION_MISSING");
 
     fake.answerApiOnce({ body: envelope(200, "") });
     const malformed = (await list("alice").catch((e: unknown) => e)) as ProviderFailure;
-    expect(malformed.answer).toEqual({ status: 200, code: "transport.malformed", message: "HTTP 200 with a body that is not {remote_sessions: [...]}" });
+    expect(malformed.answer).toEqual({ httpStatus: 200, code: "transport.malformed", message: "HTTP 200 with a body that is not {remote_sessions: [...]}" });
   });
 });
 

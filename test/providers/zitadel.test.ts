@@ -14,9 +14,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
-import { ProviderFailure } from "../../src/providers/provider.js";
 import { ZitadelProvider, zitadelType } from "../../src/providers/zitadel.js";
-import { rowFor } from "../../src/status/map.js";
+import { classify, ProviderFailure } from "../../src/status/provider-failure.js";
 import { zitadelTable } from "../../src/status/zitadel.js";
 import { FakeZitadel, zitadelError, type FakeAnswer, type ZitadelErrorBody } from "../fakes/zitadel.js";
 import { closedPort } from "../helpers/closed-port.js";
@@ -316,7 +315,7 @@ describe("zitadel: every mapped answer", () => {
   it("covers every row of the table", () => {
     const answers = ROWS.map((r) => r.upstream);
     for (const tableRow of zitadelTable) {
-      const hit = answers.some((a) => rowFor(new ProviderFailure("idp", "zitadel", { ...(a.status && { status: Number(a.status) }), code: a.code, message: typeof a.message === "string" ? a.message : "" }), zitadelTable) === tableRow);
+      const hit = answers.some((a) => classify({ ...(a.status && { grpcCode: Number(a.status) }), code: a.code, message: typeof a.message === "string" ? a.message : "" }, zitadelTable) === tableRow);
       expect(hit, tableRow.answer).toBe(true);
     }
   });
@@ -413,8 +412,8 @@ describe("zitadel: listUserSessions", () => {
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(ProviderFailure);
-      expect((err as ProviderFailure).answer).toEqual({ status: Code.PermissionDenied, code: "AUTHZ-HKJD33", message: "Errors.PermissionDenied (AUTHZ-HKJD33)" });
-      expect(rowFor(err as ProviderFailure, zitadelTable).reason).toBe("PROVIDER_PERMISSION_MISSING");
+      expect((err as ProviderFailure).answer).toEqual({ grpcCode: Code.PermissionDenied, code: "AUTHZ-HKJD33", message: "Errors.PermissionDenied (AUTHZ-HKJD33)" });
+      expect((err as ProviderFailure).row.reason).toBe("PROVIDER_PERMISSION_MISSING");
     } finally {
       await p.close();
     }
@@ -424,7 +423,7 @@ describe("zitadel: listUserSessions", () => {
     fake.listSessions = { delayMs: 3000, response: {} };
     const p = provider();
     const controller = new AbortController();
-    const reason = new ProviderFailure("idp", "zitadel", { code: "transport.canceled", message: "the caller cancelled the call" });
+    const reason = new ProviderFailure("idp", { code: "transport.canceled", message: "the caller cancelled the call" }, zitadelTable);
     setTimeout(() => controller.abort(reason), 100);
     try {
       await expect(p.listUserSessions({ userId: "user-42", signal: controller.signal })).rejects.toBe(reason);

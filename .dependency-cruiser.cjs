@@ -1,0 +1,61 @@
+/**
+ * The dependency rules (`npm run deps`, a step of .ci/run). Data flows one way:
+ *
+ *   server -> api -> sessions -> providers | store | status | auth | config
+ *
+ * and at the bottom, config (its schema gathers the providers' settings) -> providers -> auth ->
+ * store -> status, with providers reading only secret references from config/.
+ *
+ * No edge goes up, no module imports itself round a circle, the mapping layer (status/) stands
+ * alone, the domain speaks no Connect, and only the entry point (cli.ts) starts the composition
+ * root (main.ts), which may import anything. Type-only imports count like any other.
+ */
+const DOMAIN = "^src/(sessions|operations)/";
+const BOTTOM = "^src/(providers|store|status|auth|config)/";
+const ROOT = "^src/(main|cli)\\.ts$";
+
+/** An import that must not be: from modules matching `from` to modules matching `to`. */
+function forbid(name, comment, from, to) {
+  return { name, severity: "error", comment, from, to };
+}
+
+module.exports = {
+  forbidden: [
+    forbid("no-circular", "A module that imports itself round a circle: neither side can be read, tested or changed alone.", {}, { circular: true }),
+    forbid(
+      "bottom-imports-nothing-above",
+      "providers, store, status, auth and config are the bottom: they import neither the domain, nor api/, nor server/.",
+      { path: BOTTOM },
+      { path: [`^src/(sessions|operations|api|server)/`, ROOT] },
+    ),
+    forbid(
+      "domain-imports-no-edge",
+      "The domain (src/sessions/) takes plain inputs and gives plain results: it imports neither api/ nor server/.",
+      { path: DOMAIN },
+      { path: ["^src/(api|server)/", ROOT] },
+    ),
+    forbid("api-imports-no-server", "api/ translates messages; the transport (server/) is above it.", { path: "^src/api/" }, { path: ["^src/server/", ROOT] }),
+    forbid("status-stands-alone", "The mapping layer (status/) imports nothing of ours but itself.", { path: "^src/status/" }, { path: "^src/", pathNot: "^src/status/" }),
+    forbid(
+      "domain-speaks-no-connect",
+      "The domain throws Failure (src/status/failure.ts); one function at the edge makes it a ConnectError.",
+      { path: "^src/sessions/" },
+      { path: "^node_modules/@connectrpc/connect" },
+    ),
+    forbid(
+      "providers-read-only-secrets-of-config",
+      "config/schema gathers the providers' settings (providers/registry.ts); providers take only secret references from config/.",
+      { path: "^src/providers/" },
+      { path: "^src/config/", pathNot: "^src/config/secret\\.ts$" },
+    ),
+    forbid("auth-below-providers", "auth/ (principals, the permission rule, TOTP) is below the providers and the configuration, which use it.", { path: "^src/auth/" }, { path: "^src/(providers|config)/" }),
+    forbid("store-below-auth", "store/ keeps data: it imports no provider, no auth and no configuration.", { path: "^src/store/" }, { path: "^src/(providers|auth|config)/" }),
+    forbid("main-is-the-root", "main.ts is the composition root: only the entry point (cli.ts) imports it.", { path: "^src/", pathNot: "^src/cli\\.ts$" }, { path: "^src/main\\.ts$" }),
+  ],
+  options: {
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    doNotFollow: { path: ["node_modules", "^gen/"] },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default", "types"] },
+  },
+};
