@@ -11,9 +11,9 @@ import type { UpstreamAnswer } from "../status/answer.js";
 import { codeName } from "../status/code-names.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { zitadelTable } from "../status/zitadel.js";
+import type { ChangeDetails } from "../store/store.js";
 import {
   allowOptions,
-  type ChangeDetails,
   type ListUserSessionsCall,
   type Provider,
   type TerminateCall,
