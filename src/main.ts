@@ -34,7 +34,7 @@ export interface RunningService {
 
 /** The composition root: config -> store -> providers -> server. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  const store = await openStore(config.store, config.data_dir).catch(dataDirMistake);
+  const stores = await openStore(config.store, config.data_dir, log).catch(dataDirMistake);
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   if (config.store === "sqlite" || !config.api_keys) warnIfLoose(config.data_dir, log);
   const metrics = new Metrics();
@@ -47,15 +47,16 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
     metrics.observeRefusal,
   );
-  const retention = new AuditRetention(store, { days: config.audit.retention_days }, log);
-  const providers = buildProviders(config.providers, store, metrics.observeAttempt);
-  const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, store, metrics.observeTermination, guessLimits);
-  const workKey = await store.serviceSecret(WORK_REQUEST_ID_SECRET);
-  const fanOut = new FanOut(store, new Map(providers.map((p) => [p.name, p])), terminate, workKey, fanOutSettings(config.operations), log);
+  const retention = new AuditRetention(stores.audit, { days: config.audit.retention_days }, log);
+  const providers = buildProviders(config.providers, stores.sessions, metrics.observeAttempt);
+  const terminate = new TerminateAction(providers, config.default_provider ?? providers[0]!.name, stores.audit, metrics.observeTermination, guessLimits);
+  const workKey = await stores.secrets.serviceSecret(WORK_REQUEST_ID_SECRET);
+  const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), terminate, workKey, fanOutSettings(config.operations), log);
   const operations = operationsService({
-    store,
+    operations: stores.operations,
+    audit: stores.audit,
     fanOut,
-    stepUp: new StepUp(store),
+    stepUp: new StepUp(stores.totpSteps),
     providerNames: providers.map((p) => p.name),
     maxAgeMs: config.operations.max_age_ms,
   });
@@ -63,7 +64,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const token = config.metrics.bearer_token;
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
-  const handler = createHandler({ config: config.server, store, authenticate: apiKeyAuthenticator(keys, guessLimits), terminate, operations, health, metrics, ...(metricsToken && { metricsToken }), log });
+  const handler = createHandler({ config: config.server, sessions: stores.sessions, authenticate: apiKeyAuthenticator(keys, guessLimits), terminate, operations, health, metrics, ...(metricsToken && { metricsToken }), log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, limits: connectionLimits(config.server), ...(tls ? { tls } : {}) });
   const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));
@@ -81,7 +82,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await retention.stop();
       await Promise.all(providers.map((p) => p.close?.()));
       await limitsPool?.end();
-      await store.close();
+      await stores.close();
     },
   };
 }

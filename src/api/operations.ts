@@ -12,7 +12,8 @@ import {
 import type { StepUp } from "../auth/step-up.js";
 import type { FanOut } from "../operations/fan-out.js";
 import { invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
-import type { EventQuery, Store } from "../store/store.js";
+import type { OperationStore } from "../store/operation-types.js";
+import type { AuditStore, EventQuery } from "../store/store.js";
 import { eventMessage, operationMessage } from "./operation-message.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { callerOf } from "./principal-context.js";
@@ -26,7 +27,8 @@ function answerMarginMs(timeoutMs: number): number {
 }
 
 export interface OperationsDeps {
-  store: Store;
+  operations: OperationStore;
+  audit: AuditStore;
   fanOut: FanOut;
   stepUp: StepUp;
   providerNames: readonly string[];
@@ -35,7 +37,6 @@ export interface OperationsDeps {
 
 /** Sign out everywhere, its operations, and the audit trail. */
 export function operationsService(deps: OperationsDeps): OperationsImpl {
-  const { store } = deps;
   return {
     async terminateUser(req, ctx) {
       const caller = callerOf(ctx);
@@ -65,13 +66,13 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
       );
       // A known request id returns its operation, but never one for another user (as Terminate refuses one used for another session).
       if (operation.userId !== req.userId) throw invalidArgument([{ field: "request_id", description: "was already used for another user" }]);
-      const snapshot = await store.getOperation(operation.id);
+      const snapshot = await deps.operations.getOperation(operation.id);
       return create(TerminateUserResponseSchema, { operation: operationMessage(snapshot!.operation, snapshot!.items) });
     },
 
     async getOperation(req, ctx) {
       requirePermission(callerOf(ctx), "session.read");
-      const found = req.id ? await store.getOperation(req.id) : undefined;
+      const found = req.id ? await deps.operations.getOperation(req.id) : undefined;
       if (!found) throw serviceError(Code.NotFound, "OPERATION_NOT_FOUND", "operation not found");
       return create(GetOperationResponseSchema, { operation: operationMessage(found.operation, found.items) });
     },
@@ -80,9 +81,9 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
       requirePermission(callerOf(ctx), "session.read");
       const beforeId = page(req.pageToken, req.userId);
       const limit = pageSize(req.pageSize);
-      const rows = await store.listOperations({ limit: limit + 1, ...(req.userId && { userId: req.userId }), ...(beforeId && { beforeId }) });
+      const rows = await deps.operations.listOperations({ limit: limit + 1, ...(req.userId && { userId: req.userId }), ...(beforeId && { beforeId }) });
       const shown = rows.slice(0, limit);
-      const operations = await Promise.all(shown.map(async (o) => operationMessage(o, (await store.getOperation(o.id))?.items ?? [])));
+      const operations = await Promise.all(shown.map(async (o) => operationMessage(o, (await deps.operations.getOperation(o.id))?.items ?? [])));
       return create(ListOperationsResponseSchema, {
         operations,
         nextPageToken: rows.length > limit ? encodePageToken(req.userId, shown[shown.length - 1]!.id) : "",
@@ -102,7 +103,7 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
       const scope = JSON.stringify(filter);
       const before = page(req.pageToken, scope, /^\d{1,20}$/);
       const limit = pageSize(req.pageSize);
-      const rows = await store.listEvents({ ...filter, limit: limit + 1, ...(before && { beforeId: BigInt(before) }) });
+      const rows = await deps.audit.listEvents({ ...filter, limit: limit + 1, ...(before && { beforeId: BigInt(before) }) });
       const shown = rows.slice(0, limit);
       return create(ListEventsResponseSchema, {
         events: shown.map(eventMessage),

@@ -10,7 +10,7 @@ import {
 } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { newSessionToken } from "../auth/session-token.js";
-import type { SessionRecord, Store } from "../store/store.js";
+import type { SessionRecord, SessionStore } from "../store/store.js";
 import { invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import type { OperationsImpl } from "./operations.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
@@ -24,7 +24,7 @@ const MAX_METADATA_VALUE_BYTES = 4096;
 const MAX_LIFETIME_SECONDS = 10n * 365n * 24n * 3600n;
 
 /** Handlers of sessioncontrol.v1.SessionControl: validate, authorize, delegate. */
-export function sessionControlService(store: Store, terminate: TerminateAction): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl> {
+export function sessionControlService(sessions: SessionStore, terminate: TerminateAction): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl> {
   return {
     async terminate(req, ctx) {
       return terminate.run(callerOf(ctx), { ...req }, callContextOf(ctx));
@@ -49,7 +49,7 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
       if (violations.length > 0) throw invalidArgument(violations);
       const { token, hash } = newSessionToken();
       const expiresInMs = lifetime ? Number(lifetime.seconds) * 1000 + Math.floor(lifetime.nanos / 1e6) : undefined;
-      const session = await store.createSession({
+      const session = await sessions.createSession({
         userId: req.userId,
         resourceOwner: req.resourceOwner,
         metadata: req.metadata,
@@ -68,7 +68,7 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
       const violations: FieldViolation[] = [];
       checkLength(violations, "session_id", req.sessionId, { required: true });
       if (violations.length > 0) throw invalidArgument(violations);
-      const session = await store.getSession(req.sessionId);
+      const session = await sessions.getSession(req.sessionId);
       if (!mayRead(caller, session)) {
         throw hasPermission(caller, "session.read")
           ? serviceError(Code.NotFound, "SESSION_NOT_FOUND", "session not found")
@@ -88,7 +88,7 @@ export function sessionControlService(store: Store, terminate: TerminateAction):
         throw serviceError(Code.PermissionDenied, "PERMISSION_DENIED", "listing sessions needs session.read, or user_id set to your own user");
       const limit = pageSize(req.pageSize);
       // One more than the page tells whether another page follows.
-      const rows = await store.listSessions({
+      const rows = await sessions.listSessions({
         limit: limit + 1,
         ...(req.userId ? { userId: req.userId } : {}),
         ...(beforeId ? { beforeId } : {}),

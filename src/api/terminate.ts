@@ -6,7 +6,7 @@ import { type DetailsSchema, TerminateResponseSchema, type TerminateResponse } f
 import type { GuessLimits } from "../auth/guess-limits.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
 import { ProviderFailure, type ChangeDetails, type Provider } from "../providers/provider.js";
-import { requestScope, type AuditTemplate, type Store } from "../store/store.js";
+import { requestScope, type AuditStore, type AuditTemplate } from "../store/store.js";
 import { codeFromName, codeName, errorInfo, invalidArgument, serviceError, type FieldViolation } from "../status/errors.js";
 import { mapFailure, rowFor } from "../status/map.js";
 import { guardSessionToken } from "./session-token-guard.js";
@@ -59,7 +59,7 @@ export class TerminateAction {
   constructor(
     readonly providers: readonly Provider[],
     readonly defaultProvider: string,
-    private readonly store: Store,
+    private readonly audit: AuditStore,
     private readonly observe: (provider: string, code: string) => void = () => {},
     /** Limits on wrong session tokens (src/auth/guess-limits.ts); none in tests of the action alone. */
     private readonly guessLimits?: GuessLimits,
@@ -113,7 +113,7 @@ export class TerminateAction {
           ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
           audit: event,
         });
-        if (!result.recorded) await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
+        if (!result.recorded) await this.audit.recordEvent({ ...event, code: "OK", alreadyTerminated: result.alreadyTerminated, details: result.details });
         this.observe(provider.name, "OK");
         return response(provider.name, result.details, result.alreadyTerminated);
       });
@@ -132,9 +132,9 @@ export class TerminateAction {
   private async failed(err: ProviderFailure, provider: Provider, caller: Principal, event: AuditTemplate): Promise<TerminateResponse> {
     const row = rowFor(err, provider.table);
     const mayKnow = hasPermission(caller, "session.delete");
-    const ended = mayKnow && row.reason === "SESSION_NOT_FOUND" && (await this.store.findTermination(provider.name, event.sessionId));
+    const ended = mayKnow && row.reason === "SESSION_NOT_FOUND" && (await this.audit.findTermination(provider.name, event.sessionId));
     if (ended && ended.details) {
-      await this.store.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
+      await this.audit.recordEvent({ ...event, code: "OK", alreadyTerminated: true, details: ended.details });
       this.observe(provider.name, "OK");
       return response(provider.name, ended.details, true);
     }
@@ -142,7 +142,7 @@ export class TerminateAction {
     const answer = !mayKnow && SESSION_ANSWERS.has(row.reason) ? tokenRefused(provider.name) : mapped;
     const metadata = Object.fromEntries(Object.entries(err.answer).map(([k, v]) => [`upstream_${k}`, String(v)]));
     const { requestScope: scope, ...unscoped } = event;
-    await this.store.recordEvent({
+    await this.audit.recordEvent({
       // The auditors get the upstream's answer. A refusal is never replayed: it must not block a later, allowed call.
       ...(REFUSALS.has(codeName(answer.code)) ? unscoped : { ...unscoped, requestScope: scope }),
       code: codeName(mapped.code),
@@ -171,7 +171,7 @@ export class TerminateAction {
 
   /** The recorded answer to a request id this scope used before; undefined when the call should go ahead. */
   private async replay(scope: string, requestId: string, provider: string, sessionId: string): Promise<TerminateResponse | undefined> {
-    const prior = await this.store.findEventByRequestId(scope, requestId);
+    const prior = await this.audit.findEventByRequestId(scope, requestId);
     if (!prior) return undefined;
     if (prior.provider !== provider || prior.sessionId !== sessionId) {
       throw invalidArgument([{ field: "request_id", description: "was already used for another session or provider" }]);

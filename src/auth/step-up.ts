@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { totp } from "../providers/totp.js";
 import { serviceError } from "../status/errors.js";
-import type { Store } from "../store/store.js";
+import type { TotpStepStore } from "../store/store.js";
 import type { Principal } from "./principal.js";
 
 const STEP_MS = 30_000;
@@ -13,7 +13,7 @@ const STEP_MS = 30_000;
  */
 export class StepUp {
   constructor(
-    private readonly store: Store,
+    private readonly totpSteps: TotpStepStore,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -23,7 +23,7 @@ export class StepUp {
     const current = Math.floor(this.now() / STEP_MS);
     const step = [current, current - 1, current + 1].find((s) => sameCode(code, totp(caller.totpKey!, s * STEP_MS)));
     if (step === undefined) throw serviceError(Code.Unauthenticated, "TOTP_INVALID", "the TOTP code in x-2fa-code is not valid now");
-    if (!(await this.store.useTotpStep(caller.name, step))) {
+    if (!(await this.totpSteps.useTotpStep(caller.name, step))) {
       throw serviceError(Code.Unauthenticated, "TOTP_REUSED", "this TOTP code was used already: wait for the next one");
     }
   }

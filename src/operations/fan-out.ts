@@ -7,8 +7,7 @@ import type { Principal } from "../auth/principal.js";
 import { ProviderFailure, type Provider } from "../providers/provider.js";
 import { codeName, errorInfo, SERVICE_DOMAIN } from "../status/errors.js";
 import { mapFailure } from "../status/map.js";
-import type { NewOperation, OperationRecord, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
-import type { Store } from "../store/store.js";
+import type { NewOperation, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
 import { Limiter } from "./limiter.js";
 import { workRequestId } from "./request-id.js";
 
@@ -45,7 +44,7 @@ export class FanOut {
   private polling: Promise<void> | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly operations: OperationStore,
     private readonly providers: ReadonlyMap<string, Provider>,
     private readonly terminate: TerminateAction,
     /** The service's key of workRequestId (the same on every replica). */
@@ -56,7 +55,7 @@ export class FanOut {
 
   /** Records the operation (or finds it by request id) and works on it until it is done or `until`. */
   async run(op: NewOperation, until: number): Promise<OperationRecord> {
-    const { operation } = await this.store.createOperation(op);
+    const { operation } = await this.operations.createOperation(op);
     await Promise.race([this.settle(operation.id), sleep(Math.max(0, until - Date.now()))]);
     return operation;
   }
@@ -93,7 +92,7 @@ export class FanOut {
 
   private async poll(): Promise<void> {
     try {
-      const expired = await this.store.expireWork(new Date());
+      const expired = await this.operations.expireWork(new Date());
       if (expired > 0) this.log.warn({ operations: expired }, "operations expired with work left");
       const claims = await this.claim(100);
       await Promise.all(claims.map((c) => this.process(c)));
@@ -132,7 +131,7 @@ export class FanOut {
   /** Claims due work for this worker, noting when (the lease runs from a moment after). */
   private async claim(limit: number, operationId?: string): Promise<WorkClaim[]> {
     const claimedAt = Date.now();
-    const claims = await this.store.claimWork(this.workerId, this.settings.leaseMs, limit, operationId);
+    const claims = await this.operations.claimWork(this.workerId, this.settings.leaseMs, limit, operationId);
     for (const c of claims) this.claimedAt.set(c, claimedAt);
     return claims;
   }
@@ -148,7 +147,7 @@ export class FanOut {
       const leaseLeft = (this.claimedAt.get(claim) ?? 0) + this.settings.leaseMs - Date.now();
       if (leaseLeft < Math.min(this.settings.callTimeoutMs, this.settings.leaseMs / 2)) return false;
       const outcome = provider ? await this.attempt(provider, claim) : gone(claim.item.provider);
-      if (outcome) await this.store.completeWork(claim.item, outcome);
+      if (outcome) await this.operations.completeWork(claim.item, outcome);
       return true;
     });
     // A listing added this provider's sessions: end them now, without waiting for the other providers.
@@ -161,7 +160,7 @@ export class FanOut {
     try {
       if (item.kind === "list") {
         const sessions = await provider.listUserSessions({ userId: item.providerUserId, signal, deadline: Date.now() + this.settings.callTimeoutMs });
-        await this.store.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId));
+        await this.operations.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId));
         return undefined;
       }
       // The call's operationId puts its request id in the operation's scope: nothing a caller recorded is replayed to it.

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { hasPermission } from "../auth/principal.js";
 import { decideTermination, type TerminationDecision } from "../auth/termination-rule.js";
 import { localTable } from "../status/local.js";
-import type { Store } from "../store/store.js";
+import type { SessionStore } from "../store/store.js";
 import { allowOptions, ProviderFailure, type Authorization, type AuthorizeCall, type ListUserSessionsCall, type Provider, type ProviderHealthReport, type TerminateCall, type TerminateResult, type UpstreamAnswer, type UpstreamSession } from "./provider.js";
 import { defineProviderType } from "./provider-type.js";
 
@@ -19,7 +19,7 @@ export class LocalProvider implements Provider {
 
   constructor(
     readonly name: string,
-    private readonly store: Store,
+    private readonly sessions: SessionStore,
   ) {}
 
   async authorize(call: AuthorizeCall): Promise<Authorization> {
@@ -27,7 +27,7 @@ export class LocalProvider implements Provider {
     // needs no look at the session first, and an unknown one is not_found in terminate all the same.
     // That saves a read per call on the common path (bench/PROFILE.md).
     if (call.sessionToken === undefined && hasPermission(call.caller, "session.delete")) return {};
-    const session = await this.store.getSession(call.sessionId);
+    const session = await this.sessions.getSession(call.sessionId);
     const decision = decideTermination(call.caller, session, call.sessionToken);
     return {
       ...(session && { sessionUserId: session.userId }),
@@ -37,7 +37,7 @@ export class LocalProvider implements Provider {
 
   /** Called once authorize allowed the call. */
   async terminate(call: TerminateCall): Promise<TerminateResult> {
-    const outcome = await this.store.terminateSession(call.sessionId, { by: call.caller.name, reason: call.reason, requestId: call.requestId }, call.audit);
+    const outcome = await this.sessions.terminateSession(call.sessionId, { by: call.caller.name, reason: call.reason, requestId: call.requestId }, call.audit);
     // Unknown (sessions are never deleted, so one authorize saw is still there).
     if (!outcome) throw new ProviderFailure(this.name, this.type, REFUSALS.not_found);
     const s = outcome.session;
@@ -55,7 +55,7 @@ export class LocalProvider implements Provider {
   }
 
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    const sessions = await this.store.listSessions({ userId: call.userId, limit: MAX_LISTED });
+    const sessions = await this.sessions.listSessions({ userId: call.userId, limit: MAX_LISTED });
     return sessions.map((s) => ({ sessionId: s.id, userId: s.userId, active: !s.termination }));
   }
 }
@@ -77,5 +77,5 @@ export const localType = defineProviderType({
   type: "local",
   table: localTable,
   settings: z.strictObject({}),
-  create: (name, _settings, deps) => new LocalProvider(name, deps.store),
+  create: (name, _settings, deps) => new LocalProvider(name, deps.sessions),
 });

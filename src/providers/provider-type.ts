@@ -1,11 +1,12 @@
 import type { z } from "zod";
 import type { MappingTable } from "../status/table.js";
-import type { Store } from "../store/store.js";
+import type { SessionStore } from "../store/store.js";
 import type { Provider } from "./provider.js";
 
 /** What every provider may use, besides its own settings. */
 export interface ProviderDeps {
-  store: Store;
+  /** The embedded store's sessions (the local provider's). */
+  sessions: SessionStore;
   /** Most keep-alive connections to keep open to the upstream. */
   maxConnections: number;
 }

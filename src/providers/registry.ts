@@ -1,5 +1,5 @@
 import type { ProviderConfig } from "../config/schema.js";
-import type { Store } from "../store/store.js";
+import type { SessionStore } from "../store/store.js";
 import { localType } from "./local.js";
 import { luckyMonacoType } from "./luckymonaco.js";
 import type { Provider } from "./provider.js";
@@ -13,11 +13,11 @@ import { zitadelType } from "./zitadel.js";
 export const PROVIDER_TYPES: readonly ProviderType[] = [localType, luckyMonacoType, rocketchatType, zitadelType, senhaseguraType];
 
 /** The configured providers; upstream ones behind timeouts, retries and a circuit breaker. */
-export function buildProviders(configs: readonly ProviderConfig[], store: Store, observe: AttemptObserver): Provider[] {
+export function buildProviders(configs: readonly ProviderConfig[], sessions: SessionStore, observe: AttemptObserver): Provider[] {
   return configs.map((c) => {
     const { name, type, timeout_ms, max_attempts, initial_backoff_ms, max_backoff_ms, breaker_failures, breaker_half_open_after_ms, max_connections, ...own } = c;
     const providerType = PROVIDER_TYPES.find((t) => t.type === type)!;
-    const provider = providerType.create(name, own, { store, maxConnections: max_connections });
+    const provider = providerType.create(name, own, { sessions, maxConnections: max_connections });
     if (type === "local") return provider;
     return new ResilientProvider(
       provider,

@@ -6,7 +6,7 @@ import type { TerminateAction } from "../api/terminate.js";
 import type { Config } from "../config/schema.js";
 import type { Secret } from "../config/secret.js";
 import { codeName } from "../status/errors.js";
-import type { Store } from "../store/store.js";
+import type { SessionStore } from "../store/store.js";
 import type { Authenticate } from "./authenticate.js";
 import { BodyBudget } from "./body-budget.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
@@ -24,7 +24,7 @@ import { answerUnimplemented } from "./unimplemented.js";
 
 export interface HandlerDeps {
   config: Config["server"];
-  store: Store;
+  sessions: SessionStore;
   /** How callers are known from their headers (API keys; the lead's guessing limits wrap it). */
   authenticate: Authenticate;
   terminate: TerminateAction;
@@ -41,7 +41,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   const { config, log } = deps;
   const budget = new BodyBudget(config.max_buffered_bytes);
   const rpc = rpcAdapter({
-    routes: routes(deps.store, deps.terminate, deps.operations, deps.health),
+    routes: routes(deps.sessions, deps.terminate, deps.operations, deps.health),
     readMaxBytes: config.read_max_bytes,
     interceptors: [callLogInterceptor(log)],
     fallback: answerUnimplemented,

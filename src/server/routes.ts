@@ -10,7 +10,7 @@ import type { OperationsImpl } from "../api/operations.js";
 import { sessionControlService } from "../api/session-control.js";
 import type { TerminateAction } from "../api/terminate.js";
 import { zitadelSessionService } from "../api/zitadel-compat.js";
-import type { Store } from "../store/store.js";
+import type { SessionStore } from "../store/store.js";
 import { healthRoutes, type HealthStatus } from "./health.js";
 import { reflectionRoutes } from "./reflection.js";
 
@@ -25,9 +25,9 @@ const SERVED = [SessionControl, SessionService, Health, ReflectionV1, Reflection
 /** Every service name served on the port: health answers SERVING for each. */
 export const SERVED_NAMES: readonly string[] = SERVED.map((s) => s.typeName);
 
-export function routes(store: Store, terminate: TerminateAction, operations: OperationsImpl, health: HealthStatus): (router: ConnectRouter) => void {
+export function routes(sessions: SessionStore, terminate: TerminateAction, operations: OperationsImpl, health: HealthStatus): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(SessionControl, { ...sessionControlService(store, terminate), ...operations });
+    router.service(SessionControl, { ...sessionControlService(sessions, terminate), ...operations });
     router.service(SessionService, zitadelSessionService(terminate));
     healthRoutes(health, { readMaxBytes: PUBLIC_READ_MAX_BYTES })(router);
     reflectionRoutes(SERVED, [file_google_rpc_status, file_google_rpc_error_details], { readMaxBytes: PUBLIC_READ_MAX_BYTES })(router);

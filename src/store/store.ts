@@ -42,8 +42,8 @@ export interface TerminateOutcome {
   alreadyTerminated: boolean;
 }
 
-/** Details of a change, as the store keeps them (zitadel.object.v2.Details). */
-export interface EventDetails {
+/** Details of a change (zitadel.object.v2.Details): the one shape the store, the providers and the API share. */
+export interface ChangeDetails {
   sequence: bigint;
   changeDate?: Date;
   resourceOwner: string;
@@ -64,7 +64,7 @@ export interface AuditEvent {
   code: string;
   alreadyTerminated: boolean;
   /** Set on success. */
-  details?: EventDetails;
+  details?: ChangeDetails;
   /** Set on failure: the ErrorInfo reason, the message, the ErrorInfo metadata, and whether a retry may help. */
   error?: { reason: string; message: string; metadata: Record<string, string>; retryable: boolean };
   /** The sign-out-everywhere operation the attempt belongs to, if any. */
@@ -167,10 +167,5 @@ export interface Stores {
   operations: OperationStore;
   totpSteps: TotpStepStore;
   secrets: SecretStore;
-  close(): Promise<void>;
-}
-
-/** Persistence of sessions, the audit trail, operations and step-up codes (to be replaced by Stores). */
-export interface Store extends SessionStore, AuditStore, OperationStore, TotpStepStore, SecretStore {
   close(): Promise<void>;
 }
