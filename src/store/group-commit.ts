@@ -115,6 +115,7 @@ export class GroupCommit {
   /** The sync of the batch committed last, while it runs. */
   private syncing: Promise<void> | undefined;
   private failure: StoreSyncError | undefined;
+  private closed = false;
   /** Checkpoint once the -wal file holds this many bytes. */
   private checkpointAt: number;
   private readonly files: WalFiles;
@@ -151,7 +152,7 @@ export class GroupCommit {
   }
 
   write<T>(run: () => T): Promise<T> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure || this.closed) return Promise.reject(this.failure ?? new Error("the store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       this.running ??= this.commitAll();
@@ -175,12 +176,18 @@ export class GroupCommit {
     while (this.running) await this.running;
   }
 
+  /** Drains, then takes no more writes: the connection and the files may be closed after it. */
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+  }
+
   private async commitAll(): Promise<void> {
     try {
       while (this.queue.length > 0 && !this.failure) {
         // The writes of the rest of this turn join the batch.
         await new Promise((resolve) => setImmediate(resolve));
-        if (this.files.walBytes() >= this.checkpointAt) await this.checkpoint().catch((err: unknown) => this.fail(err));
+        await this.checkpointIfDue().catch((err: unknown) => this.fail(err));
         if (this.failure) break;
         const batch = this.queue;
         this.queue = [];
@@ -211,7 +218,8 @@ export class GroupCommit {
   }
 
   /** Between batches, every commit synced: see the class comment, steps (1) to (4). */
-  private async checkpoint(): Promise<void> {
+  private async checkpointIfDue(): Promise<void> {
+    if (this.files.walBytes() < this.checkpointAt) return;
     const copied = this.walCheckpoint("PASSIVE");
     await this.files.syncDatabase();
     if (copied && this.walCheckpoint("TRUNCATE") && this.files.walBytes() === 0) {

@@ -134,7 +134,7 @@ export class SqliteStores implements Stores {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      await this.commits.drain();
+      await this.commits.close();
       this.db.pragma("synchronous = FULL");
       this.db.close();
       this.files.close();

@@ -271,7 +271,7 @@ describe("group commit", () => {
     db.close();
   });
 
-  it("drains: resolves once every queued write is committed and synced", async () => {
+  it("drains and closes: resolves once every queued write is committed and synced", async () => {
     const { db, insert } = memoryTable();
     const syncs = new ManualSyncs();
     const commits = new GroupCommit(db, { files: syncs.files() });
@@ -285,6 +285,14 @@ describe("group commit", () => {
     await drained;
     expect(await settled(a)).toBe(true);
     expect(await settled(b)).toBe(true);
+    // Closing drains too, and then refuses writes.
+    const c = commits.write(() => insert.run(3));
+    const closed = commits.close();
+    await syncs.finish("sync wal");
+    await closed;
+    expect(await settled(c)).toBe(true);
+    await expect(commits.write(() => insert.run(4))).rejects.toThrow(/closed/);
+    expect(syncs.log).toEqual(["sync wal", "sync wal", "sync wal"]);
     db.close();
   });
 });
