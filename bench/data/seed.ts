@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { SqliteStore } from "../../src/store/sqlite.js";
+import { SqliteStores } from "../../src/store/sqlite.js";
 
 /** Sessions seeded here start at this creation time, one millisecond apart. */
 const BASE_MS = Date.UTC(2025, 0, 1);
@@ -23,7 +23,7 @@ export function ordinaryUser(i: number): string {
 
 /** Creates the store's file with the store's own schema, and returns its path. */
 export async function createStore(dataDir: string): Promise<string> {
-  const store = SqliteStore.open(dataDir);
+  const store = SqliteStores.open(dataDir);
   await store.close();
   return join(dataDir, "sessions.db");
 }

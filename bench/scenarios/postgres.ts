@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
-import { PostgresStore } from "../../src/store/postgres.js";
+import { PostgresStores } from "../../src/store/postgres.js";
 import { ordinaryUser, random, RESOURCE_OWNER, sessionId, shuffle } from "../data/seed.js";
 import { writeFrameFile } from "../load/frames.js";
 import { PATHS, terminateFrame } from "../load/requests.js";
@@ -58,7 +58,7 @@ export async function runPostgres(ctx: ScenarioContext): Promise<PostgresSection
 async function measurePostgres(ctx: ScenarioContext, url: string, schema: string): Promise<PostgresSection> {
   const { opts } = ctx;
   // Migrations as the service applies them at start (it then finds nothing left to do).
-  const store = await PostgresStore.connect(url);
+  const store = await PostgresStores.connect(url);
   await store.close();
   const perRun = opts.concurrency.map((c) => opts.postgresWarmupFor(c) + opts.postgresCallsFor(c));
   const sessions = perRun.reduce((a, b) => a + b, 0) + 2;

@@ -20,7 +20,7 @@ export class LocalProvider implements Provider {
 
   constructor(
     readonly name: string,
-    private readonly store: SessionStore,
+    private readonly sessions: SessionStore,
   ) {}
 
   async authorize(call: AuthorizeCall): Promise<Authorization> {
@@ -28,7 +28,7 @@ export class LocalProvider implements Provider {
     // needs no look at the session first, and an unknown one is not_found in terminate all the same.
     // That saves a read per call on the common path (bench/PROFILE.md).
     if (call.sessionToken === undefined && hasPermission(call.caller, "session.delete")) return {};
-    const session = await this.store.getSession(call.sessionId);
+    const session = await this.sessions.getSession(call.sessionId);
     const decision = decideTermination(call.caller, session, call.sessionToken);
     return {
       ...(session && { sessionUserId: session.userId }),
@@ -38,7 +38,7 @@ export class LocalProvider implements Provider {
 
   /** Called once authorize allowed the call. */
   async terminate(call: TerminateCall): Promise<TerminateResult> {
-    const outcome = await this.store.terminateSession(call.sessionId, { by: call.caller.name, reason: call.reason, requestId: call.requestId }, call.audit);
+    const outcome = await this.sessions.terminateSession(call.sessionId, { by: call.caller.name, reason: call.reason, requestId: call.requestId }, call.audit);
     // Unknown (sessions are never deleted, so one authorize saw is still there).
     if (!outcome) throw new ProviderFailure(this.name, REFUSALS.not_found, this.table);
     const s = outcome.session;
@@ -51,7 +51,7 @@ export class LocalProvider implements Provider {
   }
 
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    const sessions = await this.store.listSessions({ userId: call.userId, limit: MAX_LISTED });
+    const sessions = await this.sessions.listSessions({ userId: call.userId, limit: MAX_LISTED });
     return sessions.map((s) => ({ sessionId: s.id, userId: s.userId, active: !s.termination }));
   }
 }
@@ -73,5 +73,5 @@ export const localType = defineProviderType({
   type: "local",
   table: localTable,
   settings: z.strictObject({}),
-  create: (name, _settings, deps) => new LocalProvider(name, deps.store),
+  create: (name, _settings, deps) => new LocalProvider(name, deps.sessions),
 });

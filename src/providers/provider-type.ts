@@ -6,7 +6,7 @@ import type { Provider } from "./provider.js";
 /** What every provider may use, besides its own settings. */
 export interface ProviderDeps {
   /** The embedded store's sessions (the local provider's). */
-  store: SessionStore;
+  sessions: SessionStore;
   /** Most keep-alive connections to keep open to the upstream. */
   maxConnections: number;
 }

@@ -24,11 +24,11 @@ export const providerEntry = z.discriminatedUnion(
  * The configured providers, each with its health (ListProviders): upstream ones behind timeouts,
  * retries and a circuit breaker; the embedded store, in this process, behind the watcher alone.
  */
-export function buildProviders(configs: readonly ProviderConfig[], store: SessionStore, observe: AttemptObserver): WatchedProvider[] {
+export function buildProviders(configs: readonly ProviderConfig[], sessions: SessionStore, observe: AttemptObserver): WatchedProvider[] {
   return configs.map((c) => {
     const { name, type, timeout_ms, max_attempts, initial_backoff_ms, max_backoff_ms, breaker_failures, breaker_half_open_after_ms, max_connections, ...own } = c;
     const providerType = PROVIDER_TYPES.find((t) => t.type === type)!;
-    const provider = providerType.create(name, own, { store, maxConnections: max_connections });
+    const provider = providerType.create(name, own, { sessions, maxConnections: max_connections });
     if (type === "local") return new WatchedProvider(provider);
     return new ResilientProvider(
       provider,

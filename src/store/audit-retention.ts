@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Store } from "./store.js";
+import type { AuditStore } from "./store.js";
 
 const DAY_MS = 86_400_000;
 
@@ -22,7 +22,7 @@ export class AuditRetention {
   private stopped = false;
 
   constructor(
-    private readonly store: Pick<Store, "deleteEventsBefore">,
+    private readonly audit: Pick<AuditStore, "deleteEventsBefore">,
     private readonly settings: RetentionSettings,
     private readonly log: Logger,
   ) {}
@@ -50,7 +50,7 @@ export class AuditRetention {
     const batch = this.settings.batch ?? 1000;
     let total = 0;
     for (;;) {
-      const deleted = await this.store.deleteEventsBefore(cutoff, batch);
+      const deleted = await this.audit.deleteEventsBefore(cutoff, batch);
       total += deleted;
       if (deleted < batch || this.stopped) break;
       // Calls waiting on the store go first between batches.

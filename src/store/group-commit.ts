@@ -1,4 +1,55 @@
+import fs from "node:fs";
 import type Database from "better-sqlite3";
+
+/**
+ * The two files of a SQLite database in WAL mode whose syncs the group commit makes itself, on
+ * libuv's thread pool rather than on the event loop.
+ */
+export interface WalFiles {
+  /** Makes everything written to the -wal file so far durable (fdatasync). */
+  syncWal(): Promise<void>;
+  /** Makes everything written to the database file so far durable (fdatasync). */
+  syncDatabase(): Promise<void>;
+  /** The -wal file's size in bytes now. */
+  walBytes(): number;
+  close(): void;
+}
+
+/**
+ * Opens its own descriptors of `file` and `file`-wal. Call it once the connection is in WAL mode,
+ * so that the -wal file exists: SQLite keeps that file (the same inode) while a connection is open,
+ * starting it over in place or truncating it, and deletes it only when the last one closes. On
+ * Linux an fdatasync flushes the inode's data whichever descriptor it is called on.
+ */
+export function walFiles(file: string): WalFiles {
+  const db = fs.openSync(file, "r");
+  let wal: number;
+  try {
+    wal = fs.openSync(`${file}-wal`, "r");
+  } catch (err) {
+    fs.closeSync(db);
+    throw err;
+  }
+  // Looked up on each call (not bound at import), so that a test can watch the syncs.
+  const sync = (fd: number) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+  return {
+    syncWal: () => sync(wal),
+    syncDatabase: () => sync(db),
+    walBytes: () => fs.fstatSync(wal).size,
+    close() {
+      fs.closeSync(wal);
+      fs.closeSync(db);
+    },
+  };
+}
+
+export interface GroupCommitOptions {
+  files: WalFiles;
+  /** Checkpoint between batches once the -wal file holds this many bytes; default 4 MiB (SQLite's 1000 pages). */
+  checkpointBytes?: number;
+  /** Told (once) that a sync failed and the store takes no more calls; the error has no data of the writes. */
+  onSyncFailure?: (err: Error) => void;
+}
 
 interface Pending {
   run: () => unknown;
@@ -6,25 +57,90 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+type Outcome = { ok: boolean; value: unknown };
+
+/** A sync failed: what was committed since the last good sync may not be on disk, so nothing more is answered. */
+export class StoreSyncError extends Error {
+  constructor(cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    super(`the store could not make its commits durable${code ? ` (${code})` : ""}; restart the service`, { cause });
+    this.name = "StoreSyncError";
+  }
+}
+
 /**
- * Group commit: the writes of one event-loop turn run in one transaction, so one fsync covers
- * them all, and each promise settles only after that commit. A write that throws is rolled back
- * alone (a savepoint each) and rejects; the others still commit.
+ * Group commit with the fsync off the event loop. The writes of one event-loop turn run in one
+ * transaction (a savepoint each: a write that throws is rolled back alone and rejects); each
+ * write's promise settles only once the batch is durable.
+ *
+ * Durability (power loss, not only a crash). The connection runs `synchronous = OFF`, so a commit
+ * only write()s its frames, the commit frame last, to the -wal file, and then this class makes
+ * them durable itself:
+ *
+ * - After each batch's COMMIT, an fdatasync of the -wal file runs on libuv's thread pool; the
+ *   batch's promises resolve after it succeeded. fdatasync returns once every byte written to the
+ *   file before the call (and its size) is on stable storage, so every commit of this batch and of
+ *   earlier ones is durable. SQLite's recovery replays the WAL's frames up to the last valid commit
+ *   frame (salts and cumulative checksums), so a commit that is only partly on disk is dropped
+ *   whole, and it is one that nobody was told about. One batch at a time: the next commits only
+ *   after this sync, so promises resolve in commit order.
+ * - Reads answer callers (replays of a request id, already-terminated, GetSession), so none may
+ *   answer from a commit that power loss could still take back: `read()` runs at once on the
+ *   connection (which sees committed frames) and hands its value over once the sync covering every
+ *   commit it could see has succeeded.
+ * - Automatic checkpoints are off (`wal_autocheckpoint = 0`): SQLite would copy frames into the
+ *   database file and start the WAL over without any sync. Checkpoints run here, between batches,
+ *   when the -wal file has grown past `checkpointBytes` and every commit in it is synced:
+ *   (1) a PASSIVE checkpoint copies the frames into the database file; (2) an fdatasync of the
+ *   database file; only then (3) a TRUNCATE checkpoint empties the -wal file, and (4) an fdatasync
+ *   of the -wal file makes the empty file durable before the next batch writes a new WAL header and
+ *   frames at its start. Without (2), power loss after the WAL started over could lose commits the
+ *   database file did not hold yet; without (3) and (4), new frames written over an old WAL whose
+ *   new header is not yet on disk could leave old frames that recovery replays over newer pages
+ *   (SQLite syncs the header on a restart for this, https://sqlite.org/src/info/ff5be73dee, except
+ *   under synchronous = OFF). When (3) cannot empty the WAL (another process reads the file), the
+ *   connection goes back to `synchronous = FULL`, so SQLite syncs itself (blocking, as before), until
+ *   a later checkpoint empties it.
+ * - A failed sync rejects the writes of its batch and makes the store refuse every later call:
+ *   after a failed fsync, Linux may drop the dirty pages and report the next fsync as good, so no
+ *   later commit could be acknowledged safely. A restart recovers from what is on disk.
+ * - close() drains every queued write (each synced), then the store's close() switches the
+ *   connection to `synchronous = FULL`, so SQLite's last checkpoint syncs the database file before
+ *   it deletes the -wal file.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
-  private flushing: Promise<void> | undefined;
+  /** The batches being committed and synced, one after another, until the queue is empty. */
+  private running: Promise<void> | undefined;
+  /** The sync of the batch committed last, while it runs. */
+  private syncing: Promise<void> | undefined;
+  private failure: StoreSyncError | undefined;
+  private closed = false;
+  /** Checkpoint once the -wal file holds this many bytes. */
+  private checkpointAt: number;
+  private readonly files: WalFiles;
+  private readonly checkpointBytes: number;
+  private readonly onSyncFailure: (err: Error) => void;
   /**
    * The batch's transaction and each write's savepoint in it, built once: better-sqlite3's
    * db.transaction() builds four wrapper functions each time it is called, which had been
    * once per write (bench/PROFILE.md).
    */
-  private readonly inBatch: Database.Transaction<(batch: Pending[], outcomes: { ok: boolean; value: unknown }[]) => void>;
+  private readonly inBatch: Database.Transaction<(batch: Pending[], outcomes: Outcome[]) => void>;
   private readonly inSavepoint: Database.Transaction<(run: () => unknown) => unknown>;
 
-  constructor(db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    options: GroupCommitOptions,
+  ) {
+    this.files = options.files;
+    this.checkpointBytes = options.checkpointBytes ?? 4 * 1024 * 1024;
+    this.checkpointAt = this.checkpointBytes;
+    this.onSyncFailure = options.onSyncFailure ?? (() => undefined);
+    db.pragma("synchronous = OFF");
+    db.pragma("wal_autocheckpoint = 0");
     this.inSavepoint = db.transaction((run: () => unknown) => run());
-    this.inBatch = db.transaction((batch: Pending[], outcomes: { ok: boolean; value: unknown }[]) => {
+    this.inBatch = db.transaction((batch: Pending[], outcomes: Outcome[]) => {
       for (const item of batch) {
         try {
           outcomes.push({ ok: true, value: this.inSavepoint(item.run) });
@@ -36,28 +152,105 @@ export class GroupCommit {
   }
 
   write<T>(run: () => T): Promise<T> {
+    if (this.failure || this.closed) return Promise.reject(this.failure ?? new Error("the store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      this.flushing ??= new Promise((done) => setImmediate(() => done(this.flush())));
+      this.running ??= this.commitAll();
     });
   }
 
-  /** Resolves once every queued write has committed. */
-  async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  /** Runs a read now, and answers it once every commit it could have seen is durable. */
+  read<T>(run: () => T): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    let value: T;
+    try {
+      value = run();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.syncing ? this.syncing.then(() => value) : Promise.resolve(value);
   }
 
-  private flush(): void {
-    const batch = this.queue;
-    this.queue = [];
-    this.flushing = undefined;
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+  /** Resolves once every queued write has committed and been synced (or rejected). */
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Drains, then takes no more writes: the connection and the files may be closed after it. */
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+  }
+
+  private async commitAll(): Promise<void> {
     try {
-      this.inBatch.immediate(batch, outcomes);
-    } catch (err) {
-      for (const item of batch) item.reject(err);
-      return;
+      while (this.queue.length > 0 && !this.failure) {
+        // The writes of the rest of this turn join the batch.
+        await new Promise((resolve) => setImmediate(resolve));
+        await this.checkpointIfDue().catch((err: unknown) => this.fail(err));
+        if (this.failure) break;
+        const batch = this.queue;
+        this.queue = [];
+        const outcomes: Outcome[] = [];
+        try {
+          this.inBatch.immediate(batch, outcomes);
+        } catch (err) {
+          for (const item of batch) item.reject(err);
+          continue;
+        }
+        const synced = this.files.syncWal().catch((err: unknown) => {
+          throw this.fail(err);
+        });
+        this.syncing = synced;
+        await synced.catch(() => undefined);
+        this.syncing = undefined;
+        batch.forEach((item, i) => {
+          if (this.failure) item.reject(this.failure);
+          else if (outcomes[i]!.ok) item.resolve(outcomes[i]!.value);
+          else item.reject(outcomes[i]!.value);
+        });
+      }
+      if (this.failure) for (const item of this.queue.splice(0)) item.reject(this.failure);
+    } finally {
+      // Here, not in a later callback: a write queued by a settled one starts the next round.
+      this.running = undefined;
     }
-    batch.forEach((item, i) => (outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value)));
+  }
+
+  /** Between batches, every commit synced: see the class comment, steps (1) to (4). */
+  private async checkpointIfDue(): Promise<void> {
+    if (this.files.walBytes() < this.checkpointAt) return;
+    const copied = this.walCheckpoint("PASSIVE");
+    await this.files.syncDatabase();
+    if (copied && this.walCheckpoint("TRUNCATE") && this.files.walBytes() === 0) {
+      await this.files.syncWal();
+      this.db.pragma("synchronous = OFF");
+      this.checkpointAt = this.checkpointBytes;
+    } else {
+      // Another connection holds frames of the WAL: SQLite syncs itself until the WAL can be emptied.
+      this.db.pragma("synchronous = FULL");
+      this.checkpointAt = this.files.walBytes() + this.checkpointBytes;
+    }
+  }
+
+  /** True when every frame was checkpointed (and, for TRUNCATE, the WAL emptied); never waits for another connection. */
+  private walCheckpoint(mode: "PASSIVE" | "TRUNCATE"): boolean {
+    const timeout = this.db.pragma("busy_timeout", { simple: true }) as number | bigint;
+    this.db.pragma("busy_timeout = 0");
+    try {
+      const [r] = this.db.pragma(`wal_checkpoint(${mode})`) as { busy: number | bigint; log: number | bigint; checkpointed: number | bigint }[];
+      return Number(r!.busy) === 0 && Number(r!.log) === Number(r!.checkpointed);
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`);
+    }
+  }
+
+  /** The first failed sync stops the store (said once); later failures keep the first error. */
+  private fail(err: unknown): StoreSyncError {
+    if (!this.failure) {
+      this.failure = new StoreSyncError(err);
+      this.onSyncFailure(this.failure);
+    }
+    return this.failure;
   }
 }

@@ -1,52 +1,8 @@
 import type pg from "pg";
 import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
+import { newestFirst, transaction } from "./postgres-pool.js";
+import { itemFromRow, operationFromRow, type ItemRow, type OperationRow } from "./rows.js";
 import { newSessionId } from "./session-id.js";
-
-/** Runs `run` in one transaction on one pooled connection; commits when it resolves, rolls back when it throws. */
-export async function transaction<T>(pool: pg.Pool, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let result: T;
-  try {
-    await client.query("BEGIN");
-    result = await run(client);
-    await client.query("COMMIT");
-  } catch (err) {
-    try {
-      await client.query("ROLLBACK");
-      client.release();
-    } catch (rollbackErr) {
-      // The connection is in an unknown state: the pool drops it.
-      client.release(rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)));
-    }
-    throw err;
-  }
-  client.release();
-  return result;
-}
-
-interface OperationRow {
-  id: string;
-  user_id: string;
-  reason: string;
-  request_id: string;
-  principal: string;
-  created_at: Date;
-  updated_at: Date;
-  expires_at: Date;
-  done: boolean;
-}
-
-interface ItemRow {
-  operation_id: string;
-  provider: string;
-  provider_user_id: string;
-  kind: WorkItem["kind"];
-  session_id: string;
-  state: WorkItem["state"];
-  attempts: number;
-  next_attempt_at: Date;
-  last_error: WorkItem["lastError"] | null;
-}
 
 type ItemKey = Pick<WorkItem, "operationId" | "provider" | "kind" | "sessionId">;
 
@@ -86,7 +42,7 @@ export class PostgresOperations implements OperationStore {
         // A request id is the principal's own: another principal's is a new id.
         const known = await c.query<OperationRow>("SELECT * FROM operations WHERE principal = $1 AND request_id = $2", [op.principal, op.requestId]);
         if (!known.rows[0]) throw new Error(`operation of request ${op.requestId} vanished`);
-        return { operation: toOperation(known.rows[0]), created: false };
+        return { operation: operationFromRow(known.rows[0]), created: false };
       }
       if (op.providers.length > 0) {
         await c.query(
@@ -98,7 +54,7 @@ export class PostgresOperations implements OperationStore {
           [id, op.providers.map((p) => p.provider), op.providers.map((p) => p.providerUserId)],
         );
       }
-      return { operation: toOperation(row), created: true };
+      return { operation: operationFromRow(row), created: true };
     });
   }
 
@@ -106,18 +62,13 @@ export class PostgresOperations implements OperationStore {
     const op = await this.pool.query<OperationRow>("SELECT * FROM operations WHERE id = $1", [id]);
     if (!op.rows[0]) return undefined;
     const items = await this.pool.query<ItemRow>("SELECT * FROM work_items WHERE operation_id = $1 ORDER BY provider, kind DESC, session_id", [id]);
-    return { operation: toOperation(op.rows[0]), items: items.rows.map(toItem) };
+    return { operation: operationFromRow(op.rows[0]), items: items.rows.map(itemFromRow) };
   }
 
   async listOperations(q: OperationQuery): Promise<OperationRecord[]> {
-    const filters: string[] = [];
-    const params: unknown[] = [];
-    if (q.userId !== undefined) filters.push(`user_id = $${params.push(q.userId)}`);
-    if (q.beforeId !== undefined) filters.push(`id < $${params.push(q.beforeId)}`);
-    const where = filters.length > 0 ? `WHERE ${filters.join(" AND ")}` : "";
-    const { rows } = await this.pool.query<OperationRow>(`SELECT * FROM operations ${where} ORDER BY id DESC LIMIT $${params.push(q.limit)}`, params);
-    return rows.map(toOperation);
+    return (await newestFirst<OperationRow>(this.pool, "operations", q)).map(operationFromRow);
   }
+
 
   completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
     return transaction(this.pool, async (c) => {
@@ -176,8 +127,8 @@ export class PostgresOperations implements OperationStore {
       params,
     );
     return rows.map((r) => ({
-      item: toItem(r),
-      operation: toOperation({
+      item: itemFromRow(r),
+      operation: operationFromRow({
         id: r.op_id as string,
         user_id: r.op_user_id as string,
         reason: r.op_reason as string,
@@ -242,32 +193,4 @@ async function touch(c: pg.ClientBase, operationIds: string[], now: Date): Promi
      WHERE o.id = ANY($1::text[])`,
     [operationIds, now],
   );
-}
-
-function toOperation(r: OperationRow): OperationRecord {
-  return {
-    id: r.id,
-    userId: r.user_id,
-    reason: r.reason,
-    requestId: r.request_id,
-    principal: r.principal,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    expiresAt: r.expires_at,
-    done: r.done,
-  };
-}
-
-function toItem(r: ItemRow): WorkItem {
-  return {
-    operationId: r.operation_id,
-    provider: r.provider,
-    providerUserId: r.provider_user_id,
-    kind: r.kind,
-    sessionId: r.session_id,
-    state: r.state,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    ...(r.last_error && { lastError: r.last_error }),
-  };
 }

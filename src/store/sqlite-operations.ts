@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import type { GroupCommit } from "./group-commit.js";
 import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
+import { itemFromRow, operationFromRow, type ItemRow, type OperationRow } from "./rows.js";
 import { newSessionId } from "./session-id.js";
 
 /** The operations table under a name (a file from before scoped request ids has its rows copied into a new one). */
@@ -18,7 +19,7 @@ CREATE TABLE IF NOT EXISTS ${name} (
   UNIQUE (principal, request_id)
 ) WITHOUT ROWID;`;
 
-export const OPERATIONS_SCHEMA = `${operationsTable("operations")}
+const OPERATIONS_SCHEMA = `${operationsTable("operations")}
 CREATE INDEX IF NOT EXISTS operations_by_user ON operations (user_id, id);
 CREATE TABLE IF NOT EXISTS work_items (
   operation_id TEXT NOT NULL,
@@ -45,28 +46,15 @@ ALTER TABLE operations_scoped RENAME TO operations;
 CREATE INDEX operations_by_user ON operations (user_id, id);
 `;
 
-interface OperationRow {
-  id: string;
-  user_id: string;
-  reason: string;
-  request_id: string;
-  principal: string;
-  created_at: bigint;
-  updated_at: bigint;
-  expires_at: bigint;
-  done: bigint;
-}
-
-interface ItemRow {
-  operation_id: string;
-  provider: string;
-  provider_user_id: string;
-  kind: "list" | "end";
-  session_id: string;
-  state: WorkItem["state"];
-  attempts: bigint;
-  next_attempt_at: bigint;
-  last_error: string | null;
+/**
+ * Makes the operations tables (rebuilding those of files from before scoped request ids) and voids
+ * the claims a stopped process left: one process owns the file.
+ */
+export function prepareOperations(db: Database.Database): void {
+  db.exec(OPERATIONS_SCHEMA);
+  const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() as { sql: string };
+  if (/request_id TEXT NOT NULL UNIQUE/.test(table.sql)) db.transaction(() => db.exec(SCOPE_OPERATION_REQUEST_IDS)).immediate();
+  db.exec("UPDATE work_items SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL");
 }
 
 /** Operations and their work items in the SQLite file; claims are plain rows, as one process owns the file. */
@@ -77,11 +65,6 @@ export class SqliteOperations implements OperationStore {
     db: Database.Database,
     private readonly commits: GroupCommit,
   ) {
-    db.exec(OPERATIONS_SCHEMA);
-    const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() as { sql: string };
-    if (/request_id TEXT NOT NULL UNIQUE/.test(table.sql)) db.transaction(() => db.exec(SCOPE_OPERATION_REQUEST_IDS)).immediate();
-    // One process owns the file: claims left by a stopped (or killed) process are void.
-    db.exec("UPDATE work_items SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL");
     this.s = {
       opByRequest: db.prepare<[string, string], OperationRow>("SELECT * FROM operations WHERE principal = ? AND request_id = ?"),
       opById: db.prepare<[string], OperationRow>("SELECT * FROM operations WHERE id = ?"),
@@ -121,24 +104,25 @@ export class SqliteOperations implements OperationStore {
     return this.commits.write(() => {
       // A request id is the principal's own: another principal's is a new id.
       const known = this.s.opByRequest.get(op.principal, op.requestId);
-      if (known) return { operation: toOperation(known), created: false };
+      if (known) return { operation: operationFromRow(known), created: false };
       const now = Date.now();
       const id = newSessionId(new Date(now));
       this.s.insertOp.run({ id, user_id: op.userId, reason: op.reason, request_id: op.requestId, principal: op.principal, now, expires_at: op.expiresAt.getTime() });
       for (const p of op.providers) this.s.insertItem.run(id, p.provider, p.providerUserId, "list", "", now);
-      return { operation: toOperation(this.s.opById.get(id)!), created: true };
+      return { operation: operationFromRow(this.s.opById.get(id)!), created: true };
     });
   }
 
-  async getOperation(id: string): Promise<{ operation: OperationRecord; items: WorkItem[] } | undefined> {
-    const row = this.s.opById.get(id);
-    return row && { operation: toOperation(row), items: this.s.items.all(id).map(toItem) };
+  getOperation(id: string): Promise<{ operation: OperationRecord; items: WorkItem[] } | undefined> {
+    return this.commits.read(() => {
+      const row = this.s.opById.get(id);
+      return row && { operation: operationFromRow(row), items: this.s.items.all(id).map(itemFromRow) };
+    });
   }
 
-  async listOperations(q: OperationQuery): Promise<OperationRecord[]> {
+  listOperations(q: OperationQuery): Promise<OperationRecord[]> {
     const before = q.beforeId ?? "~";
-    const rows = q.userId === undefined ? this.s.listAll.all(before, q.limit) : this.s.listByUser.all(q.userId, before, q.limit);
-    return rows.map(toOperation);
+    return this.commits.read(() => (q.userId === undefined ? this.s.listAll.all(before, q.limit) : this.s.listByUser.all(q.userId, before, q.limit)).map(operationFromRow));
   }
 
   completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
@@ -161,7 +145,7 @@ export class SqliteOperations implements OperationStore {
       const rows = this.s.due.all(now, now, operationId ?? null, operationId ?? null, limit);
       return rows.map((r) => {
         this.s.claim.run(worker, now + leaseMs, r.operation_id, r.provider, r.kind, r.session_id);
-        return { item: toItem({ ...r, attempts: r.attempts + 1n }), operation: toOperation(this.s.opById.get(r.operation_id)!) };
+        return { item: itemFromRow({ ...r, attempts: Number(r.attempts) + 1 }), operation: operationFromRow(this.s.opById.get(r.operation_id)!) };
       });
     });
   }
@@ -190,32 +174,4 @@ export class SqliteOperations implements OperationStore {
     });
     this.s.touchOp.run(now, item.operationId, item.operationId);
   }
-}
-
-function toOperation(r: OperationRow): OperationRecord {
-  return {
-    id: r.id,
-    userId: r.user_id,
-    reason: r.reason,
-    requestId: r.request_id,
-    principal: r.principal,
-    createdAt: new Date(Number(r.created_at)),
-    updatedAt: new Date(Number(r.updated_at)),
-    expiresAt: new Date(Number(r.expires_at)),
-    done: Number(r.done) === 1,
-  };
-}
-
-function toItem(r: ItemRow): WorkItem {
-  return {
-    operationId: r.operation_id,
-    provider: r.provider,
-    providerUserId: r.provider_user_id,
-    kind: r.kind,
-    sessionId: r.session_id,
-    state: r.state,
-    attempts: Number(r.attempts),
-    nextAttemptAt: new Date(Number(r.next_attempt_at)),
-    ...(r.last_error && { lastError: JSON.parse(r.last_error) as WorkItem["lastError"] }),
-  };
 }

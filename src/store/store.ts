@@ -42,7 +42,7 @@ export interface TerminateOutcome {
   alreadyTerminated: boolean;
 }
 
-/** Details of a change, as the store keeps them (zitadel.object.v2.Details). */
+/** Details of a change (zitadel.object.v2.Details): the one shape the store, the providers and the API share. */
 export interface ChangeDetails {
   sequence: bigint;
   changeDate?: Date;
@@ -167,10 +167,5 @@ export interface Stores {
   operations: OperationStore;
   totpSteps: TotpStepStore;
   secrets: SecretStore;
-  close(): Promise<void>;
-}
-
-/** Persistence of sessions, the audit trail, operations and step-up codes (to be replaced by Stores). */
-export interface Store extends SessionStore, AuditStore, OperationStore, TotpStepStore, SecretStore {
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { SqliteStore } from "../../src/store/sqlite.js";
+import { SqliteStores } from "../../src/store/sqlite.js";
 import { requestScope } from "../../src/store/store.js";
 import { failure } from "../helpers/errors.js";
 import { bearer, grpcClient, METRICS_TOKEN, METRICS_WITH_TOKEN, startTestService, type TestService } from "../helpers/service.js";
@@ -51,8 +51,8 @@ describe("providers on the embedded default", () => {
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.field).toBe("request_id");
 
-    const store = SqliteStore.open(svc.dataDir);
-    const event = await store.findEventByRequestId(requestScope.principal("admin"), requestId);
+    const store = SqliteStores.open(svc.dataDir);
+    const event = await store.audit.findEventByRequestId(requestScope.principal("admin"), requestId);
     await store.close();
     // The caller named no user: the event has the session's.
     expect(event).toMatchObject({ principal: "admin", provider: "local", sessionId: s.sessionId, userId: "idem", reason: "first", code: "OK", alreadyTerminated: false });

@@ -16,7 +16,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
 import { startService } from "../../src/main.js";
 import { base32Decode, totp } from "../../src/auth/totp.js";
-import { SqliteStore } from "../../src/store/sqlite.js";
+import { SqliteStores } from "../../src/store/sqlite.js";
 import { FakeLuckyMonaco, SUCCESS } from "../fakes/luckymonaco.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
 import { FakeSenhasegura, type RemoteSession } from "../fakes/senhasegura.js";
@@ -758,9 +758,9 @@ describe("TerminateUser: a graceful stop in the middle of the work", () => {
       expect(listing).toHaveLength(1);
       for (const end = Date.now() + 2000; !listing[0]!.aborted && Date.now() < end; ) await sleep(10);
       expect(listing[0]!.aborted).toBe(true);
-      const store = SqliteStore.open(dataDir);
+      const store = SqliteStores.open(dataDir);
       try {
-        const stored = await store.getOperation(operation!.id);
+        const stored = await store.operations.getOperation(operation!.id);
         expect(stored?.operation.done).toBe(false);
         expect(stored?.items.map((i) => [i.kind, i.state, i.lastError])).toEqual([["list", "pending", undefined]]);
       } finally {

@@ -13,7 +13,7 @@ import { buildProviders } from "../../src/providers/registry.js";
 import { classify, ProviderFailure } from "../../src/status/provider-failure.js";
 import { senhaseguraTable } from "../../src/status/senhasegura.js";
 import type { MappingRow } from "../../src/status/table.js";
-import { SqliteStore } from "../../src/store/sqlite.js";
+import { SqliteStores } from "../../src/store/sqlite.js";
 import type { FakeAnswer } from "../fakes/http-fake.js";
 import { envelope, FakeSenhasegura, type RemoteSession } from "../fakes/senhasegura.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
@@ -496,13 +496,13 @@ describe("senhasegura: the access token", () => {
 
 describe("senhasegura: listUserSessions", () => {
   let dir: string;
-  let store: SqliteStore;
+  let store: SqliteStores;
   let provider: Provider;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "ss-list-"));
-    store = SqliteStore.open(dir);
+    store = SqliteStores.open(dir);
     const config = parseConfig({ providers: [{ name: "vault-list", type: "senhasegura", base_url: fake.url, client_id: CLIENT_ID, client_secret: "env:SS_SECRET", max_attempts: 1 }] });
-    provider = buildProviders(config.providers, store, () => {})[0]!;
+    provider = buildProviders(config.providers, store.sessions, () => {})[0]!;
   });
   afterAll(async () => {
     await provider.close?.();

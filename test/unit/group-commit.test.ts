@@ -1,13 +1,73 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Database from "better-sqlite3";
-import { describe, expect, it } from "vitest";
-import { GroupCommit } from "../../src/store/group-commit.js";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { GroupCommit, StoreSyncError, walFiles, type WalFiles } from "../../src/store/group-commit.js";
+
+/** Syncs that the test finishes by hand; every call is logged, as are the writes' runs. */
+class ManualSyncs {
+  readonly log: string[] = [];
+  private readonly waiting: { what: string; resolve: () => void; reject: (err: Error) => void }[] = [];
+
+  constructor(private readonly walBytes: () => number = () => 0) {}
+
+  files(): WalFiles {
+    return { syncWal: () => this.sync("sync wal"), syncDatabase: () => this.sync("sync db"), walBytes: this.walBytes, close: () => undefined };
+  }
+
+  /** Waits until a sync is asked for, and names it. */
+  async next(): Promise<string> {
+    for (let turns = 0; this.waiting.length === 0; turns++) {
+      if (turns > 1000) throw new Error("no sync was asked for");
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return this.waiting[0]!.what;
+  }
+
+  /** Finishes the sync asked for first (it must be `what`). */
+  async finish(what: string, err?: Error): Promise<void> {
+    expect(await this.next()).toBe(what);
+    const sync = this.waiting.shift()!;
+    if (err) sync.reject(err);
+    else sync.resolve();
+  }
+
+  private sync(what: string): Promise<void> {
+    this.log.push(what);
+    return new Promise((resolve, reject) => this.waiting.push({ what, resolve, reject }));
+  }
+}
+
+/** Syncs that succeed on the next turn. */
+const quickFiles: WalFiles = {
+  syncWal: () => new Promise((resolve) => setImmediate(resolve)),
+  syncDatabase: () => new Promise((resolve) => setImmediate(resolve)),
+  walBytes: () => 0,
+  close: () => undefined,
+};
+
+/** Whether a promise has settled by now (after the microtasks queued before this call). */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol();
+  return (await Promise.race([p.then(() => undefined, () => undefined), new Promise((resolve) => setImmediate(() => resolve(marker)))])) !== marker;
+}
+
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+function memoryTable(): { db: Database.Database; insert: Database.Statement<[number]>; count: () => number } {
+  const db = new Database(":memory:");
+  db.exec("CREATE TABLE t (v INTEGER PRIMARY KEY)");
+  const insert = db.prepare<[number]>("INSERT INTO t (v) VALUES (?)");
+  return { db, insert, count: () => db.prepare("SELECT COUNT(*) AS n FROM t").pluck().get() as number };
+}
 
 describe("group commit", () => {
   it("commits the writes of one turn together, and rolls back only a write that throws", async () => {
-    const db = new Database(":memory:");
-    db.exec("CREATE TABLE t (v INTEGER PRIMARY KEY)");
-    const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
-    const commits = new GroupCommit(db);
+    const { db, insert } = memoryTable();
+    const commits = new GroupCommit(db, { files: quickFiles });
     const results = await Promise.allSettled([
       commits.write(() => insert.run(1).changes),
       commits.write(() => {
@@ -28,11 +88,211 @@ describe("group commit", () => {
   it("rejects every write of a batch whose transaction cannot commit", async () => {
     const db = new Database(":memory:");
     db.exec("CREATE TABLE t (v INTEGER)");
-    const commits = new GroupCommit(db);
+    const commits = new GroupCommit(db, { files: quickFiles });
     const pending = [commits.write(() => 1), commits.write(() => 2)];
     // Closed before the batch runs (it runs on the next turn): its transaction cannot begin.
     db.close();
     const results = await Promise.allSettled(pending);
     expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+  });
+
+  it("takes the syncs over: synchronous OFF and no automatic checkpoints on its connection", () => {
+    const { db } = memoryTable();
+    new GroupCommit(db, { files: quickFiles });
+    expect(db.pragma("synchronous", { simple: true })).toBe(0);
+    expect(db.pragma("wal_autocheckpoint", { simple: true })).toBe(0);
+    db.close();
+  });
+
+  it("answers a write only once the sync after its batch's commit succeeded; the next batch commits after that", async () => {
+    const { db, insert } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files() });
+    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const a = write(1);
+    expect(await syncs.next()).toBe("sync wal");
+    expect(await settled(a)).toBe(false);
+    // Queued while the first batch's sync runs: it waits for it.
+    const b = write(2);
+    expect(await settled(b)).toBe(false);
+    expect(syncs.log).toEqual(["run 1", "sync wal"]);
+    await syncs.finish("sync wal");
+    expect(await a).toBe(1);
+    expect(await syncs.next()).toBe("sync wal");
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "sync wal"]);
+    expect(await settled(b)).toBe(false);
+    await syncs.finish("sync wal");
+    expect(await b).toBe(1);
+    db.close();
+  });
+
+  it("answers writes in the order they were made, each one once durable, over many batches", async () => {
+    const { db, insert, count } = memoryTable();
+    let synced = 0;
+    const files: WalFiles = { ...quickFiles, syncWal: () => new Promise((resolve) => setTimeout(() => (synced = count(), resolve()), 1)) };
+    const commits = new GroupCommit(db, { files });
+    const answered: number[] = [];
+    const writes: Promise<void>[] = [];
+    for (let turn = 0; turn < 10; turn++) {
+      for (let i = 0; i < 10; i++) {
+        const v = turn * 10 + i;
+        writes.push(commits.write(() => insert.run(v)).then(() => {
+          // Its commit was synced: the last sync began after its row was there.
+          expect(synced).toBeGreaterThan(v);
+          answered.push(v);
+        }));
+      }
+      await new Promise((resolve) => setTimeout(resolve, turn % 3));
+    }
+    await Promise.all(writes);
+    expect(answered).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(count()).toBe(100);
+    db.close();
+  });
+
+  it("answers a read made after a commit once that commit is synced, and a read with nothing to sync at once", async () => {
+    const { db, insert, count } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files() });
+    expect(await commits.read(count)).toBe(0);
+    const w = commits.write(() => insert.run(7));
+    await syncs.next();
+    // The connection sees the commit; the caller must not, until it is durable.
+    const r = commits.read(count);
+    expect(await settled(r)).toBe(false);
+    await syncs.finish("sync wal");
+    expect(await r).toBe(1);
+    await w;
+    expect(await commits.read(count)).toBe(1);
+    db.close();
+  });
+
+  describe("on a WAL file", () => {
+    let dir: string;
+    let file: string;
+    let db: Database.Database;
+    let real: WalFiles;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), "sc-commit-"));
+      file = join(dir, "t.db");
+      db = new Database(file);
+      db.pragma("journal_mode = WAL");
+      db.exec("CREATE TABLE t (v INTEGER PRIMARY KEY, pad BLOB)");
+      // The WAL starts empty, so that the first batch needs no checkpoint.
+      db.pragma("wal_checkpoint(TRUNCATE)");
+      real = walFiles(file);
+    });
+    afterEach(() => {
+      db.close();
+      real.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("checkpoints between batches: syncs the database file before the WAL is emptied, and the emptied WAL before the next commit", async () => {
+      const syncs = new ManualSyncs(real.walBytes);
+      const commits = new GroupCommit(db, { files: syncs.files(), checkpointBytes: 1 });
+      const insert = db.prepare("INSERT INTO t (v, pad) VALUES (?, zeroblob(10000))");
+      const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+      const onDisk = () => {
+        // What a new connection finds in the database file alone (the WAL left out).
+        const copy = new Database(file, { readonly: true });
+        try {
+          return copy.prepare("SELECT COUNT(*) FROM t").pluck().get() as number;
+        } finally {
+          copy.close();
+        }
+      };
+
+      const a = write(1);
+      await syncs.finish("sync wal");
+      await a;
+      const walAfterA = real.walBytes();
+      expect(walAfterA).toBeGreaterThan(10_000);
+
+      const b = write(2);
+      // Before B: the frames are copied, and the database file must be synced while the WAL still holds them.
+      expect(await syncs.next()).toBe("sync db");
+      expect(real.walBytes()).toBe(walAfterA);
+      await turns(5);
+      expect(real.walBytes()).toBe(walAfterA);
+      expect(syncs.log).toEqual(["run 1", "sync wal", "sync db"]);
+      await syncs.finish("sync db");
+      // Then the WAL is emptied, and that is synced before B writes a new WAL header and frames.
+      expect(await syncs.next()).toBe("sync wal");
+      expect(real.walBytes()).toBe(0);
+      await turns(5);
+      expect(syncs.log).toEqual(["run 1", "sync wal", "sync db", "sync wal"]);
+      expect(onDisk()).toBe(1);
+      await syncs.finish("sync wal");
+      await syncs.finish("sync wal");
+      await b;
+      expect(syncs.log).toEqual(["run 1", "sync wal", "sync db", "sync wal", "run 2", "sync wal"]);
+      expect(db.pragma("synchronous", { simple: true })).toBe(0);
+    });
+
+    it("goes back to synchronous FULL while another connection keeps the WAL from being emptied", async () => {
+      const commits = new GroupCommit(db, { files: { ...quickFiles, walBytes: real.walBytes }, checkpointBytes: 1 });
+      const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+      await commits.write(() => insert.run(1));
+      // A reader in another connection holds a snapshot that uses the WAL.
+      const reader = new Database(file);
+      reader.exec("BEGIN");
+      reader.prepare("SELECT COUNT(*) FROM t").get();
+      await commits.write(() => insert.run(2));
+      expect(db.pragma("synchronous", { simple: true })).toBe(2);
+      reader.exec("COMMIT");
+      reader.close();
+      await commits.write(() => insert.run(3));
+      await commits.write(() => insert.run(4));
+      expect(db.pragma("synchronous", { simple: true })).toBe(0);
+      expect(db.prepare("SELECT COUNT(*) FROM t").pluck().get()).toBe(4);
+    });
+  });
+
+  it("rejects the writes of a batch whose sync failed, says so once, and refuses every later call", async () => {
+    const { db, insert } = memoryTable();
+    const syncs = new ManualSyncs();
+    const told = vi.fn();
+    const commits = new GroupCommit(db, { files: syncs.files(), onSyncFailure: told });
+    const batch = [commits.write(() => insert.run(1)), commits.write(() => insert.run(2))];
+    await syncs.next();
+    const queued = commits.write(() => insert.run(3));
+    const read = commits.read(() => 1);
+    await syncs.finish("sync wal", Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    for (const p of [...batch, queued, read]) await expect(p).rejects.toBeInstanceOf(StoreSyncError);
+    await expect(batch[0]).rejects.toThrow(/could not make its commits durable \(EIO\)/);
+    const later = vi.fn(() => 1);
+    await expect(commits.write(later)).rejects.toBeInstanceOf(StoreSyncError);
+    await expect(commits.read(later)).rejects.toBeInstanceOf(StoreSyncError);
+    expect(later).not.toHaveBeenCalled();
+    expect(syncs.log).toEqual(["sync wal"]);
+    expect(told).toHaveBeenCalledTimes(1);
+    await commits.drain();
+    db.close();
+  });
+
+  it("drains and closes: resolves once every queued write is committed and synced", async () => {
+    const { db, insert } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files() });
+    const a = commits.write(() => insert.run(1));
+    const drained = commits.drain();
+    await syncs.next();
+    const b = commits.write(() => insert.run(2));
+    expect(await settled(drained)).toBe(false);
+    await syncs.finish("sync wal");
+    await syncs.finish("sync wal");
+    await drained;
+    expect(await settled(a)).toBe(true);
+    expect(await settled(b)).toBe(true);
+    // Closing drains too, and then refuses writes.
+    const c = commits.write(() => insert.run(3));
+    const closed = commits.close();
+    await syncs.finish("sync wal");
+    await closed;
+    expect(await settled(c)).toBe(true);
+    await expect(commits.write(() => insert.run(4))).rejects.toThrow(/closed/);
+    expect(syncs.log).toEqual(["sync wal", "sync wal", "sync wal"]);
+    db.close();
   });
 });

@@ -1,23 +1,23 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import fs, { existsSync, fstatSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { hashSessionToken } from "../../src/auth/session-token.js";
 import { createLogger } from "../../src/log.js";
 import { AuditRetention } from "../../src/store/audit-retention.js";
 import type { NewOperation } from "../../src/store/operation-types.js";
-import { PostgresStore } from "../../src/store/postgres.js";
+import { PostgresStores } from "../../src/store/postgres.js";
 import { migrate, MIGRATIONS } from "../../src/store/postgres-migrations.js";
-import { SqliteStore } from "../../src/store/sqlite.js";
-import type { AuditEvent, NewSession, Store } from "../../src/store/store.js";
+import { SqliteStores } from "../../src/store/sqlite.js";
+import type { AuditEvent, EventQuery, NewSession, Stores } from "../../src/store/store.js";
 import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
 
 const postgresSkip = await postgresSkipReason();
 
 interface StoreEnv {
   /** A store on the same data each time it is called. */
-  open(): Promise<Store>;
+  open(): Promise<Stores>;
   cleanup(): Promise<void>;
 }
 
@@ -27,7 +27,7 @@ const STORES: { name: string; skip?: string | undefined; setup(): Promise<StoreE
     name: "sqlite",
     async setup() {
       const dir = mkdtempSync(join(tmpdir(), "sc-store-"));
-      return { open: async () => SqliteStore.open(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+      return { open: async () => SqliteStores.open(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
     },
   },
   {
@@ -36,7 +36,7 @@ const STORES: { name: string; skip?: string | undefined; setup(): Promise<StoreE
     async setup() {
       // A fresh schema per test: the tests never see each other's rows, nor those of parallel test files.
       const schema = freshSchema();
-      return { open: () => PostgresStore.connect(postgresUrl, { schema, poolSize: 4 }), cleanup: () => dropSchema(schema) };
+      return { open: () => PostgresStores.connect(postgresUrl, { schema, poolSize: 4 }), cleanup: () => dropSchema(schema) };
     },
   },
 ];
@@ -81,7 +81,7 @@ function sleep(ms: number): Promise<void> {
 
 for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(`${name} store`, () => {
   let env: StoreEnv;
-  let store: Store;
+  let store: Stores;
   beforeEach(async () => {
     env = await setup();
     store = await env.open();
@@ -93,106 +93,106 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
 
   it("creates and reads a session with metadata and expiration", async () => {
     const expires = new Date(Date.now() + 60_000);
-    const created = await store.createSession(newSession("u1", { metadata: { a: new Uint8Array([0, 255]) }, expirationDate: expires }));
-    const got = await store.getSession(created.id);
+    const created = await store.sessions.createSession(newSession("u1", { metadata: { a: new Uint8Array([0, 255]) }, expirationDate: expires }));
+    const got = await store.sessions.getSession(created.id);
     expect(got).toMatchObject({ id: created.id, userId: "u1", resourceOwner: "org", sequence: created.sequence });
     expect([...got!.metadata["a"]!]).toEqual([0, 255]);
     expect(got!.expirationDate?.getTime()).toBe(expires.getTime());
     expect(Buffer.from(got!.tokenHash).equals(Buffer.from(hashSessionToken("token-of-u1")))).toBe(true);
     expect(got!.termination).toBeUndefined();
-    expect(await store.getSession("nope")).toBeUndefined();
+    expect(await store.sessions.getSession("nope")).toBeUndefined();
   });
 
   it("ends a session once, and answers later calls with the first termination", async () => {
-    const s = await store.createSession(newSession("u1"));
-    const first = await store.terminateSession(s.id, { by: "p1", reason: "r1", requestId: "q1" });
+    const s = await store.sessions.createSession(newSession("u1"));
+    const first = await store.sessions.terminateSession(s.id, { by: "p1", reason: "r1", requestId: "q1" });
     expect(first?.alreadyTerminated).toBe(false);
     expect(first?.session.sequence).toBeGreaterThan(s.sequence);
-    const second = await store.terminateSession(s.id, { by: "p2", reason: "r2", requestId: "q2" });
+    const second = await store.sessions.terminateSession(s.id, { by: "p2", reason: "r2", requestId: "q2" });
     expect(second?.alreadyTerminated).toBe(true);
     expect(second?.session.termination).toMatchObject({ by: "p1", reason: "r1", requestId: "q1" });
     expect(second?.session.sequence).toBe(first?.session.sequence);
-    expect(await store.terminateSession("missing", { by: "p", reason: "", requestId: "" })).toBeUndefined();
+    expect(await store.sessions.terminateSession("missing", { by: "p", reason: "", requestId: "" })).toBeUndefined();
   });
 
   it("deletes audit events older than the retention, in batches, and keeps the newer ones", async () => {
     const now = new Date();
     const daysAgo = (d: number) => new Date(now.getTime() - d * 86_400_000);
-    for (let i = 0; i < 5; i++) await store.recordEvent(event({ requestId: `old${i}`, time: daysAgo(91 + i) }));
-    await store.recordEvent(event({ requestId: "recent", time: daysAgo(89) }));
-    await store.recordEvent(event({ requestId: "now", time: now }));
-    const retention = new AuditRetention(store, { days: 90, batch: 2 }, createLogger("silent"));
+    for (let i = 0; i < 5; i++) await store.audit.recordEvent(event({ requestId: `old${i}`, time: daysAgo(91 + i) }));
+    await store.audit.recordEvent(event({ requestId: "recent", time: daysAgo(89) }));
+    await store.audit.recordEvent(event({ requestId: "now", time: now }));
+    const retention = new AuditRetention(store.audit, { days: 90, batch: 2 }, createLogger("silent"));
     expect(await retention.run(now)).toBe(5);
-    expect((await store.listEvents({ limit: 100 })).map((e) => e.requestId).sort()).toEqual(["now", "recent"]);
+    expect((await store.audit.listEvents({ limit: 100 })).map((e) => e.requestId).sort()).toEqual(["now", "recent"]);
     expect(await retention.run(now)).toBe(0);
     // 0 days: kept forever, nothing runs.
-    const forever = new AuditRetention(store, { days: 0 }, createLogger("silent"));
+    const forever = new AuditRetention(store.audit, { days: 0 }, createLogger("silent"));
     forever.start();
     await forever.stop();
-    expect(await store.listEvents({ limit: 100 })).toHaveLength(2);
+    expect(await store.audit.listEvents({ limit: 100 })).toHaveLength(2);
   });
 
   it("lets exactly one of many concurrent terminations win", async () => {
-    const s = await store.createSession(newSession("u1"));
-    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => store.terminateSession(s.id, { by: `p${i}`, reason: "", requestId: "" })));
+    const s = await store.sessions.createSession(newSession("u1"));
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => store.sessions.terminateSession(s.id, { by: `p${i}`, reason: "", requestId: "" })));
     expect(outcomes.filter((o) => o && !o.alreadyTerminated)).toHaveLength(1);
   });
 
   it("lists newest first, by user, page by page", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      ids.push((await store.createSession(newSession(i % 2 === 0 ? "even" : "odd"))).id);
+      ids.push((await store.sessions.createSession(newSession(i % 2 === 0 ? "even" : "odd"))).id);
       await sleep(2); // ids order by millisecond; within one, at random
     }
-    await store.createSession(newSession("other"));
-    const even = await store.listSessions({ userId: "even", limit: 10 });
+    await store.sessions.createSession(newSession("other"));
+    const even = await store.sessions.listSessions({ userId: "even", limit: 10 });
     expect(even.map((s) => s.id)).toEqual([ids[4], ids[2], ids[0]]);
-    const page1 = await store.listSessions({ userId: "even", limit: 2 });
-    const page2 = await store.listSessions({ userId: "even", limit: 2, beforeId: page1[1]!.id });
+    const page1 = await store.sessions.listSessions({ userId: "even", limit: 2 });
+    const page2 = await store.sessions.listSessions({ userId: "even", limit: 2, beforeId: page1[1]!.id });
     expect([...page1, ...page2].map((s) => s.id)).toEqual([ids[4], ids[2], ids[0]]);
-    expect(await store.listSessions({ limit: 100 })).toHaveLength(6);
+    expect(await store.sessions.listSessions({ limit: 100 })).toHaveLength(6);
   });
 
   it("keeps sequences increasing across a reopen, and terminations durable", async () => {
-    const a = await store.createSession(newSession("u1"));
-    await store.terminateSession(a.id, { by: "p", reason: "r", requestId: "q" });
+    const a = await store.sessions.createSession(newSession("u1"));
+    await store.sessions.terminateSession(a.id, { by: "p", reason: "r", requestId: "q" });
     await store.close();
     store = await env.open();
-    expect((await store.getSession(a.id))?.termination?.by).toBe("p");
-    const b = await store.createSession(newSession("u2"));
-    expect(b.sequence).toBeGreaterThan((await store.getSession(a.id))!.sequence);
+    expect((await store.sessions.getSession(a.id))?.termination?.by).toBe("p");
+    const b = await store.sessions.createSession(newSession("u2"));
+    expect(b.sequence).toBeGreaterThan((await store.sessions.getSession(a.id))!.sequence);
   });
 
   it("finds the latest event of a request id and the first successful termination of a session", async () => {
-    await store.recordEvent(event({ requestId: "q1", code: "UNAVAILABLE", reason: "first" }));
-    await store.recordEvent(event({ requestId: "q1", code: "OK", reason: "second" }));
-    await store.recordEvent(event({ requestId: "q2", code: "OK", reason: "third" }));
-    expect((await store.findEventByRequestId("principal:alice", "q1"))?.reason).toBe("second");
-    expect(await store.findEventByRequestId("principal:alice", "nope")).toBeUndefined();
-    expect((await store.findTermination("local", "s1"))?.reason).toBe("second");
-    expect(await store.findTermination("other", "s1")).toBeUndefined();
+    await store.audit.recordEvent(event({ requestId: "q1", code: "UNAVAILABLE", reason: "first" }));
+    await store.audit.recordEvent(event({ requestId: "q1", code: "OK", reason: "second" }));
+    await store.audit.recordEvent(event({ requestId: "q2", code: "OK", reason: "third" }));
+    expect((await store.audit.findEventByRequestId("principal:alice", "q1"))?.reason).toBe("second");
+    expect(await store.audit.findEventByRequestId("principal:alice", "nope")).toBeUndefined();
+    expect((await store.audit.findTermination("local", "s1"))?.reason).toBe("second");
+    expect(await store.audit.findTermination("other", "s1")).toBeUndefined();
   });
 
   it("finds a request id only in its scope, and never an event without one", async () => {
-    await store.recordEvent(event({ requestId: "q1", reason: "alice's" }));
-    await store.recordEvent(event({ requestId: "q1", principal: "bob", requestScope: "principal:bob", code: "NOT_FOUND", reason: "bob's" }));
+    await store.audit.recordEvent(event({ requestId: "q1", reason: "alice's" }));
+    await store.audit.recordEvent(event({ requestId: "q1", principal: "bob", requestScope: "principal:bob", code: "NOT_FOUND", reason: "bob's" }));
     const { requestScope: _, ...refusal } = event({ requestId: "q1", principal: "carol", code: "PERMISSION_DENIED" });
-    await store.recordEvent(refusal);
-    expect((await store.findEventByRequestId("principal:alice", "q1"))?.reason).toBe("alice's");
-    expect((await store.findEventByRequestId("principal:bob", "q1"))?.reason).toBe("bob's");
-    expect(await store.findEventByRequestId("principal:carol", "q1")).toBeUndefined();
-    expect(await store.findEventByRequestId("operation:op-1", "q1")).toBeUndefined();
+    await store.audit.recordEvent(refusal);
+    expect((await store.audit.findEventByRequestId("principal:alice", "q1"))?.reason).toBe("alice's");
+    expect((await store.audit.findEventByRequestId("principal:bob", "q1"))?.reason).toBe("bob's");
+    expect(await store.audit.findEventByRequestId("principal:carol", "q1")).toBeUndefined();
+    expect(await store.audit.findEventByRequestId("operation:op-1", "q1")).toBeUndefined();
   });
 
   it("makes each service secret once: 32 random bytes, the same on every call, concurrent ones too, and after a reopen", async () => {
-    const [a, b, c] = await Promise.all([store.serviceSecret("work_request_id"), store.serviceSecret("work_request_id"), store.serviceSecret("work_request_id")]);
+    const [a, b, c] = await Promise.all([store.secrets.serviceSecret("work_request_id"), store.secrets.serviceSecret("work_request_id"), store.secrets.serviceSecret("work_request_id")]);
     expect(a).toHaveLength(32);
     expect(b).toEqual(a);
     expect(c).toEqual(a);
-    expect(await store.serviceSecret("another")).not.toEqual(a);
+    expect(await store.secrets.serviceSecret("another")).not.toEqual(a);
     await store.close();
     store = await env.open();
-    expect(await store.serviceSecret("work_request_id")).toEqual(a);
+    expect(await store.secrets.serviceSecret("work_request_id")).toEqual(a);
   });
 
   it("keeps every field of an event", async () => {
@@ -206,13 +206,13 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
       code: "UNAVAILABLE",
       error: { reason: "UPSTREAM_UNAVAILABLE", message: "down", metadata: { status: "503" }, retryable: true },
     });
-    await store.recordEvent(full);
-    await store.recordEvent(failed);
-    const [second, first] = await store.listEvents({ limit: 10 });
+    await store.audit.recordEvent(full);
+    await store.audit.recordEvent(failed);
+    const [second, first] = await store.audit.listEvents({ limit: 10 });
     expect(first).toEqual({ ...full, id: first!.id });
     expect(second).toEqual({ ...failed, id: second!.id });
     expect(second!.id).toBeGreaterThan(first!.id);
-    expect(await store.findEventByRequestId("principal:alice", "q-failed")).toEqual(failed);
+    expect(await store.audit.findEventByRequestId("principal:alice", "q-failed")).toEqual(failed);
   });
 
   it("lists events newest first, filtered by user, session, principal, provider and time, page by page", async () => {
@@ -225,9 +225,9 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
       { userId: "u3", sessionId: "s4", principal: "alice", provider: "local" },
       { userId: "u1", sessionId: "s5", principal: "carol", provider: "local" },
     ];
-    for (const [i, spec] of specs.entries()) await store.recordEvent(event({ ...spec, requestId: `q${i}`, time: new Date(t0 + i * 1000) }));
-    const requests = async (q: Omit<Parameters<Store["listEvents"]>[0], "limit"> & { limit?: number }) =>
-      (await store.listEvents({ limit: 100, ...q })).map((e) => e.requestId);
+    for (const [i, spec] of specs.entries()) await store.audit.recordEvent(event({ ...spec, requestId: `q${i}`, time: new Date(t0 + i * 1000) }));
+    const requests = async (q: Omit<EventQuery, "limit"> & { limit?: number }) =>
+      (await store.audit.listEvents({ limit: 100, ...q })).map((e) => e.requestId);
 
     expect(await requests({})).toEqual(["q5", "q4", "q3", "q2", "q1", "q0"]);
     expect(await requests({ userId: "u1" })).toEqual(["q5", "q3", "q2", "q0"]);
@@ -243,80 +243,80 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(await requests({ userId: "u1", from: new Date(t0 + 1), to: new Date(t0 + 5000) })).toEqual(["q3", "q2"]);
 
     // Pages by the keyset cursor, with and without filters.
-    const page1 = await store.listEvents({ limit: 2 });
-    const page2 = await store.listEvents({ limit: 2, beforeId: page1[1]!.id });
-    const page3 = await store.listEvents({ limit: 2, beforeId: page2[1]!.id });
-    expect(await store.listEvents({ limit: 2, beforeId: page3[1]!.id })).toEqual([]);
+    const page1 = await store.audit.listEvents({ limit: 2 });
+    const page2 = await store.audit.listEvents({ limit: 2, beforeId: page1[1]!.id });
+    const page3 = await store.audit.listEvents({ limit: 2, beforeId: page2[1]!.id });
+    expect(await store.audit.listEvents({ limit: 2, beforeId: page3[1]!.id })).toEqual([]);
     expect([...page1, ...page2, ...page3].map((e) => e.requestId)).toEqual(["q5", "q4", "q3", "q2", "q1", "q0"]);
-    const u1a = await store.listEvents({ userId: "u1", limit: 3 });
-    const u1b = await store.listEvents({ userId: "u1", limit: 3, beforeId: u1a[2]!.id });
+    const u1a = await store.audit.listEvents({ userId: "u1", limit: 3 });
+    const u1b = await store.audit.listEvents({ userId: "u1", limit: 3, beforeId: u1a[2]!.id });
     expect([...u1a, ...u1b].map((e) => e.requestId)).toEqual(["q5", "q3", "q2", "q0"]);
     expect(await requests({ beforeId: page1[0]!.id, limit: 1 })).toEqual(["q4"]);
   });
 
   it("accepts a TOTP step once per principal, on concurrent calls too, and forgets old steps", async () => {
-    expect(await store.useTotpStep("alice", 1000)).toBe(true);
-    expect(await store.useTotpStep("alice", 1000)).toBe(false);
-    expect(await store.useTotpStep("bob", 1000)).toBe(true);
-    expect(await store.useTotpStep("alice", 1001)).toBe(true);
-    expect(await store.useTotpStep("alice", 999)).toBe(true);
-    expect(await store.useTotpStep("alice", 999)).toBe(false);
-    const racing = await Promise.all(Array.from({ length: 10 }, () => store.useTotpStep("carol", 5000)));
+    expect(await store.totpSteps.useTotpStep("alice", 1000)).toBe(true);
+    expect(await store.totpSteps.useTotpStep("alice", 1000)).toBe(false);
+    expect(await store.totpSteps.useTotpStep("bob", 1000)).toBe(true);
+    expect(await store.totpSteps.useTotpStep("alice", 1001)).toBe(true);
+    expect(await store.totpSteps.useTotpStep("alice", 999)).toBe(true);
+    expect(await store.totpSteps.useTotpStep("alice", 999)).toBe(false);
+    const racing = await Promise.all(Array.from({ length: 10 }, () => store.totpSteps.useTotpStep("carol", 5000)));
     expect(racing.filter(Boolean)).toHaveLength(1);
     // A step more than 10 below the latest one is dropped: it could not be presented any more.
-    expect(await store.useTotpStep("alice", 1020)).toBe(true);
-    expect(await store.useTotpStep("alice", 1000)).toBe(true);
-    expect(await store.useTotpStep("alice", 1020)).toBe(false);
+    expect(await store.totpSteps.useTotpStep("alice", 1020)).toBe(true);
+    expect(await store.totpSteps.useTotpStep("alice", 1000)).toBe(true);
+    expect(await store.totpSteps.useTotpStep("alice", 1020)).toBe(false);
     // Pruning is per principal.
-    expect(await store.useTotpStep("bob", 1000)).toBe(false);
+    expect(await store.totpSteps.useTotpStep("bob", 1000)).toBe(false);
   });
 
   it("creates an operation with one pending listing per provider, once per request id", async () => {
     const before = Date.now();
-    const first = await store.createOperation(newOperation("r1"));
+    const first = await store.operations.createOperation(newOperation("r1"));
     expect(first.created).toBe(true);
     expect(first.operation).toMatchObject({ userId: "u1", reason: "compromised", requestId: "r1", principal: "admin", done: false });
     expect(first.operation.id).toMatch(/^[0-9a-f]{32}$/);
     expect(first.operation.createdAt.getTime()).toBeGreaterThanOrEqual(before);
     expect(first.operation.expiresAt.getTime()).toBe(newOperation("r1").expiresAt.getTime());
-    const again = await store.createOperation({ ...newOperation("r1"), userId: "someone-else" });
+    const again = await store.operations.createOperation({ ...newOperation("r1"), userId: "someone-else" });
     expect(again).toEqual({ operation: first.operation, created: false });
     // Another principal's request id is a new id.
-    const other = await store.createOperation({ ...newOperation("r1"), principal: "deleter" });
+    const other = await store.operations.createOperation({ ...newOperation("r1"), principal: "deleter" });
     expect(other.created).toBe(true);
     expect(other.operation.id).not.toBe(first.operation.id);
 
-    const got = await store.getOperation(first.operation.id);
+    const got = await store.operations.getOperation(first.operation.id);
     expect(got?.operation).toEqual(first.operation);
     expect(got?.items.map((i) => [i.provider, i.providerUserId, i.kind, i.sessionId, i.state, i.attempts])).toEqual([
       ["local", "u1", "list", "", "pending", 0],
       ["zitadel", "z-u1", "list", "", "pending", 0],
     ]);
-    expect(await store.getOperation("missing")).toBeUndefined();
+    expect(await store.operations.getOperation("missing")).toBeUndefined();
 
-    const racing = await Promise.all(Array.from({ length: 8 }, () => store.createOperation(newOperation("r2"))));
+    const racing = await Promise.all(Array.from({ length: 8 }, () => store.operations.createOperation(newOperation("r2"))));
     expect(racing.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(racing.map((r) => r.operation.id)).size).toBe(1);
-    expect((await store.getOperation(racing[0]!.operation.id))?.items).toHaveLength(2);
+    expect((await store.operations.getOperation(racing[0]!.operation.id))?.items).toHaveLength(2);
   });
 
   it("lists operations newest first, by user, page by page", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      ids.push((await store.createOperation({ ...newOperation(`r${i}`), userId: i % 2 === 0 ? "even" : "odd" })).operation.id);
+      ids.push((await store.operations.createOperation({ ...newOperation(`r${i}`), userId: i % 2 === 0 ? "even" : "odd" })).operation.id);
       await sleep(2); // ids order by millisecond; within one, at random
     }
-    expect((await store.listOperations({ limit: 10 })).map((o) => o.id)).toEqual([...ids].reverse());
-    const page1 = await store.listOperations({ userId: "even", limit: 2 });
-    const page2 = await store.listOperations({ userId: "even", limit: 2, beforeId: page1[1]!.id });
+    expect((await store.operations.listOperations({ limit: 10 })).map((o) => o.id)).toEqual([...ids].reverse());
+    const page1 = await store.operations.listOperations({ userId: "even", limit: 2 });
+    const page2 = await store.operations.listOperations({ userId: "even", limit: 2, beforeId: page1[1]!.id });
     expect([...page1, ...page2].map((o) => o.id)).toEqual([ids[4], ids[2], ids[0]]);
-    expect(await store.listOperations({ userId: "nobody", limit: 10 })).toEqual([]);
+    expect(await store.operations.listOperations({ userId: "nobody", limit: 10 })).toEqual([]);
   });
 
   it("completes a listing: one pending end item per session, duplicates and known items kept once, the listing ended", async () => {
-    const { operation } = await store.createOperation(newOperation("r1"));
-    await store.completeListing(operation.id, "zitadel", ["b", "a", "b"]);
-    let items = (await store.getOperation(operation.id))!.items;
+    const { operation } = await store.operations.createOperation(newOperation("r1"));
+    await store.operations.completeListing(operation.id, "zitadel", ["b", "a", "b"]);
+    let items = (await store.operations.getOperation(operation.id))!.items;
     expect(items.map((i) => [i.provider, i.providerUserId, i.kind, i.sessionId, i.state])).toEqual([
       ["local", "u1", "list", "", "pending"],
       ["zitadel", "z-u1", "list", "", "ended"],
@@ -324,83 +324,83 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
       ["zitadel", "z-u1", "end", "b", "pending"],
     ]);
     // A later listing (after a retry) adds new sessions and leaves the known ones as they are.
-    await store.completeWork({ operationId: operation.id, provider: "zitadel", kind: "end", sessionId: "a" }, { state: "ended" });
-    await store.completeListing(operation.id, "zitadel", ["a", "c"]);
-    items = (await store.getOperation(operation.id))!.items;
+    await store.operations.completeWork({ operationId: operation.id, provider: "zitadel", kind: "end", sessionId: "a" }, { state: "ended" });
+    await store.operations.completeListing(operation.id, "zitadel", ["a", "c"]);
+    items = (await store.operations.getOperation(operation.id))!.items;
     expect(items.filter((i) => i.kind === "end").map((i) => [i.sessionId, i.state])).toEqual([
       ["a", "ended"],
       ["b", "pending"],
       ["c", "pending"],
     ]);
-    await store.completeListing(operation.id, "local", []);
-    expect((await store.getOperation(operation.id))!.operation.done).toBe(false);
-    await expect(store.completeListing(operation.id, "nowhere", ["x"])).rejects.toThrow(/no listing of nowhere/);
-    await expect(store.completeListing("missing", "local", ["x"])).rejects.toThrow(/no listing/);
+    await store.operations.completeListing(operation.id, "local", []);
+    expect((await store.operations.getOperation(operation.id))!.operation.done).toBe(false);
+    await expect(store.operations.completeListing(operation.id, "nowhere", ["x"])).rejects.toThrow(/no listing of nowhere/);
+    await expect(store.operations.completeListing("missing", "local", ["x"])).rejects.toThrow(/no listing/);
   });
 
   it("claims due work for one worker until the lease ends, counting attempts, optionally of one operation", async () => {
-    const a = (await store.createOperation(newOperation("ra"))).operation;
-    const b = (await store.createOperation(newOperation("rb"))).operation;
-    const first = await store.claimWork("w1", 60_000, 3);
+    const a = (await store.operations.createOperation(newOperation("ra"))).operation;
+    const b = (await store.operations.createOperation(newOperation("rb"))).operation;
+    const first = await store.operations.claimWork("w1", 60_000, 3);
     expect(first).toHaveLength(3);
     for (const c of first) {
       expect(c.item).toMatchObject({ kind: "list", state: "pending", attempts: 1 });
       expect(c.operation).toEqual(c.item.operationId === a.id ? a : b);
     }
     // Claimed items are skipped by every other claim while the lease holds.
-    const second = await store.claimWork("w2", 60_000, 10);
+    const second = await store.operations.claimWork("w2", 60_000, 10);
     expect(second).toHaveLength(1);
-    expect(await store.claimWork("w2", 60_000, 10)).toEqual([]);
+    expect(await store.operations.claimWork("w2", 60_000, 10)).toEqual([]);
     const claimedKeys = [...first, ...second].map((c) => `${c.item.operationId}/${c.item.provider}`).sort();
     expect(claimedKeys).toEqual([`${a.id}/local`, `${a.id}/zitadel`, `${b.id}/local`, `${b.id}/zitadel`].sort());
 
     // Of one operation only.
-    const c = (await store.createOperation(newOperation("rc"))).operation;
-    const d = (await store.createOperation(newOperation("rd"))).operation;
-    const ofC = await store.claimWork("w3", 60_000, 10, c.id);
+    const c = (await store.operations.createOperation(newOperation("rc"))).operation;
+    const d = (await store.operations.createOperation(newOperation("rd"))).operation;
+    const ofC = await store.operations.claimWork("w3", 60_000, 10, c.id);
     expect(ofC.map((x) => x.item.operationId)).toEqual([c.id, c.id]);
-    expect(await store.claimWork("w3", 60_000, 10, c.id)).toEqual([]);
-    expect((await store.claimWork("w3", 60_000, 10, d.id)).map((x) => x.item.operationId)).toEqual([d.id, d.id]);
+    expect(await store.operations.claimWork("w3", 60_000, 10, c.id)).toEqual([]);
+    expect((await store.operations.claimWork("w3", 60_000, 10, d.id)).map((x) => x.item.operationId)).toEqual([d.id, d.id]);
   });
 
   it("lets another worker take over work whose lease expired, counting the attempt", async () => {
-    const { operation } = await store.createOperation({ ...newOperation("r1"), providers: [{ provider: "local", providerUserId: "u1" }] });
-    const [held] = await store.claimWork("dead-worker", 100, 10);
+    const { operation } = await store.operations.createOperation({ ...newOperation("r1"), providers: [{ provider: "local", providerUserId: "u1" }] });
+    const [held] = await store.operations.claimWork("dead-worker", 100, 10);
     expect(held?.item.attempts).toBe(1);
-    expect(await store.claimWork("w2", 100, 10)).toEqual([]);
+    expect(await store.operations.claimWork("w2", 100, 10)).toEqual([]);
     await sleep(250);
-    const [taken] = await store.claimWork("w2", 60_000, 10);
+    const [taken] = await store.operations.claimWork("w2", 60_000, 10);
     expect(taken?.item).toMatchObject({ operationId: operation.id, provider: "local", kind: "list", attempts: 2 });
-    expect(await store.claimWork("w3", 60_000, 10)).toEqual([]);
-    expect((await store.getOperation(operation.id))!.items[0]!.attempts).toBe(2);
+    expect(await store.operations.claimWork("w3", 60_000, 10)).toEqual([]);
+    expect((await store.operations.getOperation(operation.id))!.items[0]!.attempts).toBe(2);
   });
 
   it("records outcomes, releases claims, retries when due, and marks the operation done when nothing is pending", async () => {
-    const { operation } = await store.createOperation(newOperation("r1"));
+    const { operation } = await store.operations.createOperation(newOperation("r1"));
     const key = (provider: string, kind: "list" | "end", sessionId: string) => ({ operationId: operation.id, provider, kind, sessionId });
-    await store.claimWork("w1", 60_000, 10);
-    await store.completeListing(operation.id, "local", ["s1", "s2"]);
-    await store.completeListing(operation.id, "zitadel", []);
-    const ends = await store.claimWork("w1", 60_000, 10);
+    await store.operations.claimWork("w1", 60_000, 10);
+    await store.operations.completeListing(operation.id, "local", ["s1", "s2"]);
+    await store.operations.completeListing(operation.id, "zitadel", []);
+    const ends = await store.operations.claimWork("w1", 60_000, 10);
     expect(ends.map((c) => c.item.sessionId).sort()).toEqual(["s1", "s2"]);
 
     const lastError = { code: "UNAVAILABLE", reason: "UPSTREAM_UNAVAILABLE", message: "down" };
-    await store.completeWork(key("local", "end", "s1"), { state: "ended" });
+    await store.operations.completeWork(key("local", "end", "s1"), { state: "ended" });
     // Pending with a later attempt: released, but not due yet.
-    await store.completeWork(key("local", "end", "s2"), { state: "pending", lastError, nextAttemptAt: new Date(Date.now() + 60_000) });
-    let got = (await store.getOperation(operation.id))!;
+    await store.operations.completeWork(key("local", "end", "s2"), { state: "pending", lastError, nextAttemptAt: new Date(Date.now() + 60_000) });
+    let got = (await store.operations.getOperation(operation.id))!;
     expect(got.operation.done).toBe(false);
     expect(got.items.find((i) => i.sessionId === "s2")).toMatchObject({ state: "pending", attempts: 1, lastError });
     expect(got.items.find((i) => i.sessionId === "s1")?.lastError).toBeUndefined();
-    expect(await store.claimWork("w2", 60_000, 10)).toEqual([]);
+    expect(await store.operations.claimWork("w2", 60_000, 10)).toEqual([]);
 
     // Due again: claimable at once, by any worker, even though the last claim had a long lease.
-    await store.completeWork(key("local", "end", "s2"), { state: "pending", lastError, nextAttemptAt: new Date(Date.now() - 1000) });
-    const [retry] = await store.claimWork("w2", 60_000, 10);
+    await store.operations.completeWork(key("local", "end", "s2"), { state: "pending", lastError, nextAttemptAt: new Date(Date.now() - 1000) });
+    const [retry] = await store.operations.claimWork("w2", 60_000, 10);
     expect(retry?.item).toMatchObject({ sessionId: "s2", attempts: 2, lastError });
-    const updatedBefore = (await store.getOperation(operation.id))!.operation.updatedAt.getTime();
-    await store.completeWork(key("local", "end", "s2"), { state: "already_ended" });
-    got = (await store.getOperation(operation.id))!;
+    const updatedBefore = (await store.operations.getOperation(operation.id))!.operation.updatedAt.getTime();
+    await store.operations.completeWork(key("local", "end", "s2"), { state: "already_ended" });
+    got = (await store.operations.getOperation(operation.id))!;
     expect(got.operation.done).toBe(true);
     expect(got.operation.updatedAt.getTime()).toBeGreaterThanOrEqual(updatedBefore);
     expect(got.items.map((i) => [i.provider, i.kind, i.sessionId, i.state])).toEqual([
@@ -410,21 +410,21 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
       ["zitadel", "list", "", "ended"],
     ]);
     expect(got.items.find((i) => i.sessionId === "s2")?.lastError).toBeUndefined();
-    expect((await store.listOperations({ limit: 10 }))[0]?.done).toBe(true);
+    expect((await store.operations.listOperations({ limit: 10 }))[0]?.done).toBe(true);
   });
 
   it("fails the pending work of expired operations, and only theirs", async () => {
     const now = Date.now();
-    const soon = (await store.createOperation({ ...newOperation("r1"), expiresAt: new Date(now + 10_000) })).operation;
-    const later = (await store.createOperation({ ...newOperation("r2"), expiresAt: new Date(now + 60_000) })).operation;
-    await store.completeListing(soon.id, "local", ["s1"]);
-    await store.completeWork({ operationId: soon.id, provider: "local", kind: "end", sessionId: "s1" }, { state: "ended" });
-    await store.completeListing(soon.id, "zitadel", ["s2"]);
-    await store.claimWork("w1", 60_000, 10, soon.id);
+    const soon = (await store.operations.createOperation({ ...newOperation("r1"), expiresAt: new Date(now + 10_000) })).operation;
+    const later = (await store.operations.createOperation({ ...newOperation("r2"), expiresAt: new Date(now + 60_000) })).operation;
+    await store.operations.completeListing(soon.id, "local", ["s1"]);
+    await store.operations.completeWork({ operationId: soon.id, provider: "local", kind: "end", sessionId: "s1" }, { state: "ended" });
+    await store.operations.completeListing(soon.id, "zitadel", ["s2"]);
+    await store.operations.claimWork("w1", 60_000, 10, soon.id);
 
-    expect(await store.expireWork(new Date(now + 5_000))).toBe(0);
-    expect(await store.expireWork(new Date(now + 20_000))).toBe(1);
-    const got = (await store.getOperation(soon.id))!;
+    expect(await store.operations.expireWork(new Date(now + 5_000))).toBe(0);
+    expect(await store.operations.expireWork(new Date(now + 20_000))).toBe(1);
+    const got = (await store.operations.getOperation(soon.id))!;
     expect(got.operation.done).toBe(true);
     expect(got.operation.updatedAt.getTime()).toBe(now + 20_000);
     expect(got.items.map((i) => [i.provider, i.kind, i.sessionId, i.state])).toEqual([
@@ -434,19 +434,27 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
       ["zitadel", "end", "s2", "failed"],
     ]);
     expect(got.items[3]!.lastError).toEqual({ code: "DEADLINE_EXCEEDED", reason: "OPERATION_EXPIRED", message: "the operation's maximum age passed before this work succeeded" });
-    expect((await store.getOperation(later.id))!.items.every((i) => i.state === "pending")).toBe(true);
+    expect((await store.operations.getOperation(later.id))!.items.every((i) => i.state === "pending")).toBe(true);
     // Failed work is not claimed; nothing is left to expire.
-    expect((await store.claimWork("w2", 60_000, 10)).every((c) => c.item.operationId === later.id)).toBe(true);
-    expect(await store.expireWork(new Date(now + 20_000))).toBe(0);
+    expect((await store.operations.claimWork("w2", 60_000, 10)).every((c) => c.item.operationId === later.id)).toBe(true);
+    expect(await store.operations.expireWork(new Date(now + 20_000))).toBe(0);
   });
 });
 
 describe("sqlite store files", () => {
-  it("never holds a session token in clear, and runs WAL with synchronous FULL", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "sc-store-"));
-    const store = SqliteStore.open(dir);
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "sc-store-"));
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("never holds a session token in clear, and runs WAL with its own syncs: synchronous OFF, no automatic checkpoints", async () => {
+    const store = SqliteStores.open(dir);
     const token = "clear-token-value-that-must-not-be-stored";
-    await store.createSession(newSession("u1", { tokenHash: hashSessionToken(token) }));
+    await store.sessions.createSession(newSession("u1", { tokenHash: hashSessionToken(token) }));
     const files = ["sessions.db", "sessions.db-wal"].map((f) => {
       try {
         return readFileSync(join(dir, f)).toString("latin1");
@@ -457,11 +465,63 @@ describe("sqlite store files", () => {
     expect(files.join("")).not.toContain(token);
     expect(files.join("")).toContain("u1");
     expect(store.pragma("journal_mode")).toBe("wal");
-    expect(store.pragma("synchronous")).toBe(2n);
+    expect(store.pragma("synchronous")).toBe(0n);
+    expect(store.pragma("wal_autocheckpoint")).toBe(0n);
     await store.close();
-    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("answers a write once an fdatasync of the -wal file's inode, begun after the commit, has finished", async () => {
+    const store = SqliteStores.open(dir);
+    const wal = statSync(join(dir, "sessions.db-wal")).ino;
+    const real = fs.fdatasync;
+    const synced: { ino: number; rows: number }[] = [];
+    let inFlight = 0;
+    vi.spyOn(fs, "fdatasync").mockImplementation(((fd: number, done: (err: NodeJS.ErrnoException | null) => void) => {
+      // What the connection had committed when the sync began, read from another connection.
+      const rows = countRows(join(dir, "sessions.db"));
+      inFlight++;
+      setTimeout(
+        () =>
+          real(fd, (err) => {
+            inFlight--;
+            synced.push({ ino: fstatSync(fd).ino, rows });
+            done(err);
+          }),
+        20,
+      );
+    }) as typeof fs.fdatasync);
+    const created = await Promise.all([store.sessions.createSession(newSession("u1")), store.sessions.createSession(newSession("u2"))]);
+    expect(inFlight).toBe(0);
+    expect(synced).toEqual([{ ino: wal, rows: 2 }]);
+    // Reads wait for the sync of what they see too.
+    const ended = store.sessions.terminateSession(created[0].id, { by: "p", reason: "r", requestId: "q" });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(inFlight).toBe(1);
+    expect((await store.sessions.getSession(created[0].id))?.termination?.by).toBe("p");
+    expect(inFlight).toBe(0);
+    await ended;
+    await store.close();
+  });
+
+  it("on close, commits and syncs every write made before, and leaves no -wal file behind", async () => {
+    const store = SqliteStores.open(dir);
+    const writes = Array.from({ length: 50 }, (_, i) => store.sessions.createSession(newSession(`u${i}`)));
+    await store.close();
+    expect((await Promise.all(writes)).map((s) => s.userId)).toEqual(Array.from({ length: 50 }, (_, i) => `u${i}`));
+    expect(existsSync(join(dir, "sessions.db-wal"))).toBe(false);
+    expect(countRows(join(dir, "sessions.db"))).toBe(50);
   });
 });
+
+/** Sessions in the file as another connection sees them. */
+function countRows(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare("SELECT COUNT(*) FROM sessions").pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
 
 /** Events as stores kept them before request ids were scoped: [principal, request id, code, operation id]. */
 const UNSCOPED_EVENTS: [string, string, string, string | null][] = [
@@ -474,8 +534,8 @@ const UNSCOPED_EVENTS: [string, string, string, string | null][] = [
 ];
 
 /** What a store migrated from them must find, and not find. */
-async function expectScopedAfterMigration(store: Store): Promise<void> {
-  const found = async (scope: string, requestId: string) => (await store.findEventByRequestId(scope, requestId))?.code;
+async function expectScopedAfterMigration(store: Stores): Promise<void> {
+  const found = async (scope: string, requestId: string) => (await store.audit.findEventByRequestId(scope, requestId))?.code;
   expect(await found("principal:admin", "q-ok")).toBe("OK");
   expect(await found("principal:admin", "q-gone")).toBe("NOT_FOUND");
   expect(await found("operation:op-1", "q-work")).toBe("OK");
@@ -485,11 +545,11 @@ async function expectScopedAfterMigration(store: Store): Promise<void> {
   expect(await found("principal:admin", "q-invalid")).toBeUndefined();
   expect(await found("principal:nobody", "q-ok")).toBeUndefined();
   expect(await found("principal:admin", "q-work")).toBeUndefined();
-  expect((await store.listEvents({ limit: 10 })).map((e) => e.requestId).sort()).toEqual(UNSCOPED_EVENTS.map(([, q]) => q).sort());
+  expect((await store.audit.listEvents({ limit: 10 })).map((e) => e.requestId).sort()).toEqual(UNSCOPED_EVENTS.map(([, q]) => q).sort());
   // The operation recorded before keeps its request id for its principal; another principal's is a new one.
-  const kept = await store.createOperation({ ...newOperation("r-old"), principal: "admin" });
+  const kept = await store.operations.createOperation({ ...newOperation("r-old"), principal: "admin" });
   expect([kept.created, kept.operation.id]).toEqual([false, "op-1"]);
-  expect((await store.createOperation({ ...newOperation("r-old"), principal: "deleter" })).operation).toMatchObject({ principal: "deleter", requestId: "r-old" });
+  expect((await store.operations.createOperation({ ...newOperation("r-old"), principal: "deleter" })).operation).toMatchObject({ principal: "deleter", requestId: "r-old" });
 }
 
 describe("stores made before request ids were scoped", () => {
@@ -510,7 +570,7 @@ describe("stores made before request ids were scoped", () => {
     for (const row of UNSCOPED_EVENTS) insert.run(...row);
     db.close();
     for (let open = 0; open < 2; open++) {
-      const store = SqliteStore.open(dir);
+      const store = SqliteStores.open(dir);
       await expectScopedAfterMigration(store);
       await store.close();
     }
@@ -529,7 +589,7 @@ describe("stores made before request ids were scoped", () => {
         }
         await c.query("INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done) VALUES ('op-1', 'u1', '', 'r-old', 'admin', now(), now(), now() + interval '1 day', true)");
       }, schema);
-      const store = await PostgresStore.connect(postgresUrl, { schema });
+      const store = await PostgresStores.connect(postgresUrl, { schema });
       expect(store.appliedMigrations).toEqual(MIGRATIONS.filter((m) => m.version > 4).map((m) => m.version));
       await expectScopedAfterMigration(store);
       await store.close();
@@ -542,15 +602,15 @@ describe("stores made before request ids were scoped", () => {
 describe.skipIf(postgresSkip !== undefined)("postgres store database", () => {
   it("keeps its tables in the given schema, migrated once, never holds a session token in clear, and commits synchronously", async () => {
     const schema = freshSchema();
-    const store = await PostgresStore.connect(postgresUrl, { schema });
+    const store = await PostgresStores.connect(postgresUrl, { schema });
     try {
       expect(store.appliedMigrations).toEqual(MIGRATIONS.map((m) => m.version));
       expect(await store.setting("search_path")).toBe(schema);
       expect(await store.setting("synchronous_commit")).not.toBe("off");
       expect(await store.setting("fsync")).toBe("on");
       const token = "clear-token-value-that-must-not-be-stored";
-      const s = await store.createSession(newSession("u1", { tokenHash: hashSessionToken(token) }));
-      await store.terminateSession(s.id, { by: "p", reason: "r", requestId: "q" });
+      const s = await store.sessions.createSession(newSession("u1", { tokenHash: hashSessionToken(token) }));
+      await store.sessions.terminateSession(s.id, { by: "p", reason: "r", requestId: "q" });
       const dump = await withClient(async (c) => {
         const { rows } = await c.query<{ row: string }>("SELECT row_to_json(s)::text AS row FROM sessions s");
         return rows.map((r) => r.row).join("\n");
@@ -559,9 +619,9 @@ describe.skipIf(postgresSkip !== undefined)("postgres store database", () => {
       expect(dump).not.toContain(token);
       expect(dump).toContain(Buffer.from(hashSessionToken(token)).toString("hex"));
 
-      const again = await PostgresStore.connect(postgresUrl, { schema });
+      const again = await PostgresStores.connect(postgresUrl, { schema });
       expect(again.appliedMigrations).toEqual([]);
-      expect((await again.getSession(s.id))?.termination?.by).toBe("p");
+      expect((await again.sessions.getSession(s.id))?.termination?.by).toBe("p");
       await again.close();
       const versions = await withClient(async (c) => (await c.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows, schema);
       expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((m) => m.version));
@@ -572,7 +632,7 @@ describe.skipIf(postgresSkip !== undefined)("postgres store database", () => {
   });
 
   it("refuses a schema name that would need quoting, and fails to connect to no database", async () => {
-    await expect(PostgresStore.connect(postgresUrl, { schema: "Bad-Name" })).rejects.toThrow(/invalid schema name/);
-    await expect(PostgresStore.connect("postgres://postgres@127.0.0.1:1/test", { schema: freshSchema() })).rejects.toThrow();
+    await expect(PostgresStores.connect(postgresUrl, { schema: "Bad-Name" })).rejects.toThrow(/invalid schema name/);
+    await expect(PostgresStores.connect("postgres://postgres@127.0.0.1:1/test", { schema: freshSchema() })).rejects.toThrow();
   });
 });

@@ -1,0 +1,27 @@
+import { randomBytes } from "node:crypto";
+import type pg from "pg";
+import type { SecretStore, TotpStepStore } from "./store.js";
+
+/** The service's own state in PostgreSQL: step-up codes used, and its secrets, shared by every replica. */
+export class PostgresServiceState implements TotpStepStore, SecretStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async useTotpStep(principal: string, step: number): Promise<boolean> {
+    // Steps older than the window cannot be presented again; their rows are dropped. Two
+    // replicas recording the same step at once: the unique key lets one insert, the other gets false.
+    const { rowCount } = await this.pool.query(
+      `WITH pruned AS (DELETE FROM totp_steps WHERE principal = $1 AND step < $2::bigint - 10)
+       INSERT INTO totp_steps (principal, step) VALUES ($1, $2::bigint)
+       ON CONFLICT DO NOTHING`,
+      [principal, step],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  async serviceSecret(name: string): Promise<Buffer> {
+    // Replicas starting at once: one insert wins, and every one reads the winner's value.
+    await this.pool.query("INSERT INTO service_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [name, randomBytes(32)]);
+    const { rows } = await this.pool.query<{ value: Buffer }>("SELECT value FROM service_secrets WHERE name = $1", [name]);
+    return rows[0]!.value;
+  }
+}

@@ -1,0 +1,37 @@
+import { randomBytes } from "node:crypto";
+import type Database from "better-sqlite3";
+import type { GroupCommit } from "./group-commit.js";
+import type { SecretStore, TotpStepStore } from "./store.js";
+
+/** The service's own state in the SQLite file: step-up codes used, and its secrets. */
+export class SqliteServiceState implements TotpStepStore, SecretStore {
+  private readonly useStep: Database.Statement<[string, number]>;
+  private readonly pruneSteps: Database.Statement<[string, number]>;
+  private readonly insertSecret: Database.Statement<[string, Buffer]>;
+  private readonly selectSecret: Database.Statement<[string], { value: Buffer }>;
+
+  constructor(
+    db: Database.Database,
+    private readonly commits: GroupCommit,
+  ) {
+    this.useStep = db.prepare("INSERT OR IGNORE INTO totp_steps (principal, step) VALUES (?, ?)");
+    this.pruneSteps = db.prepare("DELETE FROM totp_steps WHERE principal = ? AND step < ?");
+    this.insertSecret = db.prepare("INSERT OR IGNORE INTO service_secrets (name, value) VALUES (?, ?)");
+    this.selectSecret = db.prepare("SELECT value FROM service_secrets WHERE name = ?");
+  }
+
+  useTotpStep(principal: string, step: number): Promise<boolean> {
+    return this.commits.write(() => {
+      // Steps older than the window cannot be presented again; their rows are dropped.
+      this.pruneSteps.run(principal, step - 10);
+      return this.useStep.run(principal, step).changes > 0;
+    });
+  }
+
+  serviceSecret(name: string): Promise<Buffer> {
+    return this.commits.write(() => {
+      this.insertSecret.run(name, randomBytes(32));
+      return Buffer.from(this.selectSecret.get(name)!.value);
+    });
+  }
+}
