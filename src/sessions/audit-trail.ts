@@ -44,17 +44,8 @@ function failedEvent(e: TerminationFailed): AuditEvent {
   };
 }
 
-function facts(e: TerminationFacts): Omit<AuditEvent, "code" | "alreadyTerminated"> {
-  return {
-    time: e.time,
-    principal: e.principal,
-    provider: e.provider,
-    sessionId: e.sessionId,
-    userId: e.userId,
-    requestId: e.requestId,
-    reason: e.reason,
-    ...(e.operationId && { operationId: e.operationId }),
-  };
+function facts({ time, principal, provider, sessionId, userId, requestId, reason, operationId }: TerminationFacts): TerminationFacts {
+  return { time, principal, provider, sessionId, userId, requestId, reason, ...(operationId && { operationId }) };
 }
 
 /** Filters of the audit trail; each one given must match. */

@@ -1,21 +1,12 @@
-import type { ChangeDetails } from "../store/store.js";
+import type { AuditEvent, ChangeDetails } from "../store/store.js";
 import type { Failure } from "../status/failure.js";
 
-/** What every termination attempt carries: who asked, why, for which session, where, when. */
-export interface TerminationFacts {
-  time: Date;
-  /** The caller, or the principal of the operation whose background work it is. */
-  principal: string;
-  provider: string;
-  sessionId: string;
-  /** The session's user, when the caller named it or the provider looked it up. */
-  userId: string;
-  requestId: string;
-  /** The caller's reason. */
-  reason: string;
-  /** The sign-out-everywhere operation the attempt belongs to, if any. */
-  operationId?: string;
-}
+/**
+ * What every termination attempt carries, as the audit trail keeps it: who asked (the caller, or
+ * the principal of the operation whose work it is), why, for which user and session, where, when,
+ * with which request id, and the sign-out-everywhere operation it belongs to, if any.
+ */
+export type TerminationFacts = Pick<AuditEvent, "time" | "principal" | "provider" | "sessionId" | "userId" | "requestId" | "reason" | "operationId">;
 
 /** The domain event "a session was ended": published once the end is durable (upstream confirmed, or committed here). */
 export interface SessionEnded extends TerminationFacts {
