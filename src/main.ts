@@ -1,5 +1,7 @@
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import pg from "pg";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
@@ -85,9 +87,19 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
   const authenticate = apiKeyAuthenticator(keys, guessLimits);
-  const handler = createHandler({ config: config.server, authenticate, services, rest, budget, metrics, ...(metricsToken && { metricsToken }), log });
+  // Aborted once the shutdown's grace period is over: calls still in flight (Health.Watch streams) end with UNAVAILABLE.
+  const shutdown = new AbortController();
+  // Every call in flight listens to it (connect-es links it into each call's signal).
+  setMaxListeners(0, shutdown.signal);
+  const handler = createHandler({ config: config.server, authenticate, services, rest, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
-  const server = await listenOnePort(handler, { host: config.server.host, port: config.server.port, limits: connectionLimits(config.server), ...(tls ? { tls } : {}) });
+  const server = await listenOnePort(handler, {
+    host: config.server.host,
+    port: config.server.port,
+    limits: connectionLimits(config.server),
+    ...(tls ? { tls } : {}),
+    onGraceOver: () => shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable)),
+  });
   const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));
   if (metricsServer) log.info({ host: config.metrics.listen!.host, port: metricsServer.port, token: token !== undefined }, "serving metrics");
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");

@@ -33,6 +33,8 @@ export interface HandlerDeps {
   metrics: Metrics;
   /** GET /metrics is served on this port to callers presenting this token; absent: not served here. */
   metricsToken?: Secret;
+  /** Aborted when the shutdown's grace period is over: calls still in flight see their signal abort. */
+  shutdownSignal?: AbortSignal;
   log: Logger;
 }
 
@@ -45,13 +47,15 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   const rpc = rpcAdapter({
     routes: routes(deps.services),
     readMaxBytes: config.read_max_bytes,
+    // A backstop: capDeadline (serveRpc) has already brought every longer deadline down to it.
+    maxTimeoutMs: config.max_timeout_ms,
+    ...(deps.shutdownSignal && { shutdownSignal: deps.shutdownSignal }),
     interceptors: [callLogInterceptor(log)],
     fallback: answerUnimplemented,
     budget: deps.budget,
     publicServices: PUBLIC_SERVICES,
     publicBudget: new BodyBudget(Math.ceil(config.max_buffered_bytes / 8)),
     publicReadMaxBytes: PUBLIC_READ_MAX_BYTES,
-    log,
   });
   const callLog = callLineLogger(log);
 
@@ -114,6 +118,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
   };
 
   function serveRpc(req: Req, res: Res, contextValues: ContextValues): void {
+    // Capped rather than refused: connect-es's maxTimeoutMs alone would answer INVALID_ARGUMENT to a longer deadline.
     capDeadline(req.headers, config.max_timeout_ms);
     // The record reaches the interceptors as a context value (no map from request to record).
     rpc(req, res, contextValues);

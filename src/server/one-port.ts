@@ -30,6 +30,11 @@ export interface ListenOptions {
   port: number;
   tls?: { cert: Buffer; key: Buffer };
   limits: ConnectionLimits;
+  /**
+   * Called on close() when the grace period is over, before what is left is cut: the moment to
+   * abort the handlers' shutdown signal, so that calls still in flight end with a status.
+   */
+  onGraceOver?: () => void;
 }
 
 export interface OnePortServer {
@@ -44,6 +49,8 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const MAX_HEADER_BYTES = 32 * 1024;
 /** How long an address's new connections are refused after one of its connections was closed for a frame flood. */
 const FLOOD_PENALTY_MS = 10_000;
+/** After the grace period and onGraceOver, how long calls get at most to write their end before their connections are cut. */
+const LAST_WORDS_MS = 200;
 
 /**
  * Node.js's HTTP/2 bounds, set where its defaults are not enough: concurrent streams and the
@@ -173,11 +180,15 @@ export async function listenOnePort(handler: RequestHandler, opts: ListenOptions
       listener.close();
       h1?.close();
       for (const s of sessions) s.close();
-      const deadline = Date.now() + graceMs;
-      while (h1Sockets.size + sessions.size > 0 && Date.now() < deadline) {
-        for (const s of h1Sockets) if (!inFlight.get(s)) s.destroy();
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const settle = async (deadline: number) => {
+        while (h1Sockets.size + sessions.size > 0 && Date.now() < deadline) {
+          for (const s of h1Sockets) if (!inFlight.get(s)) s.destroy();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await settle(Date.now() + graceMs);
+      opts.onGraceOver?.();
+      await settle(Date.now() + Math.min(graceMs, LAST_WORDS_MS));
       for (const s of sessions) s.destroy();
       for (const s of h1Sockets) s.destroy();
       bodies.stop();

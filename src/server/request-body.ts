@@ -19,7 +19,7 @@ const BARE = /^application\/proto(;|$)/;
  * - Its bytes count against the process's budget (`budget`) until the call ends.
  * - Over `limit` it is RESOURCE_EXHAUSTED at once, whatever its content.
  * - A compressed body is decompressed here (it is then handed on uncompressed, and
- *   `header` loses its content-encoding): one that does not decompress is INVALID_ARGUMENT.
+ *   the request loses its content-encoding header): one that does not decompress is INVALID_ARGUMENT.
  * - A binary message that is not protobuf is INVALID_ARGUMENT (connect-es would say INTERNAL).
  *
  * A body in another form (JSON, gRPC-web text, an envelope that is not exactly one message) is
@@ -27,7 +27,6 @@ const BARE = /^application\/proto(;|$)/;
  */
 export function checkedBody(
   req: NodeRequest,
-  header: Headers,
   schema: DescMessage,
   limit: number,
   budget: BudgetHolder,
@@ -36,7 +35,8 @@ export function checkedBody(
   const contentType = req.headers["content-type"] ?? "";
   const framed = FRAMED.test(contentType);
   const encodingHeader = framed ? (contentType.startsWith("application/connect") ? "connect-content-encoding" : "grpc-encoding") : "content-encoding";
-  const compression = COMPRESSIONS.get(header.get(encodingHeader) ?? "identity");
+  const encoding = headerValue(req, encodingHeader) ?? "identity";
+  const compression = COMPRESSIONS.get(encoding);
   const check = async (bytes: Uint8Array): Promise<Uint8Array> => {
     if (framed) {
       const envelope = unframe(bytes);
@@ -45,7 +45,6 @@ export function checkedBody(
         mustDecode(schema, envelope.message);
         return bytes;
       }
-      const encoding = header.get(encodingHeader) ?? "identity";
       // A compressed envelope under no encoding is the caller's mistake (connect-es would say INTERNAL).
       if (encoding === "identity") throw new ConnectError(`request message is flagged compressed, but ${encodingHeader} names no compression`, Code.InvalidArgument);
       // An unknown encoding is the framework's to refuse (UNIMPLEMENTED, naming the ones it knows).
@@ -63,7 +62,7 @@ export function checkedBody(
     return message;
   };
   // The framework negotiates compression from the headers before it reads the body.
-  if (!framed && compression) header.delete("content-encoding");
+  if (!framed && compression) delete req.headers["content-encoding"];
   // Framed bodies carry a 5-byte prefix beyond the message.
   return wholeBody(req, framed ? limit + 5 : limit, budget, check, onRefused);
 }
@@ -174,4 +173,9 @@ function frame(message: Uint8Array): Uint8Array {
   bytes.writeUInt32BE(message.length, 1);
   bytes.set(message, 5);
   return bytes;
+}
+
+function headerValue(req: NodeRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
 }
