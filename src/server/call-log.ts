@@ -14,21 +14,47 @@ export interface CallRecord {
 
 export const callRecordKey = createContextKey<CallRecord | undefined>(undefined, { description: "call log record" });
 
-/** Records code and principal of each call; turns domain failures into their status, unexpected exceptions into INTERNAL without their text. */
+/**
+ * Records code and principal of each call; turns domain failures into their status, unexpected
+ * exceptions into INTERNAL without their text. A stream's code is how it ended, not how it began.
+ */
 export function callLogInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
     const record = req.contextValues.get(callRecordKey);
+    const failed = (err: unknown): ConnectError => {
+      const ce = callError(log, req.url, err);
+      if (record) record.code = codeName(ce.code);
+      return ce;
+    };
+    let res;
     try {
-      const res = await next(req);
+      res = await next(req);
+    } catch (err) {
+      throw failed(err);
+    }
+    if (!res.stream) {
       if (record) record.code = "OK";
       return res;
-    } catch (err) {
-      if (!(err instanceof Failure || err instanceof ConnectError)) log.error({ procedure: req.url, err }, "unexpected error in handler");
-      const ce = asConnectError(err);
-      if (record) record.code = codeName(ce.code);
-      throw ce;
     }
+    return { ...res, message: recordedEnd(res.message, failed, () => record && (record.code = "OK")) };
   };
+}
+
+/** The messages of a stream; its end, or the error it fails with, recorded on the way. */
+async function* recordedEnd<T>(messages: AsyncIterable<T>, failed: (err: unknown) => ConnectError, ended: () => void): AsyncGenerator<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    throw failed(err);
+  }
+  ended();
+}
+
+function callError(log: Logger, procedure: string, err: unknown): ConnectError {
+  // A call's signal aborted without a ConnectError for a reason (a stream closed without an error code): CANCELED.
+  if (err instanceof Error && err.name === "AbortError") return ConnectError.from(err);
+  if (!(err instanceof Failure || err instanceof ConnectError)) log.error({ procedure, err }, "unexpected error in handler");
+  return asConnectError(err);
 }
 
 /**
