@@ -7,6 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { newApiKey } from "../../src/auth/admin-key.js";
 import { sha256Hex } from "../../src/auth/api-keys.js";
+import { until } from "./wait.js";
 
 const ROOT = process.cwd();
 const CLI = join(ROOT, "src", "cli.ts");
@@ -103,15 +104,19 @@ export async function startChild(setup: ChildSetup, opts: StartOptions = {}): Pr
       resolve({ code, signal });
     }),
   );
-  const deadline = Date.now() + timeoutMs;
-  let port: number | undefined;
-  while (port === undefined) {
-    const serving = completeLines(out).find((l) => l["msg"] === "serving");
-    if (serving) port = serving["port"] as number;
-    else if (gone || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`service did not start (exited: ${gone})\nstdout:\n${out}\nstderr:\n${err}`);
-    } else await sleep(25);
+  let port: number;
+  try {
+    port = await until(
+      () => `the "serving" line (exited: ${gone})\nstdout:\n${out}\nstderr:\n${err}`,
+      () => {
+        if (gone) throw new Error(`service did not start (exited)\nstdout:\n${out}\nstderr:\n${err}`);
+        return completeLines(out).find((l) => l["msg"] === "serving")?.["port"] as number | undefined;
+      },
+      { timeoutMs },
+    );
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
   }
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
@@ -136,19 +141,4 @@ export function completeLines(text: string): Record<string, unknown>[] {
     .slice(0, -1)
     .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` every `everyMs` until it returns a value other than undefined; throws `what` after `timeoutMs`. */
-export async function until<T>(what: string | (() => string), check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`);
-    await sleep(everyMs);
-  }
 }

@@ -22,8 +22,9 @@ import { FakeRocketChat } from "../fakes/rocketchat.js";
 import { FakeSenhasegura, type RemoteSession } from "../fakes/senhasegura.js";
 import { FakeZitadel } from "../fakes/zitadel.js";
 import { keepErrorTexts } from "../helpers/errors.js";
-import { until } from "../helpers/child-service.js";
+import { operationDone } from "../helpers/operations.js";
 import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { nextMillisecond, sleep, until } from "../helpers/wait.js";
 
 // Credentials of our service at each upstream: unique, so that a leak would be found.
 const RC_USER = "rc-admin-user";
@@ -199,20 +200,7 @@ function progress(op: Operation | undefined, provider: string): ProviderProgress
 /** The counts of a provider's progress, without the failures. */
 const counts = (p: ProviderProgress) => ({ listed: p.listed, ended: p.sessionsEnded, alreadyEnded: p.sessionsAlreadyEnded, pending: p.sessionsPending });
 
-/** Polls GetOperation until the operation is done, for at most `ms`. */
-async function untilDone(id: string, ms = 10_000): Promise<Operation> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const { operation } = await client.getOperation({ id }, as("reader"));
-    if (operation?.done) return operation;
-    if (Date.now() > end) throw new Error(`operation ${id} not done within ${ms} ms: ${JSON.stringify(operation?.providers, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
-    await sleep(50);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+const untilDone = (id: string) => operationDone(client, id, as("reader").headers);
 
 describe("TerminateUser: every provider succeeds", () => {
   it("ends each session once in every provider, reports the counts per provider, and audits each end with the operation id", async () => {
@@ -430,8 +418,7 @@ describe("TerminateUser: partial failure and background retries", () => {
     expect(c.failures[0]).toMatchObject({ sessionId: held.user, code: "UNAVAILABLE", reason: "UPSTREAM_UNAVAILABLE", retrying: true });
     for (const name of ["local", "chat", "vault", "idp"]) expect(counts(progress(op, name))).toMatchObject({ ended: 1, pending: 0 });
 
-    await sleep(300);
-    const failedCalls = endCalls(held).casino;
+    const failedCalls = await until("a retry of the end call answered 503", () => endCalls(held).casino >= 2 && endCalls(held).casino);
     expect(failedCalls).toBeGreaterThanOrEqual(2);
     casino.answerAlways(SUCCESS);
     const done = await untilDone(op!.id);
@@ -441,6 +428,7 @@ describe("TerminateUser: partial failure and background retries", () => {
     const bodies = casino.requests.filter((r) => (r.body as { userId?: string }).userId === held.user).map((r) => r.body as { uuid: string });
     expect(new Set(bodies.map((b) => b.uuid)).size).toBe(1);
     expect(bodies.length).toBe(endCalls(held).casino);
+    // A window in which no further call may come (the absence of calls cannot be polled for).
     await sleep(200);
     expect(endCalls(held).casino).toBe(bodies.length);
     // The audit trail has the failed attempts and the success, all of the operation.
@@ -486,6 +474,7 @@ describe("TerminateUser: partial failure and background retries", () => {
     for (const name of ["local", "vault", "idp", "casino"]) expect(counts(progress(op, name))).toMatchObject({ ended: 1, pending: 0 });
     const listings = rocket.requests.filter((r) => r.pathname === "/api/v1/sessions/list.all" && r.query.get("filter") === held.user);
     expect(listings).toHaveLength(1);
+    // A window in which no retry may come (the absence of calls cannot be polled for).
     await sleep(300);
     // Not retried in the background.
     expect(rocket.requests.filter((r) => r.pathname === "/api/v1/sessions/list.all" && r.query.get("filter") === held.user)).toHaveLength(1);
@@ -620,7 +609,7 @@ describe("TerminateUser, GetOperation, ListOperations: permissions and paging", 
     for (let i = 0; i < 5; i++) {
       ids.push((await client.terminateUser({ userId: user, providers: ["local"] }, as("admin"))).operation!.id);
       if (i === 2) await client.terminateUser({ userId: other, providers: ["local"] }, as("admin"));
-      await sleep(2);
+      await nextMillisecond(); // operations order by the millisecond they were created in
     }
     const newestFirst = [...ids].reverse();
 
@@ -687,14 +676,7 @@ describe("TerminateUser: background work slower than its lease or its call timeo
     await short?.stop();
   });
 
-  async function shortUntilDone(id: string): Promise<Operation> {
-    const end = Date.now() + 10_000;
-    for (;;) {
-      const { operation } = await c.getOperation({ id }, { headers: bearer(short.keys.admin) });
-      if (operation?.done || Date.now() > end) return operation!;
-      await sleep(50);
-    }
-  }
+  const shortUntilDone = (id: string) => operationDone(c, id, bearer(short.keys.admin));
 
   it("never sends an end again while its first call is still running, when the claim's lease lapses meanwhile", async () => {
     const held = await seedUser(`u-${hash()}`, { local: 0, chat: 0, vault: 0, idp: 3 });
@@ -756,7 +738,7 @@ describe("TerminateUser: a graceful stop in the middle of the work", () => {
       // The listing was cut short by the stop: nothing failed.
       const listing = zitadel.callsOf("ListSessions").filter((x) => zitadelListedUser(x.request as ListSessionsRequest) === held.user);
       expect(listing).toHaveLength(1);
-      for (const end = Date.now() + 2000; !listing[0]!.aborted && Date.now() < end; ) await sleep(10);
+      await until("the listing to be aborted", () => listing[0]!.aborted);
       expect(listing[0]!.aborted).toBe(true);
       const store = SqliteStore.open(dataDir);
       try {
@@ -770,11 +752,8 @@ describe("TerminateUser: a graceful stop in the middle of the work", () => {
       zitadelDelay = { list: 0, remove: 0 };
       const second = await start();
       try {
-        let op: Operation | undefined;
-        for (const end = Date.now() + 10_000; !op?.done && Date.now() < end; await sleep(50)) {
-          op = (await second.client.getOperation({ id: operation!.id }, { headers: bearer(key) })).operation;
-        }
-        expect(op?.done).toBe(true);
+        const op = await operationDone(second.client, operation!.id, bearer(key));
+        expect(op.done).toBe(true);
         expect(counts(progress(op, "idp"))).toEqual({ listed: true, ended: 2, alreadyEnded: 0, pending: 0 });
         expect(progress(op, "idp").failures).toEqual([]);
         expect(endCalls(held).idp.sort()).toEqual([...held.idp].sort());

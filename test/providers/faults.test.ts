@@ -8,6 +8,7 @@ import { FakeLuckyMonaco, SUCCESS } from "../fakes/luckymonaco.js";
 import { closedPort } from "../helpers/closed-port.js";
 import { failure } from "../helpers/errors.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { sleep, until } from "../helpers/wait.js";
 
 // Resilience of every upstream provider, shown with the simplest upstream: LuckyMonaco.
 
@@ -60,14 +61,6 @@ async function stillServes(): Promise<void> {
   expect(health.providers).toHaveLength(5);
 }
 
-async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 async function providerHealth(name: string) {
   const res = await client.listProviders({}, opts());
   return res.providers.find((p) => p.name === name)!.health!;
@@ -82,7 +75,7 @@ describe("faults", () => {
     expect([f.code, f.reason]).toEqual([Code.DeadlineExceeded, "UPSTREAM_TIMEOUT"]);
     expect(Date.now() - started).toBeLessThan(1500);
     expect(fake.requests.map((r) => (r.body as { uuid: string }).uuid)).toEqual([requestId, requestId, requestId]);
-    await until(() => fake.requests.every((r) => r.aborted));
+    await until("every upstream request to be aborted", () => fake.requests.every((r) => r.aborted));
     await stillServes();
   });
 
@@ -157,7 +150,7 @@ describe("faults", () => {
     const aborted = fake.nextAbort(3000);
     const controller = new AbortController();
     const call = outcome(terminate("lm", { signal: controller.signal }));
-    await until(() => fake.requests.length === 1);
+    await until("the upstream request", () => fake.requests.length === 1);
     controller.abort();
     expect((await call).code).toBe(Code.Canceled);
     await aborted;
@@ -180,7 +173,8 @@ describe("faults", () => {
     expect(fake.requests).toHaveLength(2);
 
     fake.answerAlways(SUCCESS);
-    await new Promise((r) => setTimeout(r, 250));
+    // The breaker half-opens only on a call made breaker_half_open_after_ms (200) after it opened: that time is the subject.
+    await sleep(250);
     const res = await terminate("lm-breaker");
     expect(res.alreadyTerminated).toBe(false);
     expect(fake.requests).toHaveLength(3);

@@ -13,7 +13,7 @@ import type { MappingRow } from "../../src/status/table.js";
 import type { FakeAnswer } from "../fakes/http-fake.js";
 import { FakeRocketChat, type FakeWorkspace } from "../fakes/rocketchat.js";
 import { expectMapped, keepErrorTexts } from "../helpers/errors.js";
-import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { bearer, callLinesWritten, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 // Seed 004, verbatim: the example call's headers and payload, and every example result.
 const SEED_AUTH_TOKEN = "ocFlTSMfowj9tSH1vQV6ANL9SiahkKUK1KhU_PpAUtT";
@@ -517,7 +517,7 @@ describe("rocketchat: a user's sessions (sessions/list.all)", () => {
 
 describe("rocketchat: secrets", () => {
   it("never shows our auth token, our TOTP secret or any second-factor code in logs or error messages", async () => {
-    await new Promise((r) => setTimeout(r, 50));
+    await callLinesWritten(svc);
     // Codes from every test, the forwarded ones included.
     expect(codesSent.size).toBeGreaterThan(3);
     expect(codesSent).toContain(SEED_2FA_CODE);
