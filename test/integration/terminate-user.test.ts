@@ -667,8 +667,8 @@ describe("TerminateUser: background work slower than its lease or its call timeo
   beforeAll(async () => {
     // Leases shorter than an upstream call, and a call timeout shorter than the provider's own.
     short = await startTestService({}, {
-      providers: [{ name: "idp", type: "zitadel", base_url: zitadel.url, token: "env:TU_ZITADEL_PAT", max_attempts: 1, breaker_failures: 1000, timeout_ms: 3000 }],
-      operations: { poll_ms: 20, lease_ms: 100, retry_initial_ms: 100, retry_max_ms: 200, concurrency_per_provider: 4, call_timeout_ms: 400 },
+      providers: [{ name: "idp", type: "zitadel", base_url: zitadel.url, token: "env:TU_ZITADEL_PAT", max_attempts: 1, breaker_failures: 1000, timeout_ms: 5000 }],
+      operations: { poll_ms: 20, lease_ms: 100, retry_initial_ms: 100, retry_max_ms: 200, concurrency_per_provider: 4, call_timeout_ms: 2000 },
     });
     c = grpcClient(short);
   });
@@ -694,7 +694,8 @@ describe("TerminateUser: background work slower than its lease or its call timeo
     const list = zitadel.listSessions;
     zitadel.listSessions = (req, call) => {
       const answer = typeof list === "function" ? list(req, call) : list;
-      const delayMs = slowOnce ? 700 : 0;
+      // The first listing is held until the service gives up on it (call_timeout_ms); the retry is answered at once.
+      const delayMs = slowOnce ? 30_000 : 0;
       slowOnce = false;
       return { ...answer, delayMs };
     };

@@ -25,7 +25,9 @@ beforeAll(async () => {
       { ...common, name: "lm", timeout_ms: 5000, max_attempts: 1, breaker_failures: 1000 },
       { ...common, name: "lm-retry", timeout_ms: 200, max_attempts: 3, initial_backoff_ms: 10, max_backoff_ms: 20, breaker_failures: 1000 },
       { ...common, name: "lm-down", base_url: `http://127.0.0.1:${await closedPort()}`, max_attempts: 2, initial_backoff_ms: 10, breaker_failures: 1000 },
-      { ...common, name: "lm-breaker", timeout_ms: 1000, max_attempts: 1, breaker_failures: 2, breaker_half_open_after_ms: 200 },
+      // The retry of a held request: a timeout long enough for the retry's answer on a loaded machine.
+      { ...common, name: "lm-retry-held", timeout_ms: 2000, max_attempts: 3, initial_backoff_ms: 10, max_backoff_ms: 20, breaker_failures: 1000 },
+      { ...common, name: "lm-breaker", timeout_ms: 5000, max_attempts: 1, breaker_failures: 2, breaker_half_open_after_ms: 200 },
       { ...common, name: "lm-pool", max_connections: 2, max_attempts: 1 },
     ],
     default_provider: "lm",
@@ -58,7 +60,7 @@ async function stillServes(): Promise<void> {
   expect(res.alreadyTerminated).toBe(false);
   expect(fake.requests).toHaveLength(1);
   const health = await client.listProviders({}, opts());
-  expect(health.providers).toHaveLength(5);
+  expect(health.providers).toHaveLength(6);
 }
 
 async function providerHealth(name: string) {
@@ -186,9 +188,10 @@ describe("faults", () => {
   });
 
   it("a retry after a timeout reaches LuckyMonaco with the same uuid", async () => {
-    fake.answerOnce({ delayMs: 1500, ...SUCCESS });
+    // The first answer is held until the provider gives up on it (its timeout); the retry is answered at once.
+    fake.answerOnce({ delayMs: 60_000, ...SUCCESS });
     const requestId = randomUUID();
-    const res = await terminate("lm-retry", { requestId });
+    const res = await terminate("lm-retry-held", { requestId });
     expect(res.alreadyTerminated).toBe(false);
     expect(fake.requests.map((r) => (r.body as { uuid: string }).uuid)).toEqual([requestId, requestId]);
     expect(fake.requests[0]!.aborted).toBe(true);

@@ -85,11 +85,13 @@ beforeAll(async () => {
   process.env["RC_TOKEN"] = SEED_AUTH_TOKEN;
   process.env["RC_TOTP_SECRET"] = TOTP_SECRET;
   process.env["RC_RFC_SECRET"] = RFC_SECRET;
-  const common = { type: "rocketchat", base_url: fake.url, user_id: SEED_USER_ID, auth_token: "env:RC_TOKEN", max_attempts: 1, breaker_failures: 1000, timeout_ms: 1000 };
+  const common = { type: "rocketchat", base_url: fake.url, user_id: SEED_USER_ID, auth_token: "env:RC_TOKEN", max_attempts: 1, breaker_failures: 1000, timeout_ms: 5000 };
   svc = await startTestService({}, {
     providers: [
       { name: "chat", ...common },
       { name: "chat-totp", ...common, totp_secret: "env:RC_TOTP_SECRET" },
+      // For the timeout case only: every other call has 5 s, so that a loaded machine never times one out.
+      { name: "chat-quick", ...common, timeout_ms: 1000 },
     ],
     default_provider: "chat",
   });
@@ -172,7 +174,7 @@ interface RowCase {
   name: string;
   /** The row of rocketchatTable it exercises; undefined: a row common to all upstreams. */
   row?: MappingRow;
-  provider: "chat" | "chat-totp";
+  provider: "chat" | "chat-totp" | "chat-quick";
   workspace?: Partial<FakeWorkspace>;
   answer?: FakeAnswer;
   callerCode?: string;
@@ -358,7 +360,7 @@ const CASES: RowCase[] = [
   },
   {
     name: "no answer within the provider's timeout",
-    provider: "chat",
+    provider: "chat-quick",
     answer: { status: 200, body: { sessionId: "x", success: true }, delayMs: 1_500 },
     code: Code.DeadlineExceeded,
     reason: "UPSTREAM_TIMEOUT",
