@@ -12,6 +12,9 @@ import { sleep, until } from "../helpers/wait.js";
 
 // Resilience of every upstream provider, shown with the simplest upstream: LuckyMonaco.
 
+/** lm-breaker's breaker_half_open_after_ms. */
+const BREAKER_HALF_OPEN_MS = 2000;
+
 let fake: FakeLuckyMonaco;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
@@ -27,7 +30,8 @@ beforeAll(async () => {
       { ...common, name: "lm-down", base_url: `http://127.0.0.1:${await closedPort()}`, max_attempts: 2, initial_backoff_ms: 10, breaker_failures: 1000 },
       // The retry of a held request: a timeout long enough for the retry's answer on a loaded machine.
       { ...common, name: "lm-retry-held", timeout_ms: 2000, max_attempts: 3, initial_backoff_ms: 10, max_backoff_ms: 20, breaker_failures: 1000 },
-      { ...common, name: "lm-breaker", timeout_ms: 5000, max_attempts: 1, breaker_failures: 2, breaker_half_open_after_ms: 200 },
+      // Half-open after 2 s: a loaded machine must not reach it before the test has seen the breaker open.
+      { ...common, name: "lm-breaker", timeout_ms: 5000, max_attempts: 1, breaker_failures: 2, breaker_half_open_after_ms: BREAKER_HALF_OPEN_MS },
       { ...common, name: "lm-pool", max_connections: 2, max_attempts: 1 },
     ],
     default_provider: "lm",
@@ -163,6 +167,7 @@ describe("faults", () => {
   it("a circuit breaker opens after repeated failures, fails fast, and closes after recovery", async () => {
     fake.answerAlways({ status: 503, body: { errors: { code: "G.01", message: "Service unavailable" } } });
     for (let i = 0; i < 2; i++) expect((await outcome(terminate("lm-breaker"))).reason).toBe("UPSTREAM_UNAVAILABLE");
+    const openedBy = Date.now();
     expect(fake.requests).toHaveLength(2);
     let health = await providerHealth("lm-breaker");
     expect([health.breakerState, health.lastErrorCode]).toEqual(["open", "UNAVAILABLE"]);
@@ -175,8 +180,8 @@ describe("faults", () => {
     expect(fake.requests).toHaveLength(2);
 
     fake.answerAlways(SUCCESS);
-    // The breaker half-opens only on a call made breaker_half_open_after_ms (200) after it opened: that time is the subject.
-    await sleep(250);
+    // The breaker half-opens only on a call made breaker_half_open_after_ms after it opened: that time is the subject.
+    await sleep(openedBy + BREAKER_HALF_OPEN_MS + 50 - Date.now());
     const res = await terminate("lm-breaker");
     expect(res.alreadyTerminated).toBe(false);
     expect(fake.requests).toHaveLength(3);
