@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
-import { childSetup, killAllChildren, startChild, type ChildSetup } from "../helpers/child-service.js";
+import { childSetup, childTestTimeout, killAllChildren, startChild, type ChildSetup } from "../helpers/child-service.js";
 import { operationDone } from "../helpers/operations.js";
 import { until } from "../helpers/wait.js";
 
@@ -28,7 +28,7 @@ function serviceSetup(fake: FakeRocketChat, grace = 0): ChildSetup {
  * The fake upstream lives in the test process: it outlives the service, which runs as a child
  * process and is killed with SIGKILL in the middle of a sign-out-everywhere.
  */
-describe("TerminateUser survives SIGKILL in the middle of its fan-out", () => {
+describe("TerminateUser survives SIGKILL in the middle of its fan-out", { timeout: childTestTimeout(2) }, () => {
   let fake: FakeRocketChat;
   let setup: ChildSetup;
 

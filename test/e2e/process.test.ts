@@ -10,6 +10,7 @@ import { createClient } from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { codeOf } from "../helpers/clients.js";
+import { CHILD_START_MS, childTestTimeout } from "../helpers/child-service.js";
 import { GrpcJsClient } from "../helpers/grpc-js.js";
 import { until } from "../helpers/wait.js";
 
@@ -70,7 +71,7 @@ function logLines(text: string): Record<string, unknown>[] {
 }
 
 /** Waits for the "serving" log line; fails with the process's output if it exits or takes too long. */
-async function waitServing(p: Proc, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+async function waitServing(p: Proc, timeoutMs = CHILD_START_MS): Promise<Record<string, unknown>> {
   let exited = false;
   void p.exited.then(() => (exited = true));
   return until(
@@ -111,7 +112,7 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-describe("the CLI as a process", () => {
+describe("the CLI as a process", { timeout: childTestTimeout(2) }, () => {
   it("(a) first start with no config writes <data-dir>/admin.key (0600); the log names the path, never the key", async () => {
     const dataDir = tempDir();
     const { proc, baseUrl } = await serve(dataDir);

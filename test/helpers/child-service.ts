@@ -66,6 +66,22 @@ export function childSetup(config: Record<string, unknown>, env: Record<string, 
   };
 }
 
+/**
+ * How long the real CLI may take to start (or to fail to start) as a child process: it compiles
+ * src/ with tsx and loads every dependency, about 3 s of CPU, which became up to 21 s when two
+ * runs of the suite shared the machine. The waits poll, so this only bounds a failure.
+ */
+export const CHILD_START_MS = 60_000;
+
+/**
+ * The timeout of a test that starts the CLI as a process `starts` times and spends up to
+ * `restMs` on the rest: vitest's default 30 s is less than its own waits may add up to on a
+ * loaded machine, which then killed it while it was still making progress.
+ */
+export function childTestTimeout(starts: number, restMs = 30_000): number {
+  return starts * CHILD_START_MS + restMs;
+}
+
 const running = new Set<ChildProcess>();
 
 /** SIGKILLs every child still running (for afterEach). */
@@ -75,6 +91,7 @@ export function killAllChildren(): void {
 }
 
 export interface StartOptions {
+  /** Default CHILD_START_MS. */
   timeoutMs?: number;
   /** Node.js flags before `--import tsx` (e.g. the production ones of src/cli.ts's `#!` line). */
   nodeFlags?: string[];
@@ -84,7 +101,7 @@ export interface StartOptions {
 
 /** Starts the service on port 0 with the setup's config and waits for its "serving" log line. */
 export async function startChild(setup: ChildSetup, opts: StartOptions = {}): Promise<ChildService> {
-  const { timeoutMs = 20_000, nodeFlags = [], keepChars = Infinity } = opts;
+  const { timeoutMs = CHILD_START_MS, nodeFlags = [], keepChars = Infinity } = opts;
   const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", CLI, "serve", "--config", setup.configFile, "--port", "0"], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
