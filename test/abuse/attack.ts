@@ -1,5 +1,6 @@
 import type { Limits } from "./limits.js";
 import type { ServerUnderAttack } from "./server.js";
+import { sleep } from "../helpers/wait.js";
 
 export interface AttackContext {
   server: ServerUnderAttack;
@@ -32,9 +33,8 @@ export function attackerAddress(i: number): string {
   return `127.0.0.${2 + (i % 200)}`;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+/** The attacks pace themselves (hold a connection this long, send every so often): time is their subject. */
+export { sleep };
 
 /** Resolves when `until` (ms since the epoch) has come. */
 export function sleepUntil(until: number): Promise<void> {

@@ -10,6 +10,7 @@ import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.j
 import { parseConfig } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
 import { startService } from "../../src/main.js";
+import { CHILD_START_MS, childTestTimeout } from "../helpers/child-service.js";
 
 const CLI = join(process.cwd(), "src", "cli.ts");
 const DB_FILES = ["sessions.db", "sessions.db-wal", "sessions.db-shm"];
@@ -110,7 +111,7 @@ const asRoot = process.getuid?.() === 0;
 /** Runs the real CLI (as the bin does, on port 0) to its exit, as `user` if given; resolves with its exit code and stderr. */
 function runCli(dataDir: string, user?: { uid: number; gid: number }): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir], { timeout: 20_000, ...user }, (err, stdout, stderr) =>
+    execFile(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--data-dir", dataDir], { timeout: CHILD_START_MS, ...user }, (err, stdout, stderr) =>
       resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
     );
   });
@@ -126,7 +127,7 @@ async function expectOneLine(dataDir: string, path: string, problem: RegExp, use
   expect(code).toBe(2);
 }
 
-describe("an unusable data directory stops the CLI with one line naming data_dir and the path", () => {
+describe("an unusable data directory stops the CLI with one line naming data_dir and the path", { timeout: childTestTimeout(1) }, () => {
   it("data_dir is a regular file", async () => {
     const file = join(tempDir(), "a-file");
     writeFileSync(file, "x");

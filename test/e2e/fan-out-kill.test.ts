@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Operation } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
-import { childSetup, killAllChildren, startChild, until, type ChildSetup } from "../helpers/child-service.js";
+import { childSetup, childTestTimeout, killAllChildren, startChild, type ChildSetup } from "../helpers/child-service.js";
+import { operationDone } from "../helpers/operations.js";
+import { until } from "../helpers/wait.js";
 
 const SESSIONS = 60;
 const CONCURRENCY = 2;
@@ -27,7 +28,7 @@ function serviceSetup(fake: FakeRocketChat, grace = 0): ChildSetup {
  * The fake upstream lives in the test process: it outlives the service, which runs as a child
  * process and is killed with SIGKILL in the middle of a sign-out-everywhere.
  */
-describe("TerminateUser survives SIGKILL in the middle of its fan-out", () => {
+describe("TerminateUser survives SIGKILL in the middle of its fan-out", { timeout: childTestTimeout(2) }, () => {
   let fake: FakeRocketChat;
   let setup: ChildSetup;
 
@@ -62,26 +63,18 @@ describe("TerminateUser survives SIGKILL in the middle of its fan-out", () => {
     expect(started.operation!.done).toBe(false);
 
     // Some, not all, sessions ended: SIGKILL.
-    await until("10 sessions ended upstream", () => (ledger.endedTotal >= 10 ? true : undefined), 10_000, 2);
+    await until("10 sessions ended upstream", () => ledger.endedTotal >= 10, { everyMs: 2 });
     await first.kill();
     const endedAtKill = ledger.endedTotal;
     expect(endedAtKill).toBeLessThan(SESSIONS);
-    // Requests already on the wire reach the fake after the kill: let them land.
-    await new Promise((r) => setTimeout(r, 200));
+    // Requests already on the wire reach the fake after the kill: let them land, which they have once the killed process's connections are closed.
+    await until(() => `the killed process's connections to close (${fake.openConnections()} open)`, () => fake.openConnections() === 0);
     const callsBeforeRestart = ledger.calls.length;
     expect(callsBeforeRestart).toBeLessThan(SESSIONS);
 
     // Restarted on the same data dir, it finishes the work by itself.
     const second = await startChild(setup);
-    const done = await until<Operation>(
-      () => `the operation to be done (ended upstream: ${ledger.endedTotal}/${SESSIONS})`,
-      async () => {
-        const { operation } = await second.client.getOperation({ id: opId }, { headers: setup.headers });
-        return operation?.done ? operation : undefined;
-      },
-      20_000,
-      50,
-    );
+    const done = await operationDone(second.client, opId, setup.headers, { timeoutMs: 20_000, progress: () => `ended upstream: ${ledger.endedTotal}/${SESSIONS}` });
 
     // Every session ended upstream exactly once; none left; the bystander untouched.
     expect(ledger.active()).toEqual(["bystander-1"]);
@@ -121,21 +114,13 @@ describe("TerminateUser survives SIGKILL in the middle of its fan-out", () => {
     const started = await first.client.terminateUser(request, { headers: setup.headers, timeoutMs: 2_000 });
     const opId = started.operation!.id;
 
-    await until("10 sessions ended upstream", () => (ledger.endedTotal >= 10 ? true : undefined), 10_000, 2);
+    await until("10 sessions ended upstream", () => ledger.endedTotal >= 10, { everyMs: 2 });
     first.child.kill("SIGTERM");
     expect(await first.exited, first.stderr()).toEqual({ code: 0, signal: null });
     expect(ledger.endedTotal).toBeLessThan(SESSIONS);
 
     const second = await startChild(setup);
-    const done = await until<Operation>(
-      () => `the operation to be done (ended upstream: ${ledger.endedTotal}/${SESSIONS})`,
-      async () => {
-        const { operation } = await second.client.getOperation({ id: opId }, { headers: setup.headers });
-        return operation?.done ? operation : undefined;
-      },
-      20_000,
-      50,
-    );
+    const done = await operationDone(second.client, opId, setup.headers, { timeoutMs: 20_000, progress: () => `ended upstream: ${ledger.endedTotal}/${SESSIONS}` });
     const chat = done.providers.find((p) => p.provider === "chat")!;
     expect(chat.failures).toEqual([]);
     expect(ledger.active()).toEqual([]);

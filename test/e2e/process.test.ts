@@ -10,7 +10,9 @@ import { createClient } from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { codeOf } from "../helpers/clients.js";
+import { CHILD_START_MS, childTestTimeout } from "../helpers/child-service.js";
 import { GrpcJsClient } from "../helpers/grpc-js.js";
+import { until } from "../helpers/wait.js";
 
 const ROOT = process.cwd();
 const CLI = join(ROOT, "src", "cli.ts");
@@ -69,24 +71,33 @@ function logLines(text: string): Record<string, unknown>[] {
 }
 
 /** Waits for the "serving" log line; fails with the process's output if it exits or takes too long. */
-async function waitServing(p: Proc, timeoutMs = 20_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
+async function waitServing(p: Proc, timeoutMs = CHILD_START_MS): Promise<Record<string, unknown>> {
   let exited = false;
   void p.exited.then(() => (exited = true));
-  for (;;) {
-    const line = logLines(p.stdout().split("\n").slice(0, -1).join("\n")).find((l) => l["msg"] === "serving");
-    if (line) return line;
-    if (exited || Date.now() > deadline) throw new Error(`service did not start (exited: ${exited})\nstdout:\n${p.stdout()}\nstderr:\n${p.stderr()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return until(
+    () => `the "serving" line\nstdout:\n${p.stdout()}\nstderr:\n${p.stderr()}`,
+    () => {
+      const line = logLines(p.stdout().split("\n").slice(0, -1).join("\n")).find((l) => l["msg"] === "serving");
+      if (!line && exited) throw new Error(`service did not start (exited)\nstdout:\n${p.stdout()}\nstderr:\n${p.stderr()}`);
+      return line;
+    },
+    { timeoutMs },
+  );
 }
 
 async function serve(dataDir: string, extra: string[] = []): Promise<{ proc: Proc; port: number; baseUrl: string }> {
-  const port = await freePort();
-  const proc = spawnCli(["serve", "--port", String(port), "--data-dir", dataDir, ...extra]);
-  const line = await waitServing(proc);
-  expect(line["port"]).toBe(port);
-  return { proc, port, baseUrl: `http://127.0.0.1:${port}` };
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const proc = spawnCli(["serve", "--port", String(port), "--data-dir", dataDir, ...extra]);
+    const line = await waitServing(proc).catch(async (err: unknown) => {
+      // Another process (a concurrent test run) took the port between freePort and the bind: pick another.
+      if (attempt < 5 && (await proc.exited).code !== 0 && proc.stderr().includes("EADDRINUSE")) return undefined;
+      throw err;
+    });
+    if (!line) continue;
+    expect(line["port"]).toBe(port);
+    return { proc, port, baseUrl: `http://127.0.0.1:${port}` };
+  }
 }
 
 function adminKey(dataDir: string): string {
@@ -101,7 +112,7 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-describe("the CLI as a process", () => {
+describe("the CLI as a process", { timeout: childTestTimeout(2) }, () => {
   it("(a) first start with no config writes <data-dir>/admin.key (0600); the log names the path, never the key", async () => {
     const dataDir = tempDir();
     const { proc, baseUrl } = await serve(dataDir);

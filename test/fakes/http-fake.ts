@@ -73,6 +73,11 @@ export abstract class HttpFake {
     });
   }
 
+  /** Connections to the fake that are open now. */
+  openConnections(): number {
+    return this.sockets.size;
+  }
+
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

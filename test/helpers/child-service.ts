@@ -7,6 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { newApiKey } from "../../src/auth/admin-key.js";
 import { sha256Hex } from "../../src/auth/api-keys.js";
+import { until } from "./wait.js";
 
 const ROOT = process.cwd();
 const CLI = join(ROOT, "src", "cli.ts");
@@ -65,6 +66,22 @@ export function childSetup(config: Record<string, unknown>, env: Record<string, 
   };
 }
 
+/**
+ * How long the real CLI may take to start (or to fail to start) as a child process: it compiles
+ * src/ with tsx and loads every dependency, about 3 s of CPU, which became up to 21 s when two
+ * runs of the suite shared the machine. The waits poll, so this only bounds a failure.
+ */
+export const CHILD_START_MS = 60_000;
+
+/**
+ * The timeout of a test that starts the CLI as a process `starts` times and spends up to
+ * `restMs` on the rest: vitest's default 30 s is less than its own waits may add up to on a
+ * loaded machine, which then killed it while it was still making progress.
+ */
+export function childTestTimeout(starts: number, restMs = 30_000): number {
+  return starts * CHILD_START_MS + restMs;
+}
+
 const running = new Set<ChildProcess>();
 
 /** SIGKILLs every child still running (for afterEach). */
@@ -74,6 +91,7 @@ export function killAllChildren(): void {
 }
 
 export interface StartOptions {
+  /** Default CHILD_START_MS. */
   timeoutMs?: number;
   /** Node.js flags before `--import tsx` (e.g. the production ones of src/cli.ts's `#!` line). */
   nodeFlags?: string[];
@@ -83,7 +101,7 @@ export interface StartOptions {
 
 /** Starts the service on port 0 with the setup's config and waits for its "serving" log line. */
 export async function startChild(setup: ChildSetup, opts: StartOptions = {}): Promise<ChildService> {
-  const { timeoutMs = 20_000, nodeFlags = [], keepChars = Infinity } = opts;
+  const { timeoutMs = CHILD_START_MS, nodeFlags = [], keepChars = Infinity } = opts;
   const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", CLI, "serve", "--config", setup.configFile, "--port", "0"], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
@@ -103,15 +121,19 @@ export async function startChild(setup: ChildSetup, opts: StartOptions = {}): Pr
       resolve({ code, signal });
     }),
   );
-  const deadline = Date.now() + timeoutMs;
-  let port: number | undefined;
-  while (port === undefined) {
-    const serving = completeLines(out).find((l) => l["msg"] === "serving");
-    if (serving) port = serving["port"] as number;
-    else if (gone || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`service did not start (exited: ${gone})\nstdout:\n${out}\nstderr:\n${err}`);
-    } else await sleep(25);
+  let port: number;
+  try {
+    port = await until(
+      () => `the "serving" line (exited: ${gone})\nstdout:\n${out}\nstderr:\n${err}`,
+      () => {
+        if (gone) throw new Error(`service did not start (exited)\nstdout:\n${out}\nstderr:\n${err}`);
+        return completeLines(out).find((l) => l["msg"] === "serving")?.["port"] as number | undefined;
+      },
+      { timeoutMs },
+    );
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
   }
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
@@ -136,19 +158,4 @@ export function completeLines(text: string): Record<string, unknown>[] {
     .slice(0, -1)
     .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` every `everyMs` until it returns a value other than undefined; throws `what` after `timeoutMs`. */
-export async function until<T>(what: string | (() => string), check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`);
-    await sleep(everyMs);
-  }
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { newApiKey } from "../../src/auth/admin-key.js";
 import { sha256Hex } from "../../src/auth/api-keys.js";
@@ -13,6 +14,7 @@ import { parseConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { startService, type RunningService } from "../../src/main.js";
+import { until } from "./wait.js";
 
 /** The environment variable that holds the `stepup` key's TOTP secret; the helper sets it. */
 export const STEPUP_TOTP_ENV = "SESSION_CONTROL_TEST_STEPUP_TOTP";
@@ -103,6 +105,18 @@ export function bearer(key: string): Record<string, string> {
 /** A client of the service's SessionControl over gRPC (connect-node, h2c). */
 export function grpcClient(svc: TestService): Client<typeof SessionControl> {
   return createClient(SessionControl, createGrpcTransport({ baseUrl: svc.baseUrl }));
+}
+
+/**
+ * Resolves once the service has written the call lines of the calls answered so far. A call's line
+ * is written when its HTTP exchange ends, which may be just after the client has its answer: this
+ * makes one more call (a health check) and waits for its line, which comes after theirs.
+ */
+export async function callLinesWritten(svc: TestService): Promise<void> {
+  const checks = () => svc.logs.filter((l) => l["msg"] === "call" && l["procedure"] === "/grpc.health.v1.Health/Check").length;
+  const before = checks();
+  await createClient(Health, createGrpcTransport({ baseUrl: svc.baseUrl })).check({ service: "" });
+  await until("the call line of a health check", () => checks() > before);
 }
 
 /** RFC 4648 base32, without padding. */

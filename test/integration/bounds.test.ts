@@ -5,15 +5,7 @@ import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { bearer, startTestService, type TestService } from "../helpers/service.js";
-
-/** Resolves when `check` holds, polling; fails after `withinMs`. */
-async function until(check: () => boolean | Promise<boolean>, withinMs = 5_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from "../helpers/wait.js";
 
 /** A raw TCP connection that records when the server closed it. */
 function rawSocket(port: number): Promise<{ socket: net.Socket; closed: () => boolean; received: () => string }> {
@@ -45,11 +37,11 @@ describe("max_connections", () => {
   it("closes connections past the bound at once; a fresh connection is served once others close", async () => {
     const held = [await rawSocket(svc.port), await rawSocket(svc.port), await rawSocket(svc.port)];
     const extra = await rawSocket(svc.port);
-    await until(extra.closed, 2_000, "the extra connection to be closed");
+    await until("the extra connection to be closed", extra.closed, { timeoutMs: 2_000 });
     expect(held.map((h) => h.closed())).toEqual([false, false, false]);
     for (const h of held) h.socket.destroy();
     // The server counts a connection until it has seen it close: retry until it has.
-    await until(() => healthServing(svc.baseUrl).catch(() => false), 5_000, "a fresh connection to be served");
+    await until("a fresh connection to be served", () => healthServing(svc.baseUrl).catch(() => false));
   });
 });
 
@@ -78,7 +70,7 @@ describe("timeouts", () => {
     const started = Date.now();
     const c = await rawSocket(svc.port);
     c.socket.write("POST /sessioncontrol.v1.SessionControl/Terminate HTTP/1.1\r\nHost: x\r\n");
-    await until(c.closed, 5_000, "the server to close the connection");
+    await until("the server to close the connection", c.closed, { timeoutMs: 5_000 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(HEADER_MS - 50);
   });
 
@@ -88,7 +80,7 @@ describe("timeouts", () => {
     c.socket.write(
       `POST /sessioncontrol.v1.SessionControl/Terminate HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nAuthorization: Bearer ${svc.keys.admin}\r\nContent-Length: 100\r\n\r\n0123456789`,
     );
-    await until(c.closed, 5_000, "the server to close the connection");
+    await until("the server to close the connection", c.closed, { timeoutMs: 5_000 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(BODY_MS - 50);
   });
 
@@ -96,7 +88,7 @@ describe("timeouts", () => {
     const started = Date.now();
     const c = await rawSocket(svc.port);
     c.socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
-    await until(c.closed, 5_000, "the server to close the connection");
+    await until("the server to close the connection", c.closed, { timeoutMs: 5_000 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(HEADER_MS - 50);
   });
 
@@ -141,7 +133,7 @@ describe("timeouts", () => {
     check.end(Buffer.from([0, 0, 0, 0, 0]));
     await new Promise((r) => check.once("close", r));
     const idleSince = Date.now();
-    await until(() => session.closed || session.destroyed, 5_000, "the server to close the idle connection");
+    await until("the server to close the idle connection", () => session.closed || session.destroyed, { timeoutMs: 5_000 });
     expect(Date.now() - idleSince).toBeGreaterThanOrEqual(IDLE_MS - 100);
     expect(goaway).toBe(http2.constants.NGHTTP2_NO_ERROR);
   });
@@ -149,9 +141,9 @@ describe("timeouts", () => {
   it("HTTP/1.1: a connection with nothing in flight is closed after idle_timeout_ms", async () => {
     const c = await rawSocket(svc.port);
     c.socket.write("GET /no-such-path HTTP/1.1\r\nHost: x\r\n\r\n");
-    await until(() => c.received().includes("\r\n\r\n"), 2_000, "the answer");
+    await until("the answer", () => c.received().includes("\r\n\r\n"));
     const idleSince = Date.now();
-    await until(c.closed, 5_000, "the server to close the idle connection");
+    await until("the server to close the idle connection", c.closed, { timeoutMs: 5_000 });
     expect(Date.now() - idleSince).toBeLessThanOrEqual(IDLE_MS + 1_000);
   });
 });
@@ -190,7 +182,7 @@ describe("max_buffered_bytes", () => {
         req.end(Buffer.alloc(60 * 1024, 0x61));
         expect(await status).toBe(415);
       }
-      await until(async () => (await smallCall(caller, 8 * 1024)) === 400, 5_000, "the budget to be given back");
+      await until("the budget to be given back", async () => (await smallCall(caller, 8 * 1024)) === 400);
     } finally {
       sender.destroy();
       caller.destroy();
@@ -212,11 +204,11 @@ describe("max_buffered_bytes", () => {
       hold.on("error", () => {});
       hold.write(Buffer.alloc(60 * 1024, 0x0a));
       let refused = 0;
-      await until(async () => (refused = await smallCall(caller, 8 * 1024)) === 429, 5_000, "a new call to be refused");
+      await until("a new call to be refused", async () => (refused = await smallCall(caller, 8 * 1024)) === 429);
       expect(refused).toBe(429);
       hold.close(http2.constants.NGHTTP2_CANCEL);
       // Released when the holding call ends: the same call is read again (400: not a valid session id).
-      await until(async () => (await smallCall(caller, 8 * 1024)) === 400, 5_000, "the budget to be released");
+      await until("the budget to be released", async () => (await smallCall(caller, 8 * 1024)) === 400);
     } finally {
       holder.destroy();
       caller.destroy();

@@ -8,6 +8,7 @@ import { SessionControl, type Event, type ListEventsRequestSchema } from "../../
 import { FakeLuckyMonaco, SUCCESS } from "../fakes/luckymonaco.js";
 import { failure } from "../helpers/errors.js";
 import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { nextMillisecond } from "../helpers/wait.js";
 
 let casino: FakeLuckyMonaco;
 let svc: TestService;
@@ -34,7 +35,6 @@ let all: Event[] = [];
 let operationId = "";
 
 const as = (role: Role) => ({ headers: bearer(svc.keys[role]) });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 type Filter = MessageInitShape<typeof ListEventsRequestSchema>;
 
 beforeAll(async () => {
@@ -53,7 +53,7 @@ beforeAll(async () => {
   const [a1, a2, b1, a3] = [await local("ann"), await local("ann"), await local("bob"), await local("ann")];
   /** Ends a session with Terminate, noting what the event must say; distinct milliseconds per event. */
   const terminate = async (name: string, role: Role, provider: string, sessionId: string, userId: string, expect: Pick<Made, "code" | "errorReason" | "alreadyTerminated">) => {
-    await sleep(3);
+    await nextMillisecond();
     const requestId = randomUUID();
     const reason = `reason of ${name}`;
     await client.terminate({ sessionId, provider, userId, requestId, reason }, as(role)).catch(() => undefined);
@@ -68,7 +68,7 @@ beforeAll(async () => {
   await terminate("e5", "stepup", "casino", "bob", "bob", { code: "INTERNAL", errorReason: "UPSTREAM_INTERNAL_ERROR", alreadyTerminated: false });
   await terminate("e6", "admin", "local", "no-such-session", "carl", { code: "NOT_FOUND", errorReason: "SESSION_NOT_FOUND", alreadyTerminated: false });
   await terminate("e7", "deleter", "local", a1, "ann", { code: "OK", errorReason: "", alreadyTerminated: true });
-  await sleep(3);
+  await nextMillisecond();
   // The fan-out ends ann's last live local session.
   const requestId = randomUUID();
   const { operation } = await client.terminateUser({ userId: "ann", providers: ["local"], reason: "reason of e8", requestId }, as("admin"));

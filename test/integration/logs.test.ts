@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
 
 let svc: TestService;
 beforeAll(async () => {
@@ -14,9 +15,11 @@ describe("call logs", () => {
     await client.terminate({ sessionId: created.sessionId, sessionToken: created.sessionToken }, { headers: bearer(svc.keys.nobody) });
     await expect(client.terminate({ sessionId: created.sessionId, sessionToken: "wrong-token" }, { headers: bearer(svc.keys.nobody) })).rejects.toThrow();
     await expect(client.getSession({ sessionId: created.sessionId }, { headers: bearer("sck_not-a-key") })).rejects.toThrow();
-    await new Promise((r) => setTimeout(r, 50));
-
-    const calls = svc.logs.filter((l) => l["msg"] === "call");
+    // A call's line is written when its HTTP exchange ends, which may be just after the client has the answer.
+    const calls = await until("the four call lines", () => {
+      const lines = svc.logs.filter((l) => l["msg"] === "call");
+      return lines.length >= 4 && lines;
+    });
     expect(calls.map((c) => [c["procedure"], c["code"], c["principal"]])).toEqual([
       ["/sessioncontrol.v1.SessionControl/CreateSession", "OK", "admin"],
       ["/sessioncontrol.v1.SessionControl/Terminate", "OK", "nobody"],

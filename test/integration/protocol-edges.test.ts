@@ -9,6 +9,7 @@ import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
 
 const TERMINATE = "/sessioncontrol.v1.SessionControl/Terminate";
 const UNAUTHENTICATED_MESSAGE = "missing or unknown API key: send Authorization: Bearer <api key>";
@@ -18,14 +19,6 @@ beforeAll(async () => {
   svc = await startTestService();
 });
 afterAll(() => svc.stop());
-
-async function until(check: () => boolean, withinMs = 5_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** One request on a raw HTTP/2 stream: headers, body chunks (the stream ends only when `end`), then what came back. */
 function h2Call(
@@ -132,9 +125,9 @@ describe("calls reset by the client", () => {
       const req = session.request({ ":method": "POST", ":path": TERMINATE, "content-type": "application/grpc", te: "trailers", ...bearer(svc.keys.admin) });
       req.on("error", () => {});
       req.write(Buffer.from([0, 0, 0, 1, 0]));
-      await until(() => req.id !== undefined, 2_000, "the stream to open");
+      await until("the stream to open", () => req.id !== undefined);
       req.close(http2.constants.NGHTTP2_CANCEL);
-      await until(() => svc.logs.some((l) => l["msg"] === "call" && l["code"] === "CANCELED"), 5_000, "the call line");
+      await until("the call line", () => svc.logs.some((l) => l["msg"] === "call" && l["code"] === "CANCELED"));
       const line = svc.logs.find((l) => l["msg"] === "call" && l["code"] === "CANCELED")!;
       expect(line["procedure"]).toBe(TERMINATE);
       expect(line["principal"]).toBe("admin");

@@ -4,10 +4,12 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { DeleteSessionRequest, ListSessionsRequest } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { SessionControl, type Operation } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { FakeZitadel } from "../fakes/zitadel.js";
 import { detailBytes } from "../helpers/errors.js";
+import { operationDone } from "../helpers/operations.js";
 import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
 
 /*
  * Request ids belong to their caller (issue 8, point 2): each attack of the issue, and that it fails.
@@ -83,15 +85,7 @@ function plainSha256Id(operationId: string, provider: string, sessionId: string)
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-async function untilDone(id: string, ms = 15_000): Promise<Operation> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const { operation } = await client.getOperation({ id }, as("reader"));
-    if (operation?.done) return operation;
-    if (Date.now() > end) throw new Error(`operation ${id} not done within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const untilDone = (id: string) => operationDone(client, id, as("reader").headers);
 
 describe("a request id belongs to the principal that used it", () => {
   it("another principal's request id replays nothing: a caller without permission gets its own refusal, not the admin's answer", async () => {
@@ -185,10 +179,7 @@ describe("TerminateUser's own request ids", () => {
 
     // A session.read key sees the operation and its attempts, with the request ids they used.
     const attempts = async () => (await client.listEvents({ userId: user, provider: "idp", pageSize: 1000 }, as("reader"))).events;
-    for (const end = Date.now() + 10_000; new Set((await attempts()).filter((e) => e.operationId === opId).map((e) => e.sessionId)).size < idp.length; ) {
-      if (Date.now() > end) throw new Error("the idp work was never attempted");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await until("an attempt at each idp session", async () => new Set((await attempts()).filter((e) => e.operationId === opId).map((e) => e.sessionId)).size >= idp.length, { everyMs: 25 });
     const used = new Map((await attempts()).filter((e) => e.operationId === opId).map((e) => [e.sessionId, e.requestId]));
 
     for (const sessionId of idp) {

@@ -5,6 +5,7 @@ import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.j
 import { base32Decode, totp } from "../../src/auth/totp.js";
 import { keepErrorTexts } from "../helpers/errors.js";
 import { bearer, grpcClient, startTestService, STEPUP_TOTP_SECRET, type Role, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
 
 const STEP_MS = 30_000;
 const KEY = base32Decode(STEPUP_TOTP_SECRET)!;
@@ -29,8 +30,7 @@ const codeAt = (offset: number, now = Date.now()) => totp(KEY, now + offset * ST
 
 /** Waits, when needed, so that at least `ms` are left in the current 30 s step: the test's codes stay where it put them. */
 async function awayFromStepEnd(ms = 5_000): Promise<void> {
-  const left = STEP_MS - (Date.now() % STEP_MS);
-  if (left < ms) await new Promise((resolve) => setTimeout(resolve, left + 50));
+  await until(`at least ${ms} ms left in the current TOTP step`, () => STEP_MS - (Date.now() % STEP_MS) >= ms, { timeoutMs: ms + 1_000, everyMs: 20 });
 }
 
 /** A user with one session in the embedded store. */

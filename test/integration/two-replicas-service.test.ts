@@ -4,10 +4,12 @@ import type { Client } from "@connectrpc/connect";
 import type { Operation, SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
-import { childSetup, killAllChildren, startChild, until, type ChildSetup } from "../helpers/child-service.js";
+import { childSetup, childTestTimeout, killAllChildren, startChild, type ChildSetup } from "../helpers/child-service.js";
 import { counterValue } from "../helpers/metrics.js";
 import { dropSchema, freshSchema, postgresSkipReason, storeUrl, withClient } from "../helpers/postgres.js";
+import { operationDone } from "../helpers/operations.js";
 import { bearer, grpcClient, METRICS_WITH_TOKEN, startTestService, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
 
 const skip = await postgresSkipReason();
 
@@ -31,20 +33,12 @@ function rocketchat(fake: FakeRocketChat, extra: Record<string, unknown> = {}): 
   return { name: "chat", type: "rocketchat", base_url: fake.url, user_id: RC_ADMIN, auth_token: `env:${RC_TOKEN_ENV}`, max_attempts: 1, breaker_failures: 1000, timeout_ms: 2_000, ...extra };
 }
 
-async function waitDone(r: Replica, id: string, timeoutMs = 15_000, describe?: () => string): Promise<Operation> {
-  return until(
-    () => `operation ${id} to be done${describe ? ` (${describe()})` : ""}`,
-    async () => {
-      const { operation } = await r.client.getOperation({ id }, { headers: r.headers });
-      return operation?.done ? operation : undefined;
-    },
-    timeoutMs,
-    25,
-  );
+function waitDone(r: Replica, id: string, progress: () => string, timeoutMs?: number): Promise<Operation> {
+  return operationDone(r.client, id, r.headers, { progress, ...(timeoutMs !== undefined && { timeoutMs }) });
 }
 
 /** Two (or more) service instances sharing one PostgreSQL: a fresh schema, each replica with its own port and keys. */
-describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", () => {
+describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", { timeout: childTestTimeout(1) }, () => {
   let fake: FakeRocketChat;
   const schemas: string[] = [];
   const replicas: Replica[] = [];
@@ -153,7 +147,7 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
     await until("the listing, and every session failing once", async () => {
       const { operation } = await b!.client.getOperation({ id: opId }, { headers: b!.headers });
       const chat = operation!.providers.find((p) => p.provider === "chat")!;
-      return chat.listed && chat.sessionsPending === 40 && chat.failures.length === 40 ? true : undefined;
+      return chat.listed && chat.sessionsPending === 40 && chat.failures.length === 40;
     });
     const lists = fake.requests.filter((r) => r.pathname === "/api/v1/sessions/list.all").slice(listsBefore);
     expect(lists.filter((r) => r.answer?.status === 200)).toHaveLength(1);
@@ -163,7 +157,7 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
     const okBefore = [await counter(a!, "session_control_terminations_total", { provider: "chat", code: "OK" }), await counter(b!, "session_control_terminations_total", { provider: "chat", code: "OK" })];
     expect(okBefore).toEqual([0, 0]);
     ledger.logoutDown = false;
-    const done = await waitDone(b!, opId, 15_000, () => `ended ${ledger.endedTotal}/40`);
+    const done = await waitDone(b!, opId, () => `ended ${ledger.endedTotal}/40`);
 
     expect(ledger.active()).toEqual([]);
     expect([...ledger.ended.keys()].sort()).toEqual(sessions);
@@ -211,16 +205,17 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
       { headers: setup.headers, timeoutMs: 2_000 },
     );
     const opId = started!.id;
-    const listed = fake.requests.find((r) => r.pathname === "/api/v1/sessions/list.all")!;
+    // Its answer may come before its listing reaches the upstream (a loaded machine): wait for it.
+    const listed = await until("the doomed replica's listing", () => fake.requests.find((r) => r.pathname === "/api/v1/sessions/list.all"));
     expect(listed).toBeDefined();
     // The survivor, its worker polling, beside it; then SIGKILL while the doomed one holds claims.
     const [survivor] = await startReplicas(1, schema, { providers: [rocketchat(fake)], operations });
-    await until("8 sessions ended upstream", () => (ledger.endedTotal >= 8 ? true : undefined), 10_000, 2);
+    await until("8 sessions ended upstream", () => ledger.endedTotal >= 8, { everyMs: 2 });
     await doomed.kill();
     const killedAt = Date.now();
     expect(ledger.endedTotal).toBeLessThan(SESSIONS);
 
-    const done = await waitDone(survivor!, opId, 15_000, () => `ended ${ledger.endedTotal}/${SESSIONS}`);
+    const done = await waitDone(survivor!, opId, () => `ended ${ledger.endedTotal}/${SESSIONS}`);
 
     const chat = done.providers.find((p) => p.provider === "chat")!;
     expect(chat).toMatchObject({ listed: true, sessionsPending: 0, failures: [] });
@@ -242,18 +237,22 @@ describe.skipIf(skip !== undefined)("two service replicas on one PostgreSQL", ()
   });
 
   it("(d) a fan-out that outlasts the lease: the other replica does not take work the first still has queued", async () => {
-    const LEASE_MS = 300;
+    const LEASE_MS = 4_000;
     fake.reset({ userId: RC_ADMIN, authToken: RC_TOKEN });
     const ledger = new EndLedger(fake);
-    ledger.delayMs = 25;
+    ledger.delayMs = 250;
     const sessions = ledger.addSessions("victim-d", 40, "d-sess");
-    // 40 sessions, 2 at a time, 25 ms each: about 500 ms of work, claimed at once, for a lease of 300 ms.
+    // 40 sessions, 2 at a time, 250 ms each: about 5 s of work, claimed at once, for a lease of 4 s.
+    // The lease is above call_timeout_ms, as the configuration asks: a call starts only while 2 s of its
+    // claim are left and is cut at 2 s, so none outlasts its claim however loaded the machine. (With a
+    // lease of 300 ms, below call_timeout_ms, a call started with half the lease left outlasted it under
+    // load, and the other replica repeated it.)
     const [a, b] = await startReplicas(2, await newSchema(), {
       providers: [rocketchat(fake)],
       operations: { poll_ms: 20, lease_ms: LEASE_MS, concurrency_per_provider: 2, retry_initial_ms: 100, retry_max_ms: 500, call_timeout_ms: 2_000 },
     });
     const { operation: started } = await a!.client.terminateUser({ userId: "victim-d", reason: "compromised", requestId: randomUUID() }, { headers: a!.headers, timeoutMs: 2_000 });
-    const done = await waitDone(b!, started!.id, 15_000, () => `ended ${ledger.endedTotal}/40`);
+    const done = await waitDone(b!, started!.id, () => `ended ${ledger.endedTotal}/40`, 40_000);
 
     expect(ledger.active()).toEqual([]);
     expect([...ledger.ended.keys()].sort()).toEqual(sessions);

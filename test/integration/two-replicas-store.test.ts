@@ -4,15 +4,12 @@ import type { NewOperation, WorkClaim } from "../../src/store/operation-types.js
 import { PostgresStores } from "../../src/store/postgres.js";
 import { MIGRATIONS } from "../../src/store/postgres-migrations.js";
 import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
+import { until } from "../helpers/wait.js";
 
 const skip = await postgresSkipReason();
 
 function operation(requestId: string, providers = [{ provider: "local", providerUserId: "u1" }]): NewOperation {
   return { userId: "u1", reason: "compromised", requestId, principal: "admin", expiresAt: new Date(Date.now() + 3_600_000), providers };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Two service instances sharing one database: two stores, each with its own pool, on the same schema. */
@@ -101,8 +98,11 @@ describe.skipIf(skip !== undefined)("two replicas on one PostgreSQL", () => {
     expect(await b.operations.claimWork("survivor", 60_000, 10, op.id)).toEqual([]);
     expect((await b.operations.getOperation(op.id))!.operation.done).toBe(false);
 
-    await sleep(700);
-    const taken = await b.operations.claimWork("survivor", 60_000, 10, op.id);
+    // The held items come free once their lease lapses: the survivor claims them then.
+    const taken = await until("the dying replica's leases to lapse", async () => {
+      const claimed = await b.operations.claimWork("survivor", 60_000, 10, op.id);
+      return claimed.length > 0 && claimed;
+    });
     expect(taken.map((c) => c.item.sessionId).sort()).toEqual(held.map((h) => h.item.sessionId).sort());
     expect(taken.every((c) => c.item.attempts === 2)).toBe(true);
     for (const c of taken) await b.operations.completeWork(c.item, { state: "ended" });

@@ -8,8 +8,12 @@ import { FakeLuckyMonaco, SUCCESS } from "../fakes/luckymonaco.js";
 import { closedPort } from "../helpers/closed-port.js";
 import { failure } from "../helpers/errors.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { sleep, until } from "../helpers/wait.js";
 
 // Resilience of every upstream provider, shown with the simplest upstream: LuckyMonaco.
+
+/** lm-breaker's breaker_half_open_after_ms. */
+const BREAKER_HALF_OPEN_MS = 2000;
 
 let fake: FakeLuckyMonaco;
 let svc: TestService;
@@ -24,7 +28,10 @@ beforeAll(async () => {
       { ...common, name: "lm", timeout_ms: 5000, max_attempts: 1, breaker_failures: 1000 },
       { ...common, name: "lm-retry", timeout_ms: 200, max_attempts: 3, initial_backoff_ms: 10, max_backoff_ms: 20, breaker_failures: 1000 },
       { ...common, name: "lm-down", base_url: `http://127.0.0.1:${await closedPort()}`, max_attempts: 2, initial_backoff_ms: 10, breaker_failures: 1000 },
-      { ...common, name: "lm-breaker", timeout_ms: 1000, max_attempts: 1, breaker_failures: 2, breaker_half_open_after_ms: 200 },
+      // The retry of a held request: a timeout long enough for the retry's answer on a loaded machine.
+      { ...common, name: "lm-retry-held", timeout_ms: 2000, max_attempts: 3, initial_backoff_ms: 10, max_backoff_ms: 20, breaker_failures: 1000 },
+      // Half-open after 2 s: a loaded machine must not reach it before the test has seen the breaker open.
+      { ...common, name: "lm-breaker", timeout_ms: 5000, max_attempts: 1, breaker_failures: 2, breaker_half_open_after_ms: BREAKER_HALF_OPEN_MS },
       { ...common, name: "lm-pool", max_connections: 2, max_attempts: 1 },
     ],
     default_provider: "lm",
@@ -57,15 +64,7 @@ async function stillServes(): Promise<void> {
   expect(res.alreadyTerminated).toBe(false);
   expect(fake.requests).toHaveLength(1);
   const health = await client.listProviders({}, opts());
-  expect(health.providers).toHaveLength(5);
-}
-
-async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  expect(health.providers).toHaveLength(6);
 }
 
 async function providerHealth(name: string) {
@@ -82,7 +81,7 @@ describe("faults", () => {
     expect([f.code, f.reason]).toEqual([Code.DeadlineExceeded, "UPSTREAM_TIMEOUT"]);
     expect(Date.now() - started).toBeLessThan(1500);
     expect(fake.requests.map((r) => (r.body as { uuid: string }).uuid)).toEqual([requestId, requestId, requestId]);
-    await until(() => fake.requests.every((r) => r.aborted));
+    await until("every upstream request to be aborted", () => fake.requests.every((r) => r.aborted));
     await stillServes();
   });
 
@@ -157,7 +156,7 @@ describe("faults", () => {
     const aborted = fake.nextAbort(3000);
     const controller = new AbortController();
     const call = outcome(terminate("lm", { signal: controller.signal }));
-    await until(() => fake.requests.length === 1);
+    await until("the upstream request", () => fake.requests.length === 1);
     controller.abort();
     expect((await call).code).toBe(Code.Canceled);
     await aborted;
@@ -168,6 +167,7 @@ describe("faults", () => {
   it("a circuit breaker opens after repeated failures, fails fast, and closes after recovery", async () => {
     fake.answerAlways({ status: 503, body: { errors: { code: "G.01", message: "Service unavailable" } } });
     for (let i = 0; i < 2; i++) expect((await outcome(terminate("lm-breaker"))).reason).toBe("UPSTREAM_UNAVAILABLE");
+    const openedBy = Date.now();
     expect(fake.requests).toHaveLength(2);
     let health = await providerHealth("lm-breaker");
     expect([health.breakerState, health.lastErrorCode]).toEqual(["open", "UNAVAILABLE"]);
@@ -180,7 +180,8 @@ describe("faults", () => {
     expect(fake.requests).toHaveLength(2);
 
     fake.answerAlways(SUCCESS);
-    await new Promise((r) => setTimeout(r, 250));
+    // The breaker half-opens only on a call made breaker_half_open_after_ms after it opened: that time is the subject.
+    await sleep(openedBy + BREAKER_HALF_OPEN_MS + 50 - Date.now());
     const res = await terminate("lm-breaker");
     expect(res.alreadyTerminated).toBe(false);
     expect(fake.requests).toHaveLength(3);
@@ -192,9 +193,10 @@ describe("faults", () => {
   });
 
   it("a retry after a timeout reaches LuckyMonaco with the same uuid", async () => {
-    fake.answerOnce({ delayMs: 1500, ...SUCCESS });
+    // The first answer is held until the provider gives up on it (its timeout); the retry is answered at once.
+    fake.answerOnce({ delayMs: 60_000, ...SUCCESS });
     const requestId = randomUUID();
-    const res = await terminate("lm-retry", { requestId });
+    const res = await terminate("lm-retry-held", { requestId });
     expect(res.alreadyTerminated).toBe(false);
     expect(fake.requests.map((r) => (r.body as { uuid: string }).uuid)).toEqual([requestId, requestId]);
     expect(fake.requests[0]!.aborted).toBe(true);

@@ -12,7 +12,7 @@ import type { FakeAnswer } from "../fakes/http-fake.js";
 import { FakeLuckyMonaco } from "../fakes/luckymonaco.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { expectMapped, keepErrorTexts } from "../helpers/errors.js";
-import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { bearer, callLinesWritten, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 
 // Seed 000, verbatim: the example request body and the example successful answer.
 const SEED_REQUEST = `{
@@ -220,7 +220,7 @@ describe("luckymonaco: secrets", () => {
       ["local", "local", false],
       ["casino", "luckymonaco", true],
     ]);
-    await new Promise((r) => setTimeout(r, 50));
+    await callLinesWritten(svc);
     expect(errorTexts.length).toBeGreaterThan(0);
     for (const text of [svc.logText(), JSON.stringify(providers, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v)), ...errorTexts]) {
       expect(text).not.toContain(TOKEN);

@@ -19,6 +19,7 @@ import { envelope, FakeSenhasegura, type RemoteSession } from "../fakes/senhaseg
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { expectMapped, keepErrorTexts, type MappedFailure } from "../helpers/errors.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { sleep, until } from "../helpers/wait.js";
 
 // Seed 003, verbatim: the successful answer of DEL /api/pam/session/drop/{session_id}.
 const SEED_SUCCESS = `{
@@ -374,7 +375,8 @@ describe("senhasegura: answers told by the body as well as the status", () => {
     const err = await failure(terminate(hash(), "vault-quick"));
     expect(err.code).toBe(Code.DeadlineExceeded);
     expect(err.findDetails(ErrorInfoSchema)[0]!.reason).toBe("UPSTREAM_TIMEOUT");
-    await expect.poll(() => fake.apiRequests[0]?.aborted).toBe(true);
+    await until("the upstream request to be aborted", () => fake.apiRequests[0]?.aborted);
+    expect(fake.apiRequests[0]?.aborted).toBe(true);
   });
 
   it("a token answer without access_token is malformed", async () => {
@@ -436,11 +438,13 @@ describe("senhasegura: the access token", () => {
   it("is refreshed shortly before it expires (10 % of a short lifetime early)", async () => {
     fake.expiresIn = 3;
     await drops("t-expiry", 1);
-    await new Promise((r) => setTimeout(r, 1000));
+    // A token a third into its 3 s lifetime is still used: that time is the subject.
+    await sleep(1000);
     await drops("t-expiry", 1);
     expect(fake.tokenRequests).toHaveLength(1);
     // 2.7 s after the first token request the adapter asks for a new token, before the first expires at 3 s.
-    await new Promise((r) => setTimeout(r, Math.max(0, fake.tokenRequests[0]!.receivedAt + 2750 - Date.now())));
+    // Into the last tenth of the lifetime, where the adapter refreshes: that time is the subject.
+    await sleep(Math.max(0, fake.tokenRequests[0]!.receivedAt + 2750 - Date.now()));
     await drops("t-expiry", 1);
     const [first, second] = fake.tokenRequests;
     expect(second).toBeDefined();

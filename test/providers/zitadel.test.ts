@@ -20,7 +20,8 @@ import { zitadelTable } from "../../src/status/zitadel.js";
 import { FakeZitadel, zitadelError, type FakeAnswer, type ZitadelErrorBody } from "../fakes/zitadel.js";
 import { closedPort } from "../helpers/closed-port.js";
 import { expectMapped, keepErrorTexts } from "../helpers/errors.js";
-import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { bearer, callLinesWritten, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
 
 // Seed 001, verbatim: the REST request body of DeleteSession, its example answer, and the error body.
 const SEED_001_REQUEST_BODY = `{
@@ -308,7 +309,8 @@ describe("zitadel: every mapped answer", () => {
     const metadata = { upstream_status: status, upstream_code: code, upstream_message: typeof message === "string" ? message : expect.stringMatching(message) };
     expectMapped(err, provider, { ...row, metadata });
     if (row.cancelled) {
-      await expect.poll(() => fake.calls[0]?.aborted, { timeout: 2000 }).toBe(true);
+      await until("the upstream call to be aborted", () => fake.calls[0]?.aborted);
+      expect(fake.calls[0]?.aborted).toBe(true);
     }
   });
 
@@ -424,19 +426,22 @@ describe("zitadel: listUserSessions", () => {
     const p = provider();
     const controller = new AbortController();
     const reason = new ProviderFailure("idp", { code: "transport.canceled", message: "the caller cancelled the call" }, zitadelTable);
-    setTimeout(() => controller.abort(reason), 100);
+    // Aborted once the upstream has the call, however long the call took to get there.
+    const abort = () => controller.abort(reason);
+    void until("the upstream call", () => fake.calls.length > 0).then(abort, abort);
     try {
       await expect(p.listUserSessions({ userId: "user-42", signal: controller.signal })).rejects.toBe(reason);
     } finally {
       await p.close();
     }
-    await expect.poll(() => fake.calls[0]?.aborted, { timeout: 2000 }).toBe(true);
+    await until("the upstream call to be aborted", () => fake.calls[0]?.aborted);
+    expect(fake.calls[0]?.aborted).toBe(true);
   });
 });
 
 describe("zitadel: secrets", () => {
   it("never shows the service user's token or a caller's session token in logs or error messages", async () => {
-    await new Promise((r) => setTimeout(r, 50));
+    await callLinesWritten(svc);
     expect(errorTexts.length).toBeGreaterThan(20);
     const text = svc.logText();
     for (const secret of [TOKEN, ...callerTokens]) {

@@ -9,6 +9,7 @@ import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { HealthStatus, ServingStatus, healthRoutes } from "../../src/server/health.js";
 import { reflectionRoutes } from "../../src/server/reflection.js";
+import { until } from "../helpers/wait.js";
 
 const services = [SessionControl, SessionService, Health, v1.ServerReflection, v1alpha.ServerReflection];
 
@@ -242,7 +243,8 @@ describe("health", () => {
     const pending = it.next();
     abort.abort();
     await expect(pending).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Canceled);
-    await expect.poll(() => health.watchers).toBe(0);
+    await until("the watcher to be gone", () => health.watchers === 0);
+    expect(health.watchers).toBe(0);
   });
 
   it("streams SERVICE_UNKNOWN, then the status once the service appears, without leaking", async () => {

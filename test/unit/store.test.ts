@@ -12,6 +12,7 @@ import { migrate, MIGRATIONS } from "../../src/store/postgres-migrations.js";
 import { SqliteStores } from "../../src/store/sqlite.js";
 import type { AuditEvent, EventQuery, NewSession, Stores } from "../../src/store/store.js";
 import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
+import { nextMillisecond, until } from "../helpers/wait.js";
 
 const postgresSkip = await postgresSkipReason();
 
@@ -75,9 +76,6 @@ function newOperation(requestId: string): NewOperation {
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(`${name} store`, () => {
   let env: StoreEnv;
@@ -142,7 +140,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       ids.push((await store.sessions.createSession(newSession(i % 2 === 0 ? "even" : "odd"))).id);
-      await sleep(2); // ids order by millisecond; within one, at random
+      await nextMillisecond(); // ids order by millisecond; within one, at random
     }
     await store.sessions.createSession(newSession("other"));
     const even = await store.sessions.listSessions({ userId: "even", limit: 10 });
@@ -304,7 +302,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       ids.push((await store.operations.createOperation({ ...newOperation(`r${i}`), userId: i % 2 === 0 ? "even" : "odd" })).operation.id);
-      await sleep(2); // ids order by millisecond; within one, at random
+      await nextMillisecond(); // ids order by millisecond; within one, at random
     }
     expect((await store.operations.listOperations({ limit: 10 })).map((o) => o.id)).toEqual([...ids].reverse());
     const page1 = await store.operations.listOperations({ userId: "even", limit: 2 });
@@ -368,8 +366,11 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     const [held] = await store.operations.claimWork("dead-worker", 100, 10);
     expect(held?.item.attempts).toBe(1);
     expect(await store.operations.claimWork("w2", 100, 10)).toEqual([]);
-    await sleep(250);
-    const [taken] = await store.operations.claimWork("w2", 60_000, 10);
+    // The held item comes free once its lease lapses: w2 claims it then.
+    const [taken] = await until("the dead worker's lease to lapse", async () => {
+      const claimed = await store.operations.claimWork("w2", 60_000, 10);
+      return claimed.length > 0 && claimed;
+    });
     expect(taken?.item).toMatchObject({ operationId: operation.id, provider: "local", kind: "list", attempts: 2 });
     expect(await store.operations.claimWork("w3", 60_000, 10)).toEqual([]);
     expect((await store.operations.getOperation(operation.id))!.items[0]!.attempts).toBe(2);
