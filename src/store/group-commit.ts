@@ -187,7 +187,7 @@ export class GroupCommit {
       while (this.queue.length > 0 && !this.failure) {
         // The writes of the rest of this turn join the batch.
         await new Promise((resolve) => setImmediate(resolve));
-        await this.checkpointIfDue().catch((err: unknown) => this.fail(err));
+        if (this.files.walBytes() >= this.checkpointAt) await this.checkpoint().catch((err: unknown) => this.fail(err));
         if (this.failure) break;
         const batch = this.queue;
         this.queue = [];
@@ -218,8 +218,7 @@ export class GroupCommit {
   }
 
   /** Between batches, every commit synced: see the class comment, steps (1) to (4). */
-  private async checkpointIfDue(): Promise<void> {
-    if (this.files.walBytes() < this.checkpointAt) return;
+  private async checkpoint(): Promise<void> {
     const copied = this.walCheckpoint("PASSIVE");
     await this.files.syncDatabase();
     if (copied && this.walCheckpoint("TRUNCATE") && this.files.walBytes() === 0) {
