@@ -10,6 +10,7 @@ import { Health, HealthCheckRequestSchema, HealthCheckResponseSchema } from "../
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { GrpcJsClient } from "../helpers/grpc-js.js";
 import { bearer, startTestService, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
 
 /**
  * What the transport (src/server/rpc-adapter.ts, in front of connect-node's adapter) carries
@@ -33,14 +34,6 @@ afterAll(async () => {
   grpcJs.close();
   await svc.stop();
 });
-
-async function until(check: () => boolean, withinMs = 5_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The ConnectError a call fails with; fails the test when it succeeds. */
 async function failureOf(p: Promise<unknown>): Promise<ConnectError> {
@@ -181,7 +174,7 @@ describe("the call line of a stream says how it ended", () => {
     const before = svc.logs.length;
     await action();
     const line = () => svc.logs.slice(before).find((l) => l["msg"] === "call" && l["procedure"] === WATCH);
-    await until(() => line() !== undefined, 5_000, "the call line");
+    await until("the call line", () => line() !== undefined);
     return line()!;
   }
 
