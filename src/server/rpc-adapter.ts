@@ -67,6 +67,8 @@ export function rpcAdapter(options: RpcAdapterOptions): RpcHandler {
     const query = url.indexOf("?");
     const route = routes.get(query < 0 ? url : url.slice(0, query));
     if (!route) return fallback(req, res);
+    // A stream the client reset before it was served (rapid reset): nothing to answer, no call to build.
+    if ("stream" in req && req.stream.destroyed) return;
     if (refusesContentType(route.handler, req)) return answerUnsupportedMediaType(req, res);
     valuesOf.set(req, contextValues);
     // HTTP/2 may leave out :authority (and Host); connect-node would throw for want of one.
