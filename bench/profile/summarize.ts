@@ -79,7 +79,7 @@ const RULES: [RegExp, Bucket][] = [
   [/\/src\/server\/call-log\./, B("ours: call log", "ours")],
   [/\/src\/server\/metrics\./, B("ours: metrics (prom-client)", "ours")],
   [/\/src\/(server\/authenticate|auth\/)/, B("ours: auth (API key hash, guessing limits)", "ours")],
-  [/\/src\/server\/rpc-adapter\./, B("ours: rpc adapter (request assembly, checkedBinary)", "ours")],
+  [/\/src\/server\/(rpc-adapter|request-body)\./, B("ours: rpc adapter (routing, body checks in front of connectNodeAdapter)", "ours")],
   [/\/src\/server\/(handler|one-port|deadline|cors)\./, B("ours: HTTP plumbing (handler, one-port)", "ours")],
   [/\/src\/(api|providers|status)\//, B("ours: TerminateAction + local provider", "ours")],
   [/\/src\//, B("ours: other", "ours")],
