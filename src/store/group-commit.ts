@@ -91,16 +91,19 @@ export class StoreSyncError extends Error {
  * - Automatic checkpoints are off (`wal_autocheckpoint = 0`): SQLite would copy frames into the
  *   database file and start the WAL over without any sync. Checkpoints run here, between batches,
  *   when the -wal file has grown past `checkpointBytes` and every commit in it is synced:
- *   (1) a PASSIVE checkpoint copies the frames into the database file; (2) an fdatasync of the
- *   database file; only then (3) a TRUNCATE checkpoint empties the -wal file, and (4) an fdatasync
- *   of the -wal file makes the empty file durable before the next batch writes a new WAL header and
- *   frames at its start. Without (2), power loss after the WAL started over could lose commits the
- *   database file did not hold yet; without (3) and (4), new frames written over an old WAL whose
- *   new header is not yet on disk could leave old frames that recovery replays over newer pages
- *   (SQLite syncs the header on a restart for this, https://sqlite.org/src/info/ff5be73dee, except
- *   under synchronous = OFF). When (3) cannot empty the WAL (another process reads the file), the
+ *   (1) a PASSIVE checkpoint copies every frame into the database file; (2) an fdatasync of the
+ *   database file, before anything else is written. Once every frame is in the database file, the
+ *   next write transaction starts the WAL over in place (a new header with new salts, frames from
+ *   the start) and, `journal_size_limit` being `checkpointBytes`, its commit cuts the file back to
+ *   that size: the file is reused, not grown from nothing again (a growing file costs every write
+ *   and every fdatasync a block allocation and a journal commit, bench/PROFILE.md). Power loss
+ *   before the new commit's sync leaves either the old header, under which recovery stops at the
+ *   first new frame (another salt) or replays old frames whose pages (2) already made durable in
+ *   the database file, or the new header, under which old frames (old salt) and a torn commit are
+ *   dropped. Without (2), power loss after the WAL started over could lose commits the database file
+ *   did not hold yet. When (1) cannot copy every frame (another process reads the file), the
  *   connection goes back to `synchronous = FULL`, so SQLite syncs itself (blocking, as before), until
- *   a later checkpoint empties it.
+ *   a later checkpoint copies them all.
  * - A failed sync rejects the writes of its batch and makes the store refuse every later call:
  *   after a failed fsync, Linux may drop the dirty pages and report the next fsync as good, so no
  *   later commit could be acknowledged safely. A restart recovers from what is on disk.
@@ -139,6 +142,7 @@ export class GroupCommit {
     this.onSyncFailure = options.onSyncFailure ?? (() => undefined);
     db.pragma("synchronous = OFF");
     db.pragma("wal_autocheckpoint = 0");
+    db.pragma(`journal_size_limit = ${this.checkpointBytes}`);
     this.inSavepoint = db.transaction((run: () => unknown) => run());
     this.inBatch = db.transaction((batch: Pending[], outcomes: Outcome[]) => {
       for (const item of batch) {
@@ -187,7 +191,7 @@ export class GroupCommit {
       while (this.queue.length > 0 && !this.failure) {
         // The writes of the rest of this turn join the batch.
         await new Promise((resolve) => setImmediate(resolve));
-        if (this.files.walBytes() >= this.checkpointAt) await this.checkpoint().catch((err: unknown) => this.fail(err));
+        if (this.files.walBytes() > this.checkpointAt) await this.checkpoint().catch((err: unknown) => this.fail(err));
         if (this.failure) break;
         const batch = this.queue;
         this.queue = [];
@@ -217,23 +221,22 @@ export class GroupCommit {
     }
   }
 
-  /** Between batches, every commit synced: see the class comment, steps (1) to (4). */
+  /** Between batches, every commit synced: see the class comment, steps (1) and (2). */
   private async checkpoint(): Promise<void> {
     const copied = this.walCheckpoint("PASSIVE");
     await this.files.syncDatabase();
-    if (copied && this.walCheckpoint("TRUNCATE") && this.files.walBytes() === 0) {
-      await this.files.syncWal();
+    if (copied) {
       this.db.pragma("synchronous = OFF");
       this.checkpointAt = this.checkpointBytes;
     } else {
-      // Another connection holds frames of the WAL: SQLite syncs itself until the WAL can be emptied.
+      // Another connection holds frames of the WAL: SQLite syncs itself until they can all be copied.
       this.db.pragma("synchronous = FULL");
       this.checkpointAt = this.files.walBytes() + this.checkpointBytes;
     }
   }
 
-  /** True when every frame was checkpointed (and, for TRUNCATE, the WAL emptied); never waits for another connection. */
-  private walCheckpoint(mode: "PASSIVE" | "TRUNCATE"): boolean {
+  /** True when every frame was checkpointed; never waits for another connection. */
+  private walCheckpoint(mode: "PASSIVE"): boolean {
     const timeout = this.db.pragma("busy_timeout", { simple: true }) as number | bigint;
     this.db.pragma("busy_timeout = 0");
     try {
