@@ -223,7 +223,7 @@ export class GroupCommit {
 
   /** Between batches, every commit synced: see the class comment, steps (1) and (2). */
   private async checkpoint(): Promise<void> {
-    const copied = this.walCheckpoint("PASSIVE");
+    const copied = this.copyWal();
     await this.files.syncDatabase();
     if (copied) {
       this.db.pragma("synchronous = OFF");
@@ -235,12 +235,12 @@ export class GroupCommit {
     }
   }
 
-  /** True when every frame was checkpointed; never waits for another connection. */
-  private walCheckpoint(mode: "PASSIVE"): boolean {
+  /** A PASSIVE checkpoint: true when every frame was copied into the database file; never waits for another connection. */
+  private copyWal(): boolean {
     const timeout = this.db.pragma("busy_timeout", { simple: true }) as number | bigint;
     this.db.pragma("busy_timeout = 0");
     try {
-      const [r] = this.db.pragma(`wal_checkpoint(${mode})`) as { busy: number | bigint; log: number | bigint; checkpointed: number | bigint }[];
+      const [r] = this.db.pragma("wal_checkpoint(PASSIVE)") as { busy: number | bigint; log: number | bigint; checkpointed: number | bigint }[];
       return Number(r!.busy) === 0 && Number(r!.log) === Number(r!.checkpointed);
     } finally {
       this.db.pragma(`busy_timeout = ${timeout}`);
