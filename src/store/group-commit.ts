@@ -82,8 +82,10 @@ export class StoreSyncError extends Error {
  *   file before the call (and its size) is on stable storage, so every commit of this batch and of
  *   earlier ones is durable. SQLite's recovery replays the WAL's frames up to the last valid commit
  *   frame (salts and cumulative checksums), so a commit that is only partly on disk is dropped
- *   whole, and it is one that nobody was told about. One batch at a time: the next commits only
- *   after this sync, so promises resolve in commit order.
+ *   whole, and it is one that nobody was told about. One sync at a time: the writes queued while
+ *   it runs commit as the next batch the moment it ends, and that batch's sync starts before this
+ *   batch's callers are answered (answering them is the event loop's work, the sync the disk's;
+ *   neither waits for the other). Promises resolve in commit order.
  * - Reads answer callers (replays of a request id, already-terminated, GetSession), so none may
  *   answer from a commit that power loss could still take back: `read()` runs at once on the
  *   connection (which sees committed frames) and hands its value over once the sync covering every
@@ -113,10 +115,12 @@ export class StoreSyncError extends Error {
  */
 export class GroupCommit {
   private queue: Pending[] = [];
-  /** The batches being committed and synced, one after another, until the queue is empty. */
-  private running: Promise<void> | undefined;
-  /** The sync of the batch committed last, while it runs. */
+  /** A commit is due on the next turn (the writes of the rest of this turn join its batch). */
+  private scheduled = false;
+  /** The sync of the batch committed last, while it runs; the next batch commits when it ends. */
   private syncing: Promise<void> | undefined;
+  /** The checkpoint running between two batches. */
+  private checkpointing: Promise<void> | undefined;
   private failure: StoreSyncError | undefined;
   private closed = false;
   /** Checkpoint once the -wal file holds this many bytes. */
@@ -159,7 +163,7 @@ export class GroupCommit {
     if (this.failure || this.closed) return Promise.reject(this.failure ?? new Error("the store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      this.running ??= this.commitAll();
+      this.schedule();
     });
   }
 
@@ -177,7 +181,11 @@ export class GroupCommit {
 
   /** Resolves once every queued write has committed and been synced (or rejected). */
   async drain(): Promise<void> {
-    while (this.running) await this.running;
+    for (;;) {
+      const busy = this.syncing ?? this.checkpointing ?? (this.scheduled ? new Promise((resolve) => setImmediate(resolve)) : undefined);
+      if (!busy) return;
+      await busy.catch(() => undefined);
+    }
   }
 
   /** Drains, then takes no more writes: the connection and the files may be closed after it. */
@@ -186,39 +194,64 @@ export class GroupCommit {
     this.closed = true;
   }
 
-  private async commitAll(): Promise<void> {
-    try {
-      while (this.queue.length > 0 && !this.failure) {
-        // The writes of the rest of this turn join the batch.
-        await new Promise((resolve) => setImmediate(resolve));
-        if (this.files.walBytes() > this.checkpointAt) await this.checkpoint().catch((err: unknown) => this.fail(err));
-        if (this.failure) break;
-        const batch = this.queue;
-        this.queue = [];
-        const outcomes: Outcome[] = [];
-        try {
-          this.inBatch.immediate(batch, outcomes);
-        } catch (err) {
-          for (const item of batch) item.reject(err);
-          continue;
-        }
-        const synced = this.files.syncWal().catch((err: unknown) => {
-          throw this.fail(err);
-        });
-        this.syncing = synced;
-        await synced.catch(() => undefined);
-        this.syncing = undefined;
-        batch.forEach((item, i) => {
-          if (this.failure) item.reject(this.failure);
-          else if (outcomes[i]!.ok) item.resolve(outcomes[i]!.value);
-          else item.reject(outcomes[i]!.value);
-        });
-      }
-      if (this.failure) for (const item of this.queue.splice(0)) item.reject(this.failure);
-    } finally {
-      // Here, not in a later callback: a write queued by a settled one starts the next round.
-      this.running = undefined;
+  /** Commits the queue on the next turn, unless a sync or checkpoint runs: its end commits it. */
+  private schedule(): void {
+    if (this.scheduled || this.syncing || this.checkpointing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.commitQueue();
+    });
+  }
+
+  /** Commits the queued writes as one batch and starts its sync; called with no sync running. */
+  private commitQueue(checkpointed = false): void {
+    if (this.failure) {
+      for (const item of this.queue.splice(0)) item.reject(this.failure);
+      return;
     }
+    if (this.queue.length === 0) return;
+    // The -wal file keeps its size after a checkpoint, until the next commit starts it over.
+    if (!checkpointed && this.files.walBytes() > this.checkpointAt) {
+      this.checkpointing = this.checkpoint().catch((err: unknown) => void this.fail(err));
+      void this.checkpointing.then(() => {
+        this.checkpointing = undefined;
+        this.commitQueue(true);
+      });
+      return;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    const outcomes: Outcome[] = [];
+    try {
+      this.inBatch.immediate(batch, outcomes);
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      this.schedule();
+      return;
+    }
+    const synced = this.files.syncWal().catch((err: unknown) => {
+      throw this.fail(err);
+    });
+    this.syncing = synced;
+    synced.then(
+      () => this.synced(batch, outcomes),
+      () => this.synced(batch, outcomes),
+    );
+  }
+
+  /**
+   * A batch's sync ended. The writes queued meanwhile commit and their sync starts first, so the
+   * disk is not idle while this batch's callers are answered; then this batch is answered.
+   */
+  private synced(batch: Pending[], outcomes: Outcome[]): void {
+    this.syncing = undefined;
+    this.commitQueue();
+    batch.forEach((item, i) => {
+      if (this.failure) item.reject(this.failure);
+      else if (outcomes[i]!.ok) item.resolve(outcomes[i]!.value);
+      else item.reject(outcomes[i]!.value);
+    });
   }
 
   /** Between batches, every commit synced: see the class comment, steps (1) and (2). */

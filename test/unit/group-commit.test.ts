@@ -126,6 +126,27 @@ describe("group commit", () => {
     db.close();
   });
 
+  it("commits the writes queued during a sync, and starts their sync, before answering the synced batch", async () => {
+    const { db, insert } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files() });
+    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const a = write(1).then(() => syncs.log.push("answer 1"));
+    await syncs.next();
+    const b = write(2).then(() => syncs.log.push("answer 2"));
+    const c = write(3).then(() => syncs.log.push("answer 3"));
+    await syncs.finish("sync wal");
+    await a;
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "run 3", "sync wal", "answer 1"]);
+    // A read now may see writes 2 and 3: it waits for their sync.
+    const r = commits.read(() => "seen");
+    expect(await settled(r)).toBe(false);
+    await syncs.finish("sync wal");
+    await Promise.all([b, c, r]);
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "run 3", "sync wal", "answer 1", "answer 2", "answer 3"]);
+    db.close();
+  });
+
   it("answers writes in the order they were made, each one once durable, over many batches", async () => {
     const { db, insert, count } = memoryTable();
     let synced = 0;
