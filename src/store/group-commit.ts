@@ -227,17 +227,14 @@ export class GroupCommit {
       this.inBatch.immediate(batch, outcomes);
     } catch (err) {
       for (const item of batch) item.reject(err);
-      this.schedule();
       return;
     }
     const synced = this.files.syncWal().catch((err: unknown) => {
       throw this.fail(err);
     });
     this.syncing = synced;
-    synced.then(
-      () => this.synced(batch, outcomes),
-      () => this.synced(batch, outcomes),
-    );
+    const ended = () => this.synced(batch, outcomes);
+    synced.then(ended, ended);
   }
 
   /**

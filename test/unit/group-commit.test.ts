@@ -291,6 +291,22 @@ describe("group commit", () => {
     db.close();
   });
 
+  it("rejects the writes waiting on a checkpoint whose database sync failed, and refuses every later call", async () => {
+    const { db, insert, count } = memoryTable();
+    const syncs = new ManualSyncs(() => 2);
+    const told = vi.fn();
+    const commits = new GroupCommit(db, { files: syncs.files(), checkpointBytes: 1, onSyncFailure: told });
+    const a = commits.write(() => insert.run(1));
+    await syncs.finish("sync db", Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    await expect(a).rejects.toBeInstanceOf(StoreSyncError);
+    await expect(commits.write(() => insert.run(2))).rejects.toBeInstanceOf(StoreSyncError);
+    expect(count()).toBe(0);
+    expect(syncs.log).toEqual(["sync db"]);
+    expect(told).toHaveBeenCalledTimes(1);
+    await commits.drain();
+    db.close();
+  });
+
   it("drains and closes: resolves once every queued write is committed and synced", async () => {
     const { db, insert } = memoryTable();
     const syncs = new ManualSyncs();
