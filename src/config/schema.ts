@@ -70,7 +70,70 @@ const metrics = z.strictObject({
   listen: hostPort.optional(),
 });
 
+/** An http(s) URL with no credentials and no fragment. */
+const httpUrl = z.string().refine((text) => {
+  try {
+    const u = new URL(text);
+    return (u.protocol === "https:" || u.protocol === "http:") && !u.username && !u.password && !u.hash;
+  } catch {
+    return false;
+  }
+}, "must be an http:// or https:// URL without credentials or fragment");
+
+/** Where ended sessions are announced: an SSF receiver (RFC 8935 push) or a Standard Webhooks endpoint. */
+const receiver = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "must be 1 to 100 letters, digits, '.', '_' or '-'"),
+    kind: z.enum(["ssf", "webhook"]),
+    endpoint: httpUrl,
+    /** SSF: the SET's `aud`; default the endpoint's origin. */
+    audience: z.string().min(1).max(1000).optional(),
+    /** `env:`/`file:` reference: sent as the Authorization header's value. */
+    authorization: secretRef.optional(),
+    /** Webhook: the Standard Webhooks secret (whsec_...), by reference. */
+    secret: secretRef.refine((s) => /^whsec_[A-Za-z0-9+/=]{16,}$/.test(s.reveal()), "must be a Standard Webhooks secret: whsec_ followed by base64").optional(),
+    /** SSF: `complex` (user, session, tenant) or `opaque` (the user id). */
+    subject_format: z.enum(["complex", "opaque"]).default("complex"),
+    /** Deliveries are retried until this age, then given up. */
+    max_age_ms: z.number().int().min(1000).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
+  })
+  .superRefine((r, ctx) => {
+    if (r.kind === "webhook" && !r.secret) ctx.addIssue({ code: "custom", path: ["secret"], message: "a webhook receiver needs its whsec_ secret (env: or file: reference)" });
+    if (r.kind === "ssf" && r.secret) ctx.addIssue({ code: "custom", path: ["secret"], message: "only webhook receivers take a secret; an SSF receiver verifies SETs against /jwks.json" });
+    if (r.kind === "webhook" && r.audience) ctx.addIssue({ code: "custom", path: ["audience"], message: "only SSF receivers take an audience" });
+  });
+
+const notifications = z.strictObject({
+  receivers: z
+    .array(receiver)
+    .default([])
+    .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, "two receivers have the same name"),
+  /** How often the outbox is looked at for work queued by other replicas (this one's is sent at once). */
+  poll_ms: z.number().int().min(10).max(600_000).default(1_000),
+  /** How long a replica's claim on a delivery holds; a killed replica's deliveries move on after it. */
+  lease_ms: z.number().int().min(100).max(3_600_000).default(60_000),
+  /** One delivery's HTTP request may take this long. */
+  request_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+  /** Requests in flight to one receiver at once. */
+  concurrency_per_receiver: z.number().int().min(1).max(256).default(4),
+  retry_initial_ms: z.number().int().min(10).max(3_600_000).default(1_000),
+  retry_max_ms: z.number().int().min(10).max(3_600_000).default(300_000),
+  /** After a 401 or 403 (the receiver refuses our credentials), the next try waits this long. */
+  misconfigured_retry_ms: z.number().int().min(10).max(24 * 3_600_000).default(600_000),
+});
+
+const signing = z.strictObject({
+  /** `env:`/`file:` reference to a PEM private key (EC P-256, RSA of 2048 bits or more, Ed25519); default: one generated and kept with the store. */
+  key_file: secretRef.optional(),
+  /** Keys of an earlier rotation, still published in /jwks.json. */
+  previous_key_files: z.array(secretRef).default([]),
+});
+
 export const configSchema = z.strictObject({
+  /** This service's URL as others reach it: the SET issuer; default http://<server.host>:<server.port>. */
+  public_url: httpUrl.optional(),
+  signing: signing.prefault({}),
+  notifications: notifications.prefault({}),
   server: server.prefault({}),
   metrics: metrics.prefault({}),
   data_dir: z.string().min(1).default("./data"),

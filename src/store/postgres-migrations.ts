@@ -149,6 +149,53 @@ CREATE TABLE service_secrets (
 );
 `,
   },
+  {
+    version: 7,
+    name: "outbox",
+    // Notices and their deliveries (one per subscriber, written in the transaction of the
+    // termination), SSF streams, the signing keys every replica shares, and who started an operation.
+    sql: `
+CREATE TABLE outbox_notices (
+  id bigserial PRIMARY KEY,
+  created_at timestamptz NOT NULL,
+  notice jsonb NOT NULL
+);
+CREATE TABLE deliveries (
+  id bigserial PRIMARY KEY,
+  notice_id bigint NOT NULL REFERENCES outbox_notices (id),
+  subscriber text COLLATE "C" NOT NULL,
+  jti text NOT NULL UNIQUE,
+  state text NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  next_attempt_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  -- {status?, err?, message}
+  last_error jsonb,
+  claimed_by text,
+  claimed_until timestamptz
+);
+CREATE INDEX deliveries_due ON deliveries (subscriber, next_attempt_at) WHERE state = 'pending';
+CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber, id);
+CREATE INDEX deliveries_by_state ON deliveries (state, id);
+CREATE TABLE ssf_streams (
+  stream_id text COLLATE "C" PRIMARY KEY,
+  status text NOT NULL,
+  status_reason text,
+  wants_session_revoked boolean NOT NULL,
+  config jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE TABLE signing_keys (
+  name text PRIMARY KEY,
+  pem text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE operations ADD COLUMN initiating_entity text NOT NULL DEFAULT 'admin';
+`,
+  },
 ];
 
 /** Schema names this store accepts: plain lower-case identifiers, so they need no quoting anywhere. */

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { attempt, privateDataDir, privateFile } from "./data-dir.js";
 import { GroupCommit, walFiles, type WalFiles } from "./group-commit.js";
+import { OUTBOX_SCHEMA } from "./sqlite-outbox-schema.js";
 import { SqliteAudit } from "./sqlite-audit.js";
 import { prepareOperations, SqliteOperations } from "./sqlite-operations.js";
 import { SqliteServiceState } from "./sqlite-service-state.js";
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS service_secrets (
   name TEXT PRIMARY KEY,
   value BLOB NOT NULL
 ) WITHOUT ROWID;
-`;
+${OUTBOX_SCHEMA}`;
 
 /**
  * Files from before request ids were scoped: each event gets the scope its request id was used in

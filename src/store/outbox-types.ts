@@ -1,0 +1,106 @@
+/**
+ * The outbox: what is announced of ended sessions, to whom, and how each delivery went. A
+ * termination's notice is written in the same transaction as the termination (its audit row);
+ * the delivery worker (src/notify/) sends it. SSF streams (SSF 1.0 §8) live here too, since the
+ * outbox addresses them.
+ */
+
+/** Who started an end, as CAEP's `initiating_entity` says it. */
+export type InitiatingEntity = "admin" | "user" | "policy" | "system";
+
+/** One ended session, or (no sessionId) a user all of whose sessions a TerminateUser operation ended. */
+export interface SessionRevokedNotice {
+  kind: "session-revoked";
+  userId: string;
+  /** Absent: the user as a whole (a TerminateUser operation is done). */
+  sessionId?: string;
+  provider?: string;
+  /** The session's resource owner, when there is one (SSF complex subject `tenant`). */
+  tenant?: string;
+  /** When it ended (ms since the epoch). */
+  endedAt: number;
+  initiatingEntity: InitiatingEntity;
+  /** The caller's reason; absent when none was given. */
+  reason?: string;
+  /** The request id, or the operation id in a fan-out (SET `txn`). */
+  txn: string;
+}
+
+/** SSF 1.0 §8.1.4: a verification event asked for by a stream's receiver. */
+export interface VerificationNotice {
+  kind: "verification";
+  state?: string;
+}
+
+export type Notice = SessionRevokedNotice | VerificationNotice;
+
+/** A subscriber's id in the outbox: a configured receiver, or an SSF stream. */
+export const subscriberId = {
+  receiver: (name: string) => `receiver:${name}`,
+  stream: (streamId: string) => `stream:${streamId}`,
+};
+
+export type DeliveryState = "pending" | "delivered" | "failed" | "expired" | "dropped";
+
+/** Why the last attempt did not deliver: the HTTP status (absent: no answer), RFC 8935's `err`, words. */
+export interface DeliveryError {
+  status?: number;
+  err?: string;
+  message: string;
+}
+
+/** One notice to one subscriber. `jti` is the SET's `jti` and the webhook's `webhook-id`, the same on every retry. */
+export interface Delivery {
+  id: bigint;
+  subscriber: string;
+  jti: string;
+  notice: Notice;
+  state: DeliveryState;
+  attempts: number;
+  createdAt: Date;
+  updatedAt: Date;
+  nextAttemptAt: Date;
+  /** Past it, a pending delivery is given up (`expired`). */
+  expiresAt: Date;
+  lastError?: DeliveryError;
+}
+
+/** What became of one attempt. */
+export interface DeliveryOutcome {
+  state: DeliveryState;
+  lastError?: DeliveryError;
+  /** For a pending (retrying) delivery: when to try again. */
+  nextAttemptAt?: Date;
+}
+
+export interface DeliveryQuery {
+  subscriber?: string;
+  state?: DeliveryState;
+  limit: number;
+  /** Keyset cursor: only deliveries with an id below this one. Newest first. */
+  beforeId?: bigint;
+}
+
+/** The configured receivers the outbox addresses besides streams: their ids and how long their deliveries are tried. */
+export interface ConfiguredSubscriber {
+  id: string;
+  maxAgeMs: number;
+}
+
+export interface OutboxStore {
+  /** The configured receivers every session-revoked notice goes to (besides streams that asked for it). */
+  setConfiguredSubscribers(subscribers: readonly ConfiguredSubscriber[]): void;
+  /** Queues a notice for one subscriber (a stream's verification event), in its own transaction. */
+  enqueue(notice: Notice, subscriber: string, maxAgeMs: number): Promise<void>;
+  /** Claims up to `limit` due pending deliveries of one subscriber for `worker` until now + leaseMs; counts the attempt. */
+  claimDeliveries(subscriber: string, worker: string, leaseMs: number, limit: number): Promise<Delivery[]>;
+  /** Records an attempt's outcome and releases the claim. */
+  completeDelivery(id: bigint, outcome: DeliveryOutcome): Promise<void>;
+  /** Marks pending deliveries past their expiry `expired`; returns how many. */
+  expireDeliveries(now: Date): Promise<number>;
+  listDeliveries(query: DeliveryQuery): Promise<Delivery[]>;
+  /** Pending deliveries, per subscriber (the outbox depth). */
+  pendingCounts(): Promise<Map<string, number>>;
+  /** Subscribers with due pending deliveries (streams that are paused excluded). */
+  dueSubscribers(): Promise<string[]>;
+}
