@@ -38,16 +38,15 @@ export interface DeliveryWorkerDeps {
 export class DeliveryWorker {
   readonly workerId = `delivery-${randomUUID()}`;
   private readonly loops = new Map<string, SubscriberLoop>();
-  private readonly http: ReceiverHttp;
+  private readonly http = new ReceiverHttp();
   /** Aborted once stop()'s grace is over: attempts still in flight are cut short. */
   private readonly cut = new AbortController();
   private closed = false;
+  private stopped: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
 
-  constructor(private readonly deps: DeliveryWorkerDeps) {
-    this.http = new ReceiverHttp(deps.settings.concurrencyPerReceiver);
-  }
+  constructor(private readonly deps: DeliveryWorkerDeps) {}
 
   /** Polls at once, then every pollMs. */
   start(): void {
@@ -81,7 +80,12 @@ export class DeliveryWorker {
   }
 
   /** Stops claiming; attempts in flight may finish within graceMs, then are cut short (and tried again at the next start). */
-  async stop(graceMs: number): Promise<void> {
+  stop(graceMs: number): Promise<void> {
+    this.stopped ??= this.shutdown(graceMs);
+    return this.stopped;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
     await this.polling;

@@ -11,13 +11,12 @@ export interface ReceiverAnswer {
 /** Bytes of a receiver's answer that are read; the rest is discarded unread. */
 const MAX_ANSWER_BYTES = 4096;
 
-/** POSTs to receivers over keep-alive connections, at most `connections` per origin. */
+/**
+ * POSTs to receivers over keep-alive connections. The connections to an origin are not capped here:
+ * each subscriber's loop caps its own attempts, and subscribers sharing an origin must not wait on each other.
+ */
 export class ReceiverHttp {
-  private readonly agent: Agent;
-
-  constructor(connections: number) {
-    this.agent = new Agent({ connections, keepAliveTimeout: 30_000, pipelining: 1 });
-  }
+  private readonly agent = new Agent({ keepAliveTimeout: 30_000, pipelining: 1 });
 
   /** One POST; `signal` bounds it, answer included. Throws on a connection failure, a timeout or an abort. */
   async post(endpoint: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<ReceiverAnswer> {
