@@ -66,8 +66,10 @@ export class SubscriberLoop {
   }
 
   private async claim(limit: number): Promise<void> {
-    const target = await this.ctx.targets(this.subscriber);
     const claimed = await this.ctx.store.claimDeliveries(this.subscriber, this.ctx.workerId, this.ctx.leaseMs, limit);
+    if (claimed.length === 0) return;
+    // Looked up for each batch: a stream may have been changed or deleted meanwhile.
+    const target = await this.ctx.targets(this.subscriber);
     for (const d of claimed) {
       // A claim that lapsed while its attempt still runs here may come back: it is not sent twice at once.
       if (this.inFlight.has(d.id)) continue;
