@@ -17,9 +17,12 @@ export function recordTerminations(audit: Pick<AuditStore, "recordEvent">, event
   events.onFailed((e) => audit.recordEvent(failedEvent(e)));
 }
 
-/** The audit row of a session's end before its outcome is known: the embedded store completes it in the same commit as the end. */
+/**
+ * The audit row of a session's end before its outcome is known: the embedded store completes it in
+ * the same commit as the end. It asks for the end to be announced (the store does so for a first end).
+ */
 export function auditTemplate(e: TerminationFacts): AuditTemplate {
-  return { ...facts(e), requestScope: scopeOf(e.principal, e.operationId) };
+  return { ...facts(e), requestScope: scopeOf(e.principal, e.operationId), ...(e.announce && { announce: e.announce }) };
 }
 
 function endedEvent(e: SessionEnded): AuditEvent {

@@ -5,6 +5,7 @@ import { Failure, invalidArgument, type FieldViolation } from "../status/failure
 import type { OperationRecord, OperationStore, WorkItem } from "../store/operation-types.js";
 import type { CallContext } from "./end-session.js";
 import type { FanOut } from "./fan-out.js";
+import { initiatingEntity } from "./initiating-entity.js";
 import { encodePageToken, pageCursor, pageSize, type Page } from "../store/page-token.js";
 import { checkLength, checkRequestId } from "./validate.js";
 
@@ -42,7 +43,7 @@ export class EndAllSessions {
     private readonly maxAgeMs: number,
   ) {}
 
-  async run(caller: Principal, input: EndAllInput, call: Pick<CallContext, "deadline" | "twoFactorCode">): Promise<OperationProgress> {
+  async run(caller: Principal, input: EndAllInput, call: Pick<CallContext, "deadline" | "twoFactorCode" | "initiatingEntity">): Promise<OperationProgress> {
     requirePermission(caller, "session.delete");
     const violations: FieldViolation[] = [];
     checkLength(violations, "user_id", input.userId, { required: true });
@@ -63,6 +64,7 @@ export class EndAllSessions {
         requestId: input.requestId || randomUUID(),
         principal: caller.name,
         expiresAt: new Date(Date.now() + this.maxAgeMs),
+        initiatingEntity: initiatingEntity(caller, input.userId, undefined, call.initiatingEntity),
         providers: providers.map((provider) => ({ provider, providerUserId: input.providerUserIds[provider] || input.userId })),
       },
       Date.now() + (timeoutMs === undefined ? NO_DEADLINE_WAIT_MS : Math.max(0, timeoutMs - answerMarginMs(timeoutMs))),

@@ -69,6 +69,7 @@ function newOperation(requestId: string): NewOperation {
     requestId,
     principal: "admin",
     expiresAt: new Date(Date.UTC(2100, 0, 1)),
+    initiatingEntity: "admin",
     providers: [
       { provider: "local", providerUserId: "u1" },
       { provider: "zitadel", providerUserId: "z-u1" },
