@@ -11,36 +11,9 @@ import { PostgresStores } from "../../src/store/postgres.js";
 import { migrate, MIGRATIONS } from "../../src/store/postgres-migrations.js";
 import { SqliteStores } from "../../src/store/sqlite.js";
 import type { AuditEvent, EventQuery, NewSession, Stores } from "../../src/store/store.js";
-import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
+import { dropSchema, freshSchema, postgresUrl, withClient } from "../helpers/postgres.js";
+import { postgresSkip, STORES, type StoreEnv } from "../helpers/store-envs.js";
 import { nextMillisecond, until } from "../helpers/wait.js";
-
-const postgresSkip = await postgresSkipReason();
-
-interface StoreEnv {
-  /** A store on the same data each time it is called. */
-  open(): Promise<Stores>;
-  cleanup(): Promise<void>;
-}
-
-/** Each store under the same suite; `skip` says why one cannot run here. */
-const STORES: { name: string; skip?: string | undefined; setup(): Promise<StoreEnv> }[] = [
-  {
-    name: "sqlite",
-    async setup() {
-      const dir = mkdtempSync(join(tmpdir(), "sc-store-"));
-      return { open: async () => SqliteStores.open(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: "postgres",
-    skip: postgresSkip,
-    async setup() {
-      // A fresh schema per test: the tests never see each other's rows, nor those of parallel test files.
-      const schema = freshSchema();
-      return { open: () => PostgresStores.connect(postgresUrl, { schema, poolSize: 4 }), cleanup: () => dropSchema(schema) };
-    },
-  },
-];
 
 function newSession(userId: string, extra: Partial<NewSession> = {}): NewSession {
   return { userId, resourceOwner: "org", metadata: {}, tokenHash: hashSessionToken(`token-of-${userId}`), ...extra };
