@@ -524,6 +524,8 @@ async function expectScopedAfterMigration(store: Stores): Promise<void> {
   // The operation recorded before keeps its request id for its principal; another principal's is a new one.
   const kept = await store.operations.createOperation({ ...newOperation("r-old"), principal: "admin" });
   expect([kept.created, kept.operation.id]).toEqual([false, "op-1"]);
+  // Only session.delete could start one then.
+  expect(kept.operation.initiatingEntity).toBe("admin");
   expect((await store.operations.createOperation({ ...newOperation("r-old"), principal: "deleter" })).operation).toMatchObject({ principal: "deleter", requestId: "r-old" });
 }
 
