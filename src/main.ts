@@ -6,12 +6,14 @@ import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
 import { GuessLimits } from "./auth/guess-limits.js";
+import { deliveriesService } from "./api/deliveries.js";
 import { operationsService } from "./api/operations.js";
 import { sessionControlService } from "./api/session-control.js";
 import { zitadelSessionService } from "./api/zitadel-compat.js";
 import { StepUp } from "./auth/step-up.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
+import { Deliveries } from "./notify/deliveries.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./auth/totp.js";
 import { AuditTrail, recordTerminations } from "./sessions/audit-trail.js";
@@ -34,6 +36,7 @@ import { SERVED_NAMES } from "./server/routes.js";
 import { AuditRetention } from "./store/audit-retention.js";
 import { DataDirError, looseDataDir } from "./store/data-dir.js";
 import { openStore } from "./store/open.js";
+import { subscriberId } from "./store/outbox-types.js";
 
 export interface RunningService {
   server: OnePortServer;
@@ -46,6 +49,8 @@ export interface RunningService {
 /** The composition root: config -> store -> providers -> server. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const stores = await openStore(config.store, config.data_dir).catch(dataDirMistake);
+  // Every end is announced to the configured receivers (and the SSF streams that asked), from the store's outbox.
+  stores.outbox.setConfiguredSubscribers(config.notifications.receivers.map((r) => ({ id: subscriberId.receiver(r.name), maxAgeMs: r.max_age_ms })));
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   if (config.store === "sqlite" || !config.api_keys) warnIfLoose(config.data_dir, log);
   const metrics = new Metrics();
@@ -77,6 +82,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     sessionControl: {
       ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(providers, defaultProvider) }),
       ...operationsService({ endAll, operations: new Operations(stores.operations), auditTrail: new AuditTrail(stores.audit) }),
+      ...deliveriesService(new Deliveries(stores.outbox)),
     },
     zitadel: zitadelSessionService(endSession),
     health,

@@ -2,6 +2,7 @@ import pg from "pg";
 import { migrate, SCHEMA_NAME } from "./postgres-migrations.js";
 import { PostgresAudit } from "./postgres-audit.js";
 import { PostgresOperations } from "./postgres-operations.js";
+import { PostgresOutbox } from "./postgres-outbox.js";
 import { PostgresServiceState } from "./postgres-service-state.js";
 import { PostgresSessions } from "./postgres-sessions.js";
 import type { Stores } from "./store.js";
@@ -28,6 +29,7 @@ export class PostgresStores implements Stores {
   readonly operations: PostgresOperations;
   readonly totpSteps: PostgresServiceState;
   readonly secrets: PostgresServiceState;
+  readonly outbox: PostgresOutbox;
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -35,9 +37,10 @@ export class PostgresStores implements Stores {
     /** The migration versions this connect applied (none when another replica had applied them). */
     readonly appliedMigrations: readonly number[],
   ) {
-    this.sessions = new PostgresSessions(pool);
-    this.audit = new PostgresAudit(pool);
-    this.operations = new PostgresOperations(pool);
+    this.outbox = new PostgresOutbox(pool);
+    this.sessions = new PostgresSessions(pool, this.outbox.subscribers);
+    this.audit = new PostgresAudit(pool, this.outbox.subscribers);
+    this.operations = new PostgresOperations(pool, this.outbox.subscribers);
     this.totpSteps = this.secrets = new PostgresServiceState(pool);
   }
 

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { attempt, privateDataDir, privateFile } from "./data-dir.js";
 import { GroupCommit, walFiles, type WalFiles } from "./group-commit.js";
+import { prepareOutbox, SqliteOutbox } from "./sqlite-outbox.js";
 import { OUTBOX_SCHEMA } from "./sqlite-outbox-schema.js";
 import { SqliteAudit } from "./sqlite-audit.js";
 import { prepareOperations, SqliteOperations } from "./sqlite-operations.js";
@@ -79,6 +80,7 @@ export class SqliteStores implements Stores {
   readonly operations: SqliteOperations;
   readonly totpSteps: SqliteServiceState;
   readonly secrets: SqliteServiceState;
+  readonly outbox: SqliteOutbox;
   private readonly db: Database.Database;
   private readonly files: WalFiles;
   private readonly commits: GroupCommit;
@@ -96,6 +98,7 @@ export class SqliteStores implements Stores {
       if (!columns.some((c) => c.name === "request_scope")) this.db.transaction(() => this.db.exec(SCOPE_REQUEST_IDS)).immediate();
       this.db.exec("CREATE INDEX IF NOT EXISTS events_by_request_scope ON events (request_scope, request_id, id)");
       prepareOperations(this.db);
+      prepareOutbox(this.db);
       this.db.defaultSafeIntegers(true);
       this.files = walFiles(file);
     } catch (err) {
@@ -107,9 +110,10 @@ export class SqliteStores implements Stores {
       ...(options.checkpointBytes !== undefined && { checkpointBytes: options.checkpointBytes }),
       ...(options.onSyncFailure && { onSyncFailure: options.onSyncFailure }),
     });
-    this.audit = new SqliteAudit(this.db, this.commits);
+    this.outbox = new SqliteOutbox(this.db, this.commits);
+    this.audit = new SqliteAudit(this.db, this.commits, this.outbox);
     this.sessions = new SqliteSessions(this.db, this.commits, this.audit);
-    this.operations = new SqliteOperations(this.db, this.commits);
+    this.operations = new SqliteOperations(this.db, this.commits, this.outbox);
     this.totpSteps = this.secrets = new SqliteServiceState(this.db, this.commits);
   }
 

@@ -1,4 +1,5 @@
 import type { OperationStore } from "./operation-types.js";
+import type { InitiatingEntity, OutboxStore } from "./outbox-types.js";
 
 /** A session of the embedded store. The token itself is never stored, only its hash. */
 export interface SessionRecord {
@@ -71,6 +72,11 @@ export interface AuditEvent {
   operationId?: string;
   /** Where the request id is replayed (see requestScope); absent for a refusal, which is never replayed. */
   requestScope?: string;
+  /**
+   * Announce the end to the outbox's subscribers: written with a successful first end (code OK,
+   * not already terminated), in the same transaction, as one notice (src/store/outbox-types.ts).
+   */
+  announce?: { initiatingEntity: InitiatingEntity };
 }
 
 /**
@@ -167,5 +173,6 @@ export interface Stores {
   operations: OperationStore;
   totpSteps: TotpStepStore;
   secrets: SecretStore;
+  outbox: OutboxStore;
   close(): Promise<void>;
 }
