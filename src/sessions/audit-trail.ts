@@ -1,8 +1,7 @@
 import { requestScope, type AuditEvent, type AuditTemplate, type AuditStore, type EventQuery, type ListedEvent } from "../store/store.js";
-import type { Principal } from "../auth/principal.js";
+import { requirePermission, type Principal } from "../auth/principal.js";
 import type { SessionEnded, TerminationEvents, TerminationFacts, TerminationFailed } from "./termination-events.js";
-import { encodePageToken, pageCursor, type Page } from "./page-token.js";
-import { pageSize, requirePermission } from "./validate.js";
+import { encodePageToken, pageCursor, pageSize, type Page } from "../store/page-token.js";
 
 /** Codes of refusals, which are never replayed (the store migrations list them too, for older events). */
 const REFUSALS: ReadonlySet<string> = new Set(["UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"]);

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
-import type { Principal } from "../auth/principal.js";
+import { requirePermission, type Principal } from "../auth/principal.js";
 import type { StepUp } from "../auth/step-up.js";
 import { Failure, invalidArgument, type FieldViolation } from "../status/failure.js";
 import type { OperationRecord, OperationStore, WorkItem } from "../store/operation-types.js";
 import type { CallContext } from "./end-session.js";
 import type { FanOut } from "./fan-out.js";
-import { encodePageToken, pageCursor, type Page } from "./page-token.js";
-import { checkLength, checkRequestId, pageSize, requirePermission } from "./validate.js";
+import { encodePageToken, pageCursor, pageSize, type Page } from "../store/page-token.js";
+import { checkLength, checkRequestId } from "./validate.js";
 
 export interface EndAllInput {
   userId: string;
