@@ -4,6 +4,7 @@ import { PostgresAudit } from "./postgres-audit.js";
 import { PostgresOperations } from "./postgres-operations.js";
 import { PostgresServiceState } from "./postgres-service-state.js";
 import { PostgresSessions } from "./postgres-sessions.js";
+import { PostgresStreams } from "./postgres-streams.js";
 import type { Stores } from "./store.js";
 
 export interface PostgresOptions {
@@ -28,6 +29,8 @@ export class PostgresStores implements Stores {
   readonly operations: PostgresOperations;
   readonly totpSteps: PostgresServiceState;
   readonly secrets: PostgresServiceState;
+  readonly signingKeys: PostgresServiceState;
+  readonly streams: PostgresStreams;
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -38,7 +41,8 @@ export class PostgresStores implements Stores {
     this.sessions = new PostgresSessions(pool);
     this.audit = new PostgresAudit(pool);
     this.operations = new PostgresOperations(pool);
-    this.totpSteps = this.secrets = new PostgresServiceState(pool);
+    this.totpSteps = this.secrets = this.signingKeys = new PostgresServiceState(pool);
+    this.streams = new PostgresStreams(pool);
   }
 
   static async connect(url: string, options: PostgresOptions = {}): Promise<PostgresStores> {

@@ -7,13 +7,13 @@ import type { AuditEvent, SessionRecord } from "./store.js";
  * as bigint); PostgreSQL gives Dates, booleans, int8 as text and jsonb parsed.
  */
 
-type Time = Date | number | bigint;
-type Flag = boolean | number | bigint;
+export type Time = Date | number | bigint;
+export type Flag = boolean | number | bigint;
 type Count = number | bigint | string;
 
-const toDate = (v: Time): Date => (v instanceof Date ? v : new Date(Number(v)));
-const isSet = (v: Flag): boolean => Number(v) === 1;
-const parsed = <T>(v: string | T): T => (typeof v === "string" ? (JSON.parse(v) as T) : v);
+export const toDate = (v: Time): Date => (v instanceof Date ? v : new Date(Number(v)));
+export const isSet = (v: Flag): boolean => Number(v) === 1;
+export const parsed = <T>(v: string | T): T => (typeof v === "string" ? (JSON.parse(v) as T) : v);
 
 export interface SessionRow {
   id: string;
