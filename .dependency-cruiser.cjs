@@ -1,8 +1,10 @@
 /**
  * The dependency rules (`npm run deps`, a step of .ci/run). Data flows one way:
  *
- *   server -> api -> sessions -> providers | store | status | auth | config
+ *   server -> api -> sessions -> notify | providers | store | status | auth | config
  *
+ * notify/ (SETs, webhooks, signing keys, delivery, SSF streams) is at the domain's level: it
+ * uses store/, status/, auth/ and only the secret references of config/.
  * and at the bottom, config (its schema gathers the providers' settings) -> providers -> auth ->
  * store -> status, with providers reading only secret references from config/.
  *
@@ -26,13 +28,25 @@ module.exports = {
       "bottom-imports-nothing-above",
       "providers, store, status, auth and config are the bottom: they import neither the domain, nor api/, nor server/.",
       { path: BOTTOM },
-      { path: [`^src/(sessions|api|server)/`, ROOT] },
+      { path: [`^src/(sessions|notify|api|server)/`, ROOT] },
     ),
     forbid(
       "domain-imports-no-edge",
       "The domain (src/sessions/) takes plain inputs and gives plain results: it imports neither api/ nor server/.",
       { path: DOMAIN },
       { path: ["^src/(api|server)/", ROOT] },
+    ),
+    forbid(
+      "notify-imports-no-edge",
+      "notify/ is at the domain's level: it imports neither api/ nor server/ nor main.ts, and speaks no Connect.",
+      { path: "^src/notify/" },
+      { path: ["^src/(api|server)/", ROOT, "(^|/)node_modules/@connectrpc/"] },
+    ),
+    forbid(
+      "notify-reads-only-secrets-of-config",
+      "notify/ takes its settings as plain values from main.ts; of config/ it uses only secret references.",
+      { path: "^src/notify/" },
+      { path: "^src/config/", pathNot: "^src/config/secret\\.ts$" },
     ),
     forbid("api-imports-no-server", "api/ translates messages; the transport (server/) is above it.", { path: "^src/api/" }, { path: ["^src/server/", ROOT] }),
     forbid("status-stands-alone", "The mapping layer (status/) imports nothing of ours but itself.", { path: "^src/status/" }, { path: "^src/", pathNot: "^src/status/" }),

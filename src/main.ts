@@ -12,6 +12,9 @@ import { zitadelSessionService } from "./api/zitadel-compat.js";
 import { StepUp } from "./auth/step-up.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
+import { SigningKeyError } from "./notify/signing-key-kind.js";
+import { SigningKeys } from "./notify/signing-keys.js";
+import { SsfStreams } from "./notify/ssf-streams.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./auth/totp.js";
 import { AuditTrail, recordTerminations } from "./sessions/audit-trail.js";
@@ -31,6 +34,7 @@ import { listenMetrics, type MetricsServer } from "./server/metrics-endpoint.js"
 import { listenOnePort, type ConnectionLimits, type OnePortServer } from "./server/one-port.js";
 import { RestSessions } from "./server/rest.js";
 import { SERVED_NAMES } from "./server/routes.js";
+import { SsfEndpoints } from "./server/ssf-endpoints.js";
 import { AuditRetention } from "./store/audit-retention.js";
 import { DataDirError, looseDataDir } from "./store/data-dir.js";
 import { openStore } from "./store/open.js";
@@ -46,6 +50,12 @@ export interface RunningService {
 /** The composition root: config -> store -> providers -> server. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const stores = await openStore(config.store, config.data_dir).catch(dataDirMistake);
+  const signingKeys = await SigningKeys.load(config.signing, stores.signingKeys).catch(async (err: unknown) => {
+    await stores.close();
+    signingKeyMistake(err);
+  });
+  // The issuer (SET `iss`, SSF metadata): public_url, else this server's URL, its port known once listening.
+  let issuer = issuerOf(config, config.server.port);
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   if (config.store === "sqlite" || !config.api_keys) warnIfLoose(config.data_dir, log);
   const metrics = new Metrics();
@@ -83,6 +93,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   };
   const budget = new BodyBudget(config.server.max_buffered_bytes);
   const rest = new RestSessions(endSession, config.server.read_max_bytes, budget, config.server.max_timeout_ms);
+  // TODO(issue 10, lead): once the outbox is in Stores, queue verification events through it:
+  //   (id, state) => stores.outbox.enqueue({ kind: "verification", ...(state !== undefined && { state }) }, subscriberId.stream(id), STREAM_MAX_AGE_MS)
+  // Until then /ssf/verify answers 501.
+  const streams = new SsfStreams(stores.streams, () => issuer, undefined);
+  const ssf = new SsfEndpoints({ streams, keys: signingKeys, issuer: () => issuer, readMaxBytes: config.server.read_max_bytes, budget });
   const token = config.metrics.bearer_token;
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
@@ -91,7 +106,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const shutdown = new AbortController();
   // Every call in flight listens to it (connect-es links it into each call's signal).
   setMaxListeners(0, shutdown.signal);
-  const handler = createHandler({ config: config.server, authenticate, services, rest, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
+  const handler = createHandler({ config: config.server, authenticate, services, rest, ssf, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, {
     host: config.server.host,
@@ -100,6 +115,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ...(tls ? { tls } : {}),
     onGraceOver: () => shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable)),
   });
+  issuer = issuerOf(config, server.port);
   const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));
   if (metricsServer) log.info({ host: config.metrics.listen!.host, port: metricsServer.port, token: token !== undefined }, "serving metrics");
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
@@ -166,6 +182,18 @@ function bootstrapAdminKey(dataDir: string, log: Logger): ApiKeyEntry {
 function dataDirMistake(err: unknown): never {
   if (err instanceof DataDirError) throw new ConfigError([`data_dir: ${err.message}`]);
   throw err;
+}
+
+/** A signing key that cannot be used is a configuration mistake: one line naming where it came from. */
+function signingKeyMistake(err: unknown): never {
+  if (err instanceof SigningKeyError) throw new ConfigError([err.message]);
+  dataDirMistake(err);
+}
+
+/** public_url without its trailing slash, else `http(s)://<server.host>:<port>`. */
+function issuerOf(config: Config, port: number): string {
+  const host = config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host;
+  return (config.public_url ?? `${config.server.tls ? "https" : "http"}://${host}:${port}`).replace(/\/+$/, "");
 }
 
 /** A data directory that was there before us, with other files in it, keeps its mode; say so. */
