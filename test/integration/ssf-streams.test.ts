@@ -193,4 +193,15 @@ describe.each(STORES)("SSF stream management ($name)", ({ skip, extra, wants, cl
     const wrongMethod = await call("PATCH", "/ssf/status", {}, null);
     expect([wrongMethod.status, wrongMethod.headers.get("allow")]).toEqual([405, "GET, POST"]);
   });
+
+  it.skipIf(skip !== undefined)("keeps at most 100 streams: the next POST is 409 until one is deleted", async () => {
+    const existing = ((await call("GET", "/ssf/stream")).json as { stream_id: string }[]).length;
+    for (let i = existing; i < 100; i++) expect((await create()).status).toBe(201);
+    const refused = await create();
+    expect([refused.status, refused.json]).toEqual([409, { err: "TOO_MANY_STREAMS", description: "there are 100 streams already, the most kept: delete one first" }]);
+    const all = (await call("GET", "/ssf/stream")).json as { stream_id: string }[];
+    expect(all).toHaveLength(100);
+    expect((await call("DELETE", `/ssf/stream?stream_id=${all[0]!.stream_id}`)).status).toBe(204);
+    expect((await create()).status).toBe(201);
+  });
 });
