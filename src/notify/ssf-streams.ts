@@ -35,10 +35,11 @@ export class SsfStreams {
 
   async create(caller: Principal, body: unknown): Promise<StreamView> {
     requirePermission(caller, "ssf.manage");
+    const request = requestObject(body);
     const violations: FieldViolation[] = [];
-    const given = receiverSupplied(requestObject(body), violations);
+    const given = receiverSupplied(request, violations);
     // Without a delivery, SSF 1.0 §8.1.1.1 means poll, which is not served.
-    if (!given.delivery && violations.length === 0) violations.push({ field: "delivery", description: `required: only push delivery (${PUSH_DELIVERY}) is supported` });
+    if (request["delivery"] === undefined) violations.push({ field: "delivery", description: `required: only push delivery (${PUSH_DELIVERY}) is supported` });
     if (violations.length > 0 || !given.delivery) throw invalidArgument(violations);
     const now = new Date();
     const stream: StreamRecord = {
@@ -69,8 +70,8 @@ export class SsfStreams {
     const violations: FieldViolation[] = [];
     checkTransmitterSupplied(request, streamView(current, this.issuer()), violations);
     const given = receiverSupplied(request, violations);
+    if (replace && request["delivery"] === undefined) violations.push({ field: "delivery", description: "required in a replacement" });
     const next = replace ? given : { ...receiverPart(current.config), ...given };
-    if (!next.delivery && violations.length === 0) violations.push({ field: "delivery", description: "required in a replacement" });
     if (violations.length > 0 || !next.delivery) throw invalidArgument(violations);
     const changed = await this.store.changeStream(current.streamId, storedConfig({ ...next, delivery: next.delivery }, current.config.aud));
     return streamView(changed ?? notFound(), this.issuer());
