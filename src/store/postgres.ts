@@ -5,6 +5,7 @@ import { PostgresOperations } from "./postgres-operations.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
 import { PostgresServiceState } from "./postgres-service-state.js";
 import { PostgresSessions } from "./postgres-sessions.js";
+import { PostgresStreams } from "./postgres-streams.js";
 import type { Stores } from "./store.js";
 
 export interface PostgresOptions {
@@ -30,6 +31,8 @@ export class PostgresStores implements Stores {
   readonly totpSteps: PostgresServiceState;
   readonly secrets: PostgresServiceState;
   readonly outbox: PostgresOutbox;
+  readonly signingKeys: PostgresServiceState;
+  readonly streams: PostgresStreams;
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -41,7 +44,8 @@ export class PostgresStores implements Stores {
     this.sessions = new PostgresSessions(pool, this.outbox.subscribers);
     this.audit = new PostgresAudit(pool, this.outbox.subscribers);
     this.operations = new PostgresOperations(pool, this.outbox.subscribers);
-    this.totpSteps = this.secrets = new PostgresServiceState(pool);
+    this.totpSteps = this.secrets = this.signingKeys = new PostgresServiceState(pool);
+    this.streams = new PostgresStreams(pool);
   }
 
   static async connect(url: string, options: PostgresOptions = {}): Promise<PostgresStores> {

@@ -9,11 +9,11 @@ import type { AuditEvent, SessionRecord } from "./store.js";
  */
 
 export type Time = Date | number | bigint;
-type Flag = boolean | number | bigint;
+export type Flag = boolean | number | bigint;
 export type Count = number | bigint | string;
 
 export const toDate = (v: Time): Date => (v instanceof Date ? v : new Date(Number(v)));
-const isSet = (v: Flag): boolean => Number(v) === 1;
+export const isSet = (v: Flag): boolean => Number(v) === 1;
 export const parsed = <T>(v: string | T): T => (typeof v === "string" ? (JSON.parse(v) as T) : v);
 
 export interface SessionRow {

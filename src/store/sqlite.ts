@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { attempt, privateDataDir, privateFile } from "./data-dir.js";
 import { GroupCommit, walFiles, type WalFiles } from "./group-commit.js";
@@ -8,6 +8,8 @@ import { SqliteAudit } from "./sqlite-audit.js";
 import { prepareOperations, SqliteOperations } from "./sqlite-operations.js";
 import { SqliteServiceState } from "./sqlite-service-state.js";
 import { SqliteSessions } from "./sqlite-sessions.js";
+import { SqliteStreams } from "./sqlite-streams.js";
+import { SigningKeyFile } from "./signing-key-file.js";
 import type { Stores } from "./store.js";
 
 const SCHEMA = `
@@ -81,6 +83,8 @@ export class SqliteStores implements Stores {
   readonly totpSteps: SqliteServiceState;
   readonly secrets: SqliteServiceState;
   readonly outbox: SqliteOutbox;
+  readonly signingKeys: SigningKeyFile;
+  readonly streams: SqliteStreams;
   private readonly db: Database.Database;
   private readonly files: WalFiles;
   private readonly commits: GroupCommit;
@@ -115,6 +119,8 @@ export class SqliteStores implements Stores {
     this.sessions = new SqliteSessions(this.db, this.commits, this.audit);
     this.operations = new SqliteOperations(this.db, this.commits, this.outbox);
     this.totpSteps = this.secrets = new SqliteServiceState(this.db, this.commits);
+    this.signingKeys = new SigningKeyFile(join(dirname(file), "signing-key.pem"));
+    this.streams = new SqliteStreams(this.db, this.commits);
   }
 
   /** Opens `<dataDir>/sessions.db`; the directory is made 0700 and the files 0600. Throws DataDirError when they are unusable. */

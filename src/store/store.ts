@@ -1,5 +1,6 @@
 import type { OperationStore } from "./operation-types.js";
 import type { InitiatingEntity, OutboxStore } from "./outbox-types.js";
+import type { StreamStore } from "./stream-types.js";
 
 /** A session of the embedded store. The token itself is never stored, only its hash. */
 export interface SessionRecord {
@@ -166,6 +167,17 @@ export interface SecretStore {
   serviceSecret(name: string): Promise<Buffer>;
 }
 
+/** The SET signing key made on first start when none is configured, kept with the store. */
+export interface SigningKeyStore {
+  /** Where the key is kept, for messages (never the key itself). */
+  readonly location: string;
+  /**
+   * The kept key (PEM); when there is none, `generate`'s is kept first. Processes starting at once
+   * on the same store: the first to keep one wins, and every one gets the winner's.
+   */
+  signingKey(generate: () => Promise<string>): Promise<string>;
+}
+
 /** One store, split by use: each consumer is given only the part it uses. */
 export interface Stores {
   sessions: SessionStore;
@@ -174,5 +186,7 @@ export interface Stores {
   totpSteps: TotpStepStore;
   secrets: SecretStore;
   outbox: OutboxStore;
+  signingKeys: SigningKeyStore;
+  streams: StreamStore;
   close(): Promise<void>;
 }
