@@ -31,17 +31,21 @@ let webhook: SetReceiver;
 let flaky: SetReceiver;
 /** SSF; refuses every SET with 400 invalid_audience. */
 let strict: SetReceiver;
+/** SSF; refuses our credentials (401) on every SET. */
+let refusing: SetReceiver;
 
 beforeAll(async () => {
-  [complex, opaque, webhook, flaky, strict, rocket] = await Promise.all([
+  [complex, opaque, webhook, flaky, strict, refusing, rocket] = await Promise.all([
     SetReceiver.ssf("complex"),
     SetReceiver.ssf("opaque"),
     SetReceiver.webhook(WEBHOOK_SECRET),
     SetReceiver.ssf("complex"),
     SetReceiver.ssf(),
+    SetReceiver.ssf(),
     FakeRocketChat.start(),
   ]);
   strict.answer = { status: 400, body: { err: "invalid_audience", description: "this receiver is not the audience" } };
+  refusing.answer = { status: 401 };
   rocket.reset({ userId: "rc-admin", authToken: RC_TOKEN });
   process.env["NR_WEBHOOK_SECRET"] = WEBHOOK_SECRET;
   process.env["NR_RECEIVER_AUTH"] = RECEIVER_AUTH;
@@ -60,12 +64,15 @@ beforeAll(async () => {
         { name: "hook", kind: "webhook", endpoint: webhook.url, secret: "env:NR_WEBHOOK_SECRET" },
         { name: "flaky", kind: "ssf", endpoint: flaky.url },
         { name: "strict", kind: "ssf", endpoint: strict.url },
+        { name: "refusing", kind: "ssf", endpoint: refusing.url },
       ],
       poll_ms: 50,
       lease_ms: 2000,
       request_timeout_ms: 2000,
       retry_initial_ms: 50,
       retry_max_ms: 300,
+      // Far beyond any test: a 401 is tried again only after this.
+      misconfigured_retry_ms: 600_000,
     },
   });
   client = grpcClient(svc);
@@ -77,7 +84,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await svc?.stop();
-  await Promise.all([complex, opaque, webhook, flaky, strict].map((r) => r?.close()));
+  await Promise.all([complex, opaque, webhook, flaky, strict, refusing].map((r) => r?.close()));
   await rocket?.close();
 });
 
@@ -105,7 +112,7 @@ async function noticesFor(user: string, n: number): Promise<{ complex: ReceivedS
 
 /** Nothing any receiver refused as malformed or unverifiable. */
 function expectNoProblems(): void {
-  for (const r of [complex, opaque, webhook, flaky, strict]) expect(r.problems).toEqual([]);
+  for (const r of [complex, opaque, webhook, flaky, strict, refusing]) expect(r.problems).toEqual([]);
 }
 
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -335,6 +342,24 @@ describe("delivery outcomes", () => {
     expect(strict.hitsOf(hit.id)).toHaveLength(1);
     const again = await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "strict" });
     expect(again.find((d) => d.jti === hit.id)).toMatchObject({ state: "failed", attempts: 1 });
+    expectNoProblems();
+  });
+
+  it("a receiver answering 401 is recorded as refusing our credentials and kept pending, not retried with the fast backoff", async () => {
+    const user = newUser();
+    await client.terminate({ sessionId: (await client.createSession({ userId: user }, as("admin"))).sessionId }, as("admin"));
+    const hit = await until("refusing's hit", () => refusing.hits.find((h) => hitUser(h) === user));
+    expect(hit.status).toBe(401);
+    const pending = await until("the delivery recorded with its 401", async () =>
+      (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "refusing" })).find((d) => d.jti === hit.id && d.lastError?.status === 401),
+    );
+    expect(pending).toMatchObject({ state: "pending", attempts: 1 });
+
+    const later = newUser();
+    for (let i = 0; i < 3; i++) await client.terminate({ sessionId: (await client.createSession({ userId: later }, as("admin"))).sessionId }, as("admin"));
+    await noticesFor(later, 3);
+    await until("refusing to have been sent the later three", () => refusing.hits.filter((h) => hitUser(h) === later).length === 3);
+    expect(refusing.hitsOf(hit.id)).toHaveLength(1);
     expectNoProblems();
   });
 });
