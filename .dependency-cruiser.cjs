@@ -1,7 +1,7 @@
 /**
  * The dependency rules (`npm run deps`, a step of .ci/run). Data flows one way:
  *
- *   server -> api -> sessions -> providers | store | status | auth | config
+ *   server -> api -> sessions -> notify | providers | store | status | auth | config
  *
  * and at the bottom, config (its schema gathers the providers' settings) -> providers -> auth ->
  * store -> status, with providers reading only secret references from config/.
@@ -26,7 +26,7 @@ module.exports = {
       "bottom-imports-nothing-above",
       "providers, store, status, auth and config are the bottom: they import neither the domain, nor api/, nor server/.",
       { path: BOTTOM },
-      { path: [`^src/(sessions|api|server)/`, ROOT] },
+      { path: [`^src/(sessions|notify|api|server)/`, ROOT] },
     ),
     forbid(
       "domain-imports-no-edge",
@@ -34,12 +34,18 @@ module.exports = {
       { path: DOMAIN },
       { path: ["^src/(api|server)/", ROOT] },
     ),
+    forbid(
+      "notify-imports-only-below",
+      "notify/ (SETs, webhooks, their delivery) is domain level: it imports store/, status/, auth/ and secret references from config/, and nothing of the domain, the providers or the edges.",
+      { path: "^src/notify/" },
+      { path: ["^src/(sessions|providers|api|server)/", "^src/config/(?!secret\\.ts$)", ROOT] },
+    ),
     forbid("api-imports-no-server", "api/ translates messages; the transport (server/) is above it.", { path: "^src/api/" }, { path: ["^src/server/", ROOT] }),
     forbid("status-stands-alone", "The mapping layer (status/) imports nothing of ours but itself.", { path: "^src/status/" }, { path: "^src/", pathNot: "^src/status/" }),
     forbid(
       "domain-speaks-no-connect",
       "The domain throws Failure (src/status/failure.ts); one function at the edge makes it a ConnectError.",
-      { path: "^src/sessions/" },
+      { path: "^src/(sessions|notify)/" },
       { path: "^node_modules/@connectrpc/connect" },
     ),
     forbid(

@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RefusalReason } from "../auth/guess-limits.js";
+import type { DeliveryObserver } from "../notify/subscriber-loop.js";
 import type { AttemptObserver } from "../providers/attempt-observer.js";
 
 /** Prometheus metrics of the service, served at GET /metrics as `metrics:` in the configuration says. */
@@ -32,6 +33,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly deliveries = new Counter({
+    name: "session_control_deliveries_total",
+    help: "Delivery attempts of ended-session events by receiver (a configured receiver's name; stream:* for every SSF stream) and the state they left the delivery in (pending: to be retried).",
+    labelNames: ["receiver", "state"] as const,
+    registers: [this.registry],
+  });
+  private readonly deliveriesExpired = new Counter({
+    name: "session_control_deliveries_expired_total",
+    help: "Deliveries given up undelivered at their receiver's max_age_ms.",
+    registers: [this.registry],
+  });
+  private outboxDepthSource: (() => Promise<Map<string, number>>) | undefined;
+  private readonly outboxDepth: Gauge<"receiver"> = new Gauge({
+    name: "session_control_outbox_depth",
+    help: "Pending deliveries by receiver (a configured receiver's name; stream:* for every SSF stream), read at each scrape.",
+    labelNames: ["receiver"] as const,
+    registers: [this.registry],
+    collect: async () => {
+      if (!this.outboxDepthSource) return;
+      // The store unreachable: the gauge keeps its last values rather than failing the scrape.
+      const depth = await this.outboxDepthSource().catch(() => undefined);
+      if (!depth) return;
+      this.outboxDepth.reset();
+      for (const [receiver, n] of depth) this.outboxDepth.set({ receiver }, n);
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "session_control_" });
   }
@@ -51,6 +79,16 @@ export class Metrics {
   readonly observeAttempt: AttemptObserver = (provider, operation, seconds, outcome) => {
     this.upstream.observe({ provider, operation, outcome }, seconds);
   };
+
+  readonly deliveryObserver: DeliveryObserver = {
+    outcome: (receiver, state) => this.deliveries.inc({ receiver, state }),
+    expired: (count) => this.deliveriesExpired.inc(count),
+  };
+
+  /** Where the outbox depth is read at each scrape (the delivery worker's outboxDepth). */
+  watchOutboxDepth(source: () => Promise<Map<string, number>>): void {
+    this.outboxDepthSource = source;
+  }
 
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

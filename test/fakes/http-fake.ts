@@ -13,6 +13,8 @@ export interface FakeAnswer {
   delayMs?: number;
   /** Sends the head and half the body, then destroys the socket. */
   resetMidAnswer?: boolean;
+  /** Headers sent besides content-type and content-length. */
+  headers?: Record<string, string>;
 }
 
 /** One request as an HTTP fake received it, with the answer it gave. */
@@ -86,8 +88,9 @@ export abstract class HttpFake {
   /** What the fake answers to this request. */
   protected abstract answerTo(r: RecordedRequest): FakeAnswer;
 
-  protected async listen(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+  /** Listens on 127.0.0.1 at `port` (0: any free port). */
+  protected async listen(port = 0): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(port, "127.0.0.1", resolve));
     return this;
   }
 
@@ -127,7 +130,7 @@ export abstract class HttpFake {
     const text = a.raw ?? JSON.stringify(a.body ?? null, null, this.jsonIndent);
     const write = () => {
       recorded.answer = { status, text };
-      res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
+      res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...a.headers });
       if (a.resetMidAnswer) res.write(text.slice(0, Math.floor(text.length / 2)), () => res.socket?.destroy());
       else res.end(text);
     };

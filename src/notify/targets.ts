@@ -1,0 +1,60 @@
+import type { Secret } from "../config/secret.js";
+import { subscriberId } from "../store/outbox-types.js";
+
+/** Where one subscriber's deliveries go, and how. */
+export interface Target {
+  kind: "ssf" | "webhook";
+  endpoint: string;
+  /** Sent as the Authorization header's value. */
+  authorization?: Secret;
+  /** SSF: the SET's `aud`. */
+  audience: string | string[];
+  /** SSF: `complex` (user, session, tenant) or `opaque` (the user id). */
+  subjectFormat: "complex" | "opaque";
+  /** Webhook: the Standard Webhooks secret (whsec_...). */
+  secret?: Secret;
+}
+
+/** The target of a subscriber id (src/store/outbox-types.ts subscriberId); undefined: it is gone (a deleted stream). */
+export type TargetResolver = (subscriber: string) => Promise<Target | undefined>;
+
+/** A configured receiver as `notifications.receivers[]` holds it. */
+export interface ReceiverSettings {
+  name: string;
+  kind: "ssf" | "webhook";
+  endpoint: string;
+  audience?: string;
+  authorization?: Secret;
+  secret?: Secret;
+  subject_format: "complex" | "opaque";
+}
+
+const RECEIVER = subscriberId.receiver("");
+const STREAM = subscriberId.stream("");
+
+/** Resolves configured receivers from their settings and streams (ids `stream:<stream_id>`) through `stream`. */
+export function targetResolver(receivers: readonly ReceiverSettings[], stream: (streamId: string) => Promise<Target | undefined>): TargetResolver {
+  const byId = new Map(receivers.map((r) => [RECEIVER + r.name, receiverTarget(r)]));
+  return async (subscriber) => (subscriber.startsWith(STREAM) ? stream(subscriber.slice(STREAM.length)) : byId.get(subscriber));
+}
+
+function receiverTarget(r: ReceiverSettings): Target {
+  return {
+    kind: r.kind,
+    endpoint: r.endpoint,
+    audience: r.audience ?? new URL(r.endpoint).origin,
+    subjectFormat: r.subject_format,
+    ...(r.authorization && { authorization: r.authorization }),
+    ...(r.secret && { secret: r.secret }),
+  };
+}
+
+/** The stream id of a stream's subscriber id; undefined for a configured receiver. */
+export function streamIdOf(subscriber: string): string | undefined {
+  return subscriber.startsWith(STREAM) ? subscriber.slice(STREAM.length) : undefined;
+}
+
+/** A subscriber's metrics label: a configured receiver's name, or "stream:*" for every stream (receiver names hold no ':'). */
+export function receiverLabel(subscriber: string): string {
+  return subscriber.startsWith(RECEIVER) ? subscriber.slice(RECEIVER.length) : "stream:*";
+}
