@@ -3,6 +3,8 @@
  *
  *   server -> api -> sessions -> notify | providers | store | status | auth | config
  *
+ * notify/ (SETs, webhooks, signing keys, delivery, SSF streams) is at the domain's level: it
+ * uses store/, status/, auth/ and only the secret references of config/.
  * and at the bottom, config (its schema gathers the providers' settings) -> providers -> auth ->
  * store -> status, with providers reading only secret references from config/.
  *
@@ -35,10 +37,16 @@ module.exports = {
       { path: ["^src/(api|server)/", ROOT] },
     ),
     forbid(
-      "notify-imports-only-below",
-      "notify/ (SETs, webhooks, their delivery) is domain level: it imports store/, status/, auth/ and secret references from config/, and nothing of the domain, the providers or the edges.",
+      "notify-imports-no-edge",
+      "notify/ is at the domain's level: it imports neither the domain above it (sessions/), nor the providers, api/, server/ or main.ts, and speaks no Connect.",
       { path: "^src/notify/" },
-      { path: ["^src/(sessions|providers|api|server)/", "^src/config/(?!secret\\.ts$)", ROOT] },
+      { path: ["^src/(sessions|providers|api|server)/", ROOT, "(^|/)node_modules/@connectrpc/"] },
+    ),
+    forbid(
+      "notify-reads-only-secrets-of-config",
+      "notify/ takes its settings as plain values from main.ts; of config/ it uses only secret references.",
+      { path: "^src/notify/" },
+      { path: "^src/config/", pathNot: "^src/config/secret\\.ts$" },
     ),
     forbid("api-imports-no-server", "api/ translates messages; the transport (server/) is above it.", { path: "^src/api/" }, { path: ["^src/server/", ROOT] }),
     forbid("status-stands-alone", "The mapping layer (status/) imports nothing of ours but itself.", { path: "^src/status/" }, { path: "^src/", pathNot: "^src/status/" }),

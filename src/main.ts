@@ -6,12 +6,17 @@ import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
 import { GuessLimits } from "./auth/guess-limits.js";
+import { deliveriesService } from "./api/deliveries.js";
 import { operationsService } from "./api/operations.js";
 import { sessionControlService } from "./api/session-control.js";
 import { zitadelSessionService } from "./api/zitadel-compat.js";
 import { StepUp } from "./auth/step-up.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
+import { Deliveries } from "./notify/deliveries.js";
+import { SigningKeyError } from "./notify/signing-key-kind.js";
+import { SigningKeys } from "./notify/signing-keys.js";
+import { SsfStreams } from "./notify/ssf-streams.js";
 import { buildProviders } from "./providers/registry.js";
 import { base32Decode } from "./auth/totp.js";
 import { AuditTrail, recordTerminations } from "./sessions/audit-trail.js";
@@ -31,9 +36,14 @@ import { listenMetrics, type MetricsServer } from "./server/metrics-endpoint.js"
 import { listenOnePort, type ConnectionLimits, type OnePortServer } from "./server/one-port.js";
 import { RestSessions } from "./server/rest.js";
 import { SERVED_NAMES } from "./server/routes.js";
+import { SsfEndpoints } from "./server/ssf-endpoints.js";
 import { AuditRetention } from "./store/audit-retention.js";
 import { DataDirError, looseDataDir } from "./store/data-dir.js";
 import { openStore } from "./store/open.js";
+import { STREAM_MAX_AGE_MS, subscriberId } from "./store/outbox-types.js";
+import { DeliveryWorker, type DeliverySettings } from "./notify/delivery-worker.js";
+import { targetResolver } from "./notify/targets.js";
+import { streamTarget } from "./notify/stream-target.js";
 
 export interface RunningService {
   server: OnePortServer;
@@ -46,6 +56,14 @@ export interface RunningService {
 /** The composition root: config -> store -> providers -> server. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const stores = await openStore(config.store, config.data_dir).catch(dataDirMistake);
+  // Every end is announced to the configured receivers (and the SSF streams that asked), from the store's outbox.
+  stores.outbox.setConfiguredSubscribers(config.notifications.receivers.map((r) => ({ id: subscriberId.receiver(r.name), maxAgeMs: r.max_age_ms })));
+  const signingKeys = await SigningKeys.load(config.signing, stores.signingKeys).catch(async (err: unknown) => {
+    await stores.close();
+    signingKeyMistake(err);
+  });
+  // The issuer (SET `iss`, SSF metadata): public_url, else this server's URL, its port known once listening.
+  let issuer = issuerOf(config, config.server.port);
   const keys = new ApiKeys(config.api_keys?.map(keyEntry) ?? [bootstrapAdminKey(config.data_dir, log)]);
   if (config.store === "sqlite" || !config.api_keys) warnIfLoose(config.data_dir, log);
   const metrics = new Metrics();
@@ -77,12 +95,17 @@ export async function startService(config: Config, log: Logger): Promise<Running
     sessionControl: {
       ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(providers, defaultProvider) }),
       ...operationsService({ endAll, operations: new Operations(stores.operations), auditTrail: new AuditTrail(stores.audit) }),
+      ...deliveriesService(new Deliveries(stores.outbox)),
     },
     zitadel: zitadelSessionService(endSession),
     health,
   };
   const budget = new BodyBudget(config.server.max_buffered_bytes);
   const rest = new RestSessions(endSession, config.server.read_max_bytes, budget, config.server.max_timeout_ms);
+  const streams = new SsfStreams(stores.streams, () => issuer, (id, state) =>
+    stores.outbox.enqueue({ kind: "verification", ...(state !== undefined && { state }) }, subscriberId.stream(id), STREAM_MAX_AGE_MS),
+  );
+  const ssf = new SsfEndpoints({ streams, keys: signingKeys, issuer: () => issuer, readMaxBytes: config.server.read_max_bytes, budget });
   const token = config.metrics.bearer_token;
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
@@ -91,7 +114,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const shutdown = new AbortController();
   // Every call in flight listens to it (connect-es links it into each call's signal).
   setMaxListeners(0, shutdown.signal);
-  const handler = createHandler({ config: config.server, authenticate, services, rest, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
+  const handler = createHandler({ config: config.server, authenticate, services, rest, ssf, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, {
     host: config.server.host,
@@ -100,10 +123,24 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ...(tls ? { tls } : {}),
     onGraceOver: () => shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable)),
   });
+  issuer = issuerOf(config, server.port);
   const metricsServer = config.metrics.listen && (await listenMetrics(config.metrics.listen, metrics, token));
   if (metricsServer) log.info({ host: config.metrics.listen!.host, port: metricsServer.port, token: token !== undefined }, "serving metrics");
   log.info({ host: config.server.host, port: server.port, tls: server.tls, store: config.store === "sqlite" ? config.data_dir : "postgres" }, "serving");
+  // Announcing ended sessions: one loop per receiver or stream, woken by the outbox's commits and by polls for other replicas' work.
+  const delivery = new DeliveryWorker({
+    store: stores.outbox,
+    targets: targetResolver(config.notifications.receivers, (id) => stores.streams.getStream(id).then((s) => s && streamTarget(s))),
+    signer: signingKeys,
+    issuer,
+    settings: deliverySettings(config.notifications),
+    observer: metrics.deliveryObserver,
+    log,
+  });
+  metrics.watchOutboxDepth(() => delivery.outboxDepth());
+  stores.outbox.onQueued((subscribers) => delivery.kick(subscribers));
   fanOut.startBackground();
+  delivery.start();
   retention.start();
   return {
     server,
@@ -112,6 +149,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       health.shutdown();
       await Promise.all([server.close(config.server.shutdown_grace_ms), metricsServer?.close()]);
       await fanOut.stop();
+      await delivery.stop(config.server.shutdown_grace_ms);
       await retention.stop();
       await Promise.all(providers.map((p) => p.close?.()));
       await limitsPool?.end();
@@ -137,6 +175,18 @@ function keyEntry(k: NonNullable<Config["api_keys"]>[number]): ApiKeyEntry {
     permissions: k.permissions,
     ...(k.user_id && { userId: k.user_id }),
     ...(k.totp_secret && { totpKey: base32Decode(k.totp_secret.reveal())! }),
+  };
+}
+
+function deliverySettings(n: Config["notifications"]): DeliverySettings {
+  return {
+    pollMs: n.poll_ms,
+    leaseMs: n.lease_ms,
+    requestTimeoutMs: n.request_timeout_ms,
+    concurrencyPerReceiver: n.concurrency_per_receiver,
+    retryInitialMs: n.retry_initial_ms,
+    retryMaxMs: n.retry_max_ms,
+    misconfiguredRetryMs: n.misconfigured_retry_ms,
   };
 }
 
@@ -166,6 +216,18 @@ function bootstrapAdminKey(dataDir: string, log: Logger): ApiKeyEntry {
 function dataDirMistake(err: unknown): never {
   if (err instanceof DataDirError) throw new ConfigError([`data_dir: ${err.message}`]);
   throw err;
+}
+
+/** A signing key that cannot be used is a configuration mistake: one line naming where it came from. */
+function signingKeyMistake(err: unknown): never {
+  if (err instanceof SigningKeyError) throw new ConfigError([err.message]);
+  dataDirMistake(err);
+}
+
+/** public_url without its trailing slash, else `http(s)://<server.host>:<port>`. */
+function issuerOf(config: Config, port: number): string {
+  const host = config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host;
+  return (config.public_url ?? `${config.server.tls ? "https" : "http"}://${host}:${port}`).replace(/\/+$/, "");
 }
 
 /** A data directory that was there before us, with other files in it, keeps its mode; say so. */

@@ -12,6 +12,7 @@ import {
 import type { EmbeddedSessions } from "../sessions/embedded-sessions.js";
 import type { EndSession } from "../sessions/end-session.js";
 import type { ProviderDirectory } from "../sessions/provider-directory.js";
+import type { DeliveriesImpl } from "./deliveries.js";
 import type { OperationsImpl } from "./operations.js";
 import { callContextOf, callerOf } from "./principal-context.js";
 import { detailsMessage, sessionMessage } from "./session-message.js";
@@ -23,7 +24,7 @@ export interface SessionsDeps {
 }
 
 /** sessioncontrol.v1.SessionControl's session methods: messages to the domain's inputs, its results to messages. */
-export function sessionControlService(deps: SessionsDeps): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl> {
+export function sessionControlService(deps: SessionsDeps): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl | keyof DeliveriesImpl> {
   return {
     async terminate(req, ctx) {
       const ended = await deps.endSession.run(callerOf(ctx), { ...req }, callContextOf(ctx));

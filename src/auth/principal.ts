@@ -1,4 +1,6 @@
-export const PERMISSIONS = ["session.create", "session.read", "session.delete"] as const;
+import { permissionDenied } from "../status/failure.js";
+
+export const PERMISSIONS = ["session.create", "session.read", "session.delete", "ssf.manage"] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** The authenticated caller of one request. */
@@ -13,4 +15,9 @@ export interface Principal {
 
 export function hasPermission(p: Principal, permission: Permission): boolean {
   return p.permissions.has(permission);
+}
+
+/** PERMISSION_DENIED unless the caller holds the permission. */
+export function requirePermission(caller: Principal, permission: Permission): void {
+  if (!hasPermission(caller, permission)) throw permissionDenied(`this call needs the ${permission} permission`);
 }

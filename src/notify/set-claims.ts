@@ -22,13 +22,15 @@ export function setClaims(delivery: Delivery, target: Target, issuer: string): R
   return { ...common, txn: notice.txn, sub_id: subject(notice, target.subjectFormat), events: { [SESSION_REVOKED]: sessionRevoked(notice) } };
 }
 
-/** RFC 9493 / SSF 1.0 §3: the user, and (complex) the session and tenant when known. */
+/**
+ * RFC 9493 / SSF 1.0 §3: the user, and (complex) the session and tenant when known. An upstream end
+ * whose user nobody named has no user to give: it is sent as a complex subject of its session.
+ */
 function subject(n: SessionRevokedNotice, format: Target["subjectFormat"]): Record<string, unknown> {
-  const user = opaque(n.userId);
-  if (format === "opaque") return user;
+  if (format === "opaque" && n.userId) return opaque(n.userId);
   return {
     format: "complex",
-    user,
+    ...(n.userId && { user: opaque(n.userId) }),
     ...(n.sessionId !== undefined && { session: opaque(n.sessionId) }),
     ...(n.tenant && { tenant: opaque(n.tenant) }),
   };

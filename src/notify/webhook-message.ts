@@ -9,7 +9,7 @@ export function webhookBody(n: SessionRevokedNotice): string {
     type: "session.revoked",
     timestamp: endedAt,
     data: {
-      user_id: n.userId,
+      ...(n.userId && { user_id: n.userId }),
       ...(n.sessionId !== undefined && { session_id: n.sessionId }),
       ...(n.provider && { provider: n.provider }),
       ...(n.tenant && { tenant: n.tenant }),

@@ -18,6 +18,7 @@ import type { RequestHandler } from "./one-port.js";
 import { answerRestError, type RestSessions } from "./rest.js";
 import { rpcAdapter } from "./rpc-adapter.js";
 import { PUBLIC_READ_MAX_BYTES, PUBLIC_SERVICES, routes, type ServedServices } from "./routes.js";
+import { answerSsfError, type SsfEndpoints } from "./ssf-endpoints.js";
 import { answerUnimplemented } from "./unimplemented.js";
 
 export interface HandlerDeps {
@@ -28,6 +29,8 @@ export interface HandlerDeps {
   services: ServedServices;
   /** Zitadel's REST DeleteSession, built in main.ts. */
   rest: RestSessions;
+  /** The SSF transmitter's documents (no key) and stream management (authenticated), built in main.ts. */
+  ssf: SsfEndpoints;
   /** Request bodies held across the process (shared with REST). */
   budget: BodyBudget;
   metrics: Metrics;
@@ -41,9 +44,9 @@ export interface HandlerDeps {
 type Req = Parameters<RequestHandler>[0];
 type Res = Parameters<RequestHandler>[1];
 
-/** Everything served on the port: CORS, /metrics, then REST and RPC calls, each authenticated from its headers first. */
+/** Everything served on the port: CORS, /metrics, SSF, then REST and RPC calls, each authenticated from its headers first. */
 export function createHandler(deps: HandlerDeps): RequestHandler {
-  const { config, log, rest } = deps;
+  const { config, log, rest, ssf } = deps;
   const rpc = rpcAdapter({
     routes: routes(deps.services),
     readMaxBytes: config.read_max_bytes,
@@ -99,6 +102,19 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     if (deps.metricsToken && req.method === "GET" && record.procedure === "/metrics") {
       routed = true;
       record.code = serveMetrics(deps.metrics, deps.metricsToken, req, res);
+      return;
+    }
+    const ssfRoute = ssf.route(req);
+    if (ssfRoute) {
+      routed = true;
+      record.procedure = ssfRoute.label;
+      if (ssfRoute.open) {
+        record.code = ssf.serveOpen(req, res);
+        return;
+      }
+      authenticated(req, record, (failure) => answerSsfError(res, failure), (principal) => {
+        void ssf.serve(req, res, principal).then((code) => (record.code = code));
+      });
       return;
     }
     if (rest.matches(req)) {

@@ -10,10 +10,11 @@ import type { Principal } from "../auth/principal.js";
 import type { CallContext, EndSession } from "../sessions/end-session.js";
 import { Failure, invalidArgument } from "../status/failure.js";
 import { codeName } from "../status/code-names.js";
-import { BodyBytes, type BodyBudget, type BudgetHolder } from "./body-budget.js";
+import type { BodyBudget } from "./body-budget.js";
 import { asConnectError } from "./call-error.js";
 import { restTimeoutMs } from "./deadline.js";
 import { httpStatusOf } from "./http-status.js";
+import { readJsonBody } from "./json-body.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -49,7 +50,7 @@ export class RestSessions {
     try {
       const sessionId = decodePathSegment(ROUTE.exec(req.url ?? "")![1]!);
       const ended = await call.within(async () => {
-        const body = await readJsonBody(req, this.readMaxBytes, held);
+        const body = sessionTokenOf(await readJsonBody(req, this.readMaxBytes, held));
         return this.endSession.run(principal, { sessionId, ...body }, call.context);
       });
       send(res, 200, { details: toJson(DetailsSchema, create(DetailsSchema, detailsMessage(ended.details))) });
@@ -94,20 +95,9 @@ function decodePathSegment(segment: string): string {
   }
 }
 
-async function readJsonBody(req: Request, limit: number, held: BudgetHolder): Promise<{ sessionToken?: string }> {
-  const body = new BodyBytes(held, limit);
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    if (body.length + chunk.length > limit) throw new Failure("RESOURCE_EXHAUSTED", "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
-    body.append(chunk);
-  }
-  const text = body.bytes().toString("utf8").trim();
-  if (text === "") return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "body is not valid JSON");
-  }
+/** The session token of a body (`{"sessionToken": "..."}`, or none). */
+function sessionTokenOf(parsed: unknown): { sessionToken?: string } {
+  if (parsed === undefined) return {};
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "body must be a JSON object");
   const token = (parsed as Record<string, unknown>)["sessionToken"] ?? (parsed as Record<string, unknown>)["session_token"];
   if (token !== undefined && token !== null && typeof token !== "string") throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "sessionToken must be a string");

@@ -1,8 +1,7 @@
 import { requestScope, type AuditEvent, type AuditTemplate, type AuditStore, type EventQuery, type ListedEvent } from "../store/store.js";
-import type { Principal } from "../auth/principal.js";
+import { requirePermission, type Principal } from "../auth/principal.js";
+import { encodePageToken, pageCursor, pageSize, type Page } from "../store/page-token.js";
 import type { SessionEnded, TerminationEvents, TerminationFacts, TerminationFailed } from "./termination-events.js";
-import { encodePageToken, pageCursor, type Page } from "./page-token.js";
-import { pageSize, requirePermission } from "./validate.js";
 
 /** Codes of refusals, which are never replayed (the store migrations list them too, for older events). */
 const REFUSALS: ReadonlySet<string> = new Set(["UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"]);
@@ -18,9 +17,12 @@ export function recordTerminations(audit: Pick<AuditStore, "recordEvent">, event
   events.onFailed((e) => audit.recordEvent(failedEvent(e)));
 }
 
-/** The audit row of a session's end before its outcome is known: the embedded store completes it in the same commit as the end. */
+/**
+ * The audit row of a session's end before its outcome is known: the embedded store completes it in
+ * the same commit as the end. It asks for the end to be announced (the store does so for a first end).
+ */
 export function auditTemplate(e: TerminationFacts): AuditTemplate {
-  return { ...facts(e), requestScope: scopeOf(e.principal, e.operationId) };
+  return { ...facts(e), requestScope: scopeOf(e.principal, e.operationId), ...(e.announce && { announce: e.announce }) };
 }
 
 function endedEvent(e: SessionEnded): AuditEvent {

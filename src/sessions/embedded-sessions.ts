@@ -1,9 +1,9 @@
-import { hasPermission, type Principal } from "../auth/principal.js";
+import { hasPermission, requirePermission, type Principal } from "../auth/principal.js";
 import { newSessionToken } from "../auth/session-token.js";
 import { Failure, invalidArgument, permissionDenied, type FieldViolation } from "../status/failure.js";
 import type { SessionRecord, SessionStore } from "../store/store.js";
-import { decodePageToken, encodePageToken, type Page } from "./page-token.js";
-import { checkLength, pageSize, requirePermission } from "./validate.js";
+import { decodePageToken, encodePageToken, pageSize, type Page } from "../store/page-token.js";
+import { checkLength } from "./validate.js";
 
 const MAX_METADATA_KEYS = 64;
 const MAX_METADATA_VALUE_BYTES = 4096;

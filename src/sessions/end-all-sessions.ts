@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
-import type { Principal } from "../auth/principal.js";
+import { requirePermission, type Principal } from "../auth/principal.js";
 import type { StepUp } from "../auth/step-up.js";
 import { Failure, invalidArgument, type FieldViolation } from "../status/failure.js";
 import type { OperationRecord, OperationStore, WorkItem } from "../store/operation-types.js";
+import { encodePageToken, pageCursor, pageSize, type Page } from "../store/page-token.js";
 import type { CallContext } from "./end-session.js";
 import type { FanOut } from "./fan-out.js";
-import { encodePageToken, pageCursor, type Page } from "./page-token.js";
-import { checkLength, checkRequestId, pageSize, requirePermission } from "./validate.js";
+import { initiatingEntity } from "./initiating-entity.js";
+import { checkLength, checkRequestId } from "./validate.js";
 
 export interface EndAllInput {
   userId: string;
@@ -42,7 +43,7 @@ export class EndAllSessions {
     private readonly maxAgeMs: number,
   ) {}
 
-  async run(caller: Principal, input: EndAllInput, call: Pick<CallContext, "deadline" | "twoFactorCode">): Promise<OperationProgress> {
+  async run(caller: Principal, input: EndAllInput, call: Pick<CallContext, "deadline" | "twoFactorCode" | "initiatingEntity">): Promise<OperationProgress> {
     requirePermission(caller, "session.delete");
     const violations: FieldViolation[] = [];
     checkLength(violations, "user_id", input.userId, { required: true });
@@ -63,6 +64,7 @@ export class EndAllSessions {
         requestId: input.requestId || randomUUID(),
         principal: caller.name,
         expiresAt: new Date(Date.now() + this.maxAgeMs),
+        initiatingEntity: initiatingEntity(caller, input.userId, undefined, call.initiatingEntity),
         providers: providers.map((provider) => ({ provider, providerUserId: input.providerUserIds[provider] || input.userId })),
       },
       Date.now() + (timeoutMs === undefined ? NO_DEADLINE_WAIT_MS : Math.max(0, timeoutMs - answerMarginMs(timeoutMs))),

@@ -4,8 +4,10 @@ import { hasPermission, type Principal } from "../auth/principal.js";
 import type { Provider } from "../providers/provider.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { Failure, invalidArgument, permissionDenied, type CodeName, type FieldViolation } from "../status/failure.js";
+import type { InitiatingEntity } from "../store/outbox-types.js";
 import type { AuditStore, ChangeDetails } from "../store/store.js";
 import { auditTemplate, scopeOf } from "./audit-trail.js";
+import { initiatingEntity } from "./initiating-entity.js";
 import { guardSessionToken } from "./session-token-guard.js";
 import type { TerminationEvents, TerminationFacts } from "./termination-events.js";
 import { checkLength, checkRequestId } from "./validate.js";
@@ -29,6 +31,8 @@ export interface CallContext {
   twoFactorCode?: string;
   /** The sign-out-everywhere operation this call is part of. */
   operationId?: string;
+  /** Who started the call, when more than the caller's permissions tell (fan-out work: its operation's; an inbound standard: `policy`). */
+  initiatingEntity?: InitiatingEntity;
 }
 
 /** A session ended, now or before. */
@@ -92,6 +96,7 @@ export class EndSession {
         const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
         facts.userId ||= authorization.sessionUserId ?? "";
         if (authorization.refusal) throw new ProviderFailure(provider.name, authorization.refusal, provider.table);
+        facts.announce = { initiatingEntity: initiatingEntity(caller, facts.userId, input.sessionToken, call.initiatingEntity) };
         // A caller let through only on the strength of its token, to a provider with no authorize step, has
         // had nothing checked yet: the upstream checks the token, so its answer decides, never a replay.
         const unchecked = !provider.authorize && !hasPermission(caller, "session.delete") && !!input.sessionToken;

@@ -167,7 +167,7 @@ export class FanOut {
         userId: item.providerUserId,
         reason: operation.reason,
         requestId: workRequestId(this.workKey, item.operationId, item.provider, item.sessionId),
-      }, { signal, deadline: Date.now() + this.settings.callTimeoutMs, operationId: item.operationId });
+      }, { signal, deadline: Date.now() + this.settings.callTimeoutMs, operationId: item.operationId, initiatingEntity: operation.initiatingEntity });
       return { state: res.alreadyTerminated ? "already_ended" : "ended" };
     } catch (err) {
       // Stopping: the attempt was cut short, not refused; the work stays pending for the next start (or another replica).

@@ -4,9 +4,10 @@ import type { Failure } from "../status/failure.js";
 /**
  * What every termination attempt carries, as the audit trail keeps it: who asked (the caller, or
  * the principal of the operation whose work it is), why, for which user and session, where, when,
- * with which request id, and the sign-out-everywhere operation it belongs to, if any.
+ * with which request id, the sign-out-everywhere operation it belongs to, if any, and, once the
+ * caller is authorized, who started it (for the end's announcement).
  */
-export type TerminationFacts = Pick<AuditEvent, "time" | "principal" | "provider" | "sessionId" | "userId" | "requestId" | "reason" | "operationId">;
+export type TerminationFacts = Pick<AuditEvent, "time" | "principal" | "provider" | "sessionId" | "userId" | "requestId" | "reason" | "operationId" | "announce">;
 
 /** The domain event "a session was ended": published once the end is durable (upstream confirmed, or committed here). */
 export interface SessionEnded extends TerminationFacts {

@@ -1,5 +1,4 @@
-import { hasPermission, type Permission, type Principal } from "../auth/principal.js";
-import { permissionDenied, type FieldViolation } from "../status/failure.js";
+import type { FieldViolation } from "../status/failure.js";
 
 export const MAX_ID_LENGTH = 200;
 
@@ -16,17 +15,4 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Appends a violation when an idempotency key is given and is not a UUID. */
 export function checkRequestId(violations: FieldViolation[], requestId: string | undefined): void {
   if (requestId && !UUID.test(requestId)) violations.push({ field: "request_id", description: "must be a UUID" });
-}
-
-const DEFAULT_PAGE_SIZE = 100;
-const MAX_PAGE_SIZE = 1000;
-
-/** The page size a list call uses: 0 means the default, and larger asks are capped (AIP-158). */
-export function pageSize(asked: number): number {
-  return Math.min(asked || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-}
-
-/** PERMISSION_DENIED unless the caller holds the permission. */
-export function requirePermission(caller: Principal, permission: Permission): void {
-  if (!hasPermission(caller, permission)) throw permissionDenied(`this call needs the ${permission} permission`);
 }

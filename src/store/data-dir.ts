@@ -2,7 +2,7 @@ import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync, readd
 import { dirname } from "node:path";
 
 /** The files the service keeps in its data directory; a directory holding nothing else is the service's own. */
-const OWN_FILES = new Set(["sessions.db", "sessions.db-wal", "sessions.db-shm", "sessions.db-journal", "admin.key"]);
+const OWN_FILES = new Set(["sessions.db", "sessions.db-wal", "sessions.db-shm", "sessions.db-journal", "admin.key", "signing-key.pem"]);
 
 /** The data directory, or a file in it, cannot be used; the message names the path and what is wrong. */
 export class DataDirError extends Error {

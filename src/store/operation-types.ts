@@ -1,3 +1,5 @@
+import type { InitiatingEntity } from "./outbox-types.js";
+
 /** A sign-out-everywhere operation, recorded before any upstream call. */
 export interface OperationRecord {
   id: string;
@@ -10,6 +12,8 @@ export interface OperationRecord {
   /** Background retries stop after this time. */
   expiresAt: Date;
   done: boolean;
+  /** Who started it; its notices (each session's, and the user's once done) say so. */
+  initiatingEntity: InitiatingEntity;
 }
 
 export type WorkKind = "list" | "end";
@@ -40,6 +44,7 @@ export interface NewOperation {
   requestId: string;
   principal: string;
   expiresAt: Date;
+  initiatingEntity: InitiatingEntity;
   /** One listing per provider: name and the user's id there. */
   providers: { provider: string; providerUserId: string }[];
 }
@@ -74,13 +79,16 @@ export interface OperationStore {
   listOperations(query: OperationQuery): Promise<OperationRecord[]>;
   /** Records a finished listing: the list item becomes `ended` and one pending "end" item is added per session (known ones are kept). */
   completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void>;
-  /** Records the outcome of an attempt and releases the claim; marks the operation done when nothing is pending. */
+  /**
+   * Records the outcome of an attempt and releases the claim; marks the operation done when nothing
+   * is pending, and then queues the user's notice (src/store/outbox-types.ts) in the same transaction.
+   */
   completeWork(item: Pick<WorkItem, "operationId" | "provider" | "kind" | "sessionId">, outcome: WorkOutcome): Promise<void>;
   /**
    * Claims up to `limit` due pending items (optionally of one operation only) for `worker` until
    * now + leaseMs, skipping items another live worker holds; counts the attempt.
    */
   claimWork(worker: string, leaseMs: number, limit: number, operationId?: string): Promise<WorkClaim[]>;
-  /** Marks pending items of operations past their expiry as failed; returns how many. */
+  /** Marks pending items of operations past their expiry as failed (those operations are done: see completeWork); returns how many. */
   expireWork(now: Date): Promise<number>;
 }

@@ -40,7 +40,11 @@ export const subscriberId = {
   stream: (streamId: string) => `stream:${streamId}`,
 };
 
-export type DeliveryState = "pending" | "delivered" | "failed" | "expired" | "dropped";
+export const DELIVERY_STATES = ["pending", "delivered", "failed", "expired", "dropped"] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+/** How long a stream's deliveries are tried (configured receivers have their own max_age_ms). */
+export const STREAM_MAX_AGE_MS = 24 * 3_600_000;
 
 /** Why the last attempt did not deliver: the HTTP status (absent: no answer), RFC 8935's `err`, words. */
 export interface DeliveryError {
@@ -90,17 +94,27 @@ export interface ConfiguredSubscriber {
 export interface OutboxStore {
   /** The configured receivers every session-revoked notice goes to (besides streams that asked for it). */
   setConfiguredSubscribers(subscribers: readonly ConfiguredSubscriber[]): void;
+  /**
+   * Tells the listener, after each commit that queued deliveries, which subscribers got some, so the
+   * delivery worker sends them at once rather than at its next poll (SQLite: on the turn after the
+   * commit; a claim made then is answered once that commit is durable).
+   */
+  onQueued(listener: (subscribers: readonly string[]) => void): void;
   /** Queues a notice for one subscriber (a stream's verification event), in its own transaction. */
   enqueue(notice: Notice, subscriber: string, maxAgeMs: number): Promise<void>;
-  /** Claims up to `limit` due pending deliveries of one subscriber for `worker` until now + leaseMs; counts the attempt. */
+  /**
+   * Claims up to `limit` due pending deliveries of one subscriber, not past their expiry, for `worker`
+   * until now + leaseMs (the database's clock on PostgreSQL), skipping those another live worker
+   * holds and every one of a stream that is not enabled; counts the attempt. Oldest due first.
+   */
   claimDeliveries(subscriber: string, worker: string, leaseMs: number, limit: number): Promise<Delivery[]>;
-  /** Records an attempt's outcome and releases the claim. */
+  /** Records an attempt's outcome and releases the claim; a delivery no longer pending (dropped meanwhile) is left as it is. */
   completeDelivery(id: bigint, outcome: DeliveryOutcome): Promise<void>;
-  /** Marks pending deliveries past their expiry `expired`; returns how many. */
+  /** Marks pending deliveries past their expiry `expired` (not those claimed and still in flight); returns how many. */
   expireDeliveries(now: Date): Promise<number>;
   listDeliveries(query: DeliveryQuery): Promise<Delivery[]>;
   /** Pending deliveries, per subscriber (the outbox depth). */
   pendingCounts(): Promise<Map<string, number>>;
-  /** Subscribers with due pending deliveries (streams that are paused excluded). */
+  /** Subscribers with due, unclaimed pending deliveries (streams that are not enabled excluded). */
   dueSubscribers(): Promise<string[]>;
 }

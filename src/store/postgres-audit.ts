@@ -1,4 +1,6 @@
 import type pg from "pg";
+import { announces, endedNotice, type OutboxSubscribers } from "./outbox-notices.js";
+import { queueRevoked } from "./postgres-outbox.js";
 import { eventFromRow, eventToRow, type EventRow } from "./rows.js";
 import type { AuditEvent, AuditStore, EventQuery, ListedEvent } from "./store.js";
 
@@ -10,10 +12,13 @@ type ListedRow = EventRow & { id: string };
 
 /** The audit trail in PostgreSQL, shared by every replica. */
 export class PostgresAudit implements AuditStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly subscribers: OutboxSubscribers,
+  ) {}
 
   async recordEvent(event: AuditEvent): Promise<void> {
-    await insertEvent(this.pool, event);
+    this.subscribers.queued(await insertEvent(this.pool, event, this.subscribers));
   }
 
   async findEventByRequestId(scope: string, requestId: string): Promise<AuditEvent | undefined> {
@@ -53,12 +58,18 @@ export class PostgresAudit implements AuditStore {
   }
 }
 
-/** Inserts an event on the pool, or in the transaction of a client. */
-export async function insertEvent(db: pg.Pool | pg.PoolClient, event: AuditEvent): Promise<void> {
+/**
+ * Inserts an event on the pool, or in the transaction of a client; an announced end's notice in the
+ * same statement. Answers the subscribers given a delivery (to be told once it commits).
+ */
+export async function insertEvent(db: pg.Pool | pg.PoolClient, event: AuditEvent, subscribers: OutboxSubscribers): Promise<string[]> {
   const r = eventToRow(event);
-  await db.query(
-    `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id, request_scope)
+  const insert = {
+    sql: `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id, request_scope)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-    [event.time, r.principal, r.provider, r.session_id, r.user_id, r.request_id, r.reason, r.code, event.alreadyTerminated, r.details, r.error, r.operation_id, r.request_scope],
-  );
+    params: [event.time, r.principal, r.provider, r.session_id, r.user_id, r.request_id, r.reason, r.code, event.alreadyTerminated, r.details, r.error, r.operation_id, r.request_scope],
+  };
+  if (announces(event)) return queueRevoked(db, endedNotice(event), subscribers, { sql: `event AS (${insert.sql})`, params: insert.params });
+  await db.query(insert.sql, insert.params);
+  return [];
 }

@@ -1,5 +1,7 @@
 import type pg from "pg";
 import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
+import { operationNotice, type OutboxSubscribers } from "./outbox-notices.js";
+import { queueRevoked } from "./postgres-outbox.js";
 import { newestFirst, transaction } from "./postgres-pool.js";
 import { itemFromRow, operationFromRow, type ItemRow, type OperationRow } from "./rows.js";
 import { newSessionId } from "./session-id.js";
@@ -14,7 +16,7 @@ const EXPIRED_ERROR = JSON.stringify({
 
 /** The operation's columns under other names, for a join with work_items. */
 const OP_COLUMNS = `o.id AS op_id, o.user_id AS op_user_id, o.reason AS op_reason, o.request_id AS op_request_id, o.principal AS op_principal,
-  o.created_at AS op_created_at, o.updated_at AS op_updated_at, o.expires_at AS op_expires_at, o.done AS op_done`;
+  o.created_at AS op_created_at, o.updated_at AS op_updated_at, o.expires_at AS op_expires_at, o.done AS op_done, o.initiating_entity AS op_initiating_entity`;
 
 /**
  * Operations and their work items in PostgreSQL, shared by every replica. Claims are rows
@@ -23,7 +25,11 @@ const OP_COLUMNS = `o.id AS op_id, o.user_id AS op_user_id, o.reason AS op_reaso
  * other replicas' changes to the same operation, never beside them.
  */
 export class PostgresOperations implements OperationStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** The notice that an operation is done is written in the transaction that makes it so; they hear of it after the commit. */
+    private readonly subscribers: OutboxSubscribers,
+  ) {}
 
   createOperation(op: NewOperation): Promise<{ operation: OperationRecord; created: boolean }> {
     return transaction(this.pool, async (c) => {
@@ -31,11 +37,11 @@ export class PostgresOperations implements OperationStore {
       const id = newSessionId(now);
       // A concurrent insert of the same request id (another replica) makes this one wait for it, then do nothing.
       const inserted = await c.query<OperationRow>(
-        `INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+        `INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, initiating_entity)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
          ON CONFLICT (principal, request_id) DO NOTHING
          RETURNING *`,
-        [id, op.userId, op.reason, op.requestId, op.principal, now, op.expiresAt],
+        [id, op.userId, op.reason, op.requestId, op.principal, now, op.expiresAt, op.initiatingEntity],
       );
       const row = inserted.rows[0];
       if (!row) {
@@ -69,9 +75,8 @@ export class PostgresOperations implements OperationStore {
     return (await newestFirst<OperationRow>(this.pool, "operations", q)).map(operationFromRow);
   }
 
-
-  completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
-    return transaction(this.pool, async (c) => {
+  async completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
+    const queued = await transaction(this.pool, async (c) => {
       await lockOperation(c, operationId);
       const list = await c.query<{ provider_user_id: string }>(
         "SELECT provider_user_id FROM work_items WHERE operation_id = $1 AND provider = $2 AND kind = 'list' AND session_id = ''",
@@ -89,15 +94,17 @@ export class PostgresOperations implements OperationStore {
           [operationId, provider, list.rows[0].provider_user_id, sessionIds],
         );
       }
-      await update(c, { operationId, provider, kind: "list", sessionId: "" }, { state: "ended" });
+      return update(c, { operationId, provider, kind: "list", sessionId: "" }, { state: "ended" }, this.subscribers);
     });
+    this.subscribers.queued(queued);
   }
 
-  completeWork(item: ItemKey, outcome: WorkOutcome): Promise<void> {
-    return transaction(this.pool, async (c) => {
+  async completeWork(item: ItemKey, outcome: WorkOutcome): Promise<void> {
+    const queued = await transaction(this.pool, async (c) => {
       await lockOperation(c, item.operationId);
-      await update(c, item, outcome);
+      return update(c, item, outcome, this.subscribers);
     });
+    this.subscribers.queued(queued);
   }
 
   async claimWork(worker: string, leaseMs: number, limit: number, operationId?: string): Promise<WorkClaim[]> {
@@ -138,12 +145,13 @@ export class PostgresOperations implements OperationStore {
         updated_at: r.op_updated_at as Date,
         expires_at: r.op_expires_at as Date,
         done: r.op_done as boolean,
+        initiating_entity: r.op_initiating_entity as string,
       }),
     }));
   }
 
-  expireWork(now: Date): Promise<number> {
-    return transaction(this.pool, async (c) => {
+  async expireWork(now: Date): Promise<number> {
+    const { expired, queued } = await transaction(this.pool, async (c) => {
       // Locked in id order, so that replicas expiring at once wait for each other rather than deadlock.
       const expired = await c.query<{ id: string }>(
         `SELECT o.id FROM operations o
@@ -152,7 +160,7 @@ export class PostgresOperations implements OperationStore {
          FOR NO KEY UPDATE OF o`,
         [now],
       );
-      if (expired.rows.length === 0) return 0;
+      if (expired.rows.length === 0) return { expired: 0, queued: [] };
       // A replica that expired the same operations first leaves nothing pending: those do not count here.
       const failed = await c.query<{ operation_id: string }>(
         `WITH failed AS (
@@ -164,9 +172,10 @@ export class PostgresOperations implements OperationStore {
         [expired.rows.map((r) => r.id), EXPIRED_ERROR],
       );
       const ids = failed.rows.map((r) => r.operation_id);
-      if (ids.length > 0) await touch(c, ids, now);
-      return ids.length;
+      return { expired: ids.length, queued: ids.length > 0 ? await touch(c, ids, now, this.subscribers) : [] };
     });
+    this.subscribers.queued(queued);
+    return expired;
   }
 }
 
@@ -175,22 +184,30 @@ async function lockOperation(c: pg.ClientBase, operationId: string): Promise<voi
   await c.query("SELECT 1 FROM operations WHERE id = $1 FOR NO KEY UPDATE", [operationId]);
 }
 
-/** Records an outcome, releases the claim, and updates the operation (whose row the caller holds locked). */
-async function update(c: pg.ClientBase, item: ItemKey, outcome: WorkOutcome): Promise<void> {
+/** Records an outcome, releases the claim, and updates the operation (whose row the caller holds locked); answers the subscribers given deliveries. */
+async function update(c: pg.ClientBase, item: ItemKey, outcome: WorkOutcome, subscribers: OutboxSubscribers): Promise<string[]> {
   await c.query(
     `UPDATE work_items SET state = $5, last_error = $6, next_attempt_at = COALESCE($7::timestamptz, now()), claimed_by = NULL, claimed_until = NULL
      WHERE operation_id = $1 AND provider = $2 AND kind = $3 AND session_id = $4`,
     [item.operationId, item.provider, item.kind, item.sessionId, outcome.state, outcome.lastError ? JSON.stringify(outcome.lastError) : null, outcome.nextAttemptAt ?? null],
   );
-  await touch(c, [item.operationId], new Date());
+  return touch(c, [item.operationId], new Date(), subscribers);
 }
 
-/** Sets updated_at, and done when nothing is pending. */
-async function touch(c: pg.ClientBase, operationIds: string[], now: Date): Promise<void> {
-  await c.query(
+/**
+ * Sets updated_at, and done when nothing is pending; each operation that became done announces it
+ * (`prev` is the row before this statement, which the caller holds locked). Answers the subscribers given deliveries.
+ */
+async function touch(c: pg.ClientBase, operationIds: string[], now: Date, subscribers: OutboxSubscribers): Promise<string[]> {
+  const { rows } = await c.query<OperationRow & { was_done: boolean }>(
     `UPDATE operations o
      SET updated_at = $2, done = NOT EXISTS (SELECT 1 FROM work_items w WHERE w.operation_id = o.id AND w.state = 'pending')
-     WHERE o.id = ANY($1::text[])`,
+     FROM operations prev
+     WHERE o.id = ANY($1::text[]) AND prev.id = o.id
+     RETURNING o.*, prev.done AS was_done`,
     [operationIds, now],
   );
+  const queued: string[] = [];
+  for (const row of rows.filter((r) => r.done && !r.was_done)) queued.push(...(await queueRevoked(c, operationNotice(operationFromRow(row), now), subscribers)));
+  return queued;
 }

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
-import type { SecretStore, TotpStepStore } from "./store.js";
+import type { SecretStore, SigningKeyStore, TotpStepStore } from "./store.js";
 
-/** The service's own state in PostgreSQL: step-up codes used, and its secrets, shared by every replica. */
-export class PostgresServiceState implements TotpStepStore, SecretStore {
+/** The service's own state in PostgreSQL: step-up codes used, its secrets and its signing key, shared by every replica. */
+export class PostgresServiceState implements TotpStepStore, SecretStore, SigningKeyStore {
+  readonly location = "the store's signing_keys table";
+
   constructor(private readonly pool: pg.Pool) {}
 
   async useTotpStep(principal: string, step: number): Promise<boolean> {
@@ -23,5 +25,18 @@ export class PostgresServiceState implements TotpStepStore, SecretStore {
     await this.pool.query("INSERT INTO service_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [name, randomBytes(32)]);
     const { rows } = await this.pool.query<{ value: Buffer }>("SELECT value FROM service_secrets WHERE name = $1", [name]);
     return rows[0]!.value;
+  }
+
+  async signingKey(generate: () => Promise<string>): Promise<string> {
+    const kept = await this.keptSigningKey();
+    if (kept !== undefined) return kept;
+    // Replicas starting at once: one insert wins, and every one reads the winner's key.
+    await this.pool.query("INSERT INTO signing_keys (name, pem) VALUES ('generated', $1) ON CONFLICT (name) DO NOTHING", [await generate()]);
+    return (await this.keptSigningKey())!;
+  }
+
+  private async keptSigningKey(): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ pem: string }>("SELECT pem FROM signing_keys WHERE name = 'generated'");
+    return rows[0]?.pem;
   }
 }

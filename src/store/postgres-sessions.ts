@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { OutboxSubscribers } from "./outbox-notices.js";
 import { insertEvent } from "./postgres-audit.js";
 import { newestFirst, transaction } from "./postgres-pool.js";
 import { encodeMetadata, sessionFromRow, type SessionRow } from "./rows.js";
@@ -7,7 +8,11 @@ import { terminationEvent, type AuditTemplate, type ListQuery, type NewSession, 
 
 /** The embedded store's sessions in PostgreSQL, shared by every replica; the sequence is the database's. */
 export class PostgresSessions implements SessionStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** A first end's notice is written in its transaction; they hear of it after the commit. */
+    private readonly subscribers: OutboxSubscribers,
+  ) {}
 
   async createSession(s: NewSession): Promise<SessionRecord> {
     const now = new Date();
@@ -30,11 +35,11 @@ export class PostgresSessions implements SessionStore {
     return (await newestFirst<SessionRow>(this.pool, "sessions", q)).map(sessionFromRow);
   }
 
-
   async terminateSession(id: string, t: Omit<Termination, "date">, audit?: AuditTemplate): Promise<TerminateOutcome | undefined> {
     // Replicas ending the same session at once: the row lock orders them, and the later one
     // re-checks `terminated_at IS NULL` against the first one's committed row, so it changes nothing.
-    return transaction(this.pool, async (client) => {
+    let queued: string[] = [];
+    const result = await transaction(this.pool, async (client) => {
       const now = new Date();
       const ended = await client.query<SessionRow>(
         `UPDATE sessions
@@ -50,8 +55,10 @@ export class PostgresSessions implements SessionStore {
         const { rows } = await client.query<SessionRow>("SELECT * FROM sessions WHERE id = $1", [id]);
         outcome = rows[0] && { session: sessionFromRow(rows[0]), alreadyTerminated: true };
       }
-      if (outcome && audit) await insertEvent(client, terminationEvent(audit, outcome));
+      if (outcome && audit) queued = await insertEvent(client, terminationEvent(audit, outcome), this.subscribers);
       return outcome;
     });
+    this.subscribers.queued(queued);
+    return result;
   }
 }

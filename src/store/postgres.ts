@@ -2,8 +2,10 @@ import pg from "pg";
 import { migrate, SCHEMA_NAME } from "./postgres-migrations.js";
 import { PostgresAudit } from "./postgres-audit.js";
 import { PostgresOperations } from "./postgres-operations.js";
+import { PostgresOutbox } from "./postgres-outbox.js";
 import { PostgresServiceState } from "./postgres-service-state.js";
 import { PostgresSessions } from "./postgres-sessions.js";
+import { PostgresStreams } from "./postgres-streams.js";
 import type { Stores } from "./store.js";
 
 export interface PostgresOptions {
@@ -28,6 +30,9 @@ export class PostgresStores implements Stores {
   readonly operations: PostgresOperations;
   readonly totpSteps: PostgresServiceState;
   readonly secrets: PostgresServiceState;
+  readonly outbox: PostgresOutbox;
+  readonly signingKeys: PostgresServiceState;
+  readonly streams: PostgresStreams;
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -35,10 +40,12 @@ export class PostgresStores implements Stores {
     /** The migration versions this connect applied (none when another replica had applied them). */
     readonly appliedMigrations: readonly number[],
   ) {
-    this.sessions = new PostgresSessions(pool);
-    this.audit = new PostgresAudit(pool);
-    this.operations = new PostgresOperations(pool);
-    this.totpSteps = this.secrets = new PostgresServiceState(pool);
+    this.outbox = new PostgresOutbox(pool);
+    this.sessions = new PostgresSessions(pool, this.outbox.subscribers);
+    this.audit = new PostgresAudit(pool, this.outbox.subscribers);
+    this.operations = new PostgresOperations(pool, this.outbox.subscribers);
+    this.totpSteps = this.secrets = this.signingKeys = new PostgresServiceState(pool);
+    this.streams = new PostgresStreams(pool);
   }
 
   static async connect(url: string, options: PostgresOptions = {}): Promise<PostgresStores> {

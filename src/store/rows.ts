@@ -1,4 +1,5 @@
 import type { OperationRecord, WorkItem, WorkKind, WorkState } from "./operation-types.js";
+import type { InitiatingEntity } from "./outbox-types.js";
 import type { AuditEvent, SessionRecord } from "./store.js";
 
 /*
@@ -7,13 +8,13 @@ import type { AuditEvent, SessionRecord } from "./store.js";
  * as bigint); PostgreSQL gives Dates, booleans, int8 as text and jsonb parsed.
  */
 
-type Time = Date | number | bigint;
-type Flag = boolean | number | bigint;
-type Count = number | bigint | string;
+export type Time = Date | number | bigint;
+export type Flag = boolean | number | bigint;
+export type Count = number | bigint | string;
 
-const toDate = (v: Time): Date => (v instanceof Date ? v : new Date(Number(v)));
-const isSet = (v: Flag): boolean => Number(v) === 1;
-const parsed = <T>(v: string | T): T => (typeof v === "string" ? (JSON.parse(v) as T) : v);
+export const toDate = (v: Time): Date => (v instanceof Date ? v : new Date(Number(v)));
+export const isSet = (v: Flag): boolean => Number(v) === 1;
+export const parsed = <T>(v: string | T): T => (typeof v === "string" ? (JSON.parse(v) as T) : v);
 
 export interface SessionRow {
   id: string;
@@ -141,6 +142,7 @@ export interface OperationRow {
   updated_at: Time;
   expires_at: Time;
   done: Flag;
+  initiating_entity: string;
 }
 
 export function operationFromRow(r: OperationRow): OperationRecord {
@@ -154,6 +156,7 @@ export function operationFromRow(r: OperationRow): OperationRecord {
     updatedAt: toDate(r.updated_at),
     expiresAt: toDate(r.expires_at),
     done: isSet(r.done),
+    initiatingEntity: r.initiating_entity as InitiatingEntity,
   };
 }
 

@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import type { GroupCommit } from "./group-commit.js";
 import { eventFromRow, eventToRow, type EventRow } from "./rows.js";
+import type { SqliteOutbox } from "./sqlite-outbox.js";
 import type { AuditEvent, AuditStore, EventQuery, ListedEvent } from "./store.js";
 
 /** The audit trail in the SQLite file. */
@@ -14,6 +15,8 @@ export class SqliteAudit implements AuditStore {
   constructor(
     private readonly db: Database.Database,
     private readonly commits: GroupCommit,
+    /** An announced end's notice is written with its event. */
+    private readonly outbox: SqliteOutbox,
   ) {
     this.insertEvent = db.prepare(
       `INSERT INTO events (time, principal, provider, session_id, user_id, request_id, reason, code, already_terminated, details, error, operation_id, request_scope)
@@ -24,9 +27,10 @@ export class SqliteAudit implements AuditStore {
     this.deleteOldEvents = db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)");
   }
 
-  /** Writes the event in the transaction running now (a write of the group commit). */
+  /** Writes the event, and the notice of an announced end, in the transaction running now (a write of the group commit). */
   insert(event: AuditEvent): void {
     this.insertEvent.run(eventToRow(event));
+    this.outbox.announceEnd(event);
   }
 
   recordEvent(event: AuditEvent): Promise<void> {

@@ -3,6 +3,7 @@ import type { GroupCommit } from "./group-commit.js";
 import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
 import { itemFromRow, operationFromRow, type ItemRow, type OperationRow } from "./rows.js";
 import { newSessionId } from "./session-id.js";
+import type { SqliteOutbox } from "./sqlite-outbox.js";
 
 /** The operations table under a name (a file from before scoped request ids has its rows copied into a new one). */
 const operationsTable = (name: string) => `
@@ -16,6 +17,7 @@ CREATE TABLE IF NOT EXISTS ${name} (
   updated_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
   done INTEGER NOT NULL DEFAULT 0,
+  initiating_entity TEXT NOT NULL DEFAULT 'admin',
   UNIQUE (principal, request_id)
 ) WITHOUT ROWID;`;
 
@@ -40,20 +42,24 @@ CREATE INDEX IF NOT EXISTS work_items_due ON work_items (state, next_attempt_at)
 
 /** Files from before request ids were scoped held them unique across principals: the table is rebuilt with the pair unique. */
 const SCOPE_OPERATION_REQUEST_IDS = `${operationsTable("operations_scoped")}
-INSERT INTO operations_scoped SELECT id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done FROM operations;
+INSERT INTO operations_scoped (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done)
+  SELECT id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, done FROM operations;
 DROP TABLE operations;
 ALTER TABLE operations_scoped RENAME TO operations;
 CREATE INDEX operations_by_user ON operations (user_id, id);
 `;
 
 /**
- * Makes the operations tables (rebuilding those of files from before scoped request ids) and voids
- * the claims a stopped process left: one process owns the file.
+ * Makes the operations tables (rebuilding those of files from before scoped request ids, adding who
+ * started an operation to files from before the outbox: 'admin', as only session.delete could) and
+ * voids the claims a stopped process left: one process owns the file.
  */
 export function prepareOperations(db: Database.Database): void {
   db.exec(OPERATIONS_SCHEMA);
   const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() as { sql: string };
   if (/request_id TEXT NOT NULL UNIQUE/.test(table.sql)) db.transaction(() => db.exec(SCOPE_OPERATION_REQUEST_IDS)).immediate();
+  const columns = db.prepare("SELECT name FROM pragma_table_info('operations')").all() as { name: string }[];
+  if (!columns.some((c) => c.name === "initiating_entity")) db.exec("ALTER TABLE operations ADD COLUMN initiating_entity TEXT NOT NULL DEFAULT 'admin'");
   db.exec("UPDATE work_items SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL");
 }
 
@@ -64,13 +70,15 @@ export class SqliteOperations implements OperationStore {
   constructor(
     db: Database.Database,
     private readonly commits: GroupCommit,
+    /** The notice that an operation is done is written in the transaction that makes it so. */
+    private readonly outbox: SqliteOutbox,
   ) {
     this.s = {
       opByRequest: db.prepare<[string, string], OperationRow>("SELECT * FROM operations WHERE principal = ? AND request_id = ?"),
       opById: db.prepare<[string], OperationRow>("SELECT * FROM operations WHERE id = ?"),
       insertOp: db.prepare(
-        `INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at)
-         VALUES (@id, @user_id, @reason, @request_id, @principal, @now, @now, @expires_at)`,
+        `INSERT INTO operations (id, user_id, reason, request_id, principal, created_at, updated_at, expires_at, initiating_entity)
+         VALUES (@id, @user_id, @reason, @request_id, @principal, @now, @now, @expires_at, @initiating_entity)`,
       ),
       insertItem: db.prepare(
         `INSERT OR IGNORE INTO work_items (operation_id, provider, provider_user_id, kind, session_id, state, next_attempt_at)
@@ -84,7 +92,9 @@ export class SqliteOperations implements OperationStore {
         `UPDATE work_items SET state = @state, last_error = @last_error, next_attempt_at = @next_attempt_at, claimed_by = NULL, claimed_until = NULL
          WHERE operation_id = @operation_id AND provider = @provider AND kind = @kind AND session_id = @session_id`,
       ),
-      touchOp: db.prepare("UPDATE operations SET updated_at = ?, done = NOT EXISTS (SELECT 1 FROM work_items WHERE operation_id = ? AND state = 'pending') WHERE id = ?"),
+      touchOp: db.prepare<[number, string, string], OperationRow>(
+        "UPDATE operations SET updated_at = ?, done = NOT EXISTS (SELECT 1 FROM work_items WHERE operation_id = ? AND state = 'pending') WHERE id = ? RETURNING *",
+      ),
       due: db.prepare<[number, number, string | null, string | null, number], ItemRow>(
         `SELECT * FROM work_items WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
            AND (? IS NULL OR operation_id = ?) ORDER BY next_attempt_at LIMIT ?`,
@@ -107,7 +117,16 @@ export class SqliteOperations implements OperationStore {
       if (known) return { operation: operationFromRow(known), created: false };
       const now = Date.now();
       const id = newSessionId(new Date(now));
-      this.s.insertOp.run({ id, user_id: op.userId, reason: op.reason, request_id: op.requestId, principal: op.principal, now, expires_at: op.expiresAt.getTime() });
+      this.s.insertOp.run({
+        id,
+        user_id: op.userId,
+        reason: op.reason,
+        request_id: op.requestId,
+        principal: op.principal,
+        now,
+        expires_at: op.expiresAt.getTime(),
+        initiating_entity: op.initiatingEntity,
+      });
       for (const p of op.providers) this.s.insertItem.run(id, p.provider, p.providerUserId, "list", "", now);
       return { operation: operationFromRow(this.s.opById.get(id)!), created: true };
     });
@@ -156,7 +175,7 @@ export class SqliteOperations implements OperationStore {
       const error = JSON.stringify({ code: "DEADLINE_EXCEEDED", reason: "OPERATION_EXPIRED", message: "the operation's maximum age passed before this work succeeded" });
       for (const { id } of expired) {
         this.s.expireItems.run(error, id);
-        this.s.touchOp.run(now.getTime(), id, id);
+        this.touch(id, now.getTime());
       }
       return expired.length;
     });
@@ -172,6 +191,13 @@ export class SqliteOperations implements OperationStore {
       last_error: outcome.lastError ? JSON.stringify(outcome.lastError) : null,
       next_attempt_at: outcome.nextAttemptAt?.getTime() ?? now,
     });
-    this.s.touchOp.run(now, item.operationId, item.operationId);
+    this.touch(item.operationId, now);
+  }
+
+  /** Sets updated_at, and done when nothing is pending; an operation that became done announces it. */
+  private touch(operationId: string, now: number): void {
+    const wasDone = operationFromRow(this.s.opById.get(operationId)!).done;
+    const operation = operationFromRow(this.s.touchOp.get(now, operationId, operationId)!);
+    if (operation.done && !wasDone) this.outbox.announceDone(operation, new Date(now));
   }
 }

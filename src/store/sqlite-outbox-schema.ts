@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (subscriber, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, id);
+CREATE INDEX IF NOT EXISTS deliveries_by_subscriber ON deliveries (subscriber, id);
 CREATE TABLE IF NOT EXISTS ssf_streams (
   stream_id TEXT PRIMARY KEY,
   status TEXT NOT NULL,

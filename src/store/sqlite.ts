@@ -1,12 +1,15 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { attempt, privateDataDir, privateFile } from "./data-dir.js";
 import { GroupCommit, walFiles, type WalFiles } from "./group-commit.js";
+import { prepareOutbox, SqliteOutbox } from "./sqlite-outbox.js";
 import { OUTBOX_SCHEMA } from "./sqlite-outbox-schema.js";
 import { SqliteAudit } from "./sqlite-audit.js";
 import { prepareOperations, SqliteOperations } from "./sqlite-operations.js";
 import { SqliteServiceState } from "./sqlite-service-state.js";
 import { SqliteSessions } from "./sqlite-sessions.js";
+import { SqliteStreams } from "./sqlite-streams.js";
+import { SigningKeyFile } from "./signing-key-file.js";
 import type { Stores } from "./store.js";
 
 const SCHEMA = `
@@ -79,6 +82,9 @@ export class SqliteStores implements Stores {
   readonly operations: SqliteOperations;
   readonly totpSteps: SqliteServiceState;
   readonly secrets: SqliteServiceState;
+  readonly outbox: SqliteOutbox;
+  readonly signingKeys: SigningKeyFile;
+  readonly streams: SqliteStreams;
   private readonly db: Database.Database;
   private readonly files: WalFiles;
   private readonly commits: GroupCommit;
@@ -96,6 +102,7 @@ export class SqliteStores implements Stores {
       if (!columns.some((c) => c.name === "request_scope")) this.db.transaction(() => this.db.exec(SCOPE_REQUEST_IDS)).immediate();
       this.db.exec("CREATE INDEX IF NOT EXISTS events_by_request_scope ON events (request_scope, request_id, id)");
       prepareOperations(this.db);
+      prepareOutbox(this.db);
       this.db.defaultSafeIntegers(true);
       this.files = walFiles(file);
     } catch (err) {
@@ -107,10 +114,13 @@ export class SqliteStores implements Stores {
       ...(options.checkpointBytes !== undefined && { checkpointBytes: options.checkpointBytes }),
       ...(options.onSyncFailure && { onSyncFailure: options.onSyncFailure }),
     });
-    this.audit = new SqliteAudit(this.db, this.commits);
+    this.outbox = new SqliteOutbox(this.db, this.commits);
+    this.audit = new SqliteAudit(this.db, this.commits, this.outbox);
     this.sessions = new SqliteSessions(this.db, this.commits, this.audit);
-    this.operations = new SqliteOperations(this.db, this.commits);
+    this.operations = new SqliteOperations(this.db, this.commits, this.outbox);
     this.totpSteps = this.secrets = new SqliteServiceState(this.db, this.commits);
+    this.signingKeys = new SigningKeyFile(join(dirname(file), "signing-key.pem"));
+    this.streams = new SqliteStreams(this.db, this.commits);
   }
 
   /** Opens `<dataDir>/sessions.db`; the directory is made 0700 and the files 0600. Throws DataDirError when they are unusable. */

@@ -1,4 +1,6 @@
 import type { OperationStore } from "./operation-types.js";
+import type { InitiatingEntity, OutboxStore } from "./outbox-types.js";
+import type { StreamStore } from "./stream-types.js";
 
 /** A session of the embedded store. The token itself is never stored, only its hash. */
 export interface SessionRecord {
@@ -71,6 +73,11 @@ export interface AuditEvent {
   operationId?: string;
   /** Where the request id is replayed (see requestScope); absent for a refusal, which is never replayed. */
   requestScope?: string;
+  /**
+   * Announce the end to the outbox's subscribers: written with a successful first end (code OK,
+   * not already terminated), in the same transaction, as one notice (src/store/outbox-types.ts).
+   */
+  announce?: { initiatingEntity: InitiatingEntity };
 }
 
 /**
@@ -160,6 +167,17 @@ export interface SecretStore {
   serviceSecret(name: string): Promise<Buffer>;
 }
 
+/** The SET signing key made on first start when none is configured, kept with the store. */
+export interface SigningKeyStore {
+  /** Where the key is kept, for messages (never the key itself). */
+  readonly location: string;
+  /**
+   * The kept key (PEM); when there is none, `generate`'s is kept first. Processes starting at once
+   * on the same store: the first to keep one wins, and every one gets the winner's.
+   */
+  signingKey(generate: () => Promise<string>): Promise<string>;
+}
+
 /** One store, split by use: each consumer is given only the part it uses. */
 export interface Stores {
   sessions: SessionStore;
@@ -167,5 +185,8 @@ export interface Stores {
   operations: OperationStore;
   totpSteps: TotpStepStore;
   secrets: SecretStore;
+  outbox: OutboxStore;
+  signingKeys: SigningKeyStore;
+  streams: StreamStore;
   close(): Promise<void>;
 }

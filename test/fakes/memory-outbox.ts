@@ -14,6 +14,9 @@ export class MemoryOutbox implements OutboxStore {
 
   setConfiguredSubscribers(_subscribers: readonly ConfiguredSubscriber[]): void {}
 
+  /** The worker's tests kick it themselves. */
+  onQueued(_listener: (subscribers: readonly string[]) => void): void {}
+
   async enqueue(notice: Notice, subscriber: string, maxAgeMs: number): Promise<void> {
     this.add(notice, subscriber, maxAgeMs);
   }

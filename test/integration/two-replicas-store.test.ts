@@ -9,7 +9,7 @@ import { until } from "../helpers/wait.js";
 const skip = await postgresSkipReason();
 
 function operation(requestId: string, providers = [{ provider: "local", providerUserId: "u1" }]): NewOperation {
-  return { userId: "u1", reason: "compromised", requestId, principal: "admin", expiresAt: new Date(Date.now() + 3_600_000), providers };
+  return { userId: "u1", reason: "compromised", requestId, principal: "admin", expiresAt: new Date(Date.now() + 3_600_000), initiatingEntity: "admin", providers };
 }
 
 /** Two service instances sharing one database: two stores, each with its own pool, on the same schema. */

@@ -11,36 +11,9 @@ import { PostgresStores } from "../../src/store/postgres.js";
 import { migrate, MIGRATIONS } from "../../src/store/postgres-migrations.js";
 import { SqliteStores } from "../../src/store/sqlite.js";
 import type { AuditEvent, EventQuery, NewSession, Stores } from "../../src/store/store.js";
-import { dropSchema, freshSchema, postgresSkipReason, postgresUrl, withClient } from "../helpers/postgres.js";
+import { dropSchema, freshSchema, postgresUrl, withClient } from "../helpers/postgres.js";
+import { postgresSkip, STORES, type StoreEnv } from "../helpers/store-envs.js";
 import { nextMillisecond, until } from "../helpers/wait.js";
-
-const postgresSkip = await postgresSkipReason();
-
-interface StoreEnv {
-  /** A store on the same data each time it is called. */
-  open(): Promise<Stores>;
-  cleanup(): Promise<void>;
-}
-
-/** Each store under the same suite; `skip` says why one cannot run here. */
-const STORES: { name: string; skip?: string | undefined; setup(): Promise<StoreEnv> }[] = [
-  {
-    name: "sqlite",
-    async setup() {
-      const dir = mkdtempSync(join(tmpdir(), "sc-store-"));
-      return { open: async () => SqliteStores.open(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: "postgres",
-    skip: postgresSkip,
-    async setup() {
-      // A fresh schema per test: the tests never see each other's rows, nor those of parallel test files.
-      const schema = freshSchema();
-      return { open: () => PostgresStores.connect(postgresUrl, { schema, poolSize: 4 }), cleanup: () => dropSchema(schema) };
-    },
-  },
-];
 
 function newSession(userId: string, extra: Partial<NewSession> = {}): NewSession {
   return { userId, resourceOwner: "org", metadata: {}, tokenHash: hashSessionToken(`token-of-${userId}`), ...extra };
@@ -69,6 +42,7 @@ function newOperation(requestId: string): NewOperation {
     requestId,
     principal: "admin",
     expiresAt: new Date(Date.UTC(2100, 0, 1)),
+    initiatingEntity: "admin",
     providers: [
       { provider: "local", providerUserId: "u1" },
       { provider: "zitadel", providerUserId: "z-u1" },
@@ -550,6 +524,8 @@ async function expectScopedAfterMigration(store: Stores): Promise<void> {
   // The operation recorded before keeps its request id for its principal; another principal's is a new one.
   const kept = await store.operations.createOperation({ ...newOperation("r-old"), principal: "admin" });
   expect([kept.created, kept.operation.id]).toEqual([false, "op-1"]);
+  // Only session.delete could start one then.
+  expect(kept.operation.initiatingEntity).toBe("admin");
   expect((await store.operations.createOperation({ ...newOperation("r-old"), principal: "deleter" })).operation).toMatchObject({ principal: "deleter", requestId: "r-old" });
 }
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessioncontrol/v1/session_control.proto.
  */
 export const file_sessioncontrol_v1_session_control: GenFile = /*@__PURE__*/
-  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiJuChFUZXJtaW5hdGVSZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxIQCghwcm92aWRlchgCIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYAyABKAgi5gEKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAiABKAkSRwoIbWV0YWRhdGEYAyADKAsyNS5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5EisKCGxpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJvChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEgoKc2Vzc2lvbl9pZBgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQQoSR2V0U2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uIk0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosDCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY2hhbmdlX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAYgASgEEjMKD2V4cGlyYXRpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIbWV0YWRhdGEYCCADKAsyKC5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uLk1ldGFkYXRhRW50cnkSMwoLdGVybWluYXRpb24YCSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEifAoLVGVybWluYXRpb24SMgoOdGVybWluYXRlX2RhdGUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXRlcm1pbmF0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySW5mbyJxCgxQcm92aWRlckluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCmlzX2RlZmF1bHQYAyABKAgSMQoGaGVhbHRoGAQgASgLMiEuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJIZWFsdGgirAEKDlByb3ZpZGVySGVhbHRoEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2Vycm9yX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2xhc3RfZXJyb3JfY29kZRgDIAEoCRIVCg1icmVha2VyX3N0YXRlGAQgASgJIu8BChRUZXJtaW5hdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXByb3ZpZGVycxgCIAMoCRJXChFwcm92aWRlcl91c2VyX2lkcxgDIAMoCzI8LnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXF1ZXN0LlByb3ZpZGVyVXNlcklkc0VudHJ5Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJGjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoVVGVybWluYXRlVXNlclJlc3BvbnNlEi8KCW9wZXJhdGlvbhgBIAEoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbiK4AgoJT3BlcmF0aW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkSEQoJcHJpbmNpcGFsGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGRvbmUYCSABKAgSNgoJcHJvdmlkZXJzGAogAygLMiMuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJQcm9ncmVzcyLSAQoQUHJvdmlkZXJQcm9ncmVzcxIQCghwcm92aWRlchgBIAEoCRIYChBwcm92aWRlcl91c2VyX2lkGAIgASgJEg4KBmxpc3RlZBgDIAEoCBIWCg5zZXNzaW9uc19lbmRlZBgEIAEoDRIeChZzZXNzaW9uc19hbHJlYWR5X2VuZGVkGAUgASgNEhgKEHNlc3Npb25zX3BlbmRpbmcYBiABKA0SMAoIZmFpbHVyZXMYByADKAsyHi5zZXNzaW9uY29udHJvbC52MS5Xb3JrRmFpbHVyZSJ0CgtXb3JrRmFpbHVyZRISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEAoIcmV0cnlpbmcYBSABKAgSEAoIYXR0ZW1wdHMYBiABKA0iIQoTR2V0T3BlcmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJHChRHZXRPcGVyYXRpb25SZXNwb25zZRIvCglvcGVyYXRpb24YASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5PcGVyYXRpb24iTwoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiYwoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIwCgpvcGVyYXRpb25zGAEgAygLMhwuc2Vzc2lvbmNvbnRyb2wudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLiAQoRTGlzdEV2ZW50c1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhEKCXByaW5jaXBhbBgDIAEoCRIQCghwcm92aWRlchgEIAEoCRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAcgASgNEhIKCnBhZ2VfdG9rZW4YCCABKAkiVwoSTGlzdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLnNlc3Npb25jb250cm9sLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKYAgoFRXZlbnQSCgoCaWQYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEhAKCHByb3ZpZGVyGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSDwoHdXNlcl9pZBgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIMCgRjb2RlGAkgASgJEhQKDGVycm9yX3JlYXNvbhgKIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAsgASgJEhoKEmFscmVhZHlfdGVybWluYXRlZBgMIAEoCBIUCgxvcGVyYXRpb25faWQYDSABKAky8wYKDlNlc3Npb25Db250cm9sElYKCVRlcm1pbmF0ZRIjLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVJlcXVlc3QaJC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXNwb25zZRJiCg1DcmVhdGVTZXNzaW9uEicuc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaKC5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USWQoKR2V0U2Vzc2lvbhIkLnNlc3Npb25jb250cm9sLnYxLkdldFNlc3Npb25SZXF1ZXN0GiUuc2Vzc2lvbmNvbnRyb2wudjEuR2V0U2Vzc2lvblJlc3BvbnNlEl8KDExpc3RTZXNzaW9ucxImLnNlc3Npb25jb250cm9sLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJy5zZXNzaW9uY29udHJvbC52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJiCg1MaXN0UHJvdmlkZXJzEicuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaKC5zZXNzaW9uY29udHJvbC52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2USYgoNVGVybWluYXRlVXNlchInLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlVXNlclJlc3BvbnNlEl8KDEdldE9wZXJhdGlvbhImLnNlc3Npb25jb250cm9sLnYxLkdldE9wZXJhdGlvblJlcXVlc3QaJy5zZXNzaW9uY29udHJvbC52MS5HZXRPcGVyYXRpb25SZXNwb25zZRJlCg5MaXN0T3BlcmF0aW9ucxIoLnNlc3Npb25jb250cm9sLnYxLkxpc3RPcGVyYXRpb25zUmVxdWVzdBopLnNlc3Npb25jb250cm9sLnYxLkxpc3RPcGVyYXRpb25zUmVzcG9uc2USWQoKTGlzdEV2ZW50cxIkLnNlc3Npb25jb250cm9sLnYxLkxpc3RFdmVudHNSZXF1ZXN0GiUuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiJuChFUZXJtaW5hdGVSZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxIQCghwcm92aWRlchgCIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYAyABKAgi5gEKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAiABKAkSRwoIbWV0YWRhdGEYAyADKAsyNS5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5EisKCGxpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJvChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEgoKc2Vzc2lvbl9pZBgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQQoSR2V0U2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uIk0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosDCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY2hhbmdlX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAYgASgEEjMKD2V4cGlyYXRpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIbWV0YWRhdGEYCCADKAsyKC5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uLk1ldGFkYXRhRW50cnkSMwoLdGVybWluYXRpb24YCSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEifAoLVGVybWluYXRpb24SMgoOdGVybWluYXRlX2RhdGUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXRlcm1pbmF0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySW5mbyJxCgxQcm92aWRlckluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCmlzX2RlZmF1bHQYAyABKAgSMQoGaGVhbHRoGAQgASgLMiEuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJIZWFsdGgirAEKDlByb3ZpZGVySGVhbHRoEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2Vycm9yX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2xhc3RfZXJyb3JfY29kZRgDIAEoCRIVCg1icmVha2VyX3N0YXRlGAQgASgJIu8BChRUZXJtaW5hdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXByb3ZpZGVycxgCIAMoCRJXChFwcm92aWRlcl91c2VyX2lkcxgDIAMoCzI8LnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXF1ZXN0LlByb3ZpZGVyVXNlcklkc0VudHJ5Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJGjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoVVGVybWluYXRlVXNlclJlc3BvbnNlEi8KCW9wZXJhdGlvbhgBIAEoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbiK4AgoJT3BlcmF0aW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkSEQoJcHJpbmNpcGFsGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGRvbmUYCSABKAgSNgoJcHJvdmlkZXJzGAogAygLMiMuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJQcm9ncmVzcyLSAQoQUHJvdmlkZXJQcm9ncmVzcxIQCghwcm92aWRlchgBIAEoCRIYChBwcm92aWRlcl91c2VyX2lkGAIgASgJEg4KBmxpc3RlZBgDIAEoCBIWCg5zZXNzaW9uc19lbmRlZBgEIAEoDRIeChZzZXNzaW9uc19hbHJlYWR5X2VuZGVkGAUgASgNEhgKEHNlc3Npb25zX3BlbmRpbmcYBiABKA0SMAoIZmFpbHVyZXMYByADKAsyHi5zZXNzaW9uY29udHJvbC52MS5Xb3JrRmFpbHVyZSJ0CgtXb3JrRmFpbHVyZRISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEAoIcmV0cnlpbmcYBSABKAgSEAoIYXR0ZW1wdHMYBiABKA0iIQoTR2V0T3BlcmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJHChRHZXRPcGVyYXRpb25SZXNwb25zZRIvCglvcGVyYXRpb24YASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5PcGVyYXRpb24iTwoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiYwoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIwCgpvcGVyYXRpb25zGAEgAygLMhwuc2Vzc2lvbmNvbnRyb2wudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLiAQoRTGlzdEV2ZW50c1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhEKCXByaW5jaXBhbBgDIAEoCRIQCghwcm92aWRlchgEIAEoCRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAcgASgNEhIKCnBhZ2VfdG9rZW4YCCABKAkiVwoSTGlzdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLnNlc3Npb25jb250cm9sLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKYAgoFRXZlbnQSCgoCaWQYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEhAKCHByb3ZpZGVyGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSDwoHdXNlcl9pZBgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIMCgRjb2RlGAkgASgJEhQKDGVycm9yX3JlYXNvbhgKIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAsgASgJEhoKEmFscmVhZHlfdGVybWluYXRlZBgMIAEoCBIUCgxvcGVyYXRpb25faWQYDSABKAkiXwoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0EhAKCHJlY2VpdmVyGAEgASgJEg0KBXN0YXRlGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJImIKFkxpc3REZWxpdmVyaWVzUmVzcG9uc2USLwoKZGVsaXZlcmllcxgBIAMoCzIbLnNlc3Npb25jb250cm9sLnYxLkRlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL9AgoIRGVsaXZlcnkSCwoDanRpGAEgASgJEhAKCHJlY2VpdmVyGAIgASgJEgwKBGtpbmQYAyABKAkSDwoHdXNlcl9pZBgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEg0KBXN0YXRlGAYgASgJEhAKCGF0dGVtcHRzGAcgASgNEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbmV4dF9hdHRlbXB0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0CgpsYXN0X2Vycm9yGAwgASgLMiAuc2Vzc2lvbmNvbnRyb2wudjEuRGVsaXZlcnlFcnJvciJCCg1EZWxpdmVyeUVycm9yEhMKC2h0dHBfc3RhdHVzGAEgASgNEgsKA2VychgCIAEoCRIPCgdtZXNzYWdlGAMgASgJMtoHCg5TZXNzaW9uQ29udHJvbBJWCglUZXJtaW5hdGUSIy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0GiQuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVzcG9uc2USYgoNQ3JlYXRlU2Vzc2lvbhInLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElkKCkdldFNlc3Npb24SJC5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkdldFNlc3Npb25SZXNwb25zZRJfCgxMaXN0U2Vzc2lvbnMSJi5zZXNzaW9uY29udHJvbC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USYgoNTGlzdFByb3ZpZGVycxInLnNlc3Npb25jb250cm9sLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEmIKDVRlcm1pbmF0ZVVzZXISJy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVVc2VyUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXNwb25zZRJfCgxHZXRPcGVyYXRpb24SJi5zZXNzaW9uY29udHJvbC52MS5HZXRPcGVyYXRpb25SZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuR2V0T3BlcmF0aW9uUmVzcG9uc2USZQoOTGlzdE9wZXJhdGlvbnMSKC5zZXNzaW9uY29udHJvbC52MS5MaXN0T3BlcmF0aW9uc1JlcXVlc3QaKS5zZXNzaW9uY29udHJvbC52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlElkKCkxpc3RFdmVudHMSJC5zZXNzaW9uY29udHJvbC52MS5MaXN0RXZlbnRzUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkxpc3RFdmVudHNSZXNwb25zZRJlCg5MaXN0RGVsaXZlcmllcxIoLnNlc3Npb25jb250cm9sLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBopLnNlc3Npb25jb250cm9sLnYxLkxpc3REZWxpdmVyaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Details of a change, the same as zitadel.object.v2.Details.
@@ -1157,6 +1157,209 @@ export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_sessioncontrol_v1_session_control, 26);
 
 /**
+ * ListDeliveriesRequest filters the outbox's deliveries; every filter given must match.
+ *
+ * @generated from message sessioncontrol.v1.ListDeliveriesRequest
+ */
+export type ListDeliveriesRequest = Message<"sessioncontrol.v1.ListDeliveriesRequest"> & {
+  /**
+   * Only deliveries to this receiver: "receiver:<name>" (configured) or "stream:<stream_id>" (SSF stream).
+   *
+   * @generated from field: string receiver = 1;
+   */
+  receiver: string;
+
+  /**
+   * Only deliveries in this state: pending, delivered, failed, expired or dropped.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * Largest number to return: 1 to 1000; 0 means 100.
+   *
+   * @generated from field: uint32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response's next_page_token.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListDeliveriesRequest.
+ * Use `create(ListDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListDeliveriesRequestSchema: GenMessage<ListDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 27);
+
+/**
+ * ListDeliveriesResponse carries one page of deliveries, newest first.
+ *
+ * @generated from message sessioncontrol.v1.ListDeliveriesResponse
+ */
+export type ListDeliveriesResponse = Message<"sessioncontrol.v1.ListDeliveriesResponse"> & {
+  /**
+   * The deliveries of this page.
+   *
+   * @generated from field: repeated sessioncontrol.v1.Delivery deliveries = 1;
+   */
+  deliveries: Delivery[];
+
+  /**
+   * Token for the next page; empty when this page is the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListDeliveriesResponse.
+ * Use `create(ListDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListDeliveriesResponseSchema: GenMessage<ListDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 28);
+
+/**
+ * Delivery is one notice to one receiver, and how sending it went.
+ *
+ * @generated from message sessioncontrol.v1.Delivery
+ */
+export type Delivery = Message<"sessioncontrol.v1.Delivery"> & {
+  /**
+   * The SET's jti and the webhook's webhook-id: the same on every attempt.
+   *
+   * @generated from field: string jti = 1;
+   */
+  jti: string;
+
+  /**
+   * Where it goes: "receiver:<name>" or "stream:<stream_id>".
+   *
+   * @generated from field: string receiver = 2;
+   */
+  receiver: string;
+
+  /**
+   * Kind of notice: session-revoked or verification.
+   *
+   * @generated from field: string kind = 3;
+   */
+  kind: string;
+
+  /**
+   * The user whose session ended (session-revoked).
+   *
+   * @generated from field: string user_id = 4;
+   */
+  userId: string;
+
+  /**
+   * The session that ended; empty for a user signed out everywhere, and for verification.
+   *
+   * @generated from field: string session_id = 5;
+   */
+  sessionId: string;
+
+  /**
+   * pending, delivered, failed (for good), expired (too old to retry) or dropped (stream disabled).
+   *
+   * @generated from field: string state = 6;
+   */
+  state: string;
+
+  /**
+   * Attempts made so far.
+   *
+   * @generated from field: uint32 attempts = 7;
+   */
+  attempts: number;
+
+  /**
+   * When it was queued: in the transaction of the end.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When it last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 9;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * When a pending delivery is tried next; unset for any other state.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_time = 10;
+   */
+  nextAttemptTime?: Timestamp | undefined;
+
+  /**
+   * A pending delivery is given up (expired) after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 11;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Why the last attempt did not deliver; unset when none failed.
+   *
+   * @generated from field: sessioncontrol.v1.DeliveryError last_error = 12;
+   */
+  lastError?: DeliveryError | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.Delivery.
+ * Use `create(DeliverySchema)` to create a new message.
+ */
+export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 29);
+
+/**
+ * DeliveryError is why an attempt did not deliver.
+ *
+ * @generated from message sessioncontrol.v1.DeliveryError
+ */
+export type DeliveryError = Message<"sessioncontrol.v1.DeliveryError"> & {
+  /**
+   * The receiver's HTTP status; 0 when it gave no answer (timeout, connection error).
+   *
+   * @generated from field: uint32 http_status = 1;
+   */
+  httpStatus: number;
+
+  /**
+   * RFC 8935's error code from the receiver's answer, e.g. invalid_request.
+   *
+   * @generated from field: string err = 2;
+   */
+  err: string;
+
+  /**
+   * What went wrong, in words.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.DeliveryError.
+ * Use `create(DeliveryErrorSchema)` to create a new message.
+ */
+export const DeliveryErrorSchema: GenMessage<DeliveryError> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 30);
+
+/**
  * SessionControl ends sessions wherever they live. Terminate is wire-compatible with
  * zitadel.session.v2.SessionService.DeleteSession.
  *
@@ -1252,6 +1455,16 @@ export const SessionControl: GenService<{
     methodKind: "unary";
     input: typeof ListEventsRequestSchema;
     output: typeof ListEventsResponseSchema;
+  },
+  /**
+   * List the deliveries of ended sessions to receivers and SSF streams, newest first.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.ListDeliveries
+   */
+  listDeliveries: {
+    methodKind: "unary";
+    input: typeof ListDeliveriesRequestSchema;
+    output: typeof ListDeliveriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessioncontrol_v1_session_control, 0);

@@ -1,6 +1,14 @@
 import { invalidArgument } from "../status/failure.js";
 
-/** Opaque page tokens: the last id of a page, bound to the filter it was issued for. */
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1000;
+
+/** The page size a list call uses: 0 means the default, and larger asks are capped (AIP-158). */
+export function pageSize(asked: number): number {
+  return Math.min(asked || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+}
+
+/** Opaque page tokens (keyset paging of the store's lists): the last id of a page, bound to the filter it was issued for. */
 export function encodePageToken(filter: string, lastId: string): string {
   return Buffer.from(JSON.stringify({ u: filter, b: lastId })).toString("base64url");
 }

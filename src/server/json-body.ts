@@ -1,0 +1,20 @@
+import type http from "node:http";
+import type http2 from "node:http2";
+import { Failure } from "../status/failure.js";
+import { BodyBytes, type BudgetHolder } from "./body-budget.js";
+
+/** A request's body read whole, within `limit` bytes held from the call's budget, and parsed as JSON; an empty body is undefined. */
+export async function readJsonBody(req: http.IncomingMessage | http2.Http2ServerRequest, limit: number, held: BudgetHolder): Promise<unknown> {
+  const body = new BodyBytes(held, limit);
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (body.length + chunk.length > limit) throw new Failure("RESOURCE_EXHAUSTED", "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
+    body.append(chunk);
+  }
+  const text = body.bytes().toString("utf8").trim();
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "body is not valid JSON");
+  }
+}
