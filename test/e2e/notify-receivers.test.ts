@@ -297,7 +297,7 @@ describe("delivery outcomes", () => {
     await noticesFor(user, 3);
     // Its deliveries failed more than once while it was down (connection refused), and stay pending.
     await until("flaky's deliveries to have failed twice each", async () => {
-      const pending = (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "flaky", state: "pending" })).filter((d) => d.userId === user);
+      const pending = (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "receiver:flaky", state: "pending" })).filter((d) => d.userId === user);
       return pending.length === 3 && pending.every((d) => d.attempts >= 2 && d.lastError !== undefined);
     });
 
@@ -317,7 +317,7 @@ describe("delivery outcomes", () => {
     // Each was tried more than once, always with its one jti.
     for (const jti of refused) expect(flaky.hitsOf(jti).length).toBeGreaterThanOrEqual(2);
     await until("the deliveries to show delivered", async () => {
-      const mine = (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "flaky" })).filter((d) => d.userId === user);
+      const mine = (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "receiver:flaky" })).filter((d) => d.userId === user);
       return mine.length === 3 && mine.every((d) => d.state === "delivered" && refused.has(d.jti));
     });
     expectNoProblems();
@@ -330,9 +330,9 @@ describe("delivery outcomes", () => {
     const hit = await until("strict's hit", () => strict.hits.find((h) => hitUser(h) === user));
     expect(hit.status).toBe(400);
     const failed = await until("the delivery recorded as failed", async () =>
-      (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "strict", state: "failed" })).find((d) => d.jti === hit.id),
+      (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "receiver:strict", state: "failed" })).find((d) => d.jti === hit.id),
     );
-    expect(failed).toMatchObject({ receiver: "strict", state: "failed", attempts: 1, lastError: { status: 400, err: "invalid_audience" } });
+    expect(failed).toMatchObject({ receiver: "receiver:strict", state: "failed", attempts: 1, lastError: { httpStatus: 400, err: "invalid_audience" } });
 
     // More ends go out to every receiver (strict included); the failed one was not sent again.
     const later = newUser();
@@ -340,7 +340,7 @@ describe("delivery outcomes", () => {
     await noticesFor(later, 3);
     await until("strict to have been sent the later three", () => strict.hits.filter((h) => hitUser(h) === later).length === 3);
     expect(strict.hitsOf(hit.id)).toHaveLength(1);
-    const again = await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "strict" });
+    const again = await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "receiver:strict" });
     expect(again.find((d) => d.jti === hit.id)).toMatchObject({ state: "failed", attempts: 1 });
     expectNoProblems();
   });
@@ -351,7 +351,7 @@ describe("delivery outcomes", () => {
     const hit = await until("refusing's hit", () => refusing.hits.find((h) => hitUser(h) === user));
     expect(hit.status).toBe(401);
     const pending = await until("the delivery recorded with its 401", async () =>
-      (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "refusing" })).find((d) => d.jti === hit.id && d.lastError?.status === 401),
+      (await listDeliveries(svc.baseUrl, svc.keys.reader, { receiver: "receiver:refusing" })).find((d) => d.jti === hit.id && d.lastError?.httpStatus === 401),
     );
     expect(pending).toMatchObject({ state: "pending", attempts: 1 });
 
