@@ -323,6 +323,33 @@ describe("delivery outcomes", () => {
     expectNoProblems();
   });
 
+  it("a request that hangs holds up none of the receiver's other deliveries; after its timeout it is retried with its jti", async () => {
+    const user = newUser();
+    let held = "";
+    flaky.answer = (h) => (held === "" && hitUser(h) === user ? ((held = h.id), "hang") : h.id === held ? "hang" : { status: 202 });
+    await client.terminate({ sessionId: (await client.createSession({ userId: user }, as("admin"))).sessionId }, as("admin"));
+    await until("the first request, held", () => flaky.holding() === 1);
+
+    // Two more ends while it hangs: they go at once (concurrency_per_receiver), not after its timeout.
+    const later: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = await client.createSession({ userId: user }, as("admin"));
+      await client.terminate({ sessionId: s.sessionId }, as("admin"));
+      later.push(s.sessionId);
+    }
+    await until(() => `the later two at flaky (has ${setsFor(flaky, user).length})`, () => setsFor(flaky, user).length === 2);
+    expect(setsFor(flaky, user).map((s) => s.claims.sub_id.session?.id).sort()).toEqual(later.sort());
+    expect(flaky.holding()).toBe(1);
+    expect(flaky.hitsOf(held)).toHaveLength(1);
+
+    // Let it through: the attempt times out (request_timeout_ms) and the retry, with the same jti, is accepted.
+    flaky.answer = { status: 202 };
+    await until("the held one, retried and accepted", () => setsFor(flaky, user).length === 3);
+    expect(setsFor(flaky, user).map((s) => s.claims.jti)).toContain(held);
+    expect(flaky.hitsOf(held).length).toBeGreaterThanOrEqual(2);
+    expectNoProblems();
+  });
+
   it("a receiver answering 400 {err, description} is recorded as failed with its err, and not retried", async () => {
     const user = newUser();
     const first = await client.createSession({ userId: user }, as("admin"));

@@ -134,7 +134,7 @@ export class SetReceiver {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Whom SETs must come from and be for (set once the service runs, since its URL is known only then). */
+  /** Whom SETs must come from and be for (set once the service runs, since its URL is known only then; until then SETs get 503). */
   trust(trust: Trust): void {
     this.trusted = { trust, jwks: createRemoteJWKSet(new URL(trust.jwksUrl)) };
   }
@@ -167,6 +167,11 @@ export class SetReceiver {
 
   close(): Promise<void> {
     return this.down();
+  }
+
+  /** Requests held open now (answered "hang", the client still waiting). */
+  holding(): number {
+    return this.hanging.size;
   }
 
   /** Raw hits carrying this jti / webhook-id (every attempt, whatever it was answered). */
@@ -206,6 +211,8 @@ export class SetReceiver {
       res.on("close", () => this.hanging.delete(res));
       return;
     }
+    // Not yet told whom to trust (the service's port is not known yet): unavailable, so the service retries.
+    if (this.kind.kind === "ssf" && !this.trusted) return this.send(res, hit, { status: 503 });
     // Only a request the receiver accepts must be verified; a failed check is answered as RFC 8935 says.
     if (answer.status >= 200 && answer.status < 300) {
       const problem = req.method !== "POST" ? `method ${req.method}` : this.kind.kind === "ssf" ? await this.acceptSet(req.headers, body) : this.acceptWebhook(req.headers, body);
@@ -238,8 +245,8 @@ export class SetReceiver {
 
   /** Verifies and checks one SET; records it when it passes, else says what is wrong. */
   private async acceptSet(headers: IncomingHttpHeaders, body: string): Promise<string | undefined> {
-    if (!this.trusted) return "the receiver was not told whom to trust";
     if (headers["content-type"] !== "application/secevent+jwt") return `content-type ${headers["content-type"]}`;
+    if (!this.trusted) return "the receiver was not told whom to trust";
     const { trust, jwks } = this.trusted;
     let verified;
     try {
