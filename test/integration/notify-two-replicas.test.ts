@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listDeliveries } from "../helpers/deliveries.js";
 import { dropSchema, freshSchema, postgresSkipReason, storeUrl, withClient } from "../helpers/postgres.js";
-import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { counterValue } from "../helpers/metrics.js";
+import { bearer, grpcClient, METRICS_WITH_TOKEN, startTestService, type TestService } from "../helpers/service.js";
 import { SetReceiver } from "../helpers/set-receiver.js";
 import { until } from "../helpers/wait.js";
 
@@ -39,6 +40,7 @@ describe.skipIf(skip !== undefined)("two replicas on one PostgreSQL share the ou
     const config = {
       store: storeUrl(schema),
       public_url: PUBLIC_URL,
+      metrics: METRICS_WITH_TOKEN,
       notifications: {
         receivers: [
           { name: "ssf", kind: "ssf", endpoint: ssf.url },
@@ -99,5 +101,10 @@ describe.skipIf(skip !== undefined)("two replicas on one PostgreSQL share the ou
     const all = await listDeliveries(b.baseUrl, b.keys.reader);
     expect(all.filter((d) => d.state !== "delivered")).toEqual([]);
     expect(all).toHaveLength(2 * (SESSIONS + 1));
+    // Between them, the replicas counted each delivery delivered once.
+    for (const receiver of ["ssf", "hook"]) {
+      const delivered = await Promise.all([a, b].map((r) => counterValue(r.baseUrl, "session_control_deliveries_total", { receiver, state: "delivered" })));
+      expect(delivered[0]! + delivered[1]!).toBe(SESSIONS + 1);
+    }
   });
 });
