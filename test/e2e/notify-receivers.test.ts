@@ -81,6 +81,7 @@ beforeAll(async () => {
   opaque.trust(trust(OPAQUE_AUDIENCE));
   flaky.trust(trust(flaky.origin));
   strict.trust(trust(strict.origin));
+  refusing.trust(trust(refusing.origin));
 });
 afterAll(async () => {
   await svc?.stop();

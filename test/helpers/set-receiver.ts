@@ -211,10 +211,10 @@ export class SetReceiver {
       res.on("close", () => this.hanging.delete(res));
       return;
     }
-    // Not yet told whom to trust (the service's port is not known yet): unavailable, so the service retries.
-    if (this.kind.kind === "ssf" && !this.trusted) return this.send(res, hit, { status: 503 });
     // Only a request the receiver accepts must be verified; a failed check is answered as RFC 8935 says.
     if (answer.status >= 200 && answer.status < 300) {
+      // Not yet told whom to trust (the service's port is not known yet): unavailable, so the service retries.
+      if (this.kind.kind === "ssf" && !this.trusted) return this.send(res, hit, { status: 503 });
       const problem = req.method !== "POST" ? `method ${req.method}` : this.kind.kind === "ssf" ? await this.acceptSet(req.headers, body) : this.acceptWebhook(req.headers, body);
       if (problem !== undefined) {
         this.problems.push(problem);
