@@ -76,7 +76,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
     metrics.observeRefusal,
   );
-  const retention = new AuditRetention(stores.audit, { days: config.audit.retention_days }, log);
+  const retention = new AuditRetention(stores.audit, stores.outbox, { days: config.audit.retention_days }, log);
   const providers = buildProviders(config.providers, stores.sessions, metrics.observeAttempt);
   const defaultProvider = config.default_provider ?? providers[0]!.name;
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { OutboxStore } from "../store/outbox-types.js";
+import type { DeliveryStore } from "../store/outbox-types.js";
 import type { RetrySettings } from "./classify.js";
 import { ReceiverHttp } from "./post.js";
 import type { SetSigner } from "./set-signer.js";
@@ -19,7 +19,7 @@ export interface DeliverySettings extends RetrySettings {
 }
 
 export interface DeliveryWorkerDeps {
-  store: OutboxStore;
+  store: DeliveryStore;
   /** Where each subscriber's deliveries go (configured receivers and SSF streams). */
   targets: TargetResolver;
   signer: SetSigner;

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Delivery, DeliveryOutcome, DeliveryState, OutboxStore } from "../store/outbox-types.js";
+import type { Delivery, DeliveryOutcome, DeliveryState, DeliveryStore } from "../store/outbox-types.js";
 import { attempt, type AttemptContext } from "./attempt.js";
 import { outcomeOfNoAnswer } from "./classify.js";
 import { receiverLabel, type Target, type TargetResolver } from "./targets.js";
@@ -11,7 +11,7 @@ export interface DeliveryObserver {
 }
 
 export interface LoopContext {
-  store: OutboxStore;
+  store: DeliveryStore;
   targets: TargetResolver;
   workerId: string;
   leaseMs: number;

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { OutboxStore } from "./outbox-types.js";
 import type { AuditStore } from "./store.js";
 
 const DAY_MS = 86_400_000;
@@ -13,8 +14,8 @@ export interface RetentionSettings {
 }
 
 /**
- * `audit.retention_days`: deletes old audit events at start and then periodically, in batches.
- * Its timer does not keep the process alive.
+ * `audit.retention_days`: deletes old audit events, and the outbox's finished deliveries and their
+ * notices, at start and then periodically, in batches. Its timer does not keep the process alive.
  */
 export class AuditRetention {
   private timer: NodeJS.Timeout | undefined;
@@ -23,6 +24,7 @@ export class AuditRetention {
 
   constructor(
     private readonly audit: Pick<AuditStore, "deleteEventsBefore">,
+    private readonly outbox: Pick<OutboxStore, "deleteFinishedBefore">,
     private readonly settings: RetentionSettings,
     private readonly log: Logger,
   ) {}
@@ -47,16 +49,22 @@ export class AuditRetention {
   }
 
   private async deleteOld(cutoff: Date): Promise<number> {
+    const events = await this.inBatches((limit) => this.audit.deleteEventsBefore(cutoff, limit));
+    const deliveries = await this.inBatches((limit) => this.outbox.deleteFinishedBefore(cutoff, limit));
+    if (events + deliveries > 0) this.log.info({ deleted: events, deliveries, before: cutoff.toISOString() }, "audit retention: deleted old events");
+    return events + deliveries;
+  }
+
+  private async inBatches(deleteSome: (limit: number) => Promise<number>): Promise<number> {
     const batch = this.settings.batch ?? 1000;
     let total = 0;
     for (;;) {
-      const deleted = await this.audit.deleteEventsBefore(cutoff, batch);
+      const deleted = await deleteSome(batch);
       total += deleted;
       if (deleted < batch || this.stopped) break;
       // Calls waiting on the store go first between batches.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (total > 0) this.log.info({ deleted: total, before: cutoff.toISOString() }, "audit retention: deleted old events");
     return total;
   }
 }

@@ -91,6 +91,9 @@ export interface ConfiguredSubscriber {
   maxAgeMs: number;
 }
 
+/** What the delivery worker uses of the outbox. */
+export type DeliveryStore = Pick<OutboxStore, "claimDeliveries" | "completeDelivery" | "expireDeliveries" | "pendingCounts" | "dueSubscribers">;
+
 export interface OutboxStore {
   /** The configured receivers every session-revoked notice goes to (besides streams that asked for it). */
   setConfiguredSubscribers(subscribers: readonly ConfiguredSubscriber[]): void;
@@ -110,6 +113,11 @@ export interface OutboxStore {
   claimDeliveries(subscriber: string, worker: string, leaseMs: number, limit: number): Promise<Delivery[]>;
   /** Records an attempt's outcome and releases the claim; a delivery no longer pending (dropped meanwhile) is left as it is. */
   completeDelivery(id: bigint, outcome: DeliveryOutcome): Promise<void>;
+  /**
+   * Deletes up to `limit` finished deliveries (not pending) last changed before `cutoff`, then the
+   * notices left with none (audit retention); answers how many rows went.
+   */
+  deleteFinishedBefore(cutoff: Date, limit: number): Promise<number>;
   /** Marks pending deliveries past their expiry `expired` (not those claimed and still in flight); returns how many. */
   expireDeliveries(now: Date): Promise<number>;
   listDeliveries(query: DeliveryQuery): Promise<Delivery[]>;

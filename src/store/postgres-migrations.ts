@@ -176,6 +176,7 @@ CREATE TABLE deliveries (
   claimed_by text,
   claimed_until timestamptz
 );
+CREATE INDEX deliveries_by_notice ON deliveries (notice_id);
 CREATE INDEX deliveries_due ON deliveries (subscriber, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber, id);
 CREATE INDEX deliveries_by_state ON deliveries (state, id);

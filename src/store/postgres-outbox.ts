@@ -101,6 +101,20 @@ export class PostgresOutbox implements OutboxStore {
     );
   }
 
+  async deleteFinishedBefore(cutoff: Date, limit: number): Promise<number> {
+    const deliveries = await this.pool.query(
+      "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state <> 'pending' AND updated_at < $1 ORDER BY id LIMIT $2)",
+      [cutoff, limit],
+    );
+    const gone = deliveries.rowCount ?? 0;
+    const notices = await this.pool.query(
+      `DELETE FROM outbox_notices WHERE id IN (
+         SELECT id FROM outbox_notices n WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notice_id = n.id) ORDER BY id LIMIT $2)`,
+      [cutoff, limit - gone],
+    );
+    return gone + (notices.rowCount ?? 0);
+  }
+
   async expireDeliveries(now: Date): Promise<number> {
     const { rowCount } = await this.pool.query(
       `UPDATE deliveries SET state = 'expired', updated_at = $1, claimed_by = NULL, claimed_until = NULL

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   claimed_by TEXT,
   claimed_until INTEGER
 );
+CREATE INDEX IF NOT EXISTS deliveries_by_notice ON deliveries (notice_id);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (subscriber, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, id);
 CREATE INDEX IF NOT EXISTS deliveries_by_subscriber ON deliveries (subscriber, id);

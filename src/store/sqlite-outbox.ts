@@ -56,6 +56,13 @@ export class SqliteOutbox implements OutboxStore {
         `UPDATE deliveries SET state = 'expired', updated_at = ?, claimed_by = NULL, claimed_until = NULL
          WHERE state = 'pending' AND expires_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)`,
       ),
+      deleteFinished: db.prepare<[number, number]>(
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state <> 'pending' AND updated_at < ? ORDER BY id LIMIT ?)",
+      ),
+      deleteBare: db.prepare<[number, number]>(
+        `DELETE FROM outbox_notices WHERE id IN (
+           SELECT id FROM outbox_notices n WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notice_id = n.id) ORDER BY id LIMIT ?)`,
+      ),
       pending: db.prepare<[], { subscriber: string; n: bigint }>("SELECT subscriber, COUNT(*) AS n FROM deliveries WHERE state = 'pending' GROUP BY subscriber"),
       due: db.prepare<[number, number], { subscriber: string }>(
         `SELECT DISTINCT d.subscriber FROM deliveries d
@@ -111,6 +118,14 @@ export class SqliteOutbox implements OutboxStore {
   expireDeliveries(now: Date): Promise<number> {
     const at = now.getTime();
     return this.commits.write(() => this.s.expire.run(at, at, Date.now()).changes);
+  }
+
+  deleteFinishedBefore(cutoff: Date, limit: number): Promise<number> {
+    const at = cutoff.getTime();
+    return this.commits.write(() => {
+      const deliveries = this.s.deleteFinished.run(at, limit).changes;
+      return deliveries + this.s.deleteBare.run(at, limit - deliveries).changes;
+    });
   }
 
   listDeliveries(q: DeliveryQuery): Promise<Delivery[]> {

@@ -1,25 +1,16 @@
 import { randomUUID } from "node:crypto";
-import type { ConfiguredSubscriber, Delivery, DeliveryOutcome, DeliveryQuery, Notice, OutboxStore } from "../../src/store/outbox-types.js";
+import type { Delivery, DeliveryOutcome, DeliveryStore, Notice } from "../../src/store/outbox-types.js";
 
 interface Row extends Delivery {
   claimedUntil?: number;
 }
 
-/** An OutboxStore in memory, for the delivery worker's tests; it counts the worker's polls. */
-export class MemoryOutbox implements OutboxStore {
+/** The delivery worker's part of the outbox, in memory, for its tests; it counts the worker's polls. */
+export class MemoryOutbox implements DeliveryStore {
   private readonly rows: Row[] = [];
   private nextId = 1n;
   /** How often dueSubscribers() was called: each is one poll of the worker. */
   polls = 0;
-
-  setConfiguredSubscribers(_subscribers: readonly ConfiguredSubscriber[]): void {}
-
-  /** The worker's tests kick it themselves. */
-  onQueued(_listener: (subscribers: readonly string[]) => void): void {}
-
-  async enqueue(notice: Notice, subscriber: string, maxAgeMs: number): Promise<void> {
-    this.add(notice, subscriber, maxAgeMs);
-  }
 
   /** Queues a notice for a subscriber at once; returns its delivery (a live view of it). */
   add(notice: Notice, subscriber: string, maxAgeMs = 60_000): Delivery {
@@ -56,10 +47,6 @@ export class MemoryOutbox implements OutboxStore {
     const expired = this.rows.filter((r) => r.state === "pending" && r.expiresAt <= now);
     for (const r of expired) r.state = "expired";
     return expired.length;
-  }
-
-  async listDeliveries(q: DeliveryQuery): Promise<Delivery[]> {
-    return this.rows.filter((r) => (!q.subscriber || r.subscriber === q.subscriber) && (!q.state || r.state === q.state)).reverse().slice(0, q.limit);
   }
 
   async pendingCounts(): Promise<Map<string, number>> {

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashSessionToken } from "../../src/auth/session-token.js";
+import { createLogger } from "../../src/log.js";
+import { AuditRetention } from "../../src/store/audit-retention.js";
 import type { NewOperation } from "../../src/store/operation-types.js";
 import type { Delivery, SessionRevokedNotice } from "../../src/store/outbox-types.js";
 import { PostgresStores } from "../../src/store/postgres.js";
@@ -251,6 +253,26 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(await store.outbox.claimDeliveries("receiver:a", "w2", 60_000, 10)).toEqual([]);
     expect(await store.outbox.dueSubscribers()).toEqual([]);
     expect(await store.outbox.pendingCounts()).toEqual(new Map([["receiver:a", 1]]));
+  });
+
+  it("deletes finished deliveries older than the retention, and notices left without one; pending ones stay, whatever their age", async () => {
+    store.outbox.setConfiguredSubscribers([{ id: "receiver:a", maxAgeMs: 60_000 }, { id: "receiver:b", maxAgeMs: 60_000 }]);
+    for (const u of ["u1", "u2", "u3"]) await endSession(store, u);
+    const claimed = await store.outbox.claimDeliveries("receiver:a", "w1", 60_000, 10);
+    for (const d of claimed) await store.outbox.completeDelivery(d.id, { state: "delivered" });
+    const old = name === "sqlite" ? "0" : "'2000-01-01'";
+    await env.sql(`UPDATE deliveries SET updated_at = ${old}`);
+    await env.sql(`UPDATE outbox_notices SET created_at = ${old}`);
+    const retention = new AuditRetention(store.audit, store.outbox, { days: 90, batch: 2 }, createLogger("silent"));
+    // Receiver a's three are gone; b's are pending, so their notices stay.
+    expect(await retention.run()).toBe(3);
+    expect(await count(env, "outbox_notices")).toBe(3);
+    expect((await all(store)).map((d) => [d.subscriber, d.state])).toEqual(Array(3).fill(["receiver:b", "pending"]));
+    for (const d of await store.outbox.claimDeliveries("receiver:b", "w1", 60_000, 10)) await store.outbox.completeDelivery(d.id, { state: "failed" });
+    await env.sql(`UPDATE deliveries SET updated_at = ${old}`);
+    expect(await retention.run()).toBe(6);
+    expect(await count(env, "outbox_notices")).toBe(0);
+    expect(await count(env, "deliveries")).toBe(0);
   });
 
   it("leaves a paused stream's deliveries unclaimed, and sends a disabled one nothing new", async () => {

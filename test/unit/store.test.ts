@@ -93,12 +93,12 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     for (let i = 0; i < 5; i++) await store.audit.recordEvent(event({ requestId: `old${i}`, time: daysAgo(91 + i) }));
     await store.audit.recordEvent(event({ requestId: "recent", time: daysAgo(89) }));
     await store.audit.recordEvent(event({ requestId: "now", time: now }));
-    const retention = new AuditRetention(store.audit, { days: 90, batch: 2 }, createLogger("silent"));
+    const retention = new AuditRetention(store.audit, store.outbox, { days: 90, batch: 2 }, createLogger("silent"));
     expect(await retention.run(now)).toBe(5);
     expect((await store.audit.listEvents({ limit: 100 })).map((e) => e.requestId).sort()).toEqual(["now", "recent"]);
     expect(await retention.run(now)).toBe(0);
     // 0 days: kept forever, nothing runs.
-    const forever = new AuditRetention(store.audit, { days: 0 }, createLogger("silent"));
+    const forever = new AuditRetention(store.audit, store.outbox, { days: 0 }, createLogger("silent"));
     forever.start();
     await forever.stop();
     expect(await store.audit.listEvents({ limit: 100 })).toHaveLength(2);
