@@ -40,7 +40,7 @@ export function outcomeOfNoAnswer(message: string, attempts: number, s: RetrySet
 }
 
 /**
- * Exponential backoff with full jitter between retry_initial_ms and the attempt's ceiling (at most
+ * Exponential backoff with jitter: a random wait between retry_initial_ms and the attempt's ceiling (at most
  * retry_max_ms), so retries of many deliveries do not come in step; never before Retry-After.
  */
 function retry(lastError: DeliveryError, attempts: number, s: RetrySettings, now: number, retryAfter?: string): DeliveryOutcome {

@@ -33,6 +33,8 @@ export class SubscriberLoop {
   ending = false;
   readonly done: Promise<void>;
   private kicked = false;
+  /** Ends the loop's wait for an attempt: new deliveries go out in free slots while an attempt hangs. */
+  private wake: (() => void) | undefined;
   private readonly inFlight = new Map<bigint, Promise<void>>();
 
   constructor(
@@ -45,6 +47,7 @@ export class SubscriberLoop {
   /** New deliveries may be due: look again before ending. */
   kick(): void {
     this.kicked = true;
+    this.wake?.();
   }
 
   private async run(): Promise<void> {
@@ -54,7 +57,8 @@ export class SubscriberLoop {
         const free = this.ctx.concurrency - this.inFlight.size;
         if (free > 0) await this.claim(free);
         if (this.inFlight.size === 0 && !this.kicked) break;
-        if (this.inFlight.size > 0) await Promise.race(this.inFlight.values());
+        if (this.inFlight.size > 0 && !this.kicked) await Promise.race([...this.inFlight.values(), new Promise<void>((resolve) => (this.wake = resolve))]);
+        this.wake = undefined;
       }
     } catch (err) {
       // The store failed: the next poll starts the loop again.
