@@ -2,9 +2,8 @@ import { readFileSync } from "node:fs";
 
 /**
  * The Node.js flags the service runs with, read from the command line's `#!` line so that
- * there is one list: a young generation of 16 MB semi-spaces (fewer of the calls in flight
- * promoted while a commit's sync runs off the event loop) and a 96 MB old generation keep peak RSS
- * near 140 MB under load (the defaults let it grow past 200 MB).
+ * there is one list: a young generation of 8 MB semi-spaces and a 96 MB old generation keep
+ * peak RSS near 120 MB under load (the defaults let it grow past 200 MB).
  */
 export function serviceNodeFlags(cliFile: string): string[] {
   const shebang = readFileSync(cliFile, "utf8").split("\n", 1)[0] ?? "";

@@ -46,7 +46,7 @@ export interface Options {
   parts: Set<string>;
   growth: boolean;
   list: boolean;
-  /** Extra node flags for the service's process (e.g. --max-semi-space-size=32), for experiments. */
+  /** Extra node flags for the service's process (e.g. --max-semi-space-size=16), for experiments. */
   serviceNodeFlags: string[];
   outDir: string;
 }

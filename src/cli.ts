@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16 --max-old-space-size=96
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=96
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { createLogger } from "./log.js";
