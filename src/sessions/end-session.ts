@@ -96,7 +96,9 @@ export class EndSession {
         const authorization = (await provider.authorize?.({ caller, sessionId: input.sessionId, ...sessionToken })) ?? {};
         facts.userId ||= authorization.sessionUserId ?? "";
         if (authorization.refusal) throw new ProviderFailure(provider.name, authorization.refusal, provider.table);
-        facts.announce = { initiatingEntity: initiatingEntity(caller, facts.userId, input.sessionToken, call.initiatingEntity) };
+        // The user an end is announced for: the session's, as the provider knows it; a caller's word only with session.delete.
+        const announcedUser = authorization.sessionUserId || (hasPermission(caller, "session.delete") ? (input.userId ?? "") : "");
+        facts.announce = { initiatingEntity: initiatingEntity(caller, announcedUser, input.sessionToken, call.initiatingEntity), userId: announcedUser };
         // A caller let through only on the strength of its token, to a provider with no authorize step, has
         // had nothing checked yet: the upstream checks the token, so its answer decides, never a replay.
         const unchecked = !provider.authorize && !hasPermission(caller, "session.delete") && !!input.sessionToken;
@@ -116,7 +118,8 @@ export class EndSession {
           // The embedded store writes the audit row in the same commit as the end.
           audit: auditTemplate(facts),
         });
-        await this.events.publishEnded({ ...facts, userId: facts.userId || (result.userId ?? ""), alreadyEnded: result.alreadyTerminated, details: result.details, recorded: result.recorded === true });
+        const announce = { ...facts.announce, userId: result.userId || facts.announce.userId };
+        await this.events.publishEnded({ ...facts, userId: facts.userId || (result.userId ?? ""), announce, alreadyEnded: result.alreadyTerminated, details: result.details, recorded: result.recorded === true });
         return { provider: provider.name, details: result.details, alreadyTerminated: result.alreadyTerminated };
       });
     } catch (err) {

@@ -11,7 +11,7 @@ export function announces(e: AuditEvent): e is AuditEvent & Required<Pick<AuditE
 export function endedNotice(e: AuditEvent & Required<Pick<AuditEvent, "announce">>): SessionRevokedNotice {
   return {
     kind: "session-revoked",
-    userId: e.userId,
+    userId: e.announce.userId,
     sessionId: e.sessionId,
     provider: e.provider,
     ...(e.details?.resourceOwner && { tenant: e.details.resourceOwner }),

@@ -77,7 +77,11 @@ export interface AuditEvent {
    * Announce the end to the outbox's subscribers: written with a successful first end (code OK,
    * not already terminated), in the same transaction, as one notice (src/store/outbox-types.ts).
    */
-  announce?: { initiatingEntity: InitiatingEntity };
+  announce?: {
+    initiatingEntity: InitiatingEntity;
+    /** The user the announcement names: the session's own as its store or provider knows it; never an id only the caller claimed. */
+    userId: string;
+  };
 }
 
 /**
@@ -98,6 +102,8 @@ export function terminationEvent(audit: AuditTemplate, outcome: TerminateOutcome
   return {
     ...audit,
     userId: audit.userId || s.userId,
+    // The embedded store knows the session's user: that is who the announcement names.
+    ...(audit.announce && { announce: { ...audit.announce, userId: s.userId } }),
     code: "OK",
     alreadyTerminated: outcome.alreadyTerminated,
     details: { sequence: s.sequence, changeDate: s.changeDate, resourceOwner: s.resourceOwner, creationDate: s.creationDate },

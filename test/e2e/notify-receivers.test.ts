@@ -227,6 +227,18 @@ describe("every receiver hears of every ended session", () => {
     expectNoProblems();
   });
 
+  it("an end is announced for the session's own user, never for a user id the caller only claimed", async () => {
+    const user = newUser();
+    const victim = newUser();
+    const s = await client.createSession({ userId: user }, as("admin"));
+    await client.terminate({ sessionId: s.sessionId, sessionToken: s.sessionToken, userId: victim }, as("nobody"));
+    const got = await noticesFor(user, 1);
+    expect(got.complex[0]!.claims.sub_id.session?.id).toBe(s.sessionId);
+    expect(got.hooks[0]!.body.data.session_id).toBe(s.sessionId);
+    expect(setsFor(complex, victim)).toHaveLength(0);
+    expectNoProblems();
+  });
+
   it("Zitadel's REST DeleteSession and its gRPC DeleteSession announce the end too", async () => {
     const user = newUser();
     const viaRest = await client.createSession({ userId: user, resourceOwner: "org-rest" }, as("admin"));

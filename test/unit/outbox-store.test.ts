@@ -23,7 +23,7 @@ function template(sessionId: string, extra: Partial<AuditTemplate> = {}): AuditT
     requestId: "11111111-2222-4333-8444-555555555555",
     reason: "laptop stolen",
     requestScope: "principal:alice",
-    announce: { initiatingEntity: "admin" },
+    announce: { initiatingEntity: "admin", userId: "" },
     ...extra,
   };
 }
@@ -40,7 +40,7 @@ function upstreamEnd(extra: Partial<AuditEvent> = {}): AuditEvent {
     code: "OK",
     alreadyTerminated: false,
     details: { sequence: 0n, changeDate: new Date(1_750_000_000_500), resourceOwner: "org-7" },
-    announce: { initiatingEntity: "system" },
+    announce: { initiatingEntity: "system", userId: "z-user" },
     ...extra,
   };
 }
