@@ -120,6 +120,9 @@ const notifications = z.strictObject({
   retry_max_ms: z.number().int().min(10).max(3_600_000).default(300_000),
   /** After a 401 or 403 (the receiver refuses our credentials), the next try waits this long. */
   misconfigured_retry_ms: z.number().int().min(10).max(24 * 3_600_000).default(600_000),
+}).superRefine((n, ctx) => {
+  // A lapsed claim lets another replica send a delivery that is still being sent here.
+  if (n.lease_ms <= n.request_timeout_ms) ctx.addIssue({ code: "custom", path: ["lease_ms"], message: `must be longer than notifications.request_timeout_ms (${n.request_timeout_ms}), so that no replica takes over a delivery still being sent` });
 });
 
 const signing = z.strictObject({
@@ -130,8 +133,11 @@ const signing = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  /** This service's URL as others reach it: the SET issuer; default http://<server.host>:<server.port>. */
-  public_url: httpUrl.optional(),
+  /**
+   * This service's URL as others reach it: the SET issuer; default http://<server.host>:<server.port>.
+   * An origin only: /jwks.json and the SSF endpoints are served at the root of the port.
+   */
+  public_url: httpUrl.refine((u) => new URL(u).pathname === "/" && !new URL(u).search, "must be an origin (scheme://host[:port]) without a path: /jwks.json and the SSF endpoints are served at the root").optional(),
   signing: signing.prefault({}),
   notifications: notifications.prefault({}),
   server: server.prefault({}),

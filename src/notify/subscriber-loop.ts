@@ -85,7 +85,7 @@ export class SubscriberLoop {
   private async deliver(d: Delivery, target: Target | undefined): Promise<void> {
     const outcome = await this.outcome(d, target);
     try {
-      await this.ctx.store.completeDelivery(d.id, outcome);
+      await this.ctx.store.completeDelivery(d.id, this.ctx.workerId, outcome);
     } catch (err) {
       // Unrecorded, the claim lapses and the delivery is tried again with the same jti.
       this.ctx.log.error({ err, subscriber: this.subscriber, jti: d.jti }, "recording a delivery's outcome failed");

@@ -111,8 +111,11 @@ export interface OutboxStore {
    * holds and every one of a stream that is not enabled; counts the attempt. Oldest due first.
    */
   claimDeliveries(subscriber: string, worker: string, leaseMs: number, limit: number): Promise<Delivery[]>;
-  /** Records an attempt's outcome and releases the claim; a delivery no longer pending (dropped meanwhile) is left as it is. */
-  completeDelivery(id: bigint, outcome: DeliveryOutcome): Promise<void>;
+  /**
+   * Records an attempt's outcome and releases the claim, if `worker` still holds it: a delivery
+   * no longer pending (dropped meanwhile), or claimed since by another worker, is left as it is.
+   */
+  completeDelivery(id: bigint, worker: string, outcome: DeliveryOutcome): Promise<void>;
   /**
    * Deletes up to `limit` finished deliveries (not pending) last changed before `cutoff`, then the
    * notices left with none (audit retention); answers how many rows went.

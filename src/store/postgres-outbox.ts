@@ -93,11 +93,11 @@ export class PostgresOutbox implements OutboxStore {
     return rows.map(deliveryFromRow).sort(byDue);
   }
 
-  async completeDelivery(id: bigint, outcome: DeliveryOutcome): Promise<void> {
+  async completeDelivery(id: bigint, worker: string, outcome: DeliveryOutcome): Promise<void> {
     await this.pool.query(
       `UPDATE deliveries SET state = $2, last_error = $3, next_attempt_at = COALESCE($4::timestamptz, now()), updated_at = now(), claimed_by = NULL, claimed_until = NULL
-       WHERE id = $1 AND state = 'pending'`,
-      [id.toString(), outcome.state, outcome.lastError ? JSON.stringify(outcome.lastError) : null, outcome.nextAttemptAt ?? null],
+       WHERE id = $1 AND state = 'pending' AND claimed_by = $5`,
+      [id.toString(), outcome.state, outcome.lastError ? JSON.stringify(outcome.lastError) : null, outcome.nextAttemptAt ?? null, worker],
     );
   }
 

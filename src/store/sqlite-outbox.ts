@@ -50,7 +50,7 @@ export class SqliteOutbox implements OutboxStore {
       ),
       complete: db.prepare(
         `UPDATE deliveries SET state = @state, last_error = @last_error, next_attempt_at = @next_attempt_at, updated_at = @now, claimed_by = NULL, claimed_until = NULL
-         WHERE id = @id AND state = 'pending'`,
+         WHERE id = @id AND state = 'pending' AND claimed_by = @worker`,
       ),
       expire: db.prepare<[number, number, number]>(
         `UPDATE deliveries SET state = 'expired', updated_at = ?, claimed_by = NULL, claimed_until = NULL
@@ -102,7 +102,7 @@ export class SqliteOutbox implements OutboxStore {
     });
   }
 
-  completeDelivery(id: bigint, outcome: DeliveryOutcome): Promise<void> {
+  completeDelivery(id: bigint, worker: string, outcome: DeliveryOutcome): Promise<void> {
     return this.commits.write(() => {
       const now = Date.now();
       this.s.complete.run({
@@ -111,6 +111,7 @@ export class SqliteOutbox implements OutboxStore {
         last_error: outcome.lastError ? JSON.stringify(outcome.lastError) : null,
         next_attempt_at: outcome.nextAttemptAt?.getTime() ?? now,
         now,
+        worker,
       });
     });
   }

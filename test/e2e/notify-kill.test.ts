@@ -43,7 +43,7 @@ describe("a notice of an acknowledged termination survives SIGKILL", { timeout: 
             { name: "hook", kind: "webhook", endpoint: hook!.url, secret: "env:NK_WEBHOOK_SECRET" },
           ],
           poll_ms: 50,
-          lease_ms: 500,
+          lease_ms: 31_000,
           request_timeout_ms: 30_000,
           concurrency_per_receiver: 4,
           retry_initial_ms: 50,

@@ -34,7 +34,7 @@ export class MemoryOutbox implements DeliveryStore {
     return due.map((r) => ({ ...r }));
   }
 
-  async completeDelivery(id: bigint, outcome: DeliveryOutcome): Promise<void> {
+  async completeDelivery(id: bigint, _worker: string, outcome: DeliveryOutcome): Promise<void> {
     const r = this.get(id) as Row;
     r.state = outcome.state;
     r.updatedAt = new Date();

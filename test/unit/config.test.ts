@@ -62,6 +62,14 @@ describe("configuration", () => {
     expect(problems(file("list.yaml", "- 1\n- 2\n"))[0]).toMatch(/must be a mapping/);
   });
 
+  it("refuses a delivery lease no longer than a delivery's request, and a public_url with a path", () => {
+    const lease = file("lease.json", JSON.stringify({ notifications: { lease_ms: 10_000, request_timeout_ms: 10_000 } }));
+    expect(problems(lease)).toEqual([expect.stringMatching(/^notifications\.lease_ms: must be longer than notifications\.request_timeout_ms \(10000\)/)]);
+    expect(problems(file("lease-ok.json", JSON.stringify({ notifications: { lease_ms: 10_001, request_timeout_ms: 10_000 } })))).toEqual([]);
+    expect(problems(file("url.json", JSON.stringify({ public_url: "https://sc.example/base" })))).toEqual([expect.stringMatching(/^public_url: must be an origin/)]);
+    expect(problems(file("url-ok.json", JSON.stringify({ public_url: "https://sc.example" })))).toEqual([]);
+  });
+
   it("refuses two keys with the same hash", () => {
     const k = { name: "a", sha256: "b".repeat(64) };
     expect(problems(file("dup.json", JSON.stringify({ api_keys: [k, { ...k, name: "c" }] })))[0]).toMatch(/^api_keys: two keys have the same sha256/);

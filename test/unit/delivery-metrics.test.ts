@@ -27,7 +27,7 @@ describe("delivery metrics", () => {
     expect(text).toContain('session_control_deliveries_total{receiver="stream:*",state="dropped"} 1');
     expect(text).toContain("session_control_deliveries_expired_total 2");
 
-    await store.completeDelivery(1n, { state: "delivered" });
+    await store.completeDelivery(1n, "w", { state: "delivered" });
     expect((await metrics.render()).body).toContain('session_control_outbox_depth{receiver="siem"} 1');
     await worker.stop(0);
   });

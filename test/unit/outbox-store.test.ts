@@ -215,7 +215,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(notices[0]).toEqual({ kind: "session-revoked", userId: "u1", endedAt: expect.any(Number), initiatingEntity: "admin", txn: late.id });
   });
 
-  it("claims a subscriber's due deliveries for one worker until the lease ends, counting attempts; another worker takes them over after", async () => {
+  it("claims a subscriber's due deliveries for one worker until the lease ends, counting attempts; another worker takes them over after, and only its outcome counts", async () => {
     store.outbox.setConfiguredSubscribers([{ id: "receiver:a", maxAgeMs: 60_000 }, { id: "receiver:b", maxAgeMs: 60_000 }]);
     await endSession(store, "u1");
     await endSession(store, "u2");
@@ -232,17 +232,22 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
       return c.length > 0 && c;
     });
     expect(taken.map((d) => d.attempts)).toEqual([2, 2]);
+    // The first worker's late outcome changes nothing: w2 holds the claim now; its own outcome counts.
+    await store.outbox.completeDelivery(taken[0]!.id, "w1", { state: "failed", lastError: { message: "late" } });
+    expect((await all(store, { subscriber: "receiver:a", state: "pending" })).map((d) => d.id)).toContain(taken[0]!.id);
+    await store.outbox.completeDelivery(taken[0]!.id, "w2", { state: "delivered" });
+    expect((await all(store, { state: "delivered" })).map((d) => d.id)).toEqual([taken[0]!.id]);
   });
 
   it("records outcomes: delivered and failed stay, a retry waits for its time, a dropped delivery is not brought back", async () => {
     store.outbox.setConfiguredSubscribers([{ id: "receiver:a", maxAgeMs: 60_000 }]);
     for (const u of ["u1", "u2", "u3", "u4"]) await endSession(store, u);
     const [d1, d2, d3, d4] = await store.outbox.claimDeliveries("receiver:a", "w1", 60_000, 10);
-    await store.outbox.completeDelivery(d1!.id, { state: "delivered" });
-    await store.outbox.completeDelivery(d2!.id, { state: "failed", lastError: { status: 400, err: "invalid_request", message: "the receiver refused the SET" } });
-    await store.outbox.completeDelivery(d3!.id, { state: "pending", lastError: { message: "connection refused" }, nextAttemptAt: new Date(Date.now() + 60_000) });
+    await store.outbox.completeDelivery(d1!.id, "w1", { state: "delivered" });
+    await store.outbox.completeDelivery(d2!.id, "w1", { state: "failed", lastError: { status: 400, err: "invalid_request", message: "the receiver refused the SET" } });
+    await store.outbox.completeDelivery(d3!.id, "w1", { state: "pending", lastError: { message: "connection refused" }, nextAttemptAt: new Date(Date.now() + 60_000) });
     await env.sql(`UPDATE deliveries SET state = 'dropped' WHERE id = ${d4!.id}`);
-    await store.outbox.completeDelivery(d4!.id, { state: "pending", nextAttemptAt: new Date() });
+    await store.outbox.completeDelivery(d4!.id, "w1", { state: "pending", nextAttemptAt: new Date() });
     const byId = new Map((await all(store)).map((d) => [d.id, d]));
     expect(byId.get(d1!.id)).toMatchObject({ state: "delivered", attempts: 1 });
     expect(byId.get(d2!.id)).toMatchObject({ state: "failed", lastError: { status: 400, err: "invalid_request", message: "the receiver refused the SET" } });
@@ -259,7 +264,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     store.outbox.setConfiguredSubscribers([{ id: "receiver:a", maxAgeMs: 60_000 }, { id: "receiver:b", maxAgeMs: 60_000 }]);
     for (const u of ["u1", "u2", "u3"]) await endSession(store, u);
     const claimed = await store.outbox.claimDeliveries("receiver:a", "w1", 60_000, 10);
-    for (const d of claimed) await store.outbox.completeDelivery(d.id, { state: "delivered" });
+    for (const d of claimed) await store.outbox.completeDelivery(d.id, "w1", { state: "delivered" });
     const old = name === "sqlite" ? "0" : "'2000-01-01'";
     await env.sql(`UPDATE deliveries SET updated_at = ${old}`);
     await env.sql(`UPDATE outbox_notices SET created_at = ${old}`);
@@ -268,7 +273,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(await retention.run()).toBe(3);
     expect(await count(env, "outbox_notices")).toBe(3);
     expect((await all(store)).map((d) => [d.subscriber, d.state])).toEqual(Array(3).fill(["receiver:b", "pending"]));
-    for (const d of await store.outbox.claimDeliveries("receiver:b", "w1", 60_000, 10)) await store.outbox.completeDelivery(d.id, { state: "failed" });
+    for (const d of await store.outbox.claimDeliveries("receiver:b", "w1", 60_000, 10)) await store.outbox.completeDelivery(d.id, "w1", { state: "failed" });
     await env.sql(`UPDATE deliveries SET updated_at = ${old}`);
     expect(await retention.run()).toBe(6);
     expect(await count(env, "outbox_notices")).toBe(0);
@@ -308,7 +313,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     store.outbox.setConfiguredSubscribers([{ id: "receiver:a", maxAgeMs: 60_000 }, { id: "receiver:b", maxAgeMs: 60_000 }]);
     for (const u of ["u1", "u2", "u3"]) await endSession(store, u);
     const [first] = await store.outbox.claimDeliveries("receiver:b", "w1", 60_000, 1);
-    await store.outbox.completeDelivery(first!.id, { state: "delivered" });
+    await store.outbox.completeDelivery(first!.id, "w1", { state: "delivered" });
     const users = (ds: Delivery[]) => ds.map((d) => `${d.subscriber}/${(d.notice as SessionRevokedNotice).userId}`);
     expect(users(await all(store, { subscriber: "receiver:b" }))).toEqual(["receiver:b/u3", "receiver:b/u2", "receiver:b/u1"]);
     expect(users(await all(store, { state: "delivered" }))).toEqual(["receiver:b/u1"]);
