@@ -42,7 +42,7 @@ import { DataDirError, looseDataDir } from "./store/data-dir.js";
 import { openStore } from "./store/open.js";
 import { STREAM_MAX_AGE_MS, subscriberId } from "./store/outbox-types.js";
 import { DeliveryWorker, type DeliverySettings } from "./notify/delivery-worker.js";
-import { targetResolver } from "./notify/targets.js";
+import { servedBy, targetResolver } from "./notify/targets.js";
 import { streamTarget } from "./notify/stream-target.js";
 
 export interface RunningService {
@@ -131,6 +131,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const delivery = new DeliveryWorker({
     store: stores.outbox,
     targets: targetResolver(config.notifications.receivers, (id) => stores.streams.getStream(id).then((s) => s && streamTarget(s))),
+    serves: servedBy(config.notifications.receivers),
     signer: signingKeys,
     issuer,
     settings: deliverySettings(config.notifications),

@@ -22,6 +22,8 @@ export interface DeliveryWorkerDeps {
   store: DeliveryStore;
   /** Where each subscriber's deliveries go (configured receivers and SSF streams). */
   targets: TargetResolver;
+  /** The subscribers this process delivers to (targets.ts servedBy). */
+  serves: (subscriber: string) => boolean;
   signer: SetSigner;
   /** The SETs' `iss` (public_url). */
   issuer: string;
@@ -63,6 +65,7 @@ export class DeliveryWorker {
   kick(subscribers: Iterable<string>): void {
     if (this.closed) return;
     for (const subscriber of subscribers) {
+      if (!this.deps.serves(subscriber)) continue;
       const loop = this.loops.get(subscriber);
       if (loop && !loop.ending) loop.kick();
       else this.startLoop(subscriber);

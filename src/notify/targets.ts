@@ -38,6 +38,16 @@ export function targetResolver(receivers: readonly ReceiverSettings[], stream: (
   return async (subscriber) => (subscriber.startsWith(STREAM) ? stream(subscriber.slice(STREAM.length)) : byId.get(subscriber));
 }
 
+/**
+ * Whether this process delivers to a subscriber: every stream, and the receivers its own
+ * configuration names. A receiver only another replica knows (a configuration being rolled out)
+ * is left pending for that replica, never dropped here.
+ */
+export function servedBy(receivers: readonly ReceiverSettings[]): (subscriber: string) => boolean {
+  const ids = new Set(receivers.map((r) => RECEIVER + r.name));
+  return (subscriber) => subscriber.startsWith(STREAM) || ids.has(subscriber);
+}
+
 function receiverTarget(r: ReceiverSettings): Target {
   return {
     kind: r.kind,

@@ -43,6 +43,7 @@ export function startWorker(targets: Record<string, Target>, signer: SetSigner, 
   const worker = new DeliveryWorker({
     store,
     targets: async (subscriber) => targets[subscriber],
+    serves: (subscriber) => subscriber.startsWith("stream:") || subscriber in targets,
     signer,
     issuer: ISSUER,
     settings: { pollMs: 50, leaseMs: 10_000, requestTimeoutMs: 2_000, concurrencyPerReceiver: 2, retryInitialMs: 20, retryMaxMs: 100, misconfiguredRetryMs: 1_000, ...settings },

@@ -171,4 +171,17 @@ describe("the delivery worker", () => {
     expect(observed.outcomes).toContainEqual(["stream:*", "dropped"]);
     expect(observed.expired + observed.outcomes.filter(([, s]) => s === "expired").length).toBe(1);
   });
+
+  it("leaves a receiver only another replica's configuration names pending, untouched, for that replica", async () => {
+    const { signer } = await testSigner();
+    const rp = await receiver(() => ({ status: 202, raw: "" }));
+    const { store, worker } = startWorker({ [A]: ssf(rp.url) }, signer);
+    const theirs = store.add(endedSession(), subscriberId.receiver("newer-config"));
+    const ours = store.add(endedSession(), A);
+    worker.kick([theirs.subscriber, A]);
+    await until("ours delivered", () => store.get(ours.id).state === "delivered");
+    const polls = store.polls;
+    await until("two more polls", () => store.polls >= polls + 2);
+    expect(store.get(theirs.id)).toMatchObject({ state: "pending", attempts: 0 });
+  });
 });

@@ -11,7 +11,7 @@ describe("delivery metrics", () => {
     const store = new MemoryOutbox();
     const metrics = new Metrics();
     const settings = { pollMs: 1_000, leaseMs: 1_000, requestTimeoutMs: 1_000, concurrencyPerReceiver: 1, retryInitialMs: 10, retryMaxMs: 10, misconfiguredRetryMs: 10 };
-    const worker = new DeliveryWorker({ store, targets: async () => undefined, signer: (await testSigner()).signer, issuer: "https://sc.example", settings, observer: metrics.deliveryObserver, log: pino({ level: "silent" }) });
+    const worker = new DeliveryWorker({ store, targets: async () => undefined, serves: () => true, signer: (await testSigner()).signer, issuer: "https://sc.example", settings, observer: metrics.deliveryObserver, log: pino({ level: "silent" }) });
     metrics.watchOutboxDepth(() => worker.outboxDepth());
     store.add(endedSession(), subscriberId.receiver("siem"));
     store.add(endedSession(), subscriberId.receiver("siem"));
