@@ -12,7 +12,7 @@ export type InitiatingEntity = "admin" | "user" | "policy" | "system";
 export interface SessionRevokedNotice {
   kind: "session-revoked";
   userId: string;
-  /** Absent: the user as a whole (a TerminateUser operation is done). */
+  /** Absent: the user as a whole (a TerminateUser operation is done with every session ended). */
   sessionId?: string;
   provider?: string;
   /** The session's resource owner, when there is one (SSF complex subject `tenant`). */

@@ -195,19 +195,21 @@ async function update(c: pg.ClientBase, item: ItemKey, outcome: WorkOutcome, sub
 }
 
 /**
- * Sets updated_at, and done when nothing is pending; each operation that became done announces it
- * (`prev` is the row before this statement, which the caller holds locked). Answers the subscribers given deliveries.
+ * Sets updated_at, and done when nothing is pending; each operation that became done with every
+ * session ended announces it (`prev` is the row before this statement, which the caller holds
+ * locked; one that failed somewhere did not end all of the user's sessions). Answers the
+ * subscribers given deliveries.
  */
 async function touch(c: pg.ClientBase, operationIds: string[], now: Date, subscribers: OutboxSubscribers): Promise<string[]> {
-  const { rows } = await c.query<OperationRow & { was_done: boolean }>(
+  const { rows } = await c.query<OperationRow & { was_done: boolean; failed: boolean }>(
     `UPDATE operations o
      SET updated_at = $2, done = NOT EXISTS (SELECT 1 FROM work_items w WHERE w.operation_id = o.id AND w.state = 'pending')
      FROM operations prev
      WHERE o.id = ANY($1::text[]) AND prev.id = o.id
-     RETURNING o.*, prev.done AS was_done`,
+     RETURNING o.*, prev.done AS was_done, EXISTS (SELECT 1 FROM work_items w WHERE w.operation_id = o.id AND w.state = 'failed') AS failed`,
     [operationIds, now],
   );
   const queued: string[] = [];
-  for (const row of rows.filter((r) => r.done && !r.was_done)) queued.push(...(await queueRevoked(c, operationNotice(operationFromRow(row), now), subscribers)));
+  for (const row of rows.filter((r) => r.done && !r.was_done && !r.failed)) queued.push(...(await queueRevoked(c, operationNotice(operationFromRow(row), now), subscribers)));
   return queued;
 }

@@ -92,6 +92,7 @@ export class SqliteOperations implements OperationStore {
         `UPDATE work_items SET state = @state, last_error = @last_error, next_attempt_at = @next_attempt_at, claimed_by = NULL, claimed_until = NULL
          WHERE operation_id = @operation_id AND provider = @provider AND kind = @kind AND session_id = @session_id`,
       ),
+      anyFailed: db.prepare<[string], { failed: number }>("SELECT 1 AS failed FROM work_items WHERE operation_id = ? AND state = 'failed' LIMIT 1"),
       touchOp: db.prepare<[number, string, string], OperationRow>(
         "UPDATE operations SET updated_at = ?, done = NOT EXISTS (SELECT 1 FROM work_items WHERE operation_id = ? AND state = 'pending') WHERE id = ? RETURNING *",
       ),
@@ -194,10 +195,13 @@ export class SqliteOperations implements OperationStore {
     this.touch(item.operationId, now);
   }
 
-  /** Sets updated_at, and done when nothing is pending; an operation that became done announces it. */
+  /**
+   * Sets updated_at, and done when nothing is pending; an operation that became done with every
+   * session ended announces it (one that failed somewhere did not end all of the user's sessions).
+   */
   private touch(operationId: string, now: number): void {
     const wasDone = operationFromRow(this.s.opById.get(operationId)!).done;
     const operation = operationFromRow(this.s.touchOp.get(now, operationId, operationId)!);
-    if (operation.done && !wasDone) this.outbox.announceDone(operation, new Date(now));
+    if (operation.done && !wasDone && !this.s.anyFailed.get(operationId)) this.outbox.announceDone(operation, new Date(now));
   }
 }

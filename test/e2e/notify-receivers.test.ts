@@ -67,7 +67,7 @@ beforeAll(async () => {
         { name: "refusing", kind: "ssf", endpoint: refusing.url },
       ],
       poll_ms: 50,
-      lease_ms: 2000,
+      lease_ms: 5000,
       request_timeout_ms: 2000,
       retry_initial_ms: 50,
       retry_max_ms: 300,

@@ -194,7 +194,7 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(await count(env, "deliveries")).toBe(0);
   });
 
-  it("queues the user's notice once, when an operation becomes done, by its last work or by its expiry", async () => {
+  it("queues the user's notice once, when an operation becomes done with every session ended; none for one that failed or expired somewhere", async () => {
     store.outbox.setConfiguredSubscribers([{ id: "receiver:a", maxAgeMs: 60_000 }]);
     const { operation: op } = await store.operations.createOperation(operation("r1", { providers: [{ provider: "local", providerUserId: "u1" }, { provider: "zitadel", providerUserId: "z1" }] }));
     expect(op.initiatingEntity).toBe("user");
@@ -210,9 +210,11 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     const { operation: late } = await store.operations.createOperation(operation("r2", { expiresAt: new Date(Date.now() - 1000), reason: "", initiatingEntity: "admin" }));
     expect(await store.operations.expireWork(new Date())).toBe(1);
     expect(await store.operations.expireWork(new Date())).toBe(0);
-    const notices = (await all(store)).map((d) => d.notice);
-    expect(notices).toHaveLength(2);
-    expect(notices[0]).toEqual({ kind: "session-revoked", userId: "u1", endedAt: expect.any(Number), initiatingEntity: "admin", txn: late.id });
+    expect((await store.operations.getOperation(late.id))!.operation.done).toBe(true);
+    const { operation: failing } = await store.operations.createOperation(operation("r3"));
+    await store.operations.completeWork({ operationId: failing.id, provider: "local", kind: "list", sessionId: "" }, { state: "failed", lastError: { code: "UNAVAILABLE", reason: "R", message: "m" } });
+    expect((await store.operations.getOperation(failing.id))!.operation.done).toBe(true);
+    expect((await all(store)).map((d) => d.notice)).toEqual([done!.notice]);
   });
 
   it("claims a subscriber's due deliveries for one worker until the lease ends, counting attempts; another worker takes them over after, and only its outcome counts", async () => {
