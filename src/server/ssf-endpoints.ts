@@ -1,7 +1,7 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
-import type { Principal } from "../auth/principal.js";
+import { requirePermission, type Principal } from "../auth/principal.js";
 import type { SigningKeys } from "../notify/signing-keys.js";
 import type { SsfStreams } from "../notify/ssf-streams.js";
 import { SSF_PATHS, transmitterMetadata } from "../notify/transmitter-metadata.js";
@@ -99,6 +99,8 @@ export class SsfEndpoints {
     const held = this.deps.budget.holder();
     res.once("close", () => held.release());
     try {
+      // The body of a caller that may not manage streams is never read (the domain checks again).
+      requirePermission(caller, "ssf.manage");
       const body = route.body ? await readJsonBody(req, this.readMaxBytes, held) : undefined;
       const answer = await route.run(this.deps.streams, caller, { body, streamId: streamIdOf(req) });
       if (route.status === 204) {

@@ -189,6 +189,9 @@ describe.each(STORES)("SSF stream management ($name)", ({ skip, extra, wants, cl
       expect([method, path, ...errorOf(admin)]).toEqual([method, path, 403, "PERMISSION_DENIED"]);
       expect((admin.json as { description: string }).description).toBe("this call needs the ssf.manage permission");
     }
+    // Its body is never read: one over the size limit is still refused for the permission, not its size.
+    const large = await call("POST", "/ssf/stream", JSON.stringify({ description: "x".repeat(70 * 1024) }), svc.keys.admin);
+    expect(errorOf(large)).toEqual([403, "PERMISSION_DENIED"]);
     const wrongMethod = await call("PATCH", "/ssf/status", {}, null);
     expect([wrongMethod.status, wrongMethod.headers.get("allow")]).toEqual([405, "GET, POST"]);
   });
