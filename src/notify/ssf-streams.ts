@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { requirePermission, type Principal } from "../auth/principal.js";
 import type { StreamRecord, StreamStatus, StreamStore } from "../store/stream-types.js";
-import { Failure, invalidArgument, type FieldViolation } from "../status/failure.js";
-import { checkTransmitterSupplied, PUSH_DELIVERY, receiverPart, receiverSupplied, requestObject, storedConfig, streamView, type StreamView } from "./stream-config.js";
+import { Failure, invalidArgument, tooManyAttempts, type FieldViolation } from "../status/failure.js";
+import { checkTransmitterSupplied, MIN_VERIFICATION_INTERVAL_S, PUSH_DELIVERY, receiverPart, receiverSupplied, requestObject, storedConfig, streamView, type StreamView } from "./stream-config.js";
 
 /** Queues a stream's verification event (SSF 1.0 §8.1.4) for delivery. */
 export type QueueVerification = (streamId: string, state: string | undefined) => Promise<void>;
@@ -29,9 +29,11 @@ export class SsfStreams {
     private readonly store: StreamStore,
     /** This service's issuer (public_url). */
     private readonly issuer: () => string,
-    /** Absent until the outbox can queue a verification event: /ssf/verify is then UNIMPLEMENTED. */
     private readonly queueVerification: QueueVerification,
   ) {}
+
+  /** When each stream last had a verification event queued here (ms): one per min_verification_interval. */
+  private readonly verifiedAt = new Map<string, number>();
 
   async create(caller: Principal, body: unknown): Promise<StreamView> {
     requirePermission(caller, "ssf.manage");
@@ -113,7 +115,18 @@ export class SsfStreams {
     const state = request["state"];
     if (state !== undefined && typeof state !== "string") throw invalidArgument([{ field: "state", description: "must be a string" }]);
     if (stream.status === "disabled") throw new Failure("FAILED_PRECONDITION", "STREAM_DISABLED", "the stream is disabled: it carries no events, verification included");
+    this.throttleVerification(stream.streamId);
     await this.queueVerification(stream.streamId, state);
+  }
+
+  /** At most one verification event per stream per min_verification_interval (SSF 1.0 §8.1.1: else 429); each replica counts its own. */
+  private throttleVerification(streamId: string): void {
+    const now = Date.now();
+    const intervalMs = MIN_VERIFICATION_INTERVAL_S * 1000;
+    for (const [id, at] of this.verifiedAt) if (now - at >= intervalMs) this.verifiedAt.delete(id);
+    const last = this.verifiedAt.get(streamId);
+    if (last !== undefined) throw tooManyAttempts("VERIFICATION_TOO_FREQUENT", `one verification event per ${MIN_VERIFICATION_INTERVAL_S} s (min_verification_interval): retry later`, last + intervalMs - now);
+    this.verifiedAt.set(streamId, now);
   }
 
   private async existing(streamId: string): Promise<StreamRecord> {

@@ -19,6 +19,9 @@ export interface ReceiverSupplied {
 }
 
 /** A stream's configuration as answered: no authorization_header, a secret of the receiver's. */
+/** SSF 1.0 §8.1.1: seconds that must pass between a stream's verification requests; sooner is 429. */
+export const MIN_VERIFICATION_INTERVAL_S = 30;
+
 export interface StreamView {
   stream_id: string;
   iss: string;
@@ -27,6 +30,7 @@ export interface StreamView {
   events_supported: string[];
   events_requested?: string[];
   events_delivered: string[];
+  min_verification_interval: number;
   description?: string;
 }
 
@@ -40,6 +44,7 @@ export function streamView(r: StreamRecord, iss: string): StreamView {
     events_supported: [...EVENTS_SUPPORTED],
     ...(c.events_requested && { events_requested: c.events_requested }),
     events_delivered: c.events_delivered,
+    min_verification_interval: MIN_VERIFICATION_INTERVAL_S,
     ...(c.description !== undefined && { description: c.description }),
   };
 }
@@ -89,7 +94,7 @@ export function checkTransmitterSupplied(body: Record<string, unknown>, current:
     aud: current.aud,
     events_supported: current.events_supported,
     events_delivered: current.events_delivered,
-    min_verification_interval: undefined,
+    min_verification_interval: current.min_verification_interval,
     inactivity_timeout: undefined,
   };
   for (const [name, value] of Object.entries(expected)) {

@@ -86,6 +86,7 @@ describe.each(STORES)("SSF stream management ($name)", ({ skip, extra, wants, cl
       events_supported: [SESSION_REVOKED],
       events_requested: [SESSION_REVOKED, "urn:example:unknown"],
       events_delivered: [SESSION_REVOKED],
+      min_verification_interval: 30,
       description: "receiver A",
     });
     const id = stream["stream_id"] as string;
@@ -121,6 +122,7 @@ describe.each(STORES)("SSF stream management ($name)", ({ skip, extra, wants, cl
       events_supported: [SESSION_REVOKED],
       events_requested: ["urn:example:other"],
       events_delivered: [],
+      min_verification_interval: 30,
     });
     expect(await wants(svc, id, schema)).toBe(false);
     expect(errorOf(await call("PUT", "/ssf/stream", { stream_id: id, description: "no delivery" }))).toEqual([400, "INVALID_ARGUMENT"]);
@@ -160,6 +162,11 @@ describe.each(STORES)("SSF stream management ($name)", ({ skip, extra, wants, cl
     expect(errorOf(await call("POST", "/ssf/verify", { stream_id: "missing", state: "s" }))).toEqual([404, "STREAM_NOT_FOUND"]);
     expect(errorOf(await call("POST", "/ssf/verify", { stream_id: id, state: 5 }))).toEqual([400, "INVALID_ARGUMENT"]);
     expect((await call("POST", "/ssf/verify", { stream_id: id, state: "s" })).status).toBe(204);
+    // One verification event per min_verification_interval: the next is 429, with when to retry.
+    const again = await call("POST", "/ssf/verify", { stream_id: id, state: "t" });
+    expect(errorOf(again)).toEqual([429, "VERIFICATION_TOO_FREQUENT"]);
+    expect(Number(again.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(again.headers.get("retry-after"))).toBeLessThanOrEqual(30);
     await call("POST", "/ssf/status", { stream_id: id, status: "disabled" });
     expect(errorOf(await call("POST", "/ssf/verify", { stream_id: id, state: "s" }))).toEqual([409, "STREAM_DISABLED"]);
 
