@@ -1,5 +1,5 @@
-import type { Delivery, SessionRevokedNotice } from "../store/outbox-types.js";
-import { streamIdOf, type Target } from "./targets.js";
+import { streamIdOf, type Delivery, type SessionRevokedNotice } from "../store/outbox-types.js";
+import type { Target } from "./targets.js";
 
 /** CAEP 1.0 §3.1. */
 export const SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";

@@ -1,5 +1,5 @@
 import type { Secret } from "../config/secret.js";
-import { subscriberId } from "../store/outbox-types.js";
+import { streamIdOf, subscriberId } from "../store/outbox-types.js";
 
 /** Where one subscriber's deliveries go, and how. */
 export interface Target {
@@ -30,12 +30,14 @@ export interface ReceiverSettings {
 }
 
 const RECEIVER = subscriberId.receiver("");
-const STREAM = subscriberId.stream("");
 
 /** Resolves configured receivers from their settings and streams (ids `stream:<stream_id>`) through `stream`. */
 export function targetResolver(receivers: readonly ReceiverSettings[], stream: (streamId: string) => Promise<Target | undefined>): TargetResolver {
   const byId = new Map(receivers.map((r) => [RECEIVER + r.name, receiverTarget(r)]));
-  return async (subscriber) => (subscriber.startsWith(STREAM) ? stream(subscriber.slice(STREAM.length)) : byId.get(subscriber));
+  return async (subscriber) => {
+    const streamId = streamIdOf(subscriber);
+    return streamId === undefined ? byId.get(subscriber) : stream(streamId);
+  };
 }
 
 /**
@@ -45,7 +47,7 @@ export function targetResolver(receivers: readonly ReceiverSettings[], stream: (
  */
 export function servedBy(receivers: readonly ReceiverSettings[]): (subscriber: string) => boolean {
   const ids = new Set(receivers.map((r) => RECEIVER + r.name));
-  return (subscriber) => subscriber.startsWith(STREAM) || ids.has(subscriber);
+  return (subscriber) => streamIdOf(subscriber) !== undefined || ids.has(subscriber);
 }
 
 function receiverTarget(r: ReceiverSettings): Target {
@@ -57,11 +59,6 @@ function receiverTarget(r: ReceiverSettings): Target {
     ...(r.authorization && { authorization: r.authorization }),
     ...(r.secret && { secret: r.secret }),
   };
-}
-
-/** The stream id of a stream's subscriber id; undefined for a configured receiver. */
-export function streamIdOf(subscriber: string): string | undefined {
-  return subscriber.startsWith(STREAM) ? subscriber.slice(STREAM.length) : undefined;
 }
 
 /** A subscriber's metrics label: a configured receiver's name, or "stream:*" for every stream (receiver names hold no ':'). */

@@ -1,5 +1,5 @@
 import type { OperationRecord } from "./operation-types.js";
-import { subscriberId, type ConfiguredSubscriber, type SessionRevokedNotice } from "./outbox-types.js";
+import type { ConfiguredSubscriber, SessionRevokedNotice } from "./outbox-types.js";
 import type { AuditEvent } from "./store.js";
 
 /** True when the audit event is a session's first end that is to be announced. */
@@ -51,11 +51,4 @@ export class OutboxSubscribers {
     if (subscribers.length === 0) return;
     for (const listener of this.listeners) listener(subscribers);
   }
-
-}
-
-/** The stream id of a stream's subscriber id; null for a configured receiver. */
-export function streamOf(subscriber: string): string | null {
-  const prefix = subscriberId.stream("");
-  return subscriber.startsWith(prefix) ? subscriber.slice(prefix.length) : null;
 }

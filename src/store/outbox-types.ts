@@ -40,6 +40,12 @@ export const subscriberId = {
   stream: (streamId: string) => `stream:${streamId}`,
 };
 
+/** The stream id of a stream's subscriber id; undefined for a configured receiver. */
+export function streamIdOf(subscriber: string): string | undefined {
+  const prefix = subscriberId.stream("");
+  return subscriber.startsWith(prefix) ? subscriber.slice(prefix.length) : undefined;
+}
+
 export const DELIVERY_STATES = ["pending", "delivered", "failed", "expired", "dropped"] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { byDue, deliveryFromRow, type DeliveryRow } from "./delivery-rows.js";
-import { OutboxSubscribers, streamOf } from "./outbox-notices.js";
-import { STREAM_MAX_AGE_MS, type ConfiguredSubscriber, type Delivery, type DeliveryOutcome, type DeliveryQuery, type Notice, type OutboxStore } from "./outbox-types.js";
+import { OutboxSubscribers } from "./outbox-notices.js";
+import { STREAM_MAX_AGE_MS, streamIdOf, type ConfiguredSubscriber, type Delivery, type DeliveryOutcome, type DeliveryQuery, type Notice, type OutboxStore } from "./outbox-types.js";
 
 /** A statement's part that runs first, as a CTE (the termination's audit event), with its parameters. */
 export interface Before {
@@ -88,7 +88,7 @@ export class PostgresOutbox implements OutboxStore {
        FROM due, outbox_notices n
        WHERE d.id = due.id AND n.id = d.notice_id
        RETURNING ${WITH_NOTICE}`,
-      [subscriber, worker, leaseMs, limit, streamOf(subscriber)],
+      [subscriber, worker, leaseMs, limit, streamIdOf(subscriber) ?? null],
     );
     return rows.map(deliveryFromRow).sort(byDue);
   }

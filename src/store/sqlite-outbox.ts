@@ -3,8 +3,8 @@ import type Database from "better-sqlite3";
 import { byDue, deliveryFromRow, type DeliveryRow } from "./delivery-rows.js";
 import type { GroupCommit } from "./group-commit.js";
 import type { OperationRecord } from "./operation-types.js";
-import { announces, endedNotice, operationNotice, OutboxSubscribers, streamOf } from "./outbox-notices.js";
-import { STREAM_MAX_AGE_MS, subscriberId, type ConfiguredSubscriber, type Delivery, type DeliveryOutcome, type DeliveryQuery, type Notice, type OutboxStore, type SessionRevokedNotice } from "./outbox-types.js";
+import { announces, endedNotice, operationNotice, OutboxSubscribers } from "./outbox-notices.js";
+import { STREAM_MAX_AGE_MS, streamIdOf, subscriberId, type ConfiguredSubscriber, type Delivery, type DeliveryOutcome, type DeliveryQuery, type Notice, type OutboxStore, type SessionRevokedNotice } from "./outbox-types.js";
 import type { AuditEvent } from "./store.js";
 
 /** Voids the claims a stopped process left: one process owns the file. */
@@ -97,7 +97,7 @@ export class SqliteOutbox implements OutboxStore {
   claimDeliveries(subscriber: string, worker: string, leaseMs: number, limit: number): Promise<Delivery[]> {
     return this.commits.write(() => {
       const now = Date.now();
-      const rows = this.s.claim.all({ worker, until: now + leaseMs, now, subscriber, stream: streamOf(subscriber), limit });
+      const rows = this.s.claim.all({ worker, until: now + leaseMs, now, subscriber, stream: streamIdOf(subscriber) ?? null, limit });
       return rows.map(deliveryFromRow).sort(byDue);
     });
   }
