@@ -15,7 +15,7 @@ export interface StatusView {
 }
 
 /** Every stream is written one delivery per ended session: their number is bounded. */
-export const MAX_STREAMS = 100;
+const MAX_STREAMS = 100;
 const STATUSES: readonly string[] = ["enabled", "paused", "disabled"] satisfies StreamStatus[];
 const MAX_REASON = 1024;
 

@@ -1,10 +1,10 @@
 import type { StoredStreamConfig, StreamDelivery, StreamRecord } from "../store/stream-types.js";
 import { invalidArgument, type FieldViolation } from "../status/failure.js";
+import { SESSION_REVOKED } from "./set-claims.js";
 
-export const SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 /** Push delivery (RFC 8935), the one delivery method served. */
 export const PUSH_DELIVERY = "urn:ietf:rfc:8935";
-export const EVENTS_SUPPORTED: readonly string[] = [SESSION_REVOKED];
+const EVENTS_SUPPORTED: readonly string[] = [SESSION_REVOKED];
 
 /** SSF 1.0 §8.1.1 lets the transmitter truncate a long description. */
 const MAX_DESCRIPTION = 1024;
@@ -18,10 +18,10 @@ export interface ReceiverSupplied {
   description?: string;
 }
 
-/** A stream's configuration as answered: no authorization_header, a secret of the receiver's. */
 /** SSF 1.0 §8.1.1: seconds that must pass between a stream's verification requests; sooner is 429. */
 export const MIN_VERIFICATION_INTERVAL_S = 30;
 
+/** A stream's configuration as answered: no authorization_header, a secret of the receiver's. */
 export interface StreamView {
   stream_id: string;
   iss: string;

@@ -104,7 +104,8 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       record.code = serveMetrics(deps.metrics, deps.metricsToken, req, res);
       return;
     }
-    const ssfRoute = ssf.route(req);
+    // An RPC path is never an SSF one: only what no RPC route names is looked up there.
+    const ssfRoute = service === undefined ? ssf.route(req) : undefined;
     if (ssfRoute) {
       routed = true;
       record.procedure = ssfRoute.label;

@@ -18,3 +18,11 @@ export async function readJsonBody(req: http.IncomingMessage | http2.Http2Server
     throw new Failure("INVALID_ARGUMENT", "INVALID_ARGUMENT", "body is not valid JSON");
   }
 }
+
+/** Answers `body` as JSON with `status` (after headers already sent, only ends the answer). */
+export function sendJson(res: http.ServerResponse | http2.Http2ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.end();
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}

@@ -14,7 +14,7 @@ import type { BodyBudget } from "./body-budget.js";
 import { asConnectError } from "./call-error.js";
 import { restTimeoutMs } from "./deadline.js";
 import { httpStatusOf } from "./http-status.js";
-import { readJsonBody } from "./json-body.js";
+import { readJsonBody, sendJson } from "./json-body.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -53,7 +53,7 @@ export class RestSessions {
         const body = sessionTokenOf(await readJsonBody(req, this.readMaxBytes, held));
         return this.endSession.run(principal, { sessionId, ...body }, call.context);
       });
-      send(res, 200, { details: toJson(DetailsSchema, create(DetailsSchema, detailsMessage(ended.details))) });
+      sendJson(res, 200, { details: toJson(DetailsSchema, create(DetailsSchema, detailsMessage(ended.details))) });
       return "OK";
     } catch (err) {
       const ce = asConnectError(err);
@@ -106,7 +106,7 @@ function sessionTokenOf(parsed: unknown): { sessionToken?: string } {
 
 /** An RPC error in grpc-gateway's JSON form, with the code's HTTP status. */
 export function answerRestError(res: Response, ce: ConnectError): void {
-  send(res, httpStatusOf(ce.code), { code: ce.code, message: ce.rawMessage, details: ce.details.map(detailJson) });
+  sendJson(res, httpStatusOf(ce.code), { code: ce.code, message: ce.rawMessage, details: ce.details.map(detailJson) });
 }
 
 /** An error detail in google.protobuf.Any's JSON form: `{"@type": "...", ...fields}`. */
@@ -118,9 +118,3 @@ function detailJson(detail: ConnectError["details"][number]): unknown {
   return { "@type": `type.googleapis.com/${detail.type}`, value: Buffer.from(detail.value).toString("base64") };
 }
 
-function send(res: Response, status: number, body: unknown): void {
-  if (res.headersSent) return void res.end();
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}

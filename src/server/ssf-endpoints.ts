@@ -10,13 +10,13 @@ import { Failure } from "../status/failure.js";
 import type { BodyBudget } from "./body-budget.js";
 import { asConnectError } from "./call-error.js";
 import { httpStatusOf } from "./http-status.js";
-import { readJsonBody } from "./json-body.js";
+import { readJsonBody, sendJson } from "./json-body.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
 /** The most a management request body may hold: stream configurations are small. */
-export const SSF_READ_MAX_BYTES = 64 * 1024;
+const SSF_READ_MAX_BYTES = 64 * 1024;
 
 /** One management call: its success status, whether it has a body, and the domain call. */
 interface Route {
@@ -139,12 +139,6 @@ function sendError(res: Response, status: number, err: string, description: stri
   sendJson(res, status, { err, description }, { "cache-control": "no-store", ...headers });
 }
 
-function sendJson(res: Response, status: number, body: unknown, headers: Record<string, string>): void {
-  if (res.headersSent) return void res.end();
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 function pathOf(req: Request): string {
   return (req.url ?? "").split("?", 1)[0]!;

@@ -74,8 +74,9 @@ export class EndSession {
 
   async run(caller: Principal, input: EndSessionInput, call: CallContext): Promise<SessionEndResult> {
     const provider = this.validate(input);
+    const mayDelete = hasPermission(caller, "session.delete");
     // Upstreams do not know our callers: only a token they check themselves stands in for session.delete.
-    if (provider.type !== "local" && !hasPermission(caller, "session.delete") && !(input.sessionToken && provider.verifiesTokens)) {
+    if (provider.type !== "local" && !mayDelete && !(input.sessionToken && provider.verifiesTokens)) {
       throw permissionDenied(`ending sessions through provider "${provider.name}" needs session.delete`);
     }
     const sessionToken = input.sessionToken ? { sessionToken: input.sessionToken } : {};
@@ -97,11 +98,11 @@ export class EndSession {
         facts.userId ||= authorization.sessionUserId ?? "";
         if (authorization.refusal) throw new ProviderFailure(provider.name, authorization.refusal, provider.table);
         // The user an end is announced for: the session's, as the provider knows it; a caller's word only with session.delete.
-        const announcedUser = authorization.sessionUserId || (hasPermission(caller, "session.delete") ? (input.userId ?? "") : "");
+        const announcedUser = authorization.sessionUserId || (mayDelete ? (input.userId ?? "") : "");
         facts.announce = { initiatingEntity: initiatingEntity(caller, announcedUser, input.sessionToken, call.initiatingEntity), userId: announcedUser };
         // A caller let through only on the strength of its token, to a provider with no authorize step, has
         // had nothing checked yet: the upstream checks the token, so its answer decides, never a replay.
-        const unchecked = !provider.authorize && !hasPermission(caller, "session.delete") && !!input.sessionToken;
+        const unchecked = !provider.authorize && !mayDelete && !!input.sessionToken;
         const replay = input.requestId && !unchecked ? await this.replay(scopeOf(caller.name, call.operationId), input.requestId, provider.name, input.sessionId) : undefined;
         if (replay) return replay;
         const result = await provider.terminate({

@@ -1,10 +1,13 @@
 import type pg from "pg";
 import { byDue, deliveryFromRow, type DeliveryRow } from "./delivery-rows.js";
 import { OutboxSubscribers } from "./outbox-notices.js";
-import { STREAM_MAX_AGE_MS, streamIdOf, type ConfiguredSubscriber, type Delivery, type DeliveryOutcome, type DeliveryQuery, type Notice, type OutboxStore } from "./outbox-types.js";
+import { STREAM_MAX_AGE_MS, streamIdOf, subscriberId, type ConfiguredSubscriber, type Delivery, type DeliveryOutcome, type DeliveryQuery, type Notice, type OutboxStore } from "./outbox-types.js";
+
+/** Subscriber ids of streams, as SQL builds them from stream ids. */
+const STREAM_PREFIX = subscriberId.stream("");
 
 /** A statement's part that runs first, as a CTE (the termination's audit event), with its parameters. */
-export interface Before {
+interface Before {
   sql: string;
   params: unknown[];
 }
@@ -22,7 +25,7 @@ export async function queueRevoked(db: pg.Pool | pg.ClientBase, notice: Notice, 
   const subscribing = `subscribers (id, max_age_ms) AS (
     SELECT * FROM unnest($${ids}::text[], $${ages}::bigint[])
     UNION ALL
-    SELECT 'stream:' || stream_id, ${STREAM_MAX_AGE_MS}::bigint FROM ssf_streams WHERE status <> 'disabled' AND wants_session_revoked
+    SELECT '${STREAM_PREFIX}' || stream_id, ${STREAM_MAX_AGE_MS}::bigint FROM ssf_streams WHERE status <> 'disabled' AND wants_session_revoked
   )`;
   return queue(db, `${before ? `${before.sql}, ` : ""}${subscribing}`, notice, params);
 }
@@ -147,7 +150,7 @@ export class PostgresOutbox implements OutboxStore {
     const { rows } = await this.pool.query<{ subscriber: string }>(
       `SELECT DISTINCT d.subscriber FROM deliveries d
        WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND (d.claimed_until IS NULL OR d.claimed_until < now())
-         AND NOT EXISTS (SELECT 1 FROM ssf_streams s WHERE 'stream:' || s.stream_id = d.subscriber AND s.status <> 'enabled')`,
+         AND NOT EXISTS (SELECT 1 FROM ssf_streams s WHERE '${STREAM_PREFIX}' || s.stream_id = d.subscriber AND s.status <> 'enabled')`,
     );
     return rows.map((r) => r.subscriber);
   }

@@ -7,6 +7,9 @@ import { announces, endedNotice, operationNotice, OutboxSubscribers } from "./ou
 import { STREAM_MAX_AGE_MS, streamIdOf, subscriberId, type ConfiguredSubscriber, type Delivery, type DeliveryOutcome, type DeliveryQuery, type Notice, type OutboxStore, type SessionRevokedNotice } from "./outbox-types.js";
 import type { AuditEvent } from "./store.js";
 
+/** Subscriber ids of streams, as SQL builds them from stream ids. */
+const STREAM_PREFIX = subscriberId.stream("");
+
 /** Voids the claims a stopped process left: one process owns the file. */
 export function prepareOutbox(db: Database.Database): void {
   db.exec("UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL");
@@ -67,7 +70,7 @@ export class SqliteOutbox implements OutboxStore {
       due: db.prepare<[number, number], { subscriber: string }>(
         `SELECT DISTINCT d.subscriber FROM deliveries d
          WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND (d.claimed_until IS NULL OR d.claimed_until < ?)
-           AND NOT EXISTS (SELECT 1 FROM ssf_streams s WHERE 'stream:' || s.stream_id = d.subscriber AND s.status <> 'enabled')`,
+           AND NOT EXISTS (SELECT 1 FROM ssf_streams s WHERE '${STREAM_PREFIX}' || s.stream_id = d.subscriber AND s.status <> 'enabled')`,
       ),
     };
   }

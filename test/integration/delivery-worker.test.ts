@@ -172,6 +172,20 @@ describe("the delivery worker", () => {
     expect(observed.expired + observed.outcomes.filter(([, s]) => s === "expired").length).toBe(1);
   });
 
+  it("tries a delivery whose SET could not be signed again later, like a receiver's outage", async () => {
+    const { signer } = await testSigner();
+    let failures = 1;
+    const flaky = { sign: (claims: Record<string, unknown>) => (failures-- > 0 ? Promise.reject(new Error("key unavailable")) : signer.sign(claims)) };
+    const rp = await receiver(() => ({ status: 202, raw: "" }));
+    const { store, worker, observed } = startWorker({ [A]: ssf(rp.url) }, flaky);
+    const d = store.add(endedSession(), A);
+    worker.kick([A]);
+    await until("delivered on the second attempt", () => store.get(d.id).state === "delivered");
+    expect(store.get(d.id).attempts).toBe(2);
+    expect(rp.requests).toHaveLength(1);
+    expect(observed.logs.some((l) => l.includes("building a delivery failed"))).toBe(true);
+  });
+
   it("leaves a receiver only another replica's configuration names pending, untouched, for that replica", async () => {
     const { signer } = await testSigner();
     const rp = await receiver(() => ({ status: 202, raw: "" }));
