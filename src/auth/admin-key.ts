@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PERMISSIONS } from "./principal.js";
-import { attempt, privateDataDir, privateFile } from "../store/data-dir.js";
+import { attempt, privateDataDir, privateFile, readIfPresent } from "../store/data-dir.js";
 import { sha256Hex, type ApiKeyEntry } from "./api-keys.js";
 
 export const ADMIN_KEY_FILE = "admin.key";
@@ -21,17 +21,8 @@ export function ensureAdminKey(dataDir: string): { entry: ApiKeyEntry; path: str
   const path = join(dataDir, ADMIN_KEY_FILE);
   privateDataDir(dataDir);
   privateFile(path, false);
-  const existing = attempt(path, () => readIfPresent(path));
+  const existing = attempt(path, () => readIfPresent(path))?.trim();
   const key = existing ?? newApiKey();
   if (existing === undefined) attempt(path, () => writeFileSync(path, key + "\n", { mode: 0o600, flag: "wx" }));
   return { entry: { name: "admin", sha256: sha256Hex(key), permissions: [...PERMISSIONS] }, path, created: existing === undefined };
-}
-
-function readIfPresent(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8").trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
 }

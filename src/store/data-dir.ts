@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync, readdirSync, statSync, type Stats } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 
 /** The files the service keeps in its data directory; a directory holding nothing else is the service's own. */
@@ -54,6 +54,16 @@ export function privateFile(file: string, create: boolean): void {
 }
 
 /** Runs a step on a file, turning a file-system or SQLite failure into a DataDirError about `path`. */
+/** A file's text; undefined when there is no such file (other failures throw: wrap in attempt). */
+export function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
 export function attempt<T>(path: string, step: () => T): T {
   try {
     return step();

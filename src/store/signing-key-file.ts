@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { attempt, privateFile } from "./data-dir.js";
+import { attempt, privateFile, readIfPresent } from "./data-dir.js";
 import type { SigningKeyStore } from "./store.js";
 
 /** The embedded store's signing key: a PEM file (0600) in the data directory, beside sessions.db. */
@@ -43,12 +43,7 @@ export class SigningKeyFile implements SigningKeyStore {
   /** The kept key, its file made 0600 first; undefined when there is none. */
   private read(): string | undefined {
     privateFile(this.file, false);
-    try {
-      return readFileSync(this.file, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      return failAbout(this.file, err);
-    }
+    return attempt(this.file, () => readIfPresent(this.file));
   }
 }
 

@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import type { GroupCommit } from "./group-commit.js";
 import type { NewOperation, OperationQuery, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "./operation-types.js";
-import { itemFromRow, operationFromRow, type ItemRow, type OperationRow } from "./rows.js";
+import { isSet, itemFromRow, operationFromRow, type Flag, type ItemRow, type OperationRow } from "./rows.js";
 import { newSessionId } from "./session-id.js";
 import type { SqliteOutbox } from "./sqlite-outbox.js";
 
@@ -92,9 +92,11 @@ export class SqliteOperations implements OperationStore {
         `UPDATE work_items SET state = @state, last_error = @last_error, next_attempt_at = @next_attempt_at, claimed_by = NULL, claimed_until = NULL
          WHERE operation_id = @operation_id AND provider = @provider AND kind = @kind AND session_id = @session_id`,
       ),
-      anyFailed: db.prepare<[string], { failed: number }>("SELECT 1 AS failed FROM work_items WHERE operation_id = ? AND state = 'failed' LIMIT 1"),
-      touchOp: db.prepare<[number, string, string], OperationRow>(
-        "UPDATE operations SET updated_at = ?, done = NOT EXISTS (SELECT 1 FROM work_items WHERE operation_id = ? AND state = 'pending') WHERE id = ? RETURNING *",
+      wasDone: db.prepare<[string], { done: Flag }>("SELECT done FROM operations WHERE id = ?"),
+      // Its RETURNING also says whether any work failed (an operation done that way announces nothing).
+      touchOp: db.prepare<[number, string, string], OperationRow & { failed: Flag }>(
+        `UPDATE operations SET updated_at = ?, done = NOT EXISTS (SELECT 1 FROM work_items WHERE operation_id = ? AND state = 'pending') WHERE id = ?
+         RETURNING *, EXISTS (SELECT 1 FROM work_items WHERE operation_id = operations.id AND state = 'failed') AS failed`,
       ),
       due: db.prepare<[number, number, string | null, string | null, number], ItemRow>(
         `SELECT * FROM work_items WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
@@ -200,8 +202,9 @@ export class SqliteOperations implements OperationStore {
    * session ended announces it (one that failed somewhere did not end all of the user's sessions).
    */
   private touch(operationId: string, now: number): void {
-    const wasDone = operationFromRow(this.s.opById.get(operationId)!).done;
-    const operation = operationFromRow(this.s.touchOp.get(now, operationId, operationId)!);
-    if (operation.done && !wasDone && !this.s.anyFailed.get(operationId)) this.outbox.announceDone(operation, new Date(now));
+    const wasDone = isSet(this.s.wasDone.get(operationId)!.done);
+    const row = this.s.touchOp.get(now, operationId, operationId)!;
+    const operation = operationFromRow(row);
+    if (operation.done && !wasDone && !isSet(row.failed)) this.outbox.announceDone(operation, new Date(now));
   }
 }

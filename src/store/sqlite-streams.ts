@@ -20,8 +20,8 @@ export class SqliteStreams implements StreamStore {
       ),
       get: db.prepare<[string], StreamRow>("SELECT * FROM ssf_streams WHERE stream_id = ?"),
       all: db.prepare<[], StreamRow>("SELECT * FROM ssf_streams ORDER BY created_at, stream_id"),
-      setConfig: db.prepare<[string, number, number, string]>("UPDATE ssf_streams SET config = ?, wants_session_revoked = ?, updated_at = ? WHERE stream_id = ?"),
-      setStatus: db.prepare<[string, string | null, number, string]>("UPDATE ssf_streams SET status = ?, status_reason = ?, updated_at = ? WHERE stream_id = ?"),
+      setConfig: db.prepare<[string, number, number, string], StreamRow>("UPDATE ssf_streams SET config = ?, wants_session_revoked = ?, updated_at = ? WHERE stream_id = ? RETURNING *"),
+      setStatus: db.prepare<[string, string | null, number, string], StreamRow>("UPDATE ssf_streams SET status = ?, status_reason = ?, updated_at = ? WHERE stream_id = ? RETURNING *"),
       delete: db.prepare<[string]>("DELETE FROM ssf_streams WHERE stream_id = ?"),
       drop: db.prepare<[number, string]>(
         "UPDATE deliveries SET state = 'dropped', updated_at = ?, claimed_by = NULL, claimed_until = NULL WHERE subscriber = ? AND state = 'pending'",
@@ -59,13 +59,13 @@ export class SqliteStreams implements StreamStore {
   changeStream(streamId: string, change: StreamChange): Promise<StreamRecord | undefined> {
     return this.commits.write(() => {
       const now = Date.now();
-      const changed =
+      const row =
         "config" in change
-          ? this.s.setConfig.run(JSON.stringify(change.config), change.wantsSessionRevoked ? 1 : 0, now, streamId)
-          : this.s.setStatus.run(change.status, change.statusReason ?? null, now, streamId);
-      if (changed.changes === 0) return undefined;
+          ? this.s.setConfig.get(JSON.stringify(change.config), change.wantsSessionRevoked ? 1 : 0, now, streamId)
+          : this.s.setStatus.get(change.status, change.statusReason ?? null, now, streamId);
+      if (!row) return undefined;
       if ("status" in change && change.status === "disabled") this.s.drop.run(now, subscriberId.stream(streamId));
-      return streamFromRow(this.s.get.get(streamId)!);
+      return streamFromRow(row);
     });
   }
 
