@@ -4,6 +4,7 @@ import { base32Decode } from "../auth/totp.js";
 import type { ProviderConfig } from "../providers/provider-settings.js";
 import { providerEntry } from "../providers/registry.js";
 import { secretRef } from "./secret.js";
+import { httpUrl } from "./token-issuer.js";
 
 const apiKey = z.strictObject({
   name: z.string().min(1).max(100),
@@ -69,16 +70,6 @@ const metrics = z.strictObject({
   /** Serve /metrics on its own plain HTTP server at this address, and not on the main port. */
   listen: hostPort.optional(),
 });
-
-/** An http(s) URL with no credentials and no fragment. */
-const httpUrl = z.string().refine((text) => {
-  try {
-    const u = new URL(text);
-    return (u.protocol === "https:" || u.protocol === "http:") && !u.username && !u.password && !u.hash;
-  } catch {
-    return false;
-  }
-}, "must be an http:// or https:// URL without credentials or fragment");
 
 /** Where ended sessions are announced: an SSF receiver (RFC 8935 push) or a Standard Webhooks endpoint. */
 const receiver = z
