@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
-import type { TokenIssuerConfig } from "../config/token-issuer.js";
+import type { TrustedIssuerSettings } from "./verify-token.js";
 
 /** How long one fetch of a remote key set may take. */
 const JWKS_TIMEOUT_MS = 5_000;
@@ -9,11 +9,11 @@ const JWKS_TIMEOUT_MS = 5_000;
  * The public keys of a trusted issuer: its JWKS URL (cached by jose, refetched on an unknown kid
  * at most once per cooldown), or its JWKS file (read again on an unknown kid, as rarely).
  */
-export function keySetOf(entry: Pick<TokenIssuerConfig, "jwks_uri" | "jwks_file" | "jwks_cooldown_ms">): JWTVerifyGetKey {
-  if (entry.jwks_uri !== undefined) {
-    return createRemoteJWKSet(new URL(entry.jwks_uri), { cooldownDuration: entry.jwks_cooldown_ms, timeoutDuration: JWKS_TIMEOUT_MS });
+export function keySetOf(entry: Pick<TrustedIssuerSettings, "jwksUri" | "jwksFile" | "jwksCooldownMs">): JWTVerifyGetKey {
+  if (entry.jwksUri !== undefined) {
+    return createRemoteJWKSet(new URL(entry.jwksUri), { cooldownDuration: entry.jwksCooldownMs, timeoutDuration: JWKS_TIMEOUT_MS });
   }
-  return fileKeySet(entry.jwks_file!, entry.jwks_cooldown_ms);
+  return fileKeySet(entry.jwksFile!, entry.jwksCooldownMs);
 }
 
 function fileKeySet(path: string, cooldownMs: number): JWTVerifyGetKey {

@@ -1,6 +1,20 @@
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import type { TokenIssuerConfig } from "../config/token-issuer.js";
 import { keySetOf } from "./key-set.js";
+
+/** Asymmetric JWS algorithms: `none` and the HS* family are never accepted from another party. */
+export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
+
+/** A party whose signed JWTs are trusted: its `iss`, where its public keys are, and the algorithms it signs with. */
+export interface TrustedIssuerSettings {
+  issuer: string;
+  /** Its JWKS URL, fetched and cached; or */
+  jwksUri?: string;
+  /** its JWKS file. */
+  jwksFile?: string;
+  /** An unknown kid refetches the keys at most once per this long. */
+  jwksCooldownMs: number;
+  algorithms: readonly string[];
+}
 
 /** Which check a token failed: the edges turn it into their own answer (a reason, an RFC 8935 `err`). */
 export type TokenCheck = "malformed" | "issuer" | "algorithm" | "key" | "signature" | "type" | "audience" | "expired" | "not_yet_valid" | "claims" | "keys_unavailable";
@@ -16,11 +30,6 @@ export class TokenRefused extends Error {
   }
 }
 
-/** A trusted issuer, ready to verify: its keys are fetched once and cached. */
-export interface TrustedIssuer<C extends TokenIssuerConfig = TokenIssuerConfig> {
-  config: C;
-  keys: JWTVerifyGetKey;
-}
 
 export interface TokenChecks {
   /** The `aud` the token must carry (one of, when several). */
@@ -39,8 +48,8 @@ export interface TokenChecks {
 const CLOCK_TOLERANCE_SEC = 60;
 
 /** The trusted issuers of one surface (JWT callers, GTR callers, SSF transmitters), keyed by `iss`. */
-export class TokenVerifier<C extends TokenIssuerConfig = TokenIssuerConfig> {
-  private readonly byIssuer = new Map<string, TrustedIssuer<C>>();
+export class TokenVerifier<C extends TrustedIssuerSettings = TrustedIssuerSettings> {
+  private readonly byIssuer = new Map<string, { config: C; keys: JWTVerifyGetKey }>();
 
   constructor(entries: readonly C[]) {
     for (const config of entries) this.byIssuer.set(config.issuer, { config, keys: keySetOf(config) });
@@ -59,7 +68,7 @@ export class TokenVerifier<C extends TokenIssuerConfig = TokenIssuerConfig> {
       const { payload } = await jwtVerify(token, trusted.keys, {
         issuer: trusted.config.issuer,
         audience: c.audience,
-        algorithms: trusted.config.algorithms,
+        algorithms: [...trusted.config.algorithms],
         clockTolerance: CLOCK_TOLERANCE_SEC,
         ...(c.typ !== undefined && { typ: c.typ }),
         ...(c.requiredClaims && { requiredClaims: c.requiredClaims }),

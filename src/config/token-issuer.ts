@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { ASYMMETRIC_ALGORITHMS, type TrustedIssuerSettings } from "../auth/verify-token.js";
 
-/** Asymmetric JWS algorithms: `none` and the HS* family are never accepted from another party. */
-export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
 
 /** An http(s) URL with no credentials and no fragment. */
 export const httpUrl = z.string().refine((text) => {
@@ -40,6 +39,17 @@ export function distinctIssuers(entries: readonly { issuer: string }[]): boolean
 }
 
 export type TokenIssuerConfig = z.infer<z.ZodObject<typeof tokenIssuerFields>>;
+
+/** A configured issuer as the verifier takes it. */
+export function trustedIssuer(entry: TokenIssuerConfig): TrustedIssuerSettings {
+  return {
+    issuer: entry.issuer,
+    ...(entry.jwks_uri !== undefined && { jwksUri: entry.jwks_uri }),
+    ...(entry.jwks_file !== undefined && { jwksFile: entry.jwks_file }),
+    jwksCooldownMs: entry.jwks_cooldown_ms,
+    algorithms: entry.algorithms,
+  };
+}
 
 function isJwksFile(path: string): boolean {
   try {

@@ -2,14 +2,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { TokenRefused, TokenVerifier } from "../../src/auth/verify-token.js";
-import { ASYMMETRIC_ALGORITHMS, type TokenIssuerConfig } from "../../src/config/token-issuer.js";
+import { ASYMMETRIC_ALGORITHMS, TokenRefused, TokenVerifier, type TrustedIssuerSettings } from "../../src/auth/verify-token.js";
 import { TestIdp } from "../helpers/test-idp.js";
 
 const AUD = "https://sc.example";
 
-function entry(idp: TestIdp, over: Partial<TokenIssuerConfig> = {}): TokenIssuerConfig {
-  return { issuer: idp.issuer, jwks_uri: idp.jwksUri, jwks_cooldown_ms: 0, algorithms: [...ASYMMETRIC_ALGORITHMS], ...over };
+function entry(idp: TestIdp, over: Partial<TrustedIssuerSettings> = {}): TrustedIssuerSettings {
+  return { issuer: idp.issuer, jwksUri: idp.jwksUri, jwksCooldownMs: 0, algorithms: [...ASYMMETRIC_ALGORITHMS], ...over };
 }
 
 async function refusal(p: Promise<unknown>): Promise<TokenRefused> {
@@ -59,7 +58,7 @@ describe("TokenVerifier", () => {
 
   it("refetches a JWKS at most once per cooldown for unknown key ids", async () => {
     const idp = await TestIdp.start();
-    const verifier = new TokenVerifier([entry(idp, { jwks_cooldown_ms: 60_000 })]);
+    const verifier = new TokenVerifier([entry(idp, { jwksCooldownMs: 60_000 })]);
     await verifier.verify(await idp.sign({ aud: AUD }), () => ({ audience: AUD }));
     const rotated = await idp.addKey("ES256", false);
     for (let i = 0; i < 5; i++) await refusal(verifier.verify(await idp.sign({ aud: AUD }, { kid: rotated }), () => ({ audience: AUD })));
@@ -69,7 +68,7 @@ describe("TokenVerifier", () => {
   it("reads a JWKS file, again on an unknown key id", async () => {
     const idp = await TestIdp.start();
     const path = idp.writeJwks(join(mkdtempSync(join(tmpdir(), "jwks-")), "jwks.json"));
-    const verifier = new TokenVerifier([{ issuer: idp.issuer, jwks_file: path, jwks_cooldown_ms: 0, algorithms: ["ES256", "EdDSA"] }]);
+    const verifier = new TokenVerifier([{ issuer: idp.issuer, jwksFile: path, jwksCooldownMs: 0, algorithms: ["ES256", "EdDSA"] }]);
     await verifier.verify(await idp.sign({ aud: AUD }), () => ({ audience: AUD }));
     const kid = await idp.addKey("EdDSA");
     idp.writeJwks(path);
