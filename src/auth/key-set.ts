@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
-import type { TrustedIssuerSettings } from "./verify-token.js";
+import type { TrustedIssuerSettings } from "./trusted-issuer.js";
 
 /** How long one fetch of a remote key set may take. */
 const JWKS_TIMEOUT_MS = 5_000;

@@ -1,20 +1,6 @@
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { keySetOf } from "./key-set.js";
-
-/** Asymmetric JWS algorithms: `none` and the HS* family are never accepted from another party. */
-export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
-
-/** A party whose signed JWTs are trusted: its `iss`, where its public keys are, and the algorithms it signs with. */
-export interface TrustedIssuerSettings {
-  issuer: string;
-  /** Its JWKS URL, fetched and cached; or */
-  jwksUri?: string;
-  /** its JWKS file. */
-  jwksFile?: string;
-  /** An unknown kid refetches the keys at most once per this long. */
-  jwksCooldownMs: number;
-  algorithms: readonly string[];
-}
+import type { TrustedIssuerSettings } from "./trusted-issuer.js";
 
 /** Which check a token failed: the edges turn it into their own answer (a reason, an RFC 8935 `err`). */
 export type TokenCheck = "malformed" | "issuer" | "algorithm" | "key" | "signature" | "type" | "audience" | "expired" | "not_yet_valid" | "claims" | "keys_unavailable";

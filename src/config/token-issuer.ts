@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ASYMMETRIC_ALGORITHMS, type TrustedIssuerSettings } from "../auth/verify-token.js";
+import { ASYMMETRIC_ALGORITHMS, type TrustedIssuerSettings } from "../auth/trusted-issuer.js";
 
 
 /** An http(s) URL with no credentials and no fragment. */

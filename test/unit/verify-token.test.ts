@@ -2,7 +2,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ASYMMETRIC_ALGORITHMS, TokenRefused, TokenVerifier, type TrustedIssuerSettings } from "../../src/auth/verify-token.js";
+import { ASYMMETRIC_ALGORITHMS, type TrustedIssuerSettings } from "../../src/auth/trusted-issuer.js";
+import { TokenRefused, TokenVerifier } from "../../src/auth/verify-token.js";
 import { TestIdp } from "../helpers/test-idp.js";
 
 const AUD = "https://sc.example";
