@@ -197,6 +197,20 @@ CREATE TABLE signing_keys (
 ALTER TABLE operations ADD COLUMN initiating_entity text NOT NULL DEFAULT 'admin';
 `,
   },
+  {
+    version: 8,
+    name: "seen_tokens",
+    // Token ids of Global Token Revocation requests and received SETs: each is acted on once, by one replica.
+    sql: `
+CREATE TABLE seen_tokens (
+  issuer text NOT NULL,
+  jti text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (issuer, jti)
+);
+CREATE INDEX seen_tokens_by_expiry ON seen_tokens (expires_at);
+`,
+  },
 ];
 
 /** Schema names this store accepts: plain lower-case identifiers, so they need no quoting anywhere. */

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
-import type { SecretStore, SigningKeyStore, TotpStepStore } from "./store.js";
+import type { SecretStore, SeenTokenStore, SigningKeyStore, TotpStepStore } from "./store.js";
 
-/** The service's own state in PostgreSQL: step-up codes used, its secrets and its signing key, shared by every replica. */
-export class PostgresServiceState implements TotpStepStore, SecretStore, SigningKeyStore {
+/** The service's own state in PostgreSQL: step-up codes and inbound token ids used, its secrets and its signing key, shared by every replica. */
+export class PostgresServiceState implements TotpStepStore, SeenTokenStore, SecretStore, SigningKeyStore {
   readonly location = "the store's signing_keys table";
 
   constructor(private readonly pool: pg.Pool) {}
@@ -16,6 +16,17 @@ export class PostgresServiceState implements TotpStepStore, SecretStore, Signing
        INSERT INTO totp_steps (principal, step) VALUES ($1, $2::bigint)
        ON CONFLICT DO NOTHING`,
       [principal, step],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  async firstUse(issuer: string, jti: string, until: Date): Promise<boolean> {
+    await this.pool.query("DELETE FROM seen_tokens WHERE expires_at < now()");
+    // Two replicas given the same token at once: the unique key lets one record it. A lapsed row is taken over.
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO seen_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE seen_tokens.expires_at < now()`,
+      [issuer, jti, until],
     );
     return (rowCount ?? 0) > 0;
   }

@@ -29,6 +29,7 @@ export class PostgresStores implements Stores {
   readonly audit: PostgresAudit;
   readonly operations: PostgresOperations;
   readonly totpSteps: PostgresServiceState;
+  readonly seenTokens: PostgresServiceState;
   readonly secrets: PostgresServiceState;
   readonly outbox: PostgresOutbox;
   readonly signingKeys: PostgresServiceState;
@@ -44,7 +45,7 @@ export class PostgresStores implements Stores {
     this.sessions = new PostgresSessions(pool, this.outbox.subscribers);
     this.audit = new PostgresAudit(pool, this.outbox.subscribers);
     this.operations = new PostgresOperations(pool, this.outbox.subscribers);
-    this.totpSteps = this.secrets = this.signingKeys = new PostgresServiceState(pool);
+    this.totpSteps = this.seenTokens = this.secrets = this.signingKeys = new PostgresServiceState(pool);
     this.streams = new PostgresStreams(pool);
   }
 

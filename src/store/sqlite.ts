@@ -54,6 +54,13 @@ CREATE TABLE IF NOT EXISTS totp_steps (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_session ON events (provider, session_id, code);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
+CREATE TABLE IF NOT EXISTS seen_tokens (
+  issuer TEXT NOT NULL,
+  jti TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (issuer, jti)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_tokens_by_expiry ON seen_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS service_secrets (
   name TEXT PRIMARY KEY,
   value BLOB NOT NULL
@@ -81,6 +88,7 @@ export class SqliteStores implements Stores {
   readonly audit: SqliteAudit;
   readonly operations: SqliteOperations;
   readonly totpSteps: SqliteServiceState;
+  readonly seenTokens: SqliteServiceState;
   readonly secrets: SqliteServiceState;
   readonly outbox: SqliteOutbox;
   readonly signingKeys: SigningKeyFile;
@@ -118,7 +126,7 @@ export class SqliteStores implements Stores {
     this.audit = new SqliteAudit(this.db, this.commits, this.outbox);
     this.sessions = new SqliteSessions(this.db, this.commits, this.audit);
     this.operations = new SqliteOperations(this.db, this.commits, this.outbox);
-    this.totpSteps = this.secrets = new SqliteServiceState(this.db, this.commits);
+    this.totpSteps = this.seenTokens = this.secrets = new SqliteServiceState(this.db, this.commits);
     this.signingKeys = new SigningKeyFile(join(dirname(file), "signing-key.pem"));
     this.streams = new SqliteStreams(this.db, this.commits);
   }

@@ -164,6 +164,12 @@ export interface TotpStepStore {
   useTotpStep(principal: string, step: number): Promise<boolean>;
 }
 
+/** Token ids (`jti`) of inbound signed requests already acted on: each is good once, on every replica. */
+export interface SeenTokenStore {
+  /** Records the token id of an issuer, kept until `until`; false when it was seen before (and has not lapsed). */
+  firstUse(issuer: string, jti: string, until: Date): Promise<boolean>;
+}
+
 /** Secrets of the service itself. */
 export interface SecretStore {
   /**
@@ -190,6 +196,7 @@ export interface Stores {
   audit: AuditStore;
   operations: OperationStore;
   totpSteps: TotpStepStore;
+  seenTokens: SeenTokenStore;
   secrets: SecretStore;
   outbox: OutboxStore;
   signingKeys: SigningKeyStore;

@@ -243,6 +243,19 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(await store.totpSteps.useTotpStep("bob", 1000)).toBe(false);
   });
 
+  it("records an inbound token id once per issuer, on concurrent calls too, and takes a lapsed one over", async () => {
+    const later = new Date(Date.now() + 60_000);
+    expect(await store.seenTokens.firstUse("https://idp.example", "j1", later)).toBe(true);
+    expect(await store.seenTokens.firstUse("https://idp.example", "j1", later)).toBe(false);
+    expect(await store.seenTokens.firstUse("https://other.example", "j1", later)).toBe(true);
+    const racing = await Promise.all(Array.from({ length: 10 }, () => store.seenTokens.firstUse("https://idp.example", "j2", later)));
+    expect(racing.filter(Boolean)).toHaveLength(1);
+    const lapsed = new Date(Date.now() - 1_000);
+    expect(await store.seenTokens.firstUse("https://idp.example", "j3", lapsed)).toBe(true);
+    expect(await store.seenTokens.firstUse("https://idp.example", "j3", later)).toBe(true);
+    expect(await store.seenTokens.firstUse("https://idp.example", "j3", later)).toBe(false);
+  });
+
   it("creates an operation with one pending listing per provider, once per request id", async () => {
     const before = Date.now();
     const first = await store.operations.createOperation(newOperation("r1"));
