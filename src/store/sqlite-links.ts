@@ -36,8 +36,8 @@ export class SqliteLinks implements LinkStore {
     private readonly commits: GroupCommit,
   ) {
     this.s = {
-      upsert: db.prepare<[string, string, number]>(
-        `INSERT INTO user_links (user_id, provider_user_ids, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+      upsert: db.prepare<[{ user_id: string; provider_user_ids: string; now: number }]>(
+        `INSERT INTO user_links (user_id, provider_user_ids, created_at, updated_at) VALUES (@user_id, @provider_user_ids, @now, @now)
          ON CONFLICT (user_id) DO UPDATE SET provider_user_ids = excluded.provider_user_ids, updated_at = excluded.updated_at`,
       ),
       get: db.prepare<[string], Omit<LinksRow, "emails" | "identities">>("SELECT * FROM user_links WHERE user_id = ?"),
@@ -57,7 +57,7 @@ export class SqliteLinks implements LinkStore {
   setLinks(links: NewUserLinks): Promise<UserLinksRecord> {
     return this.commits.write(() => {
       const { userId } = links;
-      this.s.upsert.run(userId, JSON.stringify(links.providerUserIds), Date.now());
+      this.s.upsert.run({ user_id: userId, provider_user_ids: JSON.stringify(links.providerUserIds), now: Date.now() });
       this.clear(userId);
       links.emails.forEach((email, i) => {
         if (this.s.insertEmail.run(email, userId, i).changes === 0) throw new LinkTakenError({ email });
