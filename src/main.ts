@@ -9,6 +9,7 @@ import { GuessLimits } from "./auth/guess-limits.js";
 import { deliveriesService } from "./api/deliveries.js";
 import { operationsService } from "./api/operations.js";
 import { sessionControlService } from "./api/session-control.js";
+import { userLinksService } from "./api/user-links.js";
 import { zitadelSessionService } from "./api/zitadel-compat.js";
 import { StepUp } from "./auth/step-up.js";
 import { ConfigError } from "./config/load.js";
@@ -27,6 +28,7 @@ import { FanOut, type FanOutSettings } from "./sessions/fan-out.js";
 import { ProviderDirectory } from "./sessions/provider-directory.js";
 import { WORK_REQUEST_ID_SECRET } from "./sessions/request-id.js";
 import { TerminationEvents } from "./sessions/termination-events.js";
+import { UserLinks } from "./sessions/user-links.js";
 import { apiKeyAuthenticator } from "./server/authenticate.js";
 import { BodyBudget } from "./server/body-budget.js";
 import { createHandler } from "./server/handler.js";
@@ -87,7 +89,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const endSession = new EndSession(providers, defaultProvider, stores.audit, events, guessLimits);
   const workKey = await stores.secrets.serviceSecret(WORK_REQUEST_ID_SECRET);
   const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), endSession, workKey, fanOutSettings(config.operations), log);
-  const endAll = new EndAllSessions(stores.operations, fanOut, new StepUp(stores.totpSteps), providers.map((p) => p.name), config.operations.max_age_ms);
+  const userLinks = new UserLinks(stores.links, stores.sessions, providers.map((p) => p.name));
+  const endAll = new EndAllSessions(stores.operations, fanOut, new StepUp(stores.totpSteps), providers.map((p) => p.name), config.operations.max_age_ms, userLinks);
 
   // Every service implementation, built here: the edges only translate.
   const health = new HealthStatus(SERVED_NAMES);
@@ -96,6 +99,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(providers, defaultProvider) }),
       ...operationsService({ endAll, operations: new Operations(stores.operations), auditTrail: new AuditTrail(stores.audit) }),
       ...deliveriesService(new Deliveries(stores.outbox)),
+      ...userLinksService(userLinks),
     },
     zitadel: zitadelSessionService(endSession),
     health,

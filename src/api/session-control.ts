@@ -15,6 +15,7 @@ import type { ProviderDirectory } from "../sessions/provider-directory.js";
 import type { DeliveriesImpl } from "./deliveries.js";
 import type { OperationsImpl } from "./operations.js";
 import { callContextOf, callerOf } from "./principal-context.js";
+import type { UserLinksImpl } from "./user-links.js";
 import { detailsMessage, sessionMessage } from "./session-message.js";
 
 export interface SessionsDeps {
@@ -24,7 +25,7 @@ export interface SessionsDeps {
 }
 
 /** sessioncontrol.v1.SessionControl's session methods: messages to the domain's inputs, its results to messages. */
-export function sessionControlService(deps: SessionsDeps): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl | keyof DeliveriesImpl> {
+export function sessionControlService(deps: SessionsDeps): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl | keyof DeliveriesImpl | keyof UserLinksImpl> {
   return {
     async terminate(req, ctx) {
       const ended = await deps.endSession.run(callerOf(ctx), { ...req }, callContextOf(ctx));

@@ -1,6 +1,6 @@
 import { permissionDenied } from "../status/failure.js";
 
-export const PERMISSIONS = ["session.create", "session.read", "session.delete", "ssf.manage"] as const;
+export const PERMISSIONS = ["session.create", "session.read", "session.delete", "ssf.manage", "users.manage"] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** The authenticated caller of one request. */

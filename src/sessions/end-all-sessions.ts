@@ -7,6 +7,7 @@ import { encodePageToken, pageCursor, pageSize, type Page } from "../store/page-
 import type { CallContext } from "./end-session.js";
 import type { FanOut } from "./fan-out.js";
 import { initiatingEntity } from "./initiating-entity.js";
+import type { UserLinks } from "./user-links.js";
 import { checkLength, checkRequestId } from "./validate.js";
 
 export interface EndAllInput {
@@ -41,6 +42,7 @@ export class EndAllSessions {
     private readonly stepUp: StepUp,
     private readonly providerNames: readonly string[],
     private readonly maxAgeMs: number,
+    private readonly links: Pick<UserLinks, "providerUserIds">,
   ) {}
 
   async run(caller: Principal, input: EndAllInput, call: Pick<CallContext, "deadline" | "twoFactorCode" | "initiatingEntity">): Promise<OperationProgress> {
@@ -56,6 +58,7 @@ export class EndAllSessions {
     // After validation, so that a refused request does not use up the caller's code.
     await this.stepUp.verify(caller, call.twoFactorCode);
     const providers = input.providers.length > 0 ? [...new Set(input.providers)] : this.providerNames;
+    const linked = await this.links.providerUserIds(input.userId);
     const timeoutMs = call.deadline === undefined ? undefined : call.deadline - Date.now();
     const operation = await this.fanOut.run(
       {
@@ -65,7 +68,8 @@ export class EndAllSessions {
         principal: caller.name,
         expiresAt: new Date(Date.now() + this.maxAgeMs),
         initiatingEntity: initiatingEntity(caller, input.userId, undefined, call.initiatingEntity),
-        providers: providers.map((provider) => ({ provider, providerUserId: input.providerUserIds[provider] || input.userId })),
+        // The id the request gives, else the linked one, else the user's own.
+        providers: providers.map((provider) => ({ provider, providerUserId: input.providerUserIds[provider] || linked[provider] || input.userId })),
       },
       Date.now() + (timeoutMs === undefined ? NO_DEADLINE_WAIT_MS : Math.max(0, timeoutMs - answerMarginMs(timeoutMs))),
     );

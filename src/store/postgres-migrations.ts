@@ -199,6 +199,33 @@ ALTER TABLE operations ADD COLUMN initiating_entity text NOT NULL DEFAULT 'admin
   },
   {
     version: 8,
+    name: "user_links",
+    // Identity links: an email, or an (iss, sub) pair, is the primary key of its row, so it has one user.
+    sql: `
+CREATE TABLE user_links (
+  user_id text COLLATE "C" PRIMARY KEY,
+  provider_user_ids jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE TABLE user_emails (
+  email text COLLATE "C" PRIMARY KEY,
+  user_id text COLLATE "C" NOT NULL REFERENCES user_links (user_id),
+  position integer NOT NULL
+);
+CREATE INDEX user_emails_by_user ON user_emails (user_id, position);
+CREATE TABLE user_identities (
+  iss text COLLATE "C" NOT NULL,
+  sub text COLLATE "C" NOT NULL,
+  user_id text COLLATE "C" NOT NULL REFERENCES user_links (user_id),
+  position integer NOT NULL,
+  PRIMARY KEY (iss, sub)
+);
+CREATE INDEX user_identities_by_user ON user_identities (user_id, position);
+`,
+  },
+  {
+    version: 9,
     name: "seen_tokens",
     // Token ids of Global Token Revocation requests and received SETs: each is acted on once, by one replica.
     sql: `

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { migrate, SCHEMA_NAME } from "./postgres-migrations.js";
 import { PostgresAudit } from "./postgres-audit.js";
+import { PostgresLinks } from "./postgres-links.js";
 import { PostgresOperations } from "./postgres-operations.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
 import { PostgresServiceState } from "./postgres-service-state.js";
@@ -34,6 +35,7 @@ export class PostgresStores implements Stores {
   readonly outbox: PostgresOutbox;
   readonly signingKeys: PostgresServiceState;
   readonly streams: PostgresStreams;
+  readonly links: PostgresLinks;
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -47,6 +49,7 @@ export class PostgresStores implements Stores {
     this.operations = new PostgresOperations(pool, this.outbox.subscribers);
     this.totpSteps = this.seenTokens = this.secrets = this.signingKeys = new PostgresServiceState(pool);
     this.streams = new PostgresStreams(pool);
+    this.links = new PostgresLinks(pool);
   }
 
   static async connect(url: string, options: PostgresOptions = {}): Promise<PostgresStores> {

@@ -2,6 +2,7 @@ import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { attempt, privateDataDir, privateFile } from "./data-dir.js";
 import { GroupCommit, walFiles, type WalFiles } from "./group-commit.js";
+import { LINK_SCHEMA, SqliteLinks } from "./sqlite-links.js";
 import { prepareOutbox, SqliteOutbox } from "./sqlite-outbox.js";
 import { OUTBOX_SCHEMA } from "./sqlite-outbox-schema.js";
 import { SqliteAudit } from "./sqlite-audit.js";
@@ -65,7 +66,7 @@ CREATE TABLE IF NOT EXISTS service_secrets (
   name TEXT PRIMARY KEY,
   value BLOB NOT NULL
 ) WITHOUT ROWID;
-${OUTBOX_SCHEMA}`;
+${OUTBOX_SCHEMA}${LINK_SCHEMA}`;
 
 /**
  * Files from before request ids were scoped: each event gets the scope its request id was used in
@@ -93,6 +94,7 @@ export class SqliteStores implements Stores {
   readonly outbox: SqliteOutbox;
   readonly signingKeys: SigningKeyFile;
   readonly streams: SqliteStreams;
+  readonly links: SqliteLinks;
   private readonly db: Database.Database;
   private readonly files: WalFiles;
   private readonly commits: GroupCommit;
@@ -129,6 +131,7 @@ export class SqliteStores implements Stores {
     this.totpSteps = this.seenTokens = this.secrets = new SqliteServiceState(this.db, this.commits);
     this.signingKeys = new SigningKeyFile(join(dirname(file), "signing-key.pem"));
     this.streams = new SqliteStreams(this.db, this.commits);
+    this.links = new SqliteLinks(this.db, this.commits);
   }
 
   /** Opens `<dataDir>/sessions.db`; the directory is made 0700 and the files 0600. Throws DataDirError when they are unusable. */

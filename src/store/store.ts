@@ -1,3 +1,4 @@
+import type { LinkStore } from "./link-types.js";
 import type { OperationStore } from "./operation-types.js";
 import type { InitiatingEntity, OutboxStore } from "./outbox-types.js";
 import type { StreamStore } from "./stream-types.js";
@@ -201,5 +202,6 @@ export interface Stores {
   outbox: OutboxStore;
   signingKeys: SigningKeyStore;
   streams: StreamStore;
+  links: LinkStore;
   close(): Promise<void>;
 }

@@ -38,6 +38,8 @@ export const ROLES = {
   nobody: { permissions: [] },
   /** SSF stream management only. */
   ssf: { permissions: ["ssf.manage"] },
+  /** Identity links only (SetUserLinks, DeleteUserLinks). */
+  linker: { permissions: ["users.manage"] },
   /** Every permission, and a TOTP secret: TerminateUser needs x-2fa-code. */
   stepup: { permissions: ["session.create", "session.read", "session.delete"], totpSecret: `env:${STEPUP_TOTP_ENV}` },
 } satisfies Record<string, { permissions: Permission[]; userId?: string; totpSecret?: string }>;

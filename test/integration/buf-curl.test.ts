@@ -117,6 +117,18 @@ describe("buf curl against the running service (schema by server reflection)", (
     ]);
   });
 
+  it("the README's identity links example: SetUserLinks, GetUserLinks, DeleteUserLinks", async () => {
+    const call = (key: string, method: string, body: unknown) => bufJson([...H2C, "-H", `Authorization: Bearer ${key}`, "-d", JSON.stringify(body), `${svc.baseUrl}/sessioncontrol.v1.SessionControl/${method}`]);
+    const identities = [{ iss: "https://idp.example.com", sub: "248289761001" }];
+    const set = await call(svc.keys.linker, "SetUserLinks", { userId: "alice", emails: ["Alice@Example.com"], identities, providerUserIds: { local: "alice" } });
+    const links = set["links"] as Record<string, unknown>;
+    expect(links).toMatchObject({ userId: "alice", emails: ["alice@example.com"], identities, providerUserIds: { local: "alice" } });
+    expect(links["createTime"]).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect(links["updateTime"]).toBe(links["createTime"]);
+    expect(await call(svc.keys.reader, "GetUserLinks", { userId: "alice" })).toEqual(set);
+    expect(await call(svc.keys.linker, "DeleteUserLinks", { userId: "alice" })).toEqual({});
+  });
+
   it("a call without a key fails with unauthenticated, and buf curl exits non-zero", async () => {
     const r = await bufCurl([...H2C, "-d", `{"sessionId":"x"}`, `${svc.baseUrl}/sessioncontrol.v1.SessionControl/Terminate`]);
     expect(r.code).not.toBe(0);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessioncontrol/v1/session_control.proto.
  */
 export const file_sessioncontrol_v1_session_control: GenFile = /*@__PURE__*/
-  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiJuChFUZXJtaW5hdGVSZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxIQCghwcm92aWRlchgCIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYAyABKAgi5gEKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAiABKAkSRwoIbWV0YWRhdGEYAyADKAsyNS5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5EisKCGxpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJvChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEgoKc2Vzc2lvbl9pZBgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQQoSR2V0U2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uIk0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosDCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY2hhbmdlX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAYgASgEEjMKD2V4cGlyYXRpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIbWV0YWRhdGEYCCADKAsyKC5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uLk1ldGFkYXRhRW50cnkSMwoLdGVybWluYXRpb24YCSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEifAoLVGVybWluYXRpb24SMgoOdGVybWluYXRlX2RhdGUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXRlcm1pbmF0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySW5mbyJxCgxQcm92aWRlckluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCmlzX2RlZmF1bHQYAyABKAgSMQoGaGVhbHRoGAQgASgLMiEuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJIZWFsdGgirAEKDlByb3ZpZGVySGVhbHRoEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2Vycm9yX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2xhc3RfZXJyb3JfY29kZRgDIAEoCRIVCg1icmVha2VyX3N0YXRlGAQgASgJIu8BChRUZXJtaW5hdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXByb3ZpZGVycxgCIAMoCRJXChFwcm92aWRlcl91c2VyX2lkcxgDIAMoCzI8LnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXF1ZXN0LlByb3ZpZGVyVXNlcklkc0VudHJ5Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJGjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoVVGVybWluYXRlVXNlclJlc3BvbnNlEi8KCW9wZXJhdGlvbhgBIAEoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbiK4AgoJT3BlcmF0aW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkSEQoJcHJpbmNpcGFsGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGRvbmUYCSABKAgSNgoJcHJvdmlkZXJzGAogAygLMiMuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJQcm9ncmVzcyLSAQoQUHJvdmlkZXJQcm9ncmVzcxIQCghwcm92aWRlchgBIAEoCRIYChBwcm92aWRlcl91c2VyX2lkGAIgASgJEg4KBmxpc3RlZBgDIAEoCBIWCg5zZXNzaW9uc19lbmRlZBgEIAEoDRIeChZzZXNzaW9uc19hbHJlYWR5X2VuZGVkGAUgASgNEhgKEHNlc3Npb25zX3BlbmRpbmcYBiABKA0SMAoIZmFpbHVyZXMYByADKAsyHi5zZXNzaW9uY29udHJvbC52MS5Xb3JrRmFpbHVyZSJ0CgtXb3JrRmFpbHVyZRISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEAoIcmV0cnlpbmcYBSABKAgSEAoIYXR0ZW1wdHMYBiABKA0iIQoTR2V0T3BlcmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJHChRHZXRPcGVyYXRpb25SZXNwb25zZRIvCglvcGVyYXRpb24YASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5PcGVyYXRpb24iTwoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiYwoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIwCgpvcGVyYXRpb25zGAEgAygLMhwuc2Vzc2lvbmNvbnRyb2wudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLiAQoRTGlzdEV2ZW50c1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhEKCXByaW5jaXBhbBgDIAEoCRIQCghwcm92aWRlchgEIAEoCRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAcgASgNEhIKCnBhZ2VfdG9rZW4YCCABKAkiVwoSTGlzdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLnNlc3Npb25jb250cm9sLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKYAgoFRXZlbnQSCgoCaWQYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEhAKCHByb3ZpZGVyGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSDwoHdXNlcl9pZBgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIMCgRjb2RlGAkgASgJEhQKDGVycm9yX3JlYXNvbhgKIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAsgASgJEhoKEmFscmVhZHlfdGVybWluYXRlZBgMIAEoCBIUCgxvcGVyYXRpb25faWQYDSABKAkiXwoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0EhAKCHJlY2VpdmVyGAEgASgJEg0KBXN0YXRlGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJImIKFkxpc3REZWxpdmVyaWVzUmVzcG9uc2USLwoKZGVsaXZlcmllcxgBIAMoCzIbLnNlc3Npb25jb250cm9sLnYxLkRlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL9AgoIRGVsaXZlcnkSCwoDanRpGAEgASgJEhAKCHJlY2VpdmVyGAIgASgJEgwKBGtpbmQYAyABKAkSDwoHdXNlcl9pZBgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEg0KBXN0YXRlGAYgASgJEhAKCGF0dGVtcHRzGAcgASgNEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbmV4dF9hdHRlbXB0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0CgpsYXN0X2Vycm9yGAwgASgLMiAuc2Vzc2lvbmNvbnRyb2wudjEuRGVsaXZlcnlFcnJvciJCCg1EZWxpdmVyeUVycm9yEhMKC2h0dHBfc3RhdHVzGAEgASgNEgsKA2VychgCIAEoCRIPCgdtZXNzYWdlGAMgASgJMtoHCg5TZXNzaW9uQ29udHJvbBJWCglUZXJtaW5hdGUSIy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0GiQuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVzcG9uc2USYgoNQ3JlYXRlU2Vzc2lvbhInLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElkKCkdldFNlc3Npb24SJC5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkdldFNlc3Npb25SZXNwb25zZRJfCgxMaXN0U2Vzc2lvbnMSJi5zZXNzaW9uY29udHJvbC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USYgoNTGlzdFByb3ZpZGVycxInLnNlc3Npb25jb250cm9sLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEmIKDVRlcm1pbmF0ZVVzZXISJy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVVc2VyUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXNwb25zZRJfCgxHZXRPcGVyYXRpb24SJi5zZXNzaW9uY29udHJvbC52MS5HZXRPcGVyYXRpb25SZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuR2V0T3BlcmF0aW9uUmVzcG9uc2USZQoOTGlzdE9wZXJhdGlvbnMSKC5zZXNzaW9uY29udHJvbC52MS5MaXN0T3BlcmF0aW9uc1JlcXVlc3QaKS5zZXNzaW9uY29udHJvbC52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlElkKCkxpc3RFdmVudHMSJC5zZXNzaW9uY29udHJvbC52MS5MaXN0RXZlbnRzUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkxpc3RFdmVudHNSZXNwb25zZRJlCg5MaXN0RGVsaXZlcmllcxIoLnNlc3Npb25jb250cm9sLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBopLnNlc3Npb25jb250cm9sLnYxLkxpc3REZWxpdmVyaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiJuChFUZXJtaW5hdGVSZXNwb25zZRIrCgdkZXRhaWxzGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuRGV0YWlscxIQCghwcm92aWRlchgCIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYAyABKAgi5gEKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAiABKAkSRwoIbWV0YWRhdGEYAyADKAsyNS5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5EisKCGxpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJvChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEgoKc2Vzc2lvbl9pZBgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQQoSR2V0U2Vzc2lvblJlc3BvbnNlEisKB3Nlc3Npb24YASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uIk0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25jb250cm9sLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosDCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOcmVzb3VyY2Vfb3duZXIYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY2hhbmdlX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAYgASgEEjMKD2V4cGlyYXRpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIbWV0YWRhdGEYCCADKAsyKC5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uLk1ldGFkYXRhRW50cnkSMwoLdGVybWluYXRpb24YCSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEifAoLVGVybWluYXRpb24SMgoOdGVybWluYXRlX2RhdGUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXRlcm1pbmF0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySW5mbyJxCgxQcm92aWRlckluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCmlzX2RlZmF1bHQYAyABKAgSMQoGaGVhbHRoGAQgASgLMiEuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJIZWFsdGgirAEKDlByb3ZpZGVySGVhbHRoEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2Vycm9yX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2xhc3RfZXJyb3JfY29kZRgDIAEoCRIVCg1icmVha2VyX3N0YXRlGAQgASgJIu8BChRUZXJtaW5hdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXByb3ZpZGVycxgCIAMoCRJXChFwcm92aWRlcl91c2VyX2lkcxgDIAMoCzI8LnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXF1ZXN0LlByb3ZpZGVyVXNlcklkc0VudHJ5Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJGjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoVVGVybWluYXRlVXNlclJlc3BvbnNlEi8KCW9wZXJhdGlvbhgBIAEoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbiK4AgoJT3BlcmF0aW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkSEQoJcHJpbmNpcGFsGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGRvbmUYCSABKAgSNgoJcHJvdmlkZXJzGAogAygLMiMuc2Vzc2lvbmNvbnRyb2wudjEuUHJvdmlkZXJQcm9ncmVzcyLSAQoQUHJvdmlkZXJQcm9ncmVzcxIQCghwcm92aWRlchgBIAEoCRIYChBwcm92aWRlcl91c2VyX2lkGAIgASgJEg4KBmxpc3RlZBgDIAEoCBIWCg5zZXNzaW9uc19lbmRlZBgEIAEoDRIeChZzZXNzaW9uc19hbHJlYWR5X2VuZGVkGAUgASgNEhgKEHNlc3Npb25zX3BlbmRpbmcYBiABKA0SMAoIZmFpbHVyZXMYByADKAsyHi5zZXNzaW9uY29udHJvbC52MS5Xb3JrRmFpbHVyZSJ0CgtXb3JrRmFpbHVyZRISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEAoIcmV0cnlpbmcYBSABKAgSEAoIYXR0ZW1wdHMYBiABKA0iIQoTR2V0T3BlcmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJHChRHZXRPcGVyYXRpb25SZXNwb25zZRIvCglvcGVyYXRpb24YASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5PcGVyYXRpb24iTwoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiYwoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIwCgpvcGVyYXRpb25zGAEgAygLMhwuc2Vzc2lvbmNvbnRyb2wudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLiAQoRTGlzdEV2ZW50c1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhEKCXByaW5jaXBhbBgDIAEoCRIQCghwcm92aWRlchgEIAEoCRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAcgASgNEhIKCnBhZ2VfdG9rZW4YCCABKAkiVwoSTGlzdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLnNlc3Npb25jb250cm9sLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKYAgoFRXZlbnQSCgoCaWQYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEhAKCHByb3ZpZGVyGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSDwoHdXNlcl9pZBgGIAEoCRISCgpyZXF1ZXN0X2lkGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIMCgRjb2RlGAkgASgJEhQKDGVycm9yX3JlYXNvbhgKIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAsgASgJEhoKEmFscmVhZHlfdGVybWluYXRlZBgMIAEoCBIUCgxvcGVyYXRpb25faWQYDSABKAkiXwoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0EhAKCHJlY2VpdmVyGAEgASgJEg0KBXN0YXRlGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJImIKFkxpc3REZWxpdmVyaWVzUmVzcG9uc2USLwoKZGVsaXZlcmllcxgBIAMoCzIbLnNlc3Npb25jb250cm9sLnYxLkRlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL9AgoIRGVsaXZlcnkSCwoDanRpGAEgASgJEhAKCHJlY2VpdmVyGAIgASgJEgwKBGtpbmQYAyABKAkSDwoHdXNlcl9pZBgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEg0KBXN0YXRlGAYgASgJEhAKCGF0dGVtcHRzGAcgASgNEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbmV4dF9hdHRlbXB0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0CgpsYXN0X2Vycm9yGAwgASgLMiAuc2Vzc2lvbmNvbnRyb2wudjEuRGVsaXZlcnlFcnJvciJCCg1EZWxpdmVyeUVycm9yEhMKC2h0dHBfc3RhdHVzGAEgASgNEgsKA2VychgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIsUCCglVc2VyTGlua3MSDwoHdXNlcl9pZBgBIAEoCRIOCgZlbWFpbHMYAiADKAkSLwoKaWRlbnRpdGllcxgDIAMoCzIbLnNlc3Npb25jb250cm9sLnYxLklkZW50aXR5EkwKEXByb3ZpZGVyX3VzZXJfaWRzGAQgAygLMjEuc2Vzc2lvbmNvbnRyb2wudjEuVXNlckxpbmtzLlByb3ZpZGVyVXNlcklkc0VudHJ5Ei8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaNgoUUHJvdmlkZXJVc2VySWRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIkCghJZGVudGl0eRILCgNpc3MYASABKAkSCwoDc3ViGAIgASgJIvcBChNTZXRVc2VyTGlua3NSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDgoGZW1haWxzGAIgAygJEi8KCmlkZW50aXRpZXMYAyADKAsyGy5zZXNzaW9uY29udHJvbC52MS5JZGVudGl0eRJWChFwcm92aWRlcl91c2VyX2lkcxgEIAMoCzI7LnNlc3Npb25jb250cm9sLnYxLlNldFVzZXJMaW5rc1JlcXVlc3QuUHJvdmlkZXJVc2VySWRzRW50cnkaNgoUUHJvdmlkZXJVc2VySWRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChRTZXRVc2VyTGlua3NSZXNwb25zZRIrCgVsaW5rcxgBIAEoCzIcLnNlc3Npb25jb250cm9sLnYxLlVzZXJMaW5rcyImChNHZXRVc2VyTGlua3NSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiQwoUR2V0VXNlckxpbmtzUmVzcG9uc2USKwoFbGlua3MYASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5Vc2VyTGlua3MiKQoWRGVsZXRlVXNlckxpbmtzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIhkKF0RlbGV0ZVVzZXJMaW5rc1Jlc3BvbnNlMoYKCg5TZXNzaW9uQ29udHJvbBJWCglUZXJtaW5hdGUSIy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0GiQuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVzcG9uc2USYgoNQ3JlYXRlU2Vzc2lvbhInLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElkKCkdldFNlc3Npb24SJC5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkdldFNlc3Npb25SZXNwb25zZRJfCgxMaXN0U2Vzc2lvbnMSJi5zZXNzaW9uY29udHJvbC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USYgoNTGlzdFByb3ZpZGVycxInLnNlc3Npb25jb250cm9sLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0Giguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEmIKDVRlcm1pbmF0ZVVzZXISJy5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVVc2VyUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVVzZXJSZXNwb25zZRJfCgxHZXRPcGVyYXRpb24SJi5zZXNzaW9uY29udHJvbC52MS5HZXRPcGVyYXRpb25SZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuR2V0T3BlcmF0aW9uUmVzcG9uc2USZQoOTGlzdE9wZXJhdGlvbnMSKC5zZXNzaW9uY29udHJvbC52MS5MaXN0T3BlcmF0aW9uc1JlcXVlc3QaKS5zZXNzaW9uY29udHJvbC52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlElkKCkxpc3RFdmVudHMSJC5zZXNzaW9uY29udHJvbC52MS5MaXN0RXZlbnRzUmVxdWVzdBolLnNlc3Npb25jb250cm9sLnYxLkxpc3RFdmVudHNSZXNwb25zZRJlCg5MaXN0RGVsaXZlcmllcxIoLnNlc3Npb25jb250cm9sLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBopLnNlc3Npb25jb250cm9sLnYxLkxpc3REZWxpdmVyaWVzUmVzcG9uc2USXwoMU2V0VXNlckxpbmtzEiYuc2Vzc2lvbmNvbnRyb2wudjEuU2V0VXNlckxpbmtzUmVxdWVzdBonLnNlc3Npb25jb250cm9sLnYxLlNldFVzZXJMaW5rc1Jlc3BvbnNlEl8KDEdldFVzZXJMaW5rcxImLnNlc3Npb25jb250cm9sLnYxLkdldFVzZXJMaW5rc1JlcXVlc3QaJy5zZXNzaW9uY29udHJvbC52MS5HZXRVc2VyTGlua3NSZXNwb25zZRJoCg9EZWxldGVVc2VyTGlua3MSKS5zZXNzaW9uY29udHJvbC52MS5EZWxldGVVc2VyTGlua3NSZXF1ZXN0Giouc2Vzc2lvbmNvbnRyb2wudjEuRGVsZXRlVXNlckxpbmtzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Details of a change, the same as zitadel.object.v2.Details.
@@ -1360,6 +1360,231 @@ export const DeliveryErrorSchema: GenMessage<DeliveryError> = /*@__PURE__*/
   messageDesc(file_sessioncontrol_v1_session_control, 30);
 
 /**
+ * UserLinks is how one person is known in other systems: the identity links of one user.
+ *
+ * @generated from message sessioncontrol.v1.UserLinks
+ */
+export type UserLinks = Message<"sessioncontrol.v1.UserLinks"> & {
+  /**
+   * The user, as this service knows it.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The user's email addresses, lower-cased; each belongs to one user only.
+   *
+   * @generated from field: repeated string emails = 2;
+   */
+  emails: string[];
+
+  /**
+   * The user's accounts at identity providers; each pair belongs to one user only.
+   *
+   * @generated from field: repeated sessioncontrol.v1.Identity identities = 3;
+   */
+  identities: Identity[];
+
+  /**
+   * The user's id in a provider's own system, by provider name, where it differs from user_id.
+   *
+   * @generated from field: map<string, string> provider_user_ids = 4;
+   */
+  providerUserIds: { [key: string]: string };
+
+  /**
+   * When the links were first set.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 5;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When the links were last set.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 6;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.UserLinks.
+ * Use `create(UserLinksSchema)` to create a new message.
+ */
+export const UserLinksSchema: GenMessage<UserLinks> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 31);
+
+/**
+ * Identity is an account at an identity provider: a JWT's iss and sub claims.
+ *
+ * @generated from message sessioncontrol.v1.Identity
+ */
+export type Identity = Message<"sessioncontrol.v1.Identity"> & {
+  /**
+   * Issuer: an http or https URL of at most 1000 characters.
+   *
+   * @generated from field: string iss = 1;
+   */
+  iss: string;
+
+  /**
+   * Subject at that issuer: 1 to 255 characters.
+   *
+   * @generated from field: string sub = 2;
+   */
+  sub: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.Identity.
+ * Use `create(IdentitySchema)` to create a new message.
+ */
+export const IdentitySchema: GenMessage<Identity> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 32);
+
+/**
+ * SetUserLinksRequest sets every link of a user: what it does not list is removed.
+ *
+ * @generated from message sessioncontrol.v1.SetUserLinksRequest
+ */
+export type SetUserLinksRequest = Message<"sessioncontrol.v1.SetUserLinksRequest"> & {
+  /**
+   * The user: 1 to 200 characters.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Email addresses: at most 50, compared and kept lower-cased.
+   *
+   * @generated from field: repeated string emails = 2;
+   */
+  emails: string[];
+
+  /**
+   * Accounts at identity providers: at most 50.
+   *
+   * @generated from field: repeated sessioncontrol.v1.Identity identities = 3;
+   */
+  identities: Identity[];
+
+  /**
+   * The user's id in a configured provider, by provider name: 1 to 200 characters each.
+   *
+   * @generated from field: map<string, string> provider_user_ids = 4;
+   */
+  providerUserIds: { [key: string]: string };
+};
+
+/**
+ * Describes the message sessioncontrol.v1.SetUserLinksRequest.
+ * Use `create(SetUserLinksRequestSchema)` to create a new message.
+ */
+export const SetUserLinksRequestSchema: GenMessage<SetUserLinksRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 33);
+
+/**
+ * SetUserLinksResponse carries the links as stored.
+ *
+ * @generated from message sessioncontrol.v1.SetUserLinksResponse
+ */
+export type SetUserLinksResponse = Message<"sessioncontrol.v1.SetUserLinksResponse"> & {
+  /**
+   * The user's links.
+   *
+   * @generated from field: sessioncontrol.v1.UserLinks links = 1;
+   */
+  links?: UserLinks | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.SetUserLinksResponse.
+ * Use `create(SetUserLinksResponseSchema)` to create a new message.
+ */
+export const SetUserLinksResponseSchema: GenMessage<SetUserLinksResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 34);
+
+/**
+ * GetUserLinksRequest names the user whose links to read.
+ *
+ * @generated from message sessioncontrol.v1.GetUserLinksRequest
+ */
+export type GetUserLinksRequest = Message<"sessioncontrol.v1.GetUserLinksRequest"> & {
+  /**
+   * The user: 1 to 200 characters.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.GetUserLinksRequest.
+ * Use `create(GetUserLinksRequestSchema)` to create a new message.
+ */
+export const GetUserLinksRequestSchema: GenMessage<GetUserLinksRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 35);
+
+/**
+ * GetUserLinksResponse carries a user's links.
+ *
+ * @generated from message sessioncontrol.v1.GetUserLinksResponse
+ */
+export type GetUserLinksResponse = Message<"sessioncontrol.v1.GetUserLinksResponse"> & {
+  /**
+   * The user's links.
+   *
+   * @generated from field: sessioncontrol.v1.UserLinks links = 1;
+   */
+  links?: UserLinks | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.GetUserLinksResponse.
+ * Use `create(GetUserLinksResponseSchema)` to create a new message.
+ */
+export const GetUserLinksResponseSchema: GenMessage<GetUserLinksResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 36);
+
+/**
+ * DeleteUserLinksRequest names the user whose links to delete.
+ *
+ * @generated from message sessioncontrol.v1.DeleteUserLinksRequest
+ */
+export type DeleteUserLinksRequest = Message<"sessioncontrol.v1.DeleteUserLinksRequest"> & {
+  /**
+   * The user: 1 to 200 characters.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.DeleteUserLinksRequest.
+ * Use `create(DeleteUserLinksRequestSchema)` to create a new message.
+ */
+export const DeleteUserLinksRequestSchema: GenMessage<DeleteUserLinksRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 37);
+
+/**
+ * DeleteUserLinksResponse has no fields: the links are gone.
+ *
+ * @generated from message sessioncontrol.v1.DeleteUserLinksResponse
+ */
+export type DeleteUserLinksResponse = Message<"sessioncontrol.v1.DeleteUserLinksResponse"> & {
+};
+
+/**
+ * Describes the message sessioncontrol.v1.DeleteUserLinksResponse.
+ * Use `create(DeleteUserLinksResponseSchema)` to create a new message.
+ */
+export const DeleteUserLinksResponseSchema: GenMessage<DeleteUserLinksResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 38);
+
+/**
  * SessionControl ends sessions wherever they live. Terminate is wire-compatible with
  * zitadel.session.v2.SessionService.DeleteSession.
  *
@@ -1465,6 +1690,36 @@ export const SessionControl: GenService<{
     methodKind: "unary";
     input: typeof ListDeliveriesRequestSchema;
     output: typeof ListDeliveriesResponseSchema;
+  },
+  /**
+   * Store a user's identity links (emails, issuer-subject pairs, provider ids), replacing any it had.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.SetUserLinks
+   */
+  setUserLinks: {
+    methodKind: "unary";
+    input: typeof SetUserLinksRequestSchema;
+    output: typeof SetUserLinksResponseSchema;
+  },
+  /**
+   * Read a user's identity links.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.GetUserLinks
+   */
+  getUserLinks: {
+    methodKind: "unary";
+    input: typeof GetUserLinksRequestSchema;
+    output: typeof GetUserLinksResponseSchema;
+  },
+  /**
+   * Delete a user's identity links.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.DeleteUserLinks
+   */
+  deleteUserLinks: {
+    methodKind: "unary";
+    input: typeof DeleteUserLinksRequestSchema;
+    output: typeof DeleteUserLinksResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessioncontrol_v1_session_control, 0);
