@@ -29,6 +29,12 @@ import { ProviderDirectory } from "./sessions/provider-directory.js";
 import { WORK_REQUEST_ID_SECRET } from "./sessions/request-id.js";
 import { TerminationEvents } from "./sessions/termination-events.js";
 import { UserLinks } from "./sessions/user-links.js";
+import { InboundRevocation } from "./sessions/inbound-revocation.js";
+import { TokenVerifier } from "./auth/verify-token.js";
+import { trustedIssuer } from "./config/token-issuer.js";
+import { GlobalTokenRevocation } from "./server/gtr-endpoint.js";
+import type { InboundEndpoint } from "./server/inbound-request.js";
+import { SsfReceiver } from "./server/ssf-receiver.js";
 import { apiKeyAuthenticator } from "./server/authenticate.js";
 import { BodyBudget } from "./server/body-budget.js";
 import { createHandler } from "./server/handler.js";
@@ -114,11 +120,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
   const authenticate = apiKeyAuthenticator(keys, guessLimits);
+  const inbound = inboundEndpoints(config, new InboundRevocation(userLinks, stores.seenTokens, endAll), { issuer: () => issuer, limits: guessLimits, budget, log });
   // Aborted once the shutdown's grace period is over: calls still in flight (Health.Watch streams) end with UNAVAILABLE.
   const shutdown = new AbortController();
   // Every call in flight listens to it (connect-es links it into each call's signal).
   setMaxListeners(0, shutdown.signal);
-  const handler = createHandler({ config: config.server, authenticate, services, rest, ssf, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
+  const handler = createHandler({ config: config.server, authenticate, services, rest, ssf, inbound, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, {
     host: config.server.host,
@@ -161,6 +168,16 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await stores.close();
     },
   };
+}
+
+/** Global Token Revocation and the SSF receiver, each served when it has someone to trust. */
+function inboundEndpoints(config: Config, revocation: InboundRevocation, deps: Pick<ConstructorParameters<typeof SsfReceiver>[0], "issuer" | "limits" | "budget" | "log">): InboundEndpoint[] {
+  const endpoints: InboundEndpoint[] = [];
+  const callers = config.gtr.callers.map((c) => ({ ...trustedIssuer(c), ...(c.required_scope !== undefined && { requiredScope: c.required_scope }) }));
+  if (callers.length > 0) endpoints.push(new GlobalTokenRevocation({ verifier: new TokenVerifier(callers), revocation, ...deps }));
+  const transmitters = config.ssf.transmitters.map((t) => ({ ...trustedIssuer(t), ...(t.audience !== undefined && { audience: t.audience }), actions: t.events }));
+  if (transmitters.length > 0) endpoints.push(new SsfReceiver({ verifier: new TokenVerifier(transmitters), revocation, maxEventAgeMs: config.ssf.max_event_age_ms, ...deps }));
+  return endpoints;
 }
 
 function connectionLimits(s: Config["server"]): ConnectionLimits {

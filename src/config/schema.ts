@@ -4,6 +4,7 @@ import { base32Decode } from "../auth/totp.js";
 import type { ProviderConfig } from "../providers/provider-settings.js";
 import { providerEntry } from "../providers/registry.js";
 import { secretRef } from "./secret.js";
+import { gtrConfig, ssfConfig } from "./inbound.js";
 import { httpUrl } from "./token-issuer.js";
 
 const apiKey = z.strictObject({
@@ -130,6 +131,8 @@ export const configSchema = z.strictObject({
    */
   public_url: httpUrl.refine((u) => new URL(u).pathname === "/" && !new URL(u).search, "must be an origin (scheme://host[:port]) without a path: /jwks.json and the SSF endpoints are served at the root").optional(),
   signing: signing.prefault({}),
+  gtr: gtrConfig.prefault({}),
+  ssf: ssfConfig.prefault({}),
   notifications: notifications.prefault({}),
   server: server.prefault({}),
   metrics: metrics.prefault({}),

@@ -18,6 +18,7 @@ import type { RequestHandler } from "./one-port.js";
 import { answerRestError, type RestSessions } from "./rest.js";
 import { rpcAdapter } from "./rpc-adapter.js";
 import { PUBLIC_READ_MAX_BYTES, PUBLIC_SERVICES, routes, type ServedServices } from "./routes.js";
+import type { InboundEndpoint } from "./inbound-request.js";
 import { answerSsfError, type SsfEndpoints } from "./ssf-endpoints.js";
 import { answerUnimplemented } from "./unimplemented.js";
 
@@ -31,6 +32,8 @@ export interface HandlerDeps {
   rest: RestSessions;
   /** The SSF transmitter's documents (no key) and stream management (authenticated), built in main.ts. */
   ssf: SsfEndpoints;
+  /** Global Token Revocation and the SSF receiver, when configured: they authenticate by the signed tokens they are sent. */
+  inbound: readonly InboundEndpoint[];
   /** Request bodies held across the process (shared with REST). */
   budget: BodyBudget;
   metrics: Metrics;
@@ -61,6 +64,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     publicReadMaxBytes: PUBLIC_READ_MAX_BYTES,
   });
   const callLog = callLineLogger(log);
+  const inboundByPath = new Map(deps.inbound.map((e) => [e.path, e]));
 
   /**
    * Knows the caller from its headers, so that the body of an unknown caller is never read; a
@@ -102,6 +106,13 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     if (deps.metricsToken && req.method === "GET" && record.procedure === "/metrics") {
       routed = true;
       record.code = serveMetrics(deps.metrics, deps.metricsToken, req, res);
+      return;
+    }
+    const inbound = service === undefined ? inboundByPath.get(record.procedure) : undefined;
+    if (inbound) {
+      routed = true;
+      record.procedure = req.method === "POST" ? `POST ${inbound.path}` : inbound.path;
+      void inbound.serve(req, res, record).then((code) => (record.code = code));
       return;
     }
     // An RPC path is never an SSF one: only what no RPC route names is looked up there.

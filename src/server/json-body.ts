@@ -3,14 +3,21 @@ import type http2 from "node:http2";
 import { Failure } from "../status/failure.js";
 import { BodyBytes, type BudgetHolder } from "./body-budget.js";
 
-/** A request's body read whole, within `limit` bytes held from the call's budget, and parsed as JSON; an empty body is undefined. */
-export async function readJsonBody(req: http.IncomingMessage | http2.Http2ServerRequest, limit: number, held: BudgetHolder): Promise<unknown> {
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+
+/** A request's body read whole as text, within `limit` bytes held from the call's budget, trimmed. */
+export async function readBodyText(req: Request, limit: number, held: BudgetHolder): Promise<string> {
   const body = new BodyBytes(held, limit);
   for await (const chunk of req as AsyncIterable<Buffer>) {
     if (body.length + chunk.length > limit) throw new Failure("RESOURCE_EXHAUSTED", "MESSAGE_TOO_LARGE", `request body exceeds ${limit} bytes`);
     body.append(chunk);
   }
-  const text = body.bytes().toString("utf8").trim();
+  return body.bytes().toString("utf8").trim();
+}
+
+/** A request's body read as by readBodyText and parsed as JSON; an empty body is undefined. */
+export async function readJsonBody(req: Request, limit: number, held: BudgetHolder): Promise<unknown> {
+  const text = await readBodyText(req, limit, held);
   if (text === "") return undefined;
   try {
     return JSON.parse(text);

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { writeFileSync } from "node:fs";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
-import { afterEach } from "vitest";
+import { afterAll } from "vitest";
 
 interface SigningKey {
   kid: string;
@@ -23,13 +23,13 @@ export interface SignOptions {
 }
 
 const open: TestIdp[] = [];
-afterEach(async () => {
+afterAll(async () => {
   await Promise.all(open.splice(0).map((idp) => idp.close()));
 });
 
 /**
  * An identity provider in the test process: its own key pairs, its JWKS served on a local port
- * (GET /jwks.json, counted), and tokens signed as it would sign them. Closed after each test.
+ * (GET /jwks.json, counted), and tokens signed as it would sign them. Closed after the test file.
  */
 export class TestIdp {
   readonly keys: SigningKey[] = [];
