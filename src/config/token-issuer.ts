@@ -23,7 +23,7 @@ export const tokenIssuerFields = {
   jwks_uri: httpUrl.optional(),
   jwks_file: z.string().min(1).refine(isJwksFile, "must be a readable JSON Web Key Set file ({\"keys\": [...]})").optional(),
   jwks_cooldown_ms: z.number().int().min(0).max(3_600_000).default(30_000),
-  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default([...ASYMMETRIC_ALGORITHMS]),
+  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS, { error: `must be an asymmetric algorithm (none and HS* are never accepted): ${ASYMMETRIC_ALGORITHMS.join(", ")}` })).min(1).default([...ASYMMETRIC_ALGORITHMS]),
 };
 
 /** Exactly one of jwks_uri and jwks_file. */

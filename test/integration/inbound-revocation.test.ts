@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { FakeLuckyMonaco } from "../fakes/luckymonaco.js";
 import { operationDone } from "../helpers/operations.js";
+import { dropSchema, freshSchema, postgresSkipReason, storeUrl, withClient } from "../helpers/postgres.js";
 import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
 import { SESSION_REVOKED, SetReceiver } from "../helpers/set-receiver.js";
 import { TestIdp } from "../helpers/test-idp.js";
@@ -13,6 +14,8 @@ const PUBLIC_URL = "https://sc.example";
 const GTR_AUDIENCE = `${PUBLIC_URL}/global-token-revocation`;
 const CREDENTIAL_CHANGE = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 const ACCOUNT_DISABLED = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+
+const postgresSkip = await postgresSkipReason();
 
 const playerOf = (body: unknown) => (body as { userId?: string } | undefined)?.userId;
 
@@ -197,6 +200,7 @@ describe("Global Token Revocation and the Shared Signals receiver", () => {
       public_url: PUBLIC_URL,
       providers: [{ name: "casino", type: "luckymonaco", base_url: casino.url, secure_login: "partner-7", token: "env:IN_LM_TOKEN", max_attempts: 1, timeout_ms: 5000 }],
       gtr: { callers: [{ issuer: gtrIdp.issuer, jwks_uri: gtrIdp.jwksUri }] },
+      limits: { failed_auth_per_address: 3 },
     });
     try {
       const linker = grpcClient(only);
@@ -210,6 +214,15 @@ describe("Global Token Revocation and the Shared Signals receiver", () => {
       expect(await res.json()).toMatchObject({ error: "unable_to_log_out" });
       const operation = (await linker.getOperation({ id: res.headers.get("session-control-operation")! }, { headers: bearer(only.keys.admin) })).operation!;
       expect(operation.providers[0]?.failures[0]?.reason).toBe("PROVIDER_CREDENTIALS_REJECTED");
+
+      // Refused tokens count against the client's address as unknown API keys do: past the limit, 429 with Retry-After.
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const refused = await fetch(`${only.baseUrl}/global-token-revocation`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${await gtrIdp.signHs256({ aud: GTR_AUDIENCE })}` }, body: "{}" });
+        statuses.push(refused.status);
+        if (refused.status === 429) expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
     } finally {
       await only.stop();
     }
@@ -275,5 +288,27 @@ describe("Global Token Revocation and the Shared Signals receiver", () => {
     expect([early.status, ((await early.json()) as { err: string }).err]).toEqual([400, "invalid_key"]);
     transmitter.publish(rotated);
     expect((await push(await sessionRevokedSet(transmitter, sub, {}, { kid: rotated }))).status).toBe(202);
+  });
+});
+
+describe.skipIf(postgresSkip !== undefined)("Global Token Revocation on two replicas", () => {
+  it("acts on a token once across replicas sharing PostgreSQL", async () => {
+    const schema = freshSchema();
+    await withClient((c) => c.query(`CREATE SCHEMA ${schema}`));
+    const idp = await TestIdp.start();
+    const config = { store: storeUrl(schema), public_url: PUBLIC_URL, gtr: { callers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri }] } };
+    const a = await startTestService({}, config);
+    const b = await startTestService({}, config);
+    try {
+      await grpcClient(a).setUserLinks({ userId: "carol", emails: ["carol@example.com"] }, { headers: bearer(a.keys.linker) });
+      const token = await idp.sign({ aud: GTR_AUDIENCE });
+      const send = (svc: TestService) =>
+        fetch(`${svc.baseUrl}/global-token-revocation`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ sub_id: { format: "email", email: "carol@example.com" } }) });
+      const statuses = (await Promise.all([send(a), send(b), send(a), send(b)])).map((r) => r.status).sort();
+      expect(statuses).toEqual([204, 401, 401, 401]);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await dropSchema(schema);
+    }
   });
 });

@@ -70,6 +70,35 @@ describe("configuration", () => {
     expect(problems(file("url-ok.json", JSON.stringify({ public_url: "https://sc.example" })))).toEqual([]);
   });
 
+  it("checks GTR callers and SSF transmitters: one key source, asymmetric algorithms only, distinct issuers", () => {
+    const jwks = file("jwks.json", JSON.stringify({ keys: [] }));
+    const caller = { issuer: "https://idp.example", jwks_uri: "https://idp.example/keys" };
+    const ok = loadConfig(file("in-ok.json", JSON.stringify({ gtr: { callers: [caller] }, ssf: { transmitters: [{ issuer: "https://tx.example", jwks_file: jwks, events: { credential_change: "terminate_user" } }] } })));
+    expect(ok.gtr.callers[0]).toMatchObject({ jwks_cooldown_ms: 30_000, algorithms: expect.arrayContaining(["RS256", "ES256", "EdDSA"]) });
+    expect(ok.ssf.transmitters[0]!.events).toEqual({ session_revoked: "terminate_user", credential_change: "terminate_user", account_disabled: "terminate_user", account_purged: "terminate_user", sessions_revoked: "terminate_user" });
+    expect(ok.ssf.max_event_age_ms).toBe(7 * 24 * 3_600_000);
+    const lines = problems(
+      file(
+        "in-bad.json",
+        JSON.stringify({
+          gtr: { callers: [{ ...caller, algorithms: ["HS256"] }, { issuer: "https://b.example" }, { issuer: "https://c.example", jwks_uri: "https://c.example/k", jwks_file: jwks }, { ...caller, required_scope: "two words" }] },
+          ssf: { transmitters: [{ issuer: "https://tx.example", jwks_file: join(dir, "none.json"), events: { session_revoked: "log" } }] },
+        }),
+      ),
+    );
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^gtr\.callers\[0\]\.algorithms\[0\]: must be an asymmetric algorithm \(none and HS\* are never accepted\)/),
+        expect.stringMatching(/^gtr\.callers\[1\]\.jwks_uri: give exactly one of jwks_uri and jwks_file/),
+        expect.stringMatching(/^gtr\.callers\[2\]\.jwks_uri: give exactly one of jwks_uri and jwks_file/),
+        expect.stringMatching(/^gtr\.callers\[3\]\.required_scope: must be one scope token/),
+        expect.stringMatching(/^ssf\.transmitters\[0\]\.jwks_file: must be a readable JSON Web Key Set file/),
+        expect.stringMatching(/^ssf\.transmitters\[0\]\.events\.session_revoked: /),
+      ]),
+    );
+    expect(problems(file("in-dup.json", JSON.stringify({ gtr: { callers: [caller, caller] } })))).toEqual([expect.stringMatching(/^gtr\.callers: two callers have the same issuer/)]);
+  });
+
   it("refuses two keys with the same hash", () => {
     const k = { name: "a", sha256: "b".repeat(64) };
     expect(problems(file("dup.json", JSON.stringify({ api_keys: [k, { ...k, name: "c" }] })))[0]).toMatch(/^api_keys: two keys have the same sha256/);
