@@ -53,6 +53,16 @@ export class InboundRevocation {
       throw new Failure("UNAUTHENTICATED", "TOKEN_REPLAYED", "this token (jti) was presented before: each is acted on once");
     }
     if (!request.act) return { kind: "ignored" };
+    try {
+      return await this.act(request);
+    } catch (err) {
+      // Not carried out (the store failed, say): the sender may retry with the same token, as RFC 8935 transmitters do.
+      if (!(err instanceof Failure) || err.retryable || err.code === "UNAVAILABLE" || err.code === "INTERNAL") await this.seen.forget(request.issuer, request.jti).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async act(request: InboundRequest): Promise<InboundOutcome> {
     const userId = await this.subjects.resolveSubject(request.subject);
     if (userId === undefined) return { kind: "unknown_subject" };
     const issuer: Principal = { name: request.issuer, permissions: new Set(["session.delete"]) };

@@ -31,6 +31,10 @@ export class PostgresServiceState implements TotpStepStore, SeenTokenStore, Secr
     return (rowCount ?? 0) > 0;
   }
 
+  async forget(issuer: string, jti: string): Promise<void> {
+    await this.pool.query("DELETE FROM seen_tokens WHERE issuer = $1 AND jti = $2", [issuer, jti]);
+  }
+
   async serviceSecret(name: string): Promise<Buffer> {
     // Replicas starting at once: one insert wins, and every one reads the winner's value.
     await this.pool.query("INSERT INTO service_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [name, randomBytes(32)]);

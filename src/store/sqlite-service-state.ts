@@ -9,6 +9,7 @@ export class SqliteServiceState implements TotpStepStore, SeenTokenStore, Secret
   private readonly pruneSteps: Database.Statement<[string, number]>;
   private readonly useToken: Database.Statement<[string, string, number, number]>;
   private readonly pruneTokens: Database.Statement<[number]>;
+  private readonly forgetToken: Database.Statement<[string, string]>;
   private readonly insertSecret: Database.Statement<[string, Buffer]>;
   private readonly selectSecret: Database.Statement<[string], { value: Buffer }>;
 
@@ -21,6 +22,7 @@ export class SqliteServiceState implements TotpStepStore, SeenTokenStore, Secret
     // A lapsed row of the same id is taken over: the id is new again.
     this.useToken = db.prepare("INSERT INTO seen_tokens (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE seen_tokens.expires_at < ?");
     this.pruneTokens = db.prepare("DELETE FROM seen_tokens WHERE expires_at < ?");
+    this.forgetToken = db.prepare("DELETE FROM seen_tokens WHERE issuer = ? AND jti = ?");
     this.insertSecret = db.prepare("INSERT OR IGNORE INTO service_secrets (name, value) VALUES (?, ?)");
     this.selectSecret = db.prepare("SELECT value FROM service_secrets WHERE name = ?");
   }
@@ -39,6 +41,10 @@ export class SqliteServiceState implements TotpStepStore, SeenTokenStore, Secret
       this.pruneTokens.run(now);
       return this.useToken.run(issuer, jti, until.getTime(), now).changes > 0;
     });
+  }
+
+  async forget(issuer: string, jti: string): Promise<void> {
+    await this.commits.write(() => this.forgetToken.run(issuer, jti));
   }
 
   serviceSecret(name: string): Promise<Buffer> {

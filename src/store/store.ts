@@ -169,6 +169,8 @@ export interface TotpStepStore {
 export interface SeenTokenStore {
   /** Records the token id of an issuer, kept until `until`; false when it was seen before (and has not lapsed). */
   firstUse(issuer: string, jti: string, until: Date): Promise<boolean>;
+  /** Forgets a token id, so that the token may be presented again (its request could not be carried out). */
+  forget(issuer: string, jti: string): Promise<void>;
 }
 
 /** Secrets of the service itself. */

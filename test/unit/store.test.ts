@@ -254,6 +254,9 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     expect(await store.seenTokens.firstUse("https://idp.example", "j3", lapsed)).toBe(true);
     expect(await store.seenTokens.firstUse("https://idp.example", "j3", later)).toBe(true);
     expect(await store.seenTokens.firstUse("https://idp.example", "j3", later)).toBe(false);
+    await store.seenTokens.forget("https://idp.example", "j3");
+    expect(await store.seenTokens.firstUse("https://idp.example", "j3", later)).toBe(true);
+    expect(await store.seenTokens.firstUse("https://other.example", "j1", later)).toBe(false);
   });
 
   it("creates an operation with one pending listing per provider, once per request id", async () => {
