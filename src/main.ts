@@ -6,11 +6,13 @@ import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
 import { GuessLimits } from "./auth/guess-limits.js";
+import { JwtCallers } from "./auth/jwt-callers.js";
 import { deliveriesService } from "./api/deliveries.js";
 import { operationsService } from "./api/operations.js";
 import { sessionControlService } from "./api/session-control.js";
 import { zitadelSessionService } from "./api/zitadel-compat.js";
 import { StepUp } from "./auth/step-up.js";
+import { jwtCaller } from "./config/jwt-issuers.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { Deliveries } from "./notify/deliveries.js";
@@ -27,7 +29,7 @@ import { FanOut, type FanOutSettings } from "./sessions/fan-out.js";
 import { ProviderDirectory } from "./sessions/provider-directory.js";
 import { WORK_REQUEST_ID_SECRET } from "./sessions/request-id.js";
 import { TerminationEvents } from "./sessions/termination-events.js";
-import { apiKeyAuthenticator } from "./server/authenticate.js";
+import { authenticator } from "./server/authenticate.js";
 import { BodyBudget } from "./server/body-budget.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
@@ -109,7 +111,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const token = config.metrics.bearer_token;
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
-  const authenticate = apiKeyAuthenticator(keys, guessLimits);
+  // API keys, and JWTs of auth.jwt_issuers whose default audience is this service's URL (read per call: the port is known once listening).
+  const authenticate = authenticator(keys, new JwtCallers(config.auth.jwt_issuers.map(jwtCaller), () => issuer), guessLimits);
   // Aborted once the shutdown's grace period is over: calls still in flight (Health.Watch streams) end with UNAVAILABLE.
   const shutdown = new AbortController();
   // Every call in flight listens to it (connect-es links it into each call's signal).
