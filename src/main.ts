@@ -6,12 +6,14 @@ import type { Logger } from "pino";
 import { ensureAdminKey } from "./auth/admin-key.js";
 import { ApiKeys, type ApiKeyEntry } from "./auth/api-keys.js";
 import { GuessLimits } from "./auth/guess-limits.js";
+import { JwtCallers } from "./auth/jwt-callers.js";
 import { deliveriesService } from "./api/deliveries.js";
 import { operationsService } from "./api/operations.js";
 import { sessionControlService } from "./api/session-control.js";
 import { userLinksService } from "./api/user-links.js";
 import { zitadelSessionService } from "./api/zitadel-compat.js";
 import { StepUp } from "./auth/step-up.js";
+import { jwtCaller } from "./config/jwt-issuers.js";
 import { ConfigError } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { Deliveries } from "./notify/deliveries.js";
@@ -35,7 +37,7 @@ import { trustedIssuer } from "./config/token-issuer.js";
 import { GlobalTokenRevocation } from "./server/gtr-endpoint.js";
 import type { InboundEndpoint } from "./server/inbound-request.js";
 import { SsfReceiver } from "./server/ssf-receiver.js";
-import { apiKeyAuthenticator } from "./server/authenticate.js";
+import { authenticator } from "./server/authenticate.js";
 import { BodyBudget } from "./server/body-budget.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
@@ -119,7 +121,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const token = config.metrics.bearer_token;
   // With its own address, /metrics is served there only; on the main port, only behind a token.
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
-  const authenticate = apiKeyAuthenticator(keys, guessLimits);
+  // API keys, and JWTs of auth.jwt_issuers whose default audience is this service's URL (read per call: the port is known once listening).
+  const authenticate = authenticator(keys, new JwtCallers(config.auth.jwt_issuers.map(jwtCaller), () => issuer), guessLimits);
   const inbound = inboundEndpoints(config, new InboundRevocation(userLinks, stores.seenTokens, endAll), { issuer: () => issuer, limits: guessLimits, budget, log });
   // Aborted once the shutdown's grace period is over: calls still in flight (Health.Watch streams) end with UNAVAILABLE.
   const shutdown = new AbortController();

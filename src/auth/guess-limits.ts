@@ -20,7 +20,10 @@ export interface RetryAfter {
 }
 
 /** ErrorInfo reasons of refused guesses, also the `reason` label of the refusal metric. */
-export type RefusalReason = "API_KEY_INVALID" | "TOO_MANY_FAILED_AUTHENTICATIONS" | "TOO_MANY_WRONG_SESSION_TOKENS";
+export type RefusalReason = AuthRefusalReason | "TOO_MANY_FAILED_AUTHENTICATIONS" | "TOO_MANY_WRONG_SESSION_TOKENS";
+
+/** Why a call was not authenticated: an unknown API key, or a refused JWT (TOKEN_EXPIRED, TOKEN_AUDIENCE_INVALID, ...). */
+export type AuthRefusalReason = "API_KEY_INVALID" | `TOKEN_${string}`;
 
 /** The PostgreSQL table of the counters, shared by every replica (migration 5 creates it). */
 const LIMITS_TABLE = "guess_limits";
@@ -48,14 +51,15 @@ export class GuessLimits {
   }
 
   /**
-   * Counts a failed authentication from `address`: undefined while under the limit, else how long
+   * Counts a failed authentication from `address` (an unknown API key or a refused JWT, `reason`
+   * labelling the metric): undefined while under the limit, else how long
    * to wait. Logs the first failure of an address per window and the moment it is blocked, never
    * more; once blocked, further failures are answered from memory without a store write.
    */
-  async refusedAuth(address: string): Promise<RetryAfter | undefined> {
+  async refusedAuth(address: string, reason: AuthRefusalReason = "API_KEY_INVALID"): Promise<RetryAfter | undefined> {
     const key = addressKey(address);
     const { count, retry } = await this.addresses.count(key);
-    this.observe(retry ? "TOO_MANY_FAILED_AUTHENTICATIONS" : "API_KEY_INVALID");
+    this.observe(retry ? "TOO_MANY_FAILED_AUTHENTICATIONS" : reason);
     if (count === 1) this.log.info({ address: key }, "refused a call without a known API key (logged once per address and window)");
     if (retry && count === this.addresses.points + 1) {
       this.log.warn({ address: key, retry_after_ms: retry.ms }, "too many failed authentications from this address: RESOURCE_EXHAUSTED until the window ends");

@@ -5,10 +5,12 @@ import type { ProviderConfig } from "../providers/provider-settings.js";
 import { providerEntry } from "../providers/registry.js";
 import { secretRef } from "./secret.js";
 import { gtrConfig, ssfConfig } from "./inbound.js";
+import { auth } from "./jwt-issuers.js";
 import { httpUrl } from "./token-issuer.js";
 
 const apiKey = z.strictObject({
-  name: z.string().min(1).max(100),
+  /** No "#": JWT callers are named <issuer>#<claim> (src/auth/jwt-callers.ts), so no key shares a JWT caller's name. */
+  name: z.string().min(1).max(100).refine((n) => !n.includes("#"), 'must not contain "#" (JWT callers are named <issuer>#<claim>)'),
   sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be the key's SHA-256 as 64 hexadecimal characters"),
   user_id: z.string().min(1).max(200).optional(),
   permissions: z.array(z.enum(PERMISSIONS)).default([]),
@@ -138,6 +140,8 @@ export const configSchema = z.strictObject({
   metrics: metrics.prefault({}),
   data_dir: z.string().min(1).default("./data"),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Callers known by a JWT of a trusted issuer, besides API keys. */
+  auth: auth.prefault({}),
   api_keys: z
     .array(apiKey)
     .optional()

@@ -6,6 +6,7 @@ import type { TrustedIssuerSettings } from "../auth/trusted-issuer.js";
 import { TokenRefused, type TokenChecks, type TokenVerifier } from "../auth/verify-token.js";
 import { Failure } from "../status/failure.js";
 import type { BodyBudget } from "./body-budget.js";
+import { TOKEN_REASONS } from "./authenticate.js";
 import type { CallRecord } from "./call-log.js";
 import { readBodyText } from "./json-body.js";
 
@@ -38,7 +39,7 @@ export async function verifyInbound<C extends TrustedIssuerSettings>(
   } catch (err) {
     const refused = err instanceof TokenRefused ? err : new TokenRefused("keys_unavailable", "the token cannot be verified now: retry later");
     if (refused.check === "keys_unavailable") return { refused };
-    const retry = await limits.refusedAuth(req.socket?.remoteAddress ?? "");
+    const retry = await limits.refusedAuth(req.socket?.remoteAddress ?? "", TOKEN_REASONS[refused.check]);
     return { refused, ...(retry && { retryAfterMs: retry.ms }) };
   }
 }

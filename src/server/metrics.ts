@@ -28,7 +28,7 @@ export class Metrics {
 
   private readonly refused = new Counter({
     name: "session_control_refused_total",
-    help: "Refused guesses by ErrorInfo reason: calls without a known API key (API_KEY_INVALID, TOO_MANY_FAILED_AUTHENTICATIONS), token-bearing calls for a session over its limit (TOO_MANY_WRONG_SESSION_TOKENS).",
+    help: "Refused guesses by ErrorInfo reason: calls without a known API key or a valid JWT (API_KEY_INVALID, TOKEN_* naming the failed check, TOO_MANY_FAILED_AUTHENTICATIONS), token-bearing calls for a session over its limit (TOO_MANY_WRONG_SESSION_TOKENS).",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });

@@ -117,4 +117,46 @@ describe("configuration", () => {
     ]);
     expect(problems(file("p4.json", JSON.stringify({ providers: [{ name: "a", type: "local", timeout_ms: 0 }] })))[0]).toMatch(/^providers\[0\]\.timeout_ms: /);
   });
+
+  describe("auth.jwt_issuers", () => {
+    const jwks = file("jwks.json", JSON.stringify({ keys: [] }));
+    const issuers = (...entries: unknown[]) => problems(file("jwt.json", JSON.stringify({ auth: { jwt_issuers: entries } })));
+
+    it("are none by default; an entry gets its defaults", () => {
+      expect(loadConfig(undefined).auth).toEqual({ jwt_issuers: [] });
+      const c = loadConfig(file("jwt-ok.json", JSON.stringify({ auth: { jwt_issuers: [{ issuer: "https://idp.example", jwks_uri: "https://idp.example/jwks" }] } })));
+      expect(c.auth.jwt_issuers[0]).toEqual({
+        issuer: "https://idp.example",
+        jwks_uri: "https://idp.example/jwks",
+        jwks_cooldown_ms: 30_000,
+        algorithms: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"],
+        principal_claim: "sub",
+        user_id_claim: "sub",
+        permissions_claim: "permissions",
+      });
+      const z = { issuer: "https://z.example", jwks_file: jwks, audience: "project-1", permissions_claim: "urn:zitadel:iam:org:project:roles", permission_map: { admin: ["session.delete"] } };
+      expect(loadConfig(file("jwt-z.json", JSON.stringify({ auth: { jwt_issuers: [z] } }))).auth.jwt_issuers[0]).toMatchObject({ ...z, audience: ["project-1"] });
+    });
+
+    it("refuse HS256 and none, both or neither of jwks_uri and jwks_file, one line naming the key", () => {
+      expect(issuers({ issuer: "https://idp.example", jwks_uri: "https://idp.example/jwks", algorithms: ["RS256", "HS256"] })).toEqual([expect.stringMatching(/^auth\.jwt_issuers\[0\]\.algorithms\[1\]: /)]);
+      expect(issuers({ issuer: "https://idp.example", jwks_uri: "https://idp.example/jwks", algorithms: ["none"] })).toEqual([expect.stringMatching(/^auth\.jwt_issuers\[0\]\.algorithms\[0\]: /)]);
+      expect(issuers({ issuer: "https://idp.example", jwks_uri: "https://idp.example/jwks", jwks_file: jwks })).toEqual(["auth.jwt_issuers[0].jwks_uri: give exactly one of jwks_uri and jwks_file"]);
+      expect(issuers({ issuer: "https://idp.example" })).toEqual(["auth.jwt_issuers[0].jwks_uri: give exactly one of jwks_uri and jwks_file"]);
+      expect(issuers({ issuer: "https://idp.example", jwks_file: join(dir, "missing-jwks.json") })).toEqual([expect.stringMatching(/^auth\.jwt_issuers\[0\]\.jwks_file: must be a readable JSON Web Key Set file/)]);
+    });
+
+    it("refuse an issuer listed twice, an issuer or API key name with #, unknown permissions in permission_map and unknown keys", () => {
+      const e = { issuer: "https://idp.example", jwks_file: jwks };
+      expect(issuers(e, e)).toEqual(["auth.jwt_issuers: two entries have the same issuer"]);
+      expect(issuers({ ...e, issuer: "https://idp.example#x" })).toEqual([expect.stringMatching(/^auth\.jwt_issuers\[0\]\.issuer: must not contain "#"/)]);
+      expect(issuers({ ...e, permission_map: { admin: ["session.nuke"] } })).toEqual([expect.stringMatching(/^auth\.jwt_issuers\[0\]\.permission_map\.admin\[0\]: /)]);
+      expect(issuers({ ...e, audience: [] })).toEqual([expect.stringMatching(/^auth\.jwt_issuers\[0\]\.audience: /)]);
+      expect(issuers({ ...e, scope_claim: "scope" })).toEqual(['auth.jwt_issuers[0]: unknown key "scope_claim"']);
+      expect(problems(file("auth-x.json", JSON.stringify({ auth: { callers: [] } })))).toEqual(['auth: unknown key "callers"']);
+      expect(problems(file("key-hash.json", JSON.stringify({ api_keys: [{ name: "https://idp.example#alice", sha256: "c".repeat(64) }] })))).toEqual([
+        expect.stringMatching(/^api_keys\[0\]\.name: must not contain "#"/),
+      ]);
+    });
+  });
 });
