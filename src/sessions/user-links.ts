@@ -42,11 +42,8 @@ export class UserLinks {
     requirePermission(caller, "users.manage");
     const violations = this.violations(input);
     if (violations.length > 0) throw invalidArgument(violations);
-    const emails = unique(input.emails.map((e) => e.toLowerCase()));
-    const identities = unique(input.identities.map((i) => JSON.stringify([i.iss, i.sub]))).map((key) => {
-      const [iss, sub] = JSON.parse(key) as [string, string];
-      return { iss, sub };
-    });
+    const emails = uniqueBy(input.emails.map((e) => e.toLowerCase()), (e) => e);
+    const identities = uniqueBy(input.identities, (i) => JSON.stringify([i.iss, i.sub])).map(({ iss, sub }) => ({ iss, sub }));
     try {
       return await this.links.setLinks({ userId: input.userId, emails, identities, providerUserIds: { ...input.providerUserIds } });
     } catch (err) {
@@ -154,8 +151,15 @@ function checkIssuer(violations: FieldViolation[], field: string, iss: string): 
   else if (!PRINTABLE_ASCII.test(iss) || !URL.canParse(iss) || !/^https?:$/.test(new URL(iss).protocol)) violations.push({ field, description: "must be an http or https URL" });
 }
 
-function unique<T>(values: T[]): T[] {
-  return [...new Set(values)];
+/** The first of each value with the same key, in order. */
+function uniqueBy<T>(values: readonly T[], key: (value: T) => string): T[] {
+  const seen = new Set<string>();
+  return values.filter((v) => {
+    const k = key(v);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 function notFound(): Failure {

@@ -105,8 +105,8 @@ describe.each(STORES)("identity links ($name)", ({ skip, store, cleanup }) => {
   });
 
   it.skipIf(skip !== undefined)("answers NOT_FOUND USER_LINKS_NOT_FOUND for a user without links, on Get and Delete", async () => {
-    for (const call of [client.getUserLinks({ userId: "nobody" }, as("reader")), client.deleteUserLinks({ userId: "nobody" }, as("linker"))]) {
-      const err = await failure(call);
+    for (const call of [() => client.getUserLinks({ userId: "nobody" }, as("reader")), () => client.deleteUserLinks({ userId: "nobody" }, as("linker"))]) {
+      const err = await failure(call());
       expect(err.code).toBe(Code.NotFound);
       expect(err.findDetails(ErrorInfoSchema)[0]?.reason).toBe("USER_LINKS_NOT_FOUND");
     }
@@ -115,8 +115,8 @@ describe.each(STORES)("identity links ($name)", ({ skip, store, cleanup }) => {
   it.skipIf(skip !== undefined)("needs users.manage to set and delete, session.read to get", async () => {
     await client.setUserLinks(ALICE, as("linker"));
     for (const role of ["reader", "deleter", "nobody", "alice", "ssf"] as const) {
-      for (const call of [client.setUserLinks(ALICE, as(role)), client.deleteUserLinks({ userId: "alice" }, as(role))]) {
-        const err = await failure(call);
+      for (const call of [() => client.setUserLinks(ALICE, as(role)), () => client.deleteUserLinks({ userId: "alice" }, as(role))]) {
+        const err = await failure(call());
         expect(err.code, role).toBe(Code.PermissionDenied);
         expect(err.message).toContain("users.manage");
       }
@@ -158,8 +158,8 @@ describe.each(STORES)("identity links ($name)", ({ skip, store, cleanup }) => {
       expect(err.code, JSON.stringify(fields)).toBe(Code.InvalidArgument);
       expect(err.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(fields);
     }
-    for (const call of [client.getUserLinks({ userId: "" }, as("reader")), client.deleteUserLinks({ userId: "x".repeat(201) }, as("linker"))]) {
-      const err = await failure(call);
+    for (const call of [() => client.getUserLinks({ userId: "" }, as("reader")), () => client.deleteUserLinks({ userId: "x".repeat(201) }, as("linker"))]) {
+      const err = await failure(call());
       expect(err.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["user_id"]);
     }
     // Nothing was stored by any of them.
