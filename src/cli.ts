@@ -49,6 +49,11 @@ async function main(argv: string[]): Promise<number> {
     return configMistake(err);
   }
   const log = createLogger(config.log_level);
+  // Listened for before the start: "serving" is logged inside it, and a signal sent on that line must stop the service, not kill it.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
   let service;
   try {
     service = await startService(config, log);
@@ -56,10 +61,7 @@ async function main(argv: string[]): Promise<number> {
     // e.g. an unusable data_dir, found only when the service starts to use it.
     return configMistake(err);
   }
-  await new Promise<NodeJS.Signals>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
-  }).then((signal) => log.info({ signal }, "shutting down"));
+  await stopSignal.then((signal) => log.info({ signal }, "shutting down"));
   await service.stop();
   log.info("stopped");
   await new Promise<void>((resolve) => log.flush(() => resolve()));
