@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { exportJWK, generateKeyPair } from "jose";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serviceNodeFlags } from "../../bench/node-flags.js";
@@ -9,6 +10,9 @@ import { startChild, type ChildService } from "../helpers/child-service.js";
 import type { Limits } from "./limits.js";
 
 const CLI = join(process.cwd(), "src", "cli.ts");
+
+/** The identity provider the server trusts for Global Token Revocation and as a Shared Signals transmitter; attackers do not hold its key. */
+export const TRUSTED_IDP = { issuer: "https://idp.abuse.example", kid: "idp-key" };
 
 /** The three callers every attack may use: every permission, session.read only, none. */
 export interface Keys {
@@ -33,18 +37,24 @@ export interface ServerUnderAttack {
 /**
  * The service as the bin starts it (`node <flags of cli.ts's #!> --import tsx src/cli.ts serve
  * --config FILE --port 0`), on 127.0.0.1, with a fresh data dir and three API keys. The
- * config sets the bounds the schema knows to their production defaults, and nothing else.
+ * config sets the bounds the schema knows to their production defaults, and trusts TRUSTED_IDP
+ * (a key made here and thrown away) for Global Token Revocation and the SSF receiver.
  */
 export async function startServer(limits: Limits): Promise<ServerUnderAttack> {
   const dir = mkdtempSync(join(tmpdir(), "session-control-abuse-"));
   const dataDir = join(dir, "data");
   const keys: Keys = { admin: newApiKey(), reader: newApiKey(), nobody: newApiKey() };
   const configFile = join(dir, "config.json");
+  const jwksFile = join(dir, "idp-jwks.json");
+  const { publicKey } = await generateKeyPair("ES256");
+  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: TRUSTED_IDP.kid, alg: "ES256" }] }));
   const config = {
     data_dir: dataDir,
     log_level: "info",
     server: { host: "127.0.0.1", ...limits.known.server },
     ...(Object.keys(limits.known.limits).length > 0 && { limits: limits.known.limits }),
+    gtr: { callers: [{ issuer: TRUSTED_IDP.issuer, jwks_file: jwksFile }] },
+    ssf: { transmitters: [{ issuer: TRUSTED_IDP.issuer, jwks_file: jwksFile }] },
     api_keys: [
       { name: "admin", sha256: sha256Hex(keys.admin), permissions: [...PERMISSIONS] },
       { name: "reader", sha256: sha256Hex(keys.reader), permissions: ["session.read"] },

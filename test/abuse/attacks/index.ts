@@ -4,6 +4,7 @@ import { continuationFlood, hugeHeaders, pingFlood, rapidReset, settingsFlood } 
 import { wrongKeys, wrongTokens } from "./guessing.js";
 import { overLimit } from "./over-limit.js";
 import { fuzz } from "./fuzz.js";
+import { inboundForgeries } from "./inbound.js";
 import { requestIds } from "./request-ids.js";
 import { bigUnfinished, unfinishedH1, unfinishedH2 } from "./unfinished.js";
 
@@ -27,6 +28,7 @@ export const ATTACKS: Attack[] = [
   overLimit,
   wrongKeys,
   wrongTokens,
+  inboundForgeries,
   requestIds,
   fuzz,
 ];
