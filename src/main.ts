@@ -123,7 +123,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const metricsToken = config.metrics.listen === undefined ? token : undefined;
   // API keys, and JWTs of auth.jwt_issuers whose default audience is this service's URL (read per call: the port is known once listening).
   const authenticate = authenticator(keys, new JwtCallers(config.auth.jwt_issuers.map(jwtCaller), () => issuer), guessLimits);
-  const inbound = inboundEndpoints(config, new InboundRevocation(userLinks, stores.seenTokens, endAll), { issuer: () => issuer, limits: guessLimits, budget, log });
+  const inbound = inboundEndpoints(config, new InboundRevocation(userLinks, stores.seenTokens, endAll, workKey), { issuer: () => issuer, limits: guessLimits, budget, log });
   // Aborted once the shutdown's grace period is over: calls still in flight (Health.Watch streams) end with UNAVAILABLE.
   const shutdown = new AbortController();
   // Every call in flight listens to it (connect-es links it into each call's signal).
@@ -176,9 +176,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
 /** Global Token Revocation and the SSF receiver, each served when it has someone to trust. */
 function inboundEndpoints(config: Config, revocation: InboundRevocation, deps: Pick<ConstructorParameters<typeof SsfReceiver>[0], "issuer" | "limits" | "budget" | "log">): InboundEndpoint[] {
   const endpoints: InboundEndpoint[] = [];
-  const callers = config.gtr.callers.map((c) => ({ ...trustedIssuer(c), ...(c.required_scope !== undefined && { requiredScope: c.required_scope }) }));
+  const callers = config.gtr.callers.map((c) => ({ ...trustedIssuer(c), subjectIssuers: [c.issuer, ...c.subject_issuers], ...(c.required_scope !== undefined && { requiredScope: c.required_scope }) }));
   if (callers.length > 0) endpoints.push(new GlobalTokenRevocation({ verifier: new TokenVerifier(callers), revocation, ...deps }));
-  const transmitters = config.ssf.transmitters.map((t) => ({ ...trustedIssuer(t), ...(t.audience !== undefined && { audience: t.audience }), actions: t.events }));
+  const transmitters = config.ssf.transmitters.map((t) => ({ ...trustedIssuer(t), subjectIssuers: [t.issuer, ...t.subject_issuers], ...(t.audience !== undefined && { audience: t.audience }), actions: t.events }));
   if (transmitters.length > 0) endpoints.push(new SsfReceiver({ verifier: new TokenVerifier(transmitters), revocation, maxEventAgeMs: config.ssf.max_event_age_ms, ...deps }));
   return endpoints;
 }

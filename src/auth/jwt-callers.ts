@@ -1,6 +1,6 @@
-import { decodeProtectedHeader, type JWTPayload } from "jose";
+import type { JWTPayload } from "jose";
 import { PERMISSIONS, type Permission, type Principal } from "./principal.js";
-import type { TrustedIssuerSettings } from "./trusted-issuer.js";
+import { sameUrl, type TrustedIssuerSettings } from "./trusted-issuer.js";
 import { TokenRefused, TokenVerifier } from "./verify-token.js";
 
 /** An issuer whose access tokens are accepted as `Authorization: Bearer <JWT>`, and how its claims make a principal. */
@@ -61,15 +61,14 @@ export class JwtCallers {
 
   /** The principal of a verified token; throws TokenRefused naming the check it failed, never holding the token. */
   async authenticate(token: string): Promise<Principal> {
-    refuseSecurityEvent(token);
-    const { issuer, payload } = await this.verifier.verify(token, (entry) => ({ audience: entry.audience ? [...entry.audience] : sameUrl(this.ownUrl()) }));
+    // An access token must expire: one without exp would be good forever.
+    const { issuer, payload } = await this.verifier.verify(token, (entry) => ({ audience: entry.audience ? [...entry.audience] : sameUrl(this.ownUrl()), requiredClaims: ["exp"], refuseSecurityEvents: true }));
     return principalOf(issuer, payload);
   }
 }
 
 /** The principal a verified payload stands for: `<issuer>#<principal claim>`, its user id and the permissions its claim grants. */
 export function principalOf(entry: JwtCallerSettings, payload: JWTPayload): Principal {
-  if (payload["events"] !== undefined) throw new TokenRefused("type", "a Security Event Token (events claim) is not an access token");
   const name = payload[entry.principalClaim];
   if (typeof name !== "string" || name.length === 0 || name.length > MAX_PRINCIPAL_LENGTH) {
     throw new TokenRefused("claims", `the token's ${entry.principalClaim} claim must be a string of 1 to ${MAX_PRINCIPAL_LENGTH} characters`);
@@ -102,27 +101,4 @@ function grantedBy(values: readonly string[], map: JwtCallerSettings["permission
     }
   }
   return granted;
-}
-
-/** This service's URL, with and without a trailing slash (the same origin either way). */
-function sameUrl(url: string): string[] {
-  const bare = url.replace(/\/+$/, "");
-  return [bare, `${bare}/`];
-}
-
-/**
- * A Security Event Token is never an access token (RFC 8417 section 2.3, RFC 8725 sections
- * 3.11 and 3.12): one whose `typ` says so is refused before its issuer's keys are looked at,
- * and an untyped one by its `events` claim (principalOf).
- */
-function refuseSecurityEvent(token: string): void {
-  let typ: unknown;
-  try {
-    typ = decodeProtectedHeader(token).typ;
-  } catch {
-    return; // the verifier names a malformed token
-  }
-  if (typeof typ === "string" && /^(application\/)?secevent\+jwt$/i.test(typ)) {
-    throw new TokenRefused("type", "a Security Event Token (typ secevent+jwt) is not an access token");
-  }
 }

@@ -17,18 +17,21 @@ export function keySetOf(entry: Pick<TrustedIssuerSettings, "jwksUri" | "jwksFil
 }
 
 function fileKeySet(path: string, cooldownMs: number): JWTVerifyGetKey {
-  let loaded: { at: number; keys: JWTVerifyGetKey } | undefined;
+  let loaded: JWTVerifyGetKey | undefined;
+  // When the file was last read, successfully or not: a broken file is not read again before the cooldown either.
+  let readAt = 0;
   const load = async () => {
-    const jwks = JSON.parse(await readFile(path, "utf8")) as JSONWebKeySet;
-    loaded = { at: Date.now(), keys: createLocalJWKSet(jwks) };
-    return loaded.keys;
+    readAt = Date.now();
+    loaded = createLocalJWKSet(JSON.parse(await readFile(path, "utf8")) as JSONWebKeySet);
+    return loaded;
   };
   return async (header, token) => {
-    const keys = loaded?.keys ?? (await load());
+    if (!loaded && Date.now() - readAt < cooldownMs) throw new Error("the JWKS file could not be read");
+    const keys = loaded ?? (await load());
     try {
       return await keys(header, token);
     } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey) || Date.now() - loaded!.at < cooldownMs) throw err;
+      if (!(err instanceof errors.JWKSNoMatchingKey) || Date.now() - readAt < cooldownMs) throw err;
       return (await load())(header, token);
     }
   };

@@ -12,3 +12,9 @@ export interface TrustedIssuerSettings {
   jwksCooldownMs: number;
   algorithms: readonly string[];
 }
+
+/** A URL with and without a trailing slash: the same origin either way, as an `aud` may name it. */
+export function sameUrl(url: string): string[] {
+  const bare = url.replace(/\/+$/, "");
+  return [bare, `${bare}/`];
+}

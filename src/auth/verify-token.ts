@@ -28,7 +28,15 @@ export interface TokenChecks {
   maxAgeSec?: number;
   /** Refused when `exp` is further ahead than this many seconds. */
   maxLifetimeSec?: number;
+  /**
+   * Refuse Security Event Tokens (`typ` secevent+jwt, or an `events` claim): a SET is never an
+   * access token or a request's credential (RFC 8417 §2.3, RFC 8725 §3.11 and §3.12).
+   */
+  refuseSecurityEvents?: boolean;
 }
+
+/** The longest `jti` accepted: ids are remembered by the store, keyed by issuer and id. */
+const MAX_JTI_LENGTH = 255;
 
 /** Clock skew allowed between us and an issuer. */
 const CLOCK_TOLERANCE_SEC = 60;
@@ -50,6 +58,7 @@ export class TokenVerifier<C extends TrustedIssuerSettings = TrustedIssuerSettin
     const trusted = this.byIssuer.get(unverifiedIssuer(token));
     if (!trusted) throw new TokenRefused("issuer", "the token's issuer (iss) is not trusted here");
     const c = checks(trusted.config);
+    if (c.refuseSecurityEvents && isSecurityEventType(decodeProtectedHeader(token).typ)) throw new TokenRefused("type", "a Security Event Token (typ secevent+jwt) is not accepted here");
     try {
       const { payload } = await jwtVerify(token, trusted.keys, {
         issuer: trusted.config.issuer,
@@ -60,6 +69,10 @@ export class TokenVerifier<C extends TrustedIssuerSettings = TrustedIssuerSettin
         ...(c.requiredClaims && { requiredClaims: c.requiredClaims }),
         ...(c.maxAgeSec !== undefined && { maxTokenAge: c.maxAgeSec }),
       });
+      if (c.refuseSecurityEvents && payload["events"] !== undefined) throw new TokenRefused("type", "a Security Event Token (events claim) is not accepted here");
+      if (c.requiredClaims?.includes("jti") && (typeof payload.jti !== "string" || payload.jti.length === 0 || payload.jti.length > MAX_JTI_LENGTH)) {
+        throw new TokenRefused("claims", `the token's jti must be a string of 1 to ${MAX_JTI_LENGTH} characters`);
+      }
       if (c.maxLifetimeSec !== undefined && (typeof payload.exp !== "number" || payload.exp > Date.now() / 1000 + c.maxLifetimeSec + CLOCK_TOLERANCE_SEC)) {
         throw new TokenRefused("claims", `the token must expire (exp) within ${c.maxLifetimeSec} seconds`);
       }
@@ -68,6 +81,10 @@ export class TokenVerifier<C extends TrustedIssuerSettings = TrustedIssuerSettin
       throw refusalOf(err);
     }
   }
+}
+
+function isSecurityEventType(typ: unknown): boolean {
+  return typeof typ === "string" && /^(application\/)?secevent\+jwt$/i.test(typ);
 }
 
 /** The `iss` of a token not yet verified, only to pick the keys to verify it with. */

@@ -1,11 +1,15 @@
 import { z } from "zod";
 import { distinctIssuers, oneKeySource, tokenIssuerFields } from "./token-issuer.js";
 
+/** Besides the party's own issuer, the issuers whose `iss_sub` subjects it may name. */
+const subjectIssuers = z.array(z.string().min(1).max(1000)).max(50).default([]);
+
 /** A Global Token Revocation caller: an identity provider signing its requests with its own keys. */
 const gtrCaller = z
   .strictObject({
     ...tokenIssuerFields,
     /** When set, the token's `scope` claim must hold this value; without it the request is 403. */
+    subject_issuers: subjectIssuers,
     required_scope: z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "must be one scope token (no spaces or quotes)").optional(),
   })
   .superRefine(oneKeySource);
@@ -32,6 +36,7 @@ const transmitter = z
     ...tokenIssuerFields,
     /** The SETs' `aud`; default public_url. */
     audience: z.string().min(1).max(1000).optional(),
+    subject_issuers: subjectIssuers,
     events: eventActions.prefault({}),
   })
   .superRefine(oneKeySource);

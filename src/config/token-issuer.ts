@@ -20,9 +20,10 @@ export const httpUrl = z.string().refine((text) => {
  */
 export const tokenIssuerFields = {
   issuer: z.string().min(1).max(1000),
-  jwks_uri: httpUrl.optional(),
+  jwks_uri: httpUrl.refine(httpsUnlessLoopback, "must be an https:// URL (http:// only for a loopback host): the keys must not be open to change on the way").optional(),
   jwks_file: z.string().min(1).refine(isJwksFile, "must be a readable JSON Web Key Set file ({\"keys\": [...]})").optional(),
-  jwks_cooldown_ms: z.number().int().min(0).max(3_600_000).default(30_000),
+  /** At least a second: each unknown kid of an anonymous token could otherwise cost a fetch. */
+  jwks_cooldown_ms: z.number().int().min(1_000).max(3_600_000).default(30_000),
   algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS, { error: `must be an asymmetric algorithm (none and HS* are never accepted): ${ASYMMETRIC_ALGORITHMS.join(", ")}` })).min(1).default([...ASYMMETRIC_ALGORITHMS]),
 };
 
@@ -58,4 +59,9 @@ function isJwksFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+function httpsUnlessLoopback(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
 }

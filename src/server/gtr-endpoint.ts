@@ -6,11 +6,13 @@ import type { InboundRevocation } from "../sessions/inbound-revocation.js";
 import { Failure } from "../status/failure.js";
 import type { BodyBudget } from "./body-budget.js";
 import type { CallRecord } from "./call-log.js";
-import { codeOfStatus, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
+import { clientGone, codeOfStatus, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
 import { sendJson } from "./json-body.js";
 
 /** A Global Token Revocation caller as the endpoint checks it. */
 export interface GtrCaller extends TrustedIssuerSettings {
+  /** The issuers whose `iss_sub` subjects it may name: its own, and those configured. */
+  subjectIssuers: readonly string[];
   /** A scope its tokens must carry, else 403. */
   requiredScope?: string;
 }
@@ -52,7 +54,7 @@ export class GlobalTokenRevocation implements InboundEndpoint {
       const token = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "")?.[1];
       if (token === undefined) return answer(res, 401, "invalid_request", "send a signed JWT as Authorization: Bearer <token>", { "www-authenticate": 'Bearer realm="global-token-revocation"' });
       const audience = this.deps.issuer() + this.path;
-      const verified = await verifyInbound(this.deps.verifier, token, () => ({ audience, requiredClaims: ["jti", "iat", "exp"], maxAgeSec: TOKEN_WINDOW_SEC, maxLifetimeSec: TOKEN_WINDOW_SEC }), this.deps.limits, req);
+      const verified = await verifyInbound(this.deps.verifier, token, () => ({ audience, requiredClaims: ["jti", "iat", "exp"], maxAgeSec: TOKEN_WINDOW_SEC, maxLifetimeSec: TOKEN_WINDOW_SEC, refuseSecurityEvents: true }), this.deps.limits, req);
       if ("refused" in verified) {
         const { refused, retryAfterMs } = verified;
         if (refused.check === "keys_unavailable") return answer(res, 503, "temporarily_unavailable", refused.message, { "retry-after": "5" });
@@ -68,9 +70,10 @@ export class GlobalTokenRevocation implements InboundEndpoint {
       const subject = subjectOf(await readInboundBody(req, res, this.deps.budget, GTR_READ_MAX_BYTES));
       const outcome = await this.deps.revocation.handle({
         issuer: issuer.issuer,
-        jti: String(payload.jti),
+        jti: payload.jti!,
         rememberUntil: new Date((payload.exp! + TOKEN_WINDOW_SEC) * 1000),
         subject,
+        subjectIssuers: issuer.subjectIssuers,
         reason: `global token revocation by ${issuer.issuer}`,
         act: true,
       });
@@ -90,6 +93,8 @@ export class GlobalTokenRevocation implements InboundEndpoint {
     if (err instanceof Failure && err.reason === "MESSAGE_TOO_LARGE") return answer(res, 413, "invalid_request", err.message);
     if (err instanceof Failure && err.code === "INVALID_ARGUMENT") return answer(res, 400, "invalid_request", err.message);
     if (err instanceof Failure && err.code === "RESOURCE_EXHAUSTED") return answer(res, 429, "too_many_requests", err.message);
+    if (err instanceof Failure && err.code === "PERMISSION_DENIED") return answer(res, 403, "insufficient_scope", err.message);
+    if (clientGone(res)) return "CANCELED";
     if (isRetryable(err)) return answer(res, 503, "temporarily_unavailable", "the request cannot be carried out now: retry later", { "retry-after": "5" });
     this.deps.log.error({ err }, "global token revocation failed");
     return answer(res, 500, "server_error", "the request could not be carried out");

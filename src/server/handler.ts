@@ -112,7 +112,15 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     if (inbound) {
       routed = true;
       record.procedure = req.method === "POST" ? `POST ${inbound.path}` : inbound.path;
-      void inbound.serve(req, res, record).then((code) => (record.code = code));
+      void inbound.serve(req, res, record).then(
+        (code) => (record.code = code),
+        (err: unknown) => {
+          log.error({ err }, "an inbound endpoint failed");
+          record.code = "INTERNAL";
+          if (!res.headersSent) res.writeHead(500);
+          res.end();
+        },
+      );
       return;
     }
     // An RPC path is never an SSF one: only what no RPC route names is looked up there.

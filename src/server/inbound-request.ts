@@ -1,5 +1,6 @@
 import type http from "node:http";
 import type http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { JWTPayload } from "jose";
 import type { GuessLimits } from "../auth/guess-limits.js";
 import type { TrustedIssuerSettings } from "../auth/trusted-issuer.js";
@@ -56,9 +57,18 @@ export function mediaTypeOf(req: Request): string {
   return (req.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
 }
 
-/** A failure of the store or of an unexpected kind: 503 when retrying can help, else 500. */
+/**
+ * Whether retrying can help: a failure of the store, or the process's body budget being full
+ * (503 with Retry-After); otherwise a 500.
+ */
 export function isRetryable(err: unknown): boolean {
+  if (err instanceof ConnectError) return err.code === Code.ResourceExhausted || err.code === Code.Unavailable;
   return err instanceof Failure && (err.retryable || err.code === "UNAVAILABLE");
+}
+
+/** The client left (it reset the stream or closed the connection) before its body was read: nobody to answer, nothing to log. */
+export function clientGone(res: Response): boolean {
+  return res.destroyed || ("stream" in res && res.stream.destroyed);
 }
 
 /** The call line's code for an HTTP status these endpoints answer. */

@@ -1,12 +1,12 @@
 import type { Logger } from "pino";
 import type { GuessLimits } from "../auth/guess-limits.js";
-import type { TrustedIssuerSettings } from "../auth/trusted-issuer.js";
+import { sameUrl, type TrustedIssuerSettings } from "../auth/trusted-issuer.js";
 import type { TokenCheck, TokenVerifier } from "../auth/verify-token.js";
 import type { InboundRevocation } from "../sessions/inbound-revocation.js";
 import { Failure } from "../status/failure.js";
 import type { BodyBudget } from "./body-budget.js";
 import type { CallRecord } from "./call-log.js";
-import { codeOfStatus, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
+import { clientGone, codeOfStatus, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
 import { sendJson } from "./json-body.js";
 
 /** The events a transmitter's SETs may carry that can end sessions, by the name the configuration gives them. */
@@ -24,6 +24,8 @@ const EVENT_BY_URI: ReadonlyMap<string, ReceivedEvent> = new Map(Object.entries(
 
 /** A Shared Signals transmitter as the receiver checks it. */
 export interface Transmitter extends TrustedIssuerSettings {
+  /** The issuers whose `iss_sub` subjects it may name: its own, and those configured. */
+  subjectIssuers: readonly string[];
   /** Its SETs' `aud`; default this service's issuer. */
   audience?: string;
   /** What each event starts; events not named here are acknowledged and ignored. */
@@ -76,23 +78,24 @@ export class SsfReceiver implements InboundEndpoint {
       if (mediaTypeOf(req) !== "application/secevent+jwt") return answer(res, 400, "invalid_request", "the body must be a SET: Content-Type application/secevent+jwt");
       const set = await readInboundBody(req, res, this.deps.budget, SET_READ_MAX_BYTES);
       const maxAgeSec = Math.floor(this.deps.maxEventAgeMs / 1000);
-      const verified = await verifyInbound(this.deps.verifier, set, (t) => ({ audience: t.audience ?? this.deps.issuer(), typ: "secevent+jwt", requiredClaims: ["jti", "iat", "events"], maxAgeSec }), this.deps.limits, req);
+      const verified = await verifyInbound(this.deps.verifier, set, (t) => ({ audience: t.audience ?? sameUrl(this.deps.issuer()), typ: "secevent+jwt", requiredClaims: ["jti", "iat", "events"], maxAgeSec }), this.deps.limits, req);
       if ("refused" in verified) {
         const { refused, retryAfterMs } = verified;
         if (refused.check === "keys_unavailable") return answer(res, 503, "temporarily_unavailable", refused.message, { "retry-after": "5" });
-        if (retryAfterMs !== undefined) return answer(res, 429, "too_many_requests", "too many refused SETs from this address: retry later", { "retry-after": String(Math.ceil(retryAfterMs / 1000)) });
+        if (retryAfterMs !== undefined) return answer(res, 429, "access_denied", "too many refused SETs from this address: retry later", { "retry-after": String(Math.ceil(retryAfterMs / 1000)) });
         return answer(res, 400, ERR_OF_CHECK[refused.check], refused.message);
       }
       const { issuer: transmitter, payload } = verified;
       record.principal = transmitter.issuer;
-      if (transmitter.issuer === this.deps.issuer()) return answer(res, 400, "invalid_issuer", "SETs issued by this service are never acted on");
+      if (sameUrl(this.deps.issuer()).includes(transmitter.issuer)) return answer(res, 400, "invalid_issuer", "SETs issued by this service are never acted on");
       const events = eventsOf(payload.events);
       const acting = events.find((e) => e.name !== undefined && transmitter.actions[e.name] === "terminate_user");
       const outcome = await this.deps.revocation.handle({
         issuer: transmitter.issuer,
-        jti: String(payload.jti),
+        jti: payload.jti!,
         rememberUntil: new Date(payload.iat! * 1000 + this.deps.maxEventAgeMs + 60_000),
         subject: payload.sub_id ?? acting?.body.subject,
+        subjectIssuers: transmitter.subjectIssuers,
         reason: acting ? reasonOf(acting.name!, transmitter.issuer, acting.body) : "",
         act: acting !== undefined,
       });
@@ -108,6 +111,8 @@ export class SsfReceiver implements InboundEndpoint {
   private answerFailure(res: Response, err: unknown): string {
     if (err instanceof Failure && err.reason === "TOKEN_REPLAYED") return answer(res, 400, "invalid_request", "this SET (jti) was received before");
     if (err instanceof Failure && (err.code === "INVALID_ARGUMENT" || err.code === "RESOURCE_EXHAUSTED")) return answer(res, 400, "invalid_request", err.message);
+    if (err instanceof Failure && err.code === "PERMISSION_DENIED") return answer(res, 400, "access_denied", err.message);
+    if (clientGone(res)) return "CANCELED";
     if (isRetryable(err)) return answer(res, 503, "temporarily_unavailable", "the SET cannot be accepted now: retry later", { "retry-after": "5" });
     this.deps.log.error({ err }, "receiving a SET failed");
     return answer(res, 500, "server_error", "the SET could not be accepted");

@@ -1,12 +1,17 @@
 import type { Principal } from "../auth/principal.js";
 import { Failure } from "../status/failure.js";
 import type { SeenTokenStore } from "../store/store.js";
+import type { WorkItem } from "../store/operation-types.js";
 import type { EndAllSessions, OperationProgress } from "./end-all-sessions.js";
+import { derivedRequestId } from "./request-id.js";
 
 /** Finds this service's user for an RFC 9493 subject identifier (through the identity links). */
 export interface SubjectResolver {
-  /** Undefined for a subject no user is linked to; throws INVALID_ARGUMENT for one malformed or of an unsupported format. */
-  resolveSubject(subject: unknown): Promise<string | undefined>;
+  /**
+   * Undefined for a subject no user is linked to; throws INVALID_ARGUMENT for one malformed or of
+   * an unsupported format, PERMISSION_DENIED for an `iss_sub` of an issuer not in `issuers`.
+   */
+  resolveSubject(subject: unknown, issuers: readonly string[]): Promise<string | undefined>;
 }
 
 /** A request an identity provider made by standard, its signed token verified: end a subject's sessions. */
@@ -18,6 +23,8 @@ export interface InboundRequest {
   /** Until when the id is remembered (the token cannot be presented after it). */
   rememberUntil: Date;
   subject: unknown;
+  /** The issuers whose `iss_sub` subjects the sender may name: its own, and those configured for it. */
+  subjectIssuers: readonly string[];
   /** Why, as the operation and the audit trail keep it. */
   reason: string;
   /** False when the request asks for nothing to be ended (an event configured to be ignored); its id is still used up. */
@@ -27,7 +34,7 @@ export interface InboundRequest {
 export type InboundOutcome =
   | { kind: "ignored" }
   | { kind: "unknown_subject" }
-  /** `unable`: the operation is over, some work failed for good, and not one session was ended. */
+  /** `unable`: the operation is over, every provider's work failed for good, and not one session was ended. */
   | { kind: "started"; progress: OperationProgress; unable: boolean };
 
 /** How long a request waits for its operation's first round of work before it is answered. */
@@ -46,6 +53,8 @@ export class InboundRevocation {
     private readonly subjects: SubjectResolver,
     private readonly seen: SeenTokenStore,
     private readonly endAll: Pick<EndAllSessions, "run">,
+    /** The service's secret for ids it derives: a token's operation has a request id no caller can compute. */
+    private readonly requestIdKey: Buffer,
   ) {}
 
   async handle(request: InboundRequest): Promise<InboundOutcome> {
@@ -63,15 +72,22 @@ export class InboundRevocation {
   }
 
   private async act(request: InboundRequest): Promise<InboundOutcome> {
-    const userId = await this.subjects.resolveSubject(request.subject);
+    const userId = await this.subjects.resolveSubject(request.subject, request.subjectIssuers);
     if (userId === undefined) return { kind: "unknown_subject" };
     const issuer: Principal = { name: request.issuer, permissions: new Set(["session.delete"]) };
     const progress = await this.endAll.run(
       issuer,
-      { userId, reason: request.reason.slice(0, MAX_REASON), requestId: "", providers: [], providerUserIds: {} },
+      // The same token gives the same request id: a retry after a failure resumes its operation rather than starting another.
+      { userId, reason: request.reason.slice(0, MAX_REASON), requestId: derivedRequestId(this.requestIdKey, "inbound", request.issuer, request.jti), providers: [], providerUserIds: {} },
       { deadline: Date.now() + FIRST_ROUND_MS, initiatingEntity: "policy" },
     );
-    const unable = progress.operation.done && progress.items.some((i) => i.state === "failed") && !progress.items.some((i) => i.kind === "end" && i.state !== "failed");
-    return { kind: "started", progress, unable };
+    return { kind: "started", progress, unable: progress.operation.done && nothingEnded(progress.items) };
   }
+}
+
+/** Every provider's work failed somewhere, and no session was ended anywhere. */
+function nothingEnded(items: readonly WorkItem[]): boolean {
+  const providers = new Set(items.map((i) => i.provider));
+  const failed = new Set(items.filter((i) => i.state === "failed").map((i) => i.provider));
+  return providers.size > 0 && failed.size === providers.size && !items.some((i) => i.kind === "end" && i.state !== "failed");
 }

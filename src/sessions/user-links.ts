@@ -74,15 +74,15 @@ export class UserLinks {
    * permission check: the inbound standards authenticate their callers themselves. Formats:
    * `opaque` (a user id), `email` (case-insensitive), `iss_sub`, and SSF's `complex`, by its `user`.
    */
-  async resolveSubject(subject: unknown): Promise<string | undefined> {
+  async resolveSubject(subject: unknown, issuers?: readonly string[]): Promise<string | undefined> {
     const s = subjectObject(subject);
     if (s.format === "complex") {
       if (s["user"] === undefined) throw subjectInvalid('a complex subject needs a "user" member');
       const user = subjectObject(s["user"]);
       if (user.format === "complex") throw subjectInvalid("a complex subject's user must be a simple subject identifier");
-      return this.resolveSimple(user);
+      return this.resolveSimple(user, issuers);
     }
-    return this.resolveSimple(s);
+    return this.resolveSimple(s, issuers);
   }
 
   /** The user's id in each provider, as linked; none when the user has no links. */
@@ -90,7 +90,7 @@ export class UserLinks {
     return (await this.links.getLinks(userId))?.providerUserIds ?? {};
   }
 
-  private async resolveSimple(s: Record<string, unknown> & { format: string }): Promise<string | undefined> {
+  private async resolveSimple(s: Record<string, unknown> & { format: string }, issuers: readonly string[] | undefined): Promise<string | undefined> {
     switch (s.format) {
       case "opaque": {
         const id = member(s, "id");
@@ -106,6 +106,9 @@ export class UserLinks {
       case "iss_sub": {
         const iss = member(s, "iss");
         const sub = member(s, "sub");
+        if (issuers !== undefined && !issuers.includes(iss)) {
+          throw new Failure("PERMISSION_DENIED", "SUBJECT_ISSUER_NOT_ALLOWED", "this caller may not name subjects of that issuer (iss_sub): only its own, or those of its subject_issuers");
+        }
         return iss.length > MAX_ISS_LENGTH || [...sub].length > MAX_SUB_LENGTH ? undefined : this.links.userByIdentity(iss, sub);
       }
       default:

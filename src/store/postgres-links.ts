@@ -64,6 +64,8 @@ export class PostgresLinks implements LinkStore {
 
   deleteLinks(userId: string): Promise<boolean> {
     return transaction(this.pool, async (c) => {
+      // The user's row is locked first, as setLinks locks it: a Set racing this Delete waits for it rather than adding links to a row being deleted.
+      await c.query("SELECT 1 FROM user_links WHERE user_id = $1 FOR UPDATE", [userId]);
       await c.query("DELETE FROM user_emails WHERE user_id = $1", [userId]);
       await c.query("DELETE FROM user_identities WHERE user_id = $1", [userId]);
       const { rowCount } = await c.query("DELETE FROM user_links WHERE user_id = $1", [userId]);

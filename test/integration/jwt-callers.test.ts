@@ -15,6 +15,7 @@ import { allClients, type ClientUnderTest } from "../helpers/clients.js";
 import { counterValue } from "../helpers/metrics.js";
 import { bearer, callLinesWritten, METRICS_WITH_TOKEN, startTestService, type TestService } from "../helpers/service.js";
 import { TestIdp } from "../helpers/test-idp.js";
+import { until } from "../helpers/wait.js";
 
 const { createSession, getSession, terminate, listSessions } = SessionControl.method;
 
@@ -67,11 +68,11 @@ async function world(extra: Record<string, unknown> = {}): Promise<World> {
   const svc = await startTestService({}, {
     auth: {
       jwt_issuers: [
-        { issuer: idp.issuer, jwks_uri: idp.jwksUri, jwks_cooldown_ms: 0 },
+        { issuer: idp.issuer, jwks_uri: idp.jwksUri, jwks_cooldown_ms: 1000 },
         {
           issuer: ZITADEL_ISSUER,
           jwks_uri: zitadel.jwksUri,
-          jwks_cooldown_ms: 0,
+          jwks_cooldown_ms: 1000,
           audience: ZITADEL_AUDIENCE,
           permissions_claim: ZITADEL_ROLES,
           permission_map: { "session-admin": ["session.delete", "session.read"], viewer: ["session.read"] },
@@ -179,6 +180,8 @@ describe("JWT callers", () => {
       ["TOKEN_SIGNATURE_INVALID", kept(w, `${header}.${b64({ iss: w.idp.issuer, aud, sub: "admin", permissions: ["session.delete"], exp: 4_000_000_000 })}.${signature}`)],
       ["TOKEN_NOT_YET_VALID", await token(w, w.idp, { sub: "svc", aud, nbf: Math.floor(Date.now() / 1000) + 600 })],
       ["TOKEN_CLAIMS_INVALID", await token(w, w.idp, { aud, permissions: ["session.delete"] })],
+      // An access token without exp would be good forever.
+      ["TOKEN_CLAIMS_INVALID", await token(w, w.idp, { sub: "svc", aud, permissions: ["session.delete"] }, { expiresIn: null })],
       ["TOKEN_TYPE_INVALID", await token(w, w.idp, { sub: "svc", aud }, { typ: "secevent+jwt" })],
       ["TOKEN_TYPE_INVALID", await token(w, w.idp, { sub: "svc", aud, events: { "https://schemas.openid.net/secevent/caep/event-type/session-revoked": {} } })],
       ["TOKEN_MALFORMED", kept(w, "bm90LWpzb24.bm90LWpzb24.c2ln")],
@@ -215,7 +218,9 @@ describe("JWT callers", () => {
       expect(await refusal(w, client.call(terminate, { sessionId }, bearer(t))), client.name).toEqual({ code: Code.Unauthenticated, reason: "TOKEN_KEY_UNKNOWN", retryInfo: false });
     }
     w.idp.publish(rotated);
-    expect((await w.clients[0]!.call(terminate, { sessionId }, bearer(t))).alreadyTerminated).toBe(false);
+    // Fetched again once the cooldown (1 s, the least allowed) has passed since the last fetch.
+    const ended = await until("the rotated key to be accepted", () => w.clients[0]!.call(terminate, { sessionId }, bearer(t)).catch(() => undefined), { everyMs: 250 });
+    expect(ended.alreadyTerminated).toBe(false);
     expect(w.idp.jwksFetches).toBeGreaterThanOrEqual(2);
   });
 

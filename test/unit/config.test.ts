@@ -97,6 +97,12 @@ describe("configuration", () => {
       ]),
     );
     expect(problems(file("in-dup.json", JSON.stringify({ gtr: { callers: [caller, caller] } })))).toEqual([expect.stringMatching(/^gtr\.callers: two callers have the same issuer/)]);
+    // Keys fetched over plain http could be changed on the way (loopback aside); a cooldown under 1 s lets anonymous tokens drive fetches.
+    const fetching = [{ ...caller, jwks_uri: "http://idp.example/keys" }, { ...caller, issuer: "https://b.example", jwks_cooldown_ms: 999 }, { issuer: "https://c.example", jwks_uri: "http://127.0.0.1:9/keys", jwks_cooldown_ms: 1000 }];
+    expect(problems(file("in-fetch.json", JSON.stringify({ gtr: { callers: fetching } })))).toEqual([
+      expect.stringMatching(/^gtr\.callers\[0\]\.jwks_uri: must be an https:\/\/ URL \(http:\/\/ only for a loopback host\)/),
+      expect.stringMatching(/^gtr\.callers\[1\]\.jwks_cooldown_ms: /),
+    ]);
   });
 
   it("refuses two keys with the same hash", () => {

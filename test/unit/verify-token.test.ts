@@ -79,6 +79,17 @@ describe("TokenVerifier", () => {
     expect((await refusal(verifier.verify(await idp.sign({ aud: AUD }, { kid: rsa }), () => ({ audience: AUD })))).check).toBe("algorithm");
   });
 
+  it("refuses Security Event Tokens where asked, and a jti that is not a string of 1 to 255 characters", async () => {
+    const idp = await TestIdp.start();
+    const verifier = new TokenVerifier([entry(idp)]);
+    const request = () => ({ audience: AUD, requiredClaims: ["jti"], refuseSecurityEvents: true });
+    expect((await refusal(verifier.verify(await idp.sign({ aud: AUD }, { typ: "secevent+jwt" }), request))).check).toBe("type");
+    expect((await refusal(verifier.verify(await idp.sign({ aud: AUD }, { typ: "application/secevent+jwt" }), request))).check).toBe("type");
+    expect((await refusal(verifier.verify(await idp.sign({ aud: AUD, events: {} }), request))).check).toBe("type");
+    for (const jti of [7, "", "j".repeat(256), { a: 1 }]) expect((await refusal(verifier.verify(await idp.sign({ aud: AUD, jti: jti as string }), request))).check, JSON.stringify(jti)).toBe("claims");
+    expect((await verifier.verify(await idp.sign({ aud: AUD, jti: "j".repeat(255) }), request)).payload.jti).toHaveLength(255);
+  });
+
   it("holds typ, iat age and exp lifetime when asked, and reports keys it cannot fetch as unavailable", async () => {
     const idp = await TestIdp.start();
     const verifier = new TokenVerifier([entry(idp)]);
