@@ -23,7 +23,15 @@ export interface TerminateCall {
   deadline?: number;
   /** The call's audit event, for a provider that can record it with its own write (then `recorded`). */
   audit?: AuditTemplate;
+  /**
+   * End every session of `userId` in one upstream call (sign-out-everywhere's work for a
+   * provider with `endsAllOfUser`); `sessionId` is then ALL_SESSIONS.
+   */
+  allOfUser?: boolean;
 }
+
+/** The session id of sign-out-everywhere's one work item for a provider that ends all of a user's sessions at once. */
+export const ALL_SESSIONS = "*";
 
 export type AuthorizeCall = Pick<TerminateCall, "caller" | "sessionId" | "sessionToken">;
 
@@ -55,6 +63,10 @@ export interface TerminateResult {
   recorded?: boolean;
   /** The session's user, when the provider knows it. */
   userId?: string;
+  /** True when every session of the user was ended (a user-wide call), not the one named. */
+  allOfUser?: boolean;
+  /** How many sessions were open and so ended, when the provider could list them before a user-wide end. */
+  sessionsEnded?: number;
 }
 
 /** The result of an end the upstream confirmed without details of the change: the date is ours, with no sequence or owner. */
@@ -73,6 +85,12 @@ export interface Provider {
   readonly table: MappingTable;
   /** True when the upstream checks session tokens itself, so a token can stand in for session.delete. */
   readonly verifiesTokens: boolean;
+  /**
+   * True when the upstream ends all of a user's sessions in one call: TerminateUser's work for it
+   * is then one `terminate` with `allOfUser` (ALL_SESSIONS), which lists first when it can, to
+   * report how many were open.
+   */
+  readonly endsAllOfUser?: boolean;
   /** Problems with TerminateRequest.options: unknown keys, bad values. */
   checkOptions(options: Record<string, string>): FieldViolation[];
   /**
