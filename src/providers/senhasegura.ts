@@ -8,7 +8,8 @@ import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type 
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { dropFailure, sessionsOf, tokenOf } from "./senhasegura-answer.js";
-import { UpstreamHttp, type UpstreamRequest, type UpstreamResponse } from "./upstream-http.js";
+import { sendWithToken, type ApiRequest } from "./token-api.js";
+import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
 export interface SenhaseguraSettings {
   base_url: string;
@@ -72,14 +73,8 @@ export class SenhaseguraProvider implements Provider {
   }
 
   /** One API request with a bearer token; on a 401 the token is refreshed and the request sent once more. */
-  private async send(req: Omit<UpstreamRequest, "headers">): Promise<{ res: UpstreamResponse; token: string }> {
-    const token = await this.tokens.get(req.signal);
-    const res = await this.http.request({ ...req, headers: { authorization: `Bearer ${token}` } });
-    if (res.status !== 401) return { res, token };
-    this.tokens.reject(token);
-    const fresh = await this.tokens.get(req.signal);
-    // A second 401 is an answer for the mapping table, not a reason to try again.
-    return { res: await this.http.request({ ...req, headers: { authorization: `Bearer ${fresh}` } }), token: fresh };
+  private send(req: ApiRequest): Promise<{ res: UpstreamResponse; token: string }> {
+    return sendWithToken(this.http, this.tokens, req);
   }
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
