@@ -77,7 +77,7 @@ interface Plan {
 
 /** What a run of `type` sends: the session id (the player for LuckyMonaco) of frame i. */
 function keyOf(type: UpstreamType, i: number): string {
-  return { zitadel: `zs-${i}`, rocketchat: `rcs-${i}`, senhasegura: `sss-${i}`, luckymonaco: `player-${i}` }[type];
+  return { zitadel: `zs-${i}`, rocketchat: `rcs-${i}`, senhasegura: `sss-${i}`, luckymonaco: `player-${i}`, okta: `oks-${i}`, auth0: `a0s-${i}` }[type];
 }
 
 function frameOf(type: UpstreamType, i: number): Buffer {

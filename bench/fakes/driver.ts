@@ -83,7 +83,7 @@ export class FakeUpstreams {
 }
 
 /**
- * The `providers:` entries of the service for the four fakes, each named after its type, with
+ * The `providers:` entries of the service for the fakes, each named after its type, with
  * the defaults for timeouts, retries, breaker and max_connections (8). The secrets go to files
  * in `dir`, referenced as `file:PATH`.
  */
@@ -98,6 +98,8 @@ export function fakeProviderConfig(fakes: FakeUpstreams, dir: string, types: rea
     rocketchat: { name: "rocketchat", type: "rocketchat", base_url: fakes.url("rocketchat"), user_id: C.rocketchatUserId, auth_token: secret("rocketchat", C.rocketchatAuthToken) },
     senhasegura: { name: "senhasegura", type: "senhasegura", base_url: fakes.url("senhasegura"), client_id: C.senhaseguraClientId, client_secret: secret("senhasegura", C.senhaseguraClientSecret) },
     luckymonaco: { name: "luckymonaco", type: "luckymonaco", base_url: fakes.url("luckymonaco"), secure_login: C.luckymonacoSecureLogin, token: secret("luckymonaco", C.luckymonacoToken) },
+    okta: { name: "okta", type: "okta", base_url: fakes.url("okta"), token: secret("okta", C.oktaApiToken) },
+    auth0: { name: "auth0", type: "auth0", base_url: fakes.url("auth0"), client_id: C.auth0ClientId, client_secret: secret("auth0", C.auth0ClientSecret) },
   };
   return types.map((t) => entries[t]);
 }

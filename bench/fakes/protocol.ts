@@ -1,5 +1,5 @@
-/** The four upstream provider types the benchmark has fakes of. */
-export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco"] as const;
+/** The upstream provider types the benchmark has fakes of. */
+export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco", "okta", "auth0"] as const;
 export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
 
 /**
@@ -15,6 +15,9 @@ export const FAKE_CREDENTIALS = {
   senhaseguraClientSecret: "bench-ss-secret-0123456789",
   luckymonacoSecureLogin: "bench-partner",
   luckymonacoToken: "bench-lm-token-0123456789",
+  oktaApiToken: "bench-okta-ssws-0123456789",
+  auth0ClientId: "bench-auth0-m2m",
+  auth0ClientSecret: "bench-auth0-secret-0123456789",
 } as const;
 
 /** The resource owner the Zitadel fake puts in DeleteSession's details. */
@@ -22,7 +25,7 @@ export const ZITADEL_FAKE_OWNER = "bench-zitadel-org";
 
 /** The session a fake lists for a user (one each), for TerminateUser. */
 export function listedSessionOf(type: UpstreamType, userId: string): string {
-  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "" }[type];
+  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "", okta: "", auth0: "a0-of-" }[type];
   return prefix + userId;
 }
 

@@ -9,7 +9,7 @@ import { envelope, unenvelope } from "../load/frames.js";
 import { FAKE_CREDENTIALS as C, listedSessionOf, ZITADEL_FAKE_OWNER, type FakeStats, type FromFakes, type ToFakes, type UpstreamType } from "./protocol.js";
 
 /**
- * Lean fakes of the four upstreams, in one child process of their own: they answer at once or
+ * Lean fakes of the upstreams, in one child process of their own: they answer at once or
  * after the injected latency, check the service's credentials, remember what was ended (so a
  * second end of the same thing is counted as a duplicate and refused as the upstream would),
  * count the connections they accepted, and time each end request themselves. Unlike the test
@@ -128,6 +128,8 @@ const records: { [T in UpstreamType]: Ledger } = {
   rocketchat: new Ledger(),
   senhasegura: new Ledger(),
   luckymonaco: new Ledger(),
+  okta: new Ledger(),
+  auth0: new Ledger(),
 };
 
 /** Rocket.Chat: POST /api/v1/sessions/logout and GET /api/v1/sessions/list.all (one session per user). */
@@ -223,6 +225,68 @@ function luckymonaco(r: Request): Answer {
   return json(200, { error: 0, description: "Success" }, body.userId);
 }
 
+/** Okta: DELETE /api/v1/sessions/{id} and DELETE /api/v1/users/{id}/sessions (204), with the SSWS API token. */
+function okta(r: Request): Answer {
+  const rec = records.okta;
+  const path = r.url.pathname;
+  const one = /^\/api\/v1\/sessions\/([^/]+)$/.exec(path);
+  const all = /^\/api\/v1\/users\/([^/]+)\/sessions$/.exec(path);
+  const route = r.method === "DELETE" && one ? "DELETE /api/v1/sessions/{id}" : r.method === "DELETE" && all ? "DELETE /api/v1/users/{id}/sessions" : `${r.method} ${path}`;
+  rec.request(route);
+  if (r.headers.authorization !== `SSWS ${C.oktaApiToken}`) {
+    rec.refuse(`${route}: wrong SSWS token`);
+    return json(401, { errorCode: "E0000011", errorSummary: "Invalid token provided", errorCauses: [] });
+  }
+  const match = one ?? all;
+  if (r.method === "DELETE" && match) {
+    const key = (all ? "user:" : "") + decodeURIComponent(match[1]!);
+    if (!rec.end(key)) return json(404, { errorCode: "E0000007", errorSummary: `Not found: Resource not found: ${key}`, errorCauses: [] }, key);
+    return { status: 204, text: "", endKey: key };
+  }
+  rec.refuse(`unknown route ${route}`);
+  return json(404, { errorCode: "E0000007", errorSummary: "Not found", errorCauses: [] });
+}
+
+const auth0Tokens = new Set<string>();
+
+/** Auth0: POST /oauth/token, DELETE /api/v2/sessions/{id} (202), and a user's sessions (one listed per user). */
+function auth0(r: Request): Answer {
+  const rec = records.auth0;
+  const path = r.url.pathname;
+  if (r.method === "POST" && path === "/oauth/token") {
+    rec.request("POST /oauth/token");
+    const f = new URLSearchParams(r.text);
+    if (f.get("grant_type") !== "client_credentials" || f.get("client_id") !== C.auth0ClientId || f.get("client_secret") !== C.auth0ClientSecret) {
+      rec.refuse("token request with wrong client credentials");
+      return json(401, { error: "access_denied", error_description: "Unauthorized" });
+    }
+    const token = `a0-at-${randomUUID()}`;
+    auth0Tokens.add(token);
+    return json(200, { access_token: token, expires_in: 86400, token_type: "Bearer" });
+  }
+  const one = /^\/api\/v2\/sessions\/([^/]+)$/.exec(path);
+  const user = /^\/api\/v2\/users\/([^/]+)\/sessions$/.exec(path);
+  const route = one ? `${r.method} /api/v2/sessions/{id}` : user ? `${r.method} /api/v2/users/{id}/sessions` : `${r.method} ${path}`;
+  rec.request(route);
+  const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
+  if (!auth || !auth0Tokens.has(auth[1]!)) {
+    rec.refuse(`${route}: no valid bearer token`);
+    return json(401, { statusCode: 401, error: "Unauthorized", message: "Invalid token", errorCode: "invalid_token" });
+  }
+  if (r.method === "DELETE" && (one ?? user)) {
+    const key = (user ? "user:" : "") + decodeURIComponent((one ?? user)![1]!);
+    if (!rec.end(key)) return json(404, { statusCode: 404, error: "Not Found", message: "The session does not exist." }, key);
+    return { status: 202, text: "", endKey: key };
+  }
+  if (r.method === "GET" && user) {
+    const id = decodeURIComponent(user[1]!);
+    const sessions = rec.ended.has(`user:${id}`) ? [] : [{ id: listedSessionOf("auth0", id), user_id: id }];
+    return json(200, { sessions });
+  }
+  rec.refuse(`unknown route ${route}`);
+  return json(404, { statusCode: 404, error: "Not Found", message: "Not Found" });
+}
+
 /** Zitadel: zitadel.session.v2.SessionService DeleteSession and ListSessions over gRPC (HTTP/2 cleartext), on node:http2 directly. */
 async function zitadel(): Promise<number> {
   const rec = records.zitadel;
@@ -292,6 +356,8 @@ async function main(): Promise<void> {
     rocketchat: await http1Fake(records.rocketchat, rocketchat),
     senhasegura: await http1Fake(records.senhasegura, senhasegura),
     luckymonaco: await http1Fake(records.luckymonaco, luckymonaco),
+    okta: await http1Fake(records.okta, okta),
+    auth0: await http1Fake(records.auth0, auth0),
   };
   process.on("message", (m: ToFakes) => {
     if (m.cmd === "latency") {
@@ -301,7 +367,7 @@ async function main(): Promise<void> {
       for (const user of m.users) ssRemote.push({ id: String(ssRemote.length + 1), user, session_id: listedSessionOf("senhasegura", user), end: null });
       send({ type: "ok" });
     } else if (m.cmd === "take") {
-      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take() } });
+      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take(), okta: records.okta.take(), auth0: records.auth0.take() } });
     } else if (m.cmd === "exit") process.exit(0);
   });
   process.on("disconnect", () => process.exit(0));
