@@ -1,23 +1,17 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
-import { parseConfig } from "../../src/config/load.js";
-import type { Provider } from "../../src/providers/provider.js";
-import { buildProviders } from "../../src/providers/registry.js";
 import { auth0Table } from "../../src/status/auth0.js";
-import { SqliteStores } from "../../src/store/sqlite.js";
 import { auth0Error, FakeAuth0 } from "../fakes/auth0.js";
 import type { FakeAnswer } from "../fakes/http-fake.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { keepErrorTexts } from "../helpers/errors.js";
 import { directCall, retryDelayMs, RowsHit, thrown } from "../helpers/provider-rows.js";
+import { DirectProviders, describeTokenFlow } from "../helpers/token-flow.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
-import { sleep, until } from "../helpers/wait.js";
+import { until } from "../helpers/wait.js";
 
 const CLIENT_ID = "m2m-session-control";
 const SECRET = `a0-secret-${randomBytes(12).toString("hex")}`;
@@ -25,8 +19,8 @@ const SECRET = `a0-secret-${randomBytes(12).toString("hex")}`;
 let fake: FakeAuth0;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-let store: SqliteStores;
-let direct: Map<string, Provider>;
+/** The same providers as the service's, built directly, for user-wide ends and listing. */
+let direct: DirectProviders;
 const { failure, texts: errorTexts } = keepErrorTexts();
 const rows = new RowsHit(auth0Table);
 
@@ -44,14 +38,11 @@ beforeAll(async () => {
   ];
   svc = await startTestService({}, { providers, default_provider: "auth0" });
   client = grpcClient(svc);
-  store = SqliteStores.open(mkdtempSync(join(tmpdir(), "auth0-direct-")));
-  const built = buildProviders(parseConfig({ providers: providers.map((p) => ({ ...p, name: `${p.name}-direct` })) }).providers, store.sessions, () => {});
-  direct = new Map(built.map((p) => [p.name.replace(/-direct$/, ""), p]));
+  direct = DirectProviders.open(providers);
 });
 afterAll(async () => {
   await svc.stop();
-  await Promise.all([...direct.values()].map((p) => p.close?.()));
-  await store.close();
+  await direct.close();
   await fake.close();
 });
 beforeEach(() => fake.reset());
@@ -227,41 +218,10 @@ describe("auth0: ids never change the upstream path", () => {
   });
 });
 
-describe("auth0: the access token", () => {
-  async function ends(provider: string, n: number): Promise<void> {
-    const ids = Array.from({ length: n }, () => sid());
-    for (const id of ids) fake.addSession("auth0|u1", id);
-    await Promise.all(ids.map((id) => terminate(id, provider)));
-  }
-  const bearers = () => fake.apiRequests.map((r) => r.headers.authorization);
-
-  it("is cached across calls, and fetched once for calls at the same time", async () => {
-    fake.delayTokens(200);
-    await ends("t-cache", 5);
-    await ends("t-cache", 1);
-    expect(fake.tokenRequests).toHaveLength(1);
-    expect(new Set(bearers()).size).toBe(1);
-  });
-
-  it("is refreshed once after a 401 and the request sent again", async () => {
-    await ends("t-401", 1);
-    fake.revokeTokens();
-    await ends("t-401", 1);
-    expect(fake.tokenRequests).toHaveLength(2);
-    const seen = bearers();
-    expect([seen[1] === seen[0], seen[2]]).toEqual([true, `Bearer ${fake.issued.at(-1)}`]);
-  });
-
-  it("is refreshed shortly before it expires", async () => {
-    fake.expiresIn = 2;
-    await ends("t-expiry", 1);
-    await ends("t-expiry", 1);
-    expect(fake.tokenRequests).toHaveLength(1);
-    // Into the last tenth of the 2 s lifetime, where the adapter refreshes: that time is the subject.
-    await sleep(Math.max(0, fake.tokenRequests[0]!.receivedAt + 1850 - Date.now()));
-    await ends("t-expiry", 1);
-    expect(fake.tokenRequests).toHaveLength(2);
-  });
+describeTokenFlow("auth0", () => fake, async (provider, n) => {
+  const ids = Array.from({ length: n }, () => sid());
+  for (const id of ids) fake.addSession("auth0|u1", id);
+  await Promise.all(ids.map((id) => terminate(id, provider)));
 });
 
 describe("auth0: secrets", () => {

@@ -8,16 +8,15 @@ import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { parseConfig } from "../../src/config/load.js";
 import { ALL_SESSIONS, type Provider } from "../../src/providers/provider.js";
-import { buildProviders } from "../../src/providers/registry.js";
 import { oktaTable } from "../../src/status/okta.js";
-import { SqliteStores } from "../../src/store/sqlite.js";
 import type { FakeAnswer } from "../fakes/http-fake.js";
 import { FakeOkta, oktaError } from "../fakes/okta.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { keepErrorTexts } from "../helpers/errors.js";
 import { directCall, retryDelayMs, RowsHit, thrown } from "../helpers/provider-rows.js";
+import { DirectProviders, describeTokenFlow } from "../helpers/token-flow.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
-import { sleep, until } from "../helpers/wait.js";
+import { until } from "../helpers/wait.js";
 
 const API_TOKEN = `00okta-${randomBytes(12).toString("hex")}`;
 const CLIENT_ID = "0oa-session-control";
@@ -29,9 +28,8 @@ const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
 let fake: FakeOkta;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-let store: SqliteStores;
 /** The same providers as the service's, built directly, for user-wide ends and listing. */
-let direct: Map<string, Provider>;
+let direct: DirectProviders;
 const { failure, texts: errorTexts } = keepErrorTexts();
 const rows = new RowsHit(oktaTable);
 
@@ -61,14 +59,11 @@ beforeAll(async () => {
   ];
   svc = await startTestService({}, { providers, default_provider: "okta" });
   client = grpcClient(svc);
-  store = SqliteStores.open(mkdtempSync(join(tmpdir(), "okta-direct-")));
-  const built = buildProviders(parseConfig({ providers: providers.map((p) => ({ ...p, name: `${p.name}-direct` })) }).providers, store.sessions, () => {});
-  direct = new Map(built.map((p) => [p.name.replace(/-direct$/, ""), p]));
+  direct = DirectProviders.open(providers);
 });
 afterAll(async () => {
   await svc.stop();
-  await Promise.all([...direct.values()].map((p) => p.close?.()));
-  await store.close();
+  await direct.close();
   await fake.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -302,45 +297,10 @@ describe("okta: ids never change the upstream path", () => {
   });
 });
 
-describe("okta: the service app's access token", () => {
-  async function ends(provider: string, n: number): Promise<void> {
-    const ids = Array.from({ length: n }, () => sid());
-    for (const id of ids) fake.addSession("00u1", id);
-    await Promise.all(ids.map((id) => terminate(id, provider)));
-  }
-  const bearers = () => fake.apiRequests.map((r) => r.headers.authorization);
-
-  it("is cached across calls, and fetched once for calls at the same time", async () => {
-    fake.delayTokens(200);
-    await ends("t-cache", 5);
-    await ends("t-cache", 1);
-    expect(fake.tokenRequests).toHaveLength(1);
-    expect(new Set(bearers())).toEqual(new Set([`Bearer ${fake.issued.at(-1)}`]));
-  });
-
-  it("is refreshed once after a 401, with a new assertion, and the request sent again", async () => {
-    await ends("t-401", 1);
-    fake.revokeTokens();
-    await ends("t-401", 1);
-    expect(fake.tokenRequests).toHaveLength(2);
-    const seen = bearers();
-    expect(seen).toHaveLength(3);
-    expect(seen[1]).toBe(seen[0]);
-    expect(seen[2]).toBe(`Bearer ${fake.issued.at(-1)}`);
-    expect(new Set(fake.assertions.map((a) => a.payload["jti"])).size).toBe(2);
-  });
-
-  it("is refreshed shortly before it expires", async () => {
-    fake.expiresIn = 2;
-    await ends("t-expiry", 1);
-    await ends("t-expiry", 1);
-    expect(fake.tokenRequests).toHaveLength(1);
-    // Into the last tenth of the 2 s lifetime, where the adapter refreshes: that time is the subject.
-    await sleep(Math.max(0, fake.tokenRequests[0]!.receivedAt + 1850 - Date.now()));
-    await ends("t-expiry", 1);
-    expect(fake.tokenRequests).toHaveLength(2);
-    expect(fake.tokenRequests[1]!.receivedAt - fake.tokenRequests[0]!.receivedAt).toBeLessThan(2000);
-  });
+describeTokenFlow("okta", () => fake, async (provider, n) => {
+  const ids = Array.from({ length: n }, () => sid());
+  for (const id of ids) fake.addSession("00u1", id);
+  await Promise.all(ids.map((id) => terminate(id, provider)));
 });
 
 describe("okta: configuration", () => {
