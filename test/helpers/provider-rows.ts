@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { ConnectError } from "@connectrpc/connect";
+import { ConnectError, type Code } from "@connectrpc/connect";
 import { expect } from "vitest";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ALL_SESSIONS, type TerminateCall } from "../../src/providers/provider.js";
 import { classify, ProviderFailure } from "../../src/status/provider-failure.js";
 import type { MappingRow, MappingTable } from "../../src/status/table.js";
+import type { FakeAnswer } from "../fakes/http-fake.js";
 import { expectMapped, type MappedFailure } from "./errors.js";
 
 /** The upstream answer, read back from ErrorInfo metadata. */
@@ -72,4 +73,25 @@ export async function thrown(p: Promise<unknown>): Promise<unknown> {
     },
     (e: unknown) => e,
   );
+}
+
+/** One row's case, driven through the service's Terminate. */
+export interface RowCase {
+  name: string;
+  /** The configured provider; default the file's main one. */
+  provider?: string;
+  sessionId?: string;
+  /** Programs the fake's answers before the call. */
+  program?: () => void;
+  code: Code;
+  reason: string;
+  metadata: Record<string, string>;
+  retryable?: boolean;
+  /** API requests the fake must have seen (token requests aside); default 1. */
+  api?: number;
+}
+
+/** A JSON answer of a fake, with headers. */
+export function jsonAnswer(status: number, body: unknown, headers?: Record<string, string>): FakeAnswer {
+  return { status, body, ...(headers && { headers }) };
 }

@@ -5,10 +5,9 @@ import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { auth0Table } from "../../src/status/auth0.js";
 import { auth0Error, FakeAuth0 } from "../fakes/auth0.js";
-import type { FakeAnswer } from "../fakes/http-fake.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { keepErrorTexts } from "../helpers/errors.js";
-import { directCall, retryDelayMs, RowsHit, thrown } from "../helpers/provider-rows.js";
+import { directCall, jsonAnswer, retryDelayMs, RowsHit, thrown, type RowCase } from "../helpers/provider-rows.js";
 import { DirectProviders, describeTokenFlow } from "../helpers/token-flow.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 import { until } from "../helpers/wait.js";
@@ -113,19 +112,7 @@ describe("auth0: a user's sessions", () => {
   });
 });
 
-interface RowCase {
-  name: string;
-  provider?: string;
-  sessionId?: string;
-  program?: () => void;
-  code: Code;
-  reason: string;
-  metadata: Record<string, string>;
-  retryable?: boolean;
-  api?: number;
-}
-
-const json = (status: number, body: unknown, headers?: Record<string, string>): FakeAnswer => ({ status, body, ...(headers && { headers }) });
+const json = jsonAnswer;
 const err = (status: number, error: string, message: string, errorCode?: string) => json(status, auth0Error(status, error, message, errorCode));
 
 const ROW_CASES: RowCase[] = [

@@ -13,7 +13,7 @@ import type { FakeAnswer } from "../fakes/http-fake.js";
 import { FakeOkta, oktaError } from "../fakes/okta.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { keepErrorTexts } from "../helpers/errors.js";
-import { directCall, retryDelayMs, RowsHit, thrown } from "../helpers/provider-rows.js";
+import { directCall, jsonAnswer, retryDelayMs, RowsHit, thrown, type RowCase } from "../helpers/provider-rows.js";
 import { DirectProviders, describeTokenFlow } from "../helpers/token-flow.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 import { until } from "../helpers/wait.js";
@@ -154,20 +154,7 @@ describe("okta: a user's sessions, all in one call", () => {
   });
 });
 
-interface RowCase {
-  name: string;
-  provider?: string;
-  sessionId?: string;
-  program?: () => void;
-  code: Code;
-  reason: string;
-  metadata: Record<string, string>;
-  retryable?: boolean;
-  /** API requests the fake must have seen; default 1. */
-  api?: number;
-}
-
-const json = (status: number, body: unknown, headers?: Record<string, string>): FakeAnswer => ({ status, body, ...(headers && { headers }) });
+const json = jsonAnswer;
 const notFoundSession = (id: string) => `Not found: Resource not found: ${id} (Session)`;
 const FIXED_ID = "102fixedSessionId";
 
