@@ -22,6 +22,19 @@ function answerOf(metadata: Record<string, unknown>) {
   };
 }
 
+/** One case of a provider's table driven through the service's Terminate. */
+export interface RowCase extends MappedFailure {
+  name: string;
+  /** The configured provider to call; default the file's main one. */
+  provider?: string;
+  sessionId?: string;
+  /** Programs the fake's answers before the call. */
+  program?: () => void;
+  metadata: Record<string, string>;
+  /** Requests the fake must have seen; default 1. */
+  sent?: number;
+}
+
 /** Notes which rows of a provider's table the cases drove, for "a case for each row". */
 export class RowTracker {
   private readonly hit = new Set<MappingRow>();

@@ -7,8 +7,8 @@ import type { Provider } from "../../src/providers/provider.js";
 import { keycloakTable } from "../../src/status/keycloak.js";
 import { FakeKeycloak } from "../fakes/keycloak.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
-import { keepErrorTexts, type MappedFailure } from "../helpers/errors.js";
-import { allOfUserCall, buildOne, rejection, RowTracker } from "../helpers/provider-rows.js";
+import { keepErrorTexts } from "../helpers/errors.js";
+import { allOfUserCall, buildOne, rejection, RowTracker, type RowCase } from "../helpers/provider-rows.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 import { sleep, until } from "../helpers/wait.js";
 
@@ -132,20 +132,10 @@ describe("keycloak: all of a user's sessions", () => {
   });
 });
 
-interface RowCase extends MappedFailure {
-  name: string;
-  provider?: string;
-  sessionId?: string;
-  program?: () => void;
-  metadata: Record<string, string>;
-  /** API requests the fake must have seen; default 1. */
-  api?: number;
-}
-
 const SESSION_ROWS: RowCase[] = [
-  { name: "a session id with '/': nothing is sent", sessionId: "../x", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: 'session_id must not contain "/" or "\\"' }, api: 0 },
+  { name: "a session id with '/': nothing is sent", sessionId: "../x", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: 'session_id must not contain "/" or "\\"' }, sent: 0 },
   { name: 'HTTP 404 "Sesssion not found"', code: Code.NotFound, reason: "SESSION_NOT_FOUND", metadata: { upstream_status: "404", upstream_message: "Sesssion not found" } },
-  { name: 'token endpoint 404 "Realm does not exist"', provider: "kc-no-realm", code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "404", upstream_message: "Realm does not exist" }, api: 1 },
+  { name: 'token endpoint 404 "Realm does not exist"', provider: "kc-no-realm", code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "404", upstream_message: "Realm does not exist" }, sent: 1 },
   {
     name: "token endpoint unauthorized_client: service accounts are off",
     provider: "kc-token-rows",
@@ -153,9 +143,9 @@ const SESSION_ROWS: RowCase[] = [
     code: Code.FailedPrecondition,
     reason: "PROVIDER_MISCONFIGURED",
     metadata: { upstream_status: "401", upstream_code: "unauthorized_client", upstream_message: "Client not enabled to retrieve service account" },
-    api: 0,
+    sent: 0,
   },
-  { name: "token endpoint 401 invalid_client (wrong client_secret)", provider: "kc-wrong-secret", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_client", upstream_message: "Invalid client or Invalid client credentials" }, api: 0 },
+  { name: "token endpoint 401 invalid_client (wrong client_secret)", provider: "kc-wrong-secret", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_client", upstream_message: "Invalid client or Invalid client credentials" }, sent: 0 },
   {
     name: "token endpoint 401 unauthorized_client (newer releases)",
     provider: "kc-token-rows",
@@ -163,7 +153,7 @@ const SESSION_ROWS: RowCase[] = [
     code: Code.FailedPrecondition,
     reason: "PROVIDER_CREDENTIALS_REJECTED",
     metadata: { upstream_status: "401", upstream_code: "unauthorized_client", upstream_message: "Invalid client or Invalid client credentials" },
-    api: 0,
+    sent: 0,
   },
   {
     name: "API 401 again after one token refresh",
@@ -171,7 +161,7 @@ const SESSION_ROWS: RowCase[] = [
     code: Code.FailedPrecondition,
     reason: "PROVIDER_CREDENTIALS_REJECTED",
     metadata: { upstream_status: "401", upstream_message: "HTTP 401 Unauthorized" },
-    api: 2,
+    sent: 2,
   },
   { name: "HTTP 403 (no manage-users)", program: () => fake.answerApiOnce({ status: 403, body: { error: "HTTP 403 Forbidden" } }), code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "403", upstream_message: "HTTP 403 Forbidden" } },
   { name: "HTTP 404 as an HTML page (base_url is not Keycloak's)", program: () => fake.answerApiOnce({ status: 404, raw: "<html>Not Found</html>" }), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "404", upstream_message: "HTTP 404" } },
@@ -185,8 +175,8 @@ describe("keycloak: every row of the mapping table", () => {
     c.program?.();
     const provider = c.provider ?? "kc";
     rows.expectCall(await failure(terminate(c.sessionId ?? randomUUID(), provider)), provider, c);
-    expect(fake.apiRequests).toHaveLength(c.api ?? 1);
-    if (c.api === 2) expect(fake.apiRequests[0]!.headers.authorization).not.toBe(fake.apiRequests[1]!.headers.authorization);
+    expect(fake.apiRequests).toHaveLength(c.sent ?? 1);
+    if (c.sent === 2) expect(fake.apiRequests[0]!.headers.authorization).not.toBe(fake.apiRequests[1]!.headers.authorization);
   });
 
   it.each([

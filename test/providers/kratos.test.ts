@@ -7,8 +7,8 @@ import type { Provider } from "../../src/providers/provider.js";
 import { kratosTable } from "../../src/status/kratos.js";
 import { FakeKratos, herodot } from "../fakes/kratos.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
-import { keepErrorTexts, type MappedFailure } from "../helpers/errors.js";
-import { allOfUserCall, buildOne, rejection, RowTracker } from "../helpers/provider-rows.js";
+import { keepErrorTexts } from "../helpers/errors.js";
+import { allOfUserCall, buildOne, rejection, RowTracker, type RowCase } from "../helpers/provider-rows.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
 import { until } from "../helpers/wait.js";
 
@@ -112,15 +112,6 @@ describe("kratos: all of a user's sessions", () => {
     expect(fake.requests.map((r) => r.query.get("page"))).toEqual([null, "1", "2"]);
   });
 });
-
-interface RowCase extends MappedFailure {
-  name: string;
-  provider?: string;
-  sessionId?: string;
-  program?: () => void;
-  metadata: Record<string, string>;
-  sent?: number;
-}
 
 const SESSION_ROWS: RowCase[] = [
   { name: "a session id that is not a UUID: nothing is sent", sessionId: "../x", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: "session_id must be a UUID, as Kratos' ids are" }, sent: 0 },
