@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { TerminateResponseSchema } from "../gen/sessioncontrol/v1/session_control_pb.js";
 import { fakeDelta, fakeProviderConfig, FakeUpstreams } from "./fakes/driver.js";
-import { ZITADEL_FAKE_OWNER, type FakeStats, type UpstreamType } from "./fakes/protocol.js";
+import { benchUuid, ZITADEL_FAKE_OWNER, type FakeStats, type UpstreamType } from "./fakes/protocol.js";
 import { writeFrameFile } from "./load/frames.js";
 import { UnaryClient } from "./load/once.js";
 import { PATHS, terminateFrame } from "./load/requests.js";
@@ -77,7 +77,8 @@ interface Plan {
 
 /** What a run of `type` sends: the session id (the player for LuckyMonaco) of frame i. */
 function keyOf(type: UpstreamType, i: number): string {
-  return { zitadel: `zs-${i}`, rocketchat: `rcs-${i}`, senhasegura: `sss-${i}`, luckymonaco: `player-${i}` }[type];
+  if (type === "kratos") return benchUuid(`kratos session ${i}`);
+  return { zitadel: `zs-${i}`, rocketchat: `rcs-${i}`, senhasegura: `sss-${i}`, luckymonaco: `player-${i}`, keycloak: `kcs-${i}` }[type];
 }
 
 function frameOf(type: UpstreamType, i: number): Buffer {

@@ -83,7 +83,7 @@ export class FakeUpstreams {
 }
 
 /**
- * The `providers:` entries of the service for the four fakes, each named after its type, with
+ * The `providers:` entries of the service for the fakes, each named after its type, with
  * the defaults for timeouts, retries, breaker and max_connections (8). The secrets go to files
  * in `dir`, referenced as `file:PATH`.
  */
@@ -98,6 +98,8 @@ export function fakeProviderConfig(fakes: FakeUpstreams, dir: string, types: rea
     rocketchat: { name: "rocketchat", type: "rocketchat", base_url: fakes.url("rocketchat"), user_id: C.rocketchatUserId, auth_token: secret("rocketchat", C.rocketchatAuthToken) },
     senhasegura: { name: "senhasegura", type: "senhasegura", base_url: fakes.url("senhasegura"), client_id: C.senhaseguraClientId, client_secret: secret("senhasegura", C.senhaseguraClientSecret) },
     luckymonaco: { name: "luckymonaco", type: "luckymonaco", base_url: fakes.url("luckymonaco"), secure_login: C.luckymonacoSecureLogin, token: secret("luckymonaco", C.luckymonacoToken) },
+    keycloak: { name: "keycloak", type: "keycloak", base_url: fakes.url("keycloak"), realm: C.keycloakRealm, client_id: C.keycloakClientId, client_secret: secret("keycloak", C.keycloakClientSecret) },
+    kratos: { name: "kratos", type: "kratos", admin_url: fakes.url("kratos") },
   };
   return types.map((t) => entries[t]);
 }

@@ -1,5 +1,7 @@
-/** The four upstream provider types the benchmark has fakes of. */
-export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco"] as const;
+import { createHash } from "node:crypto";
+
+/** The upstream provider types the benchmark has fakes of. */
+export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco", "keycloak", "kratos"] as const;
 export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
 
 /**
@@ -15,6 +17,9 @@ export const FAKE_CREDENTIALS = {
   senhaseguraClientSecret: "bench-ss-secret-0123456789",
   luckymonacoSecureLogin: "bench-partner",
   luckymonacoToken: "bench-lm-token-0123456789",
+  keycloakRealm: "bench",
+  keycloakClientId: "bench-session-control",
+  keycloakClientSecret: "bench-kc-secret-0123456789",
 } as const;
 
 /** The resource owner the Zitadel fake puts in DeleteSession's details. */
@@ -22,8 +27,20 @@ export const ZITADEL_FAKE_OWNER = "bench-zitadel-org";
 
 /** The session a fake lists for a user (one each), for TerminateUser. */
 export function listedSessionOf(type: UpstreamType, userId: string): string {
-  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "" }[type];
+  if (type === "kratos") return benchUuid(`session of ${userId}`);
+  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "", keycloak: "kc-of-" }[type];
   return prefix + userId;
+}
+
+/** A UUID made from `text` (Kratos takes only UUIDs): the same text, the same UUID. */
+export function benchUuid(text: string): string {
+  const h = createHash("sha256").update(text).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The user's id in each upstream where it is not the bench's own user id (TerminateUser's provider_user_ids). */
+export function providerUserIdsOf(userId: string): Record<string, string> {
+  return { kratos: benchUuid(userId) };
 }
 
 /** What one fake saw. Counters run from the fake's start; `times` since the last `take`. */

@@ -9,7 +9,7 @@ import { envelope, unenvelope } from "../load/frames.js";
 import { FAKE_CREDENTIALS as C, listedSessionOf, ZITADEL_FAKE_OWNER, type FakeStats, type FromFakes, type ToFakes, type UpstreamType } from "./protocol.js";
 
 /**
- * Lean fakes of the four upstreams, in one child process of their own: they answer at once or
+ * Lean fakes of the upstreams, in one child process of their own: they answer at once or
  * after the injected latency, check the service's credentials, remember what was ended (so a
  * second end of the same thing is counted as a duplicate and refused as the upstream would),
  * count the connections they accepted, and time each end request themselves. Unlike the test
@@ -128,6 +128,8 @@ const records: { [T in UpstreamType]: Ledger } = {
   rocketchat: new Ledger(),
   senhasegura: new Ledger(),
   luckymonaco: new Ledger(),
+  keycloak: new Ledger(),
+  kratos: new Ledger(),
 };
 
 /** Rocket.Chat: POST /api/v1/sessions/logout and GET /api/v1/sessions/list.all (one session per user). */
@@ -223,6 +225,71 @@ function luckymonaco(r: Request): Answer {
   return json(200, { error: 0, description: "Success" }, body.userId);
 }
 
+const kcTokens = new Set<string>();
+const KC_ADMIN = `/admin/realms/${C.keycloakRealm}`;
+const KC_TOKEN = `/realms/${C.keycloakRealm}/protocol/openid-connect/token`;
+
+/** Keycloak: the realm's token endpoint, DELETE .../sessions/{id}, GET .../users/{id}/sessions, POST .../users/{id}/logout. */
+function keycloak(r: Request): Answer {
+  const rec = records.keycloak;
+  const path = r.url.pathname;
+  if (r.method === "POST" && path === KC_TOKEN) {
+    rec.request(`POST ${KC_TOKEN}`);
+    const f = new URLSearchParams(r.text);
+    if (f.get("grant_type") !== "client_credentials" || f.get("client_id") !== C.keycloakClientId || f.get("client_secret") !== C.keycloakClientSecret) {
+      rec.refuse("token request with wrong client credentials");
+      return json(401, { error: "invalid_client", error_description: "Invalid client or Invalid client credentials" });
+    }
+    const token = `kc-at-${randomUUID()}`;
+    kcTokens.add(token);
+    return json(200, { access_token: token, expires_in: 300, token_type: "Bearer" });
+  }
+  const segs = path.startsWith(`${KC_ADMIN}/`) ? path.slice(KC_ADMIN.length + 1).split("/").map(decodeURIComponent) : [];
+  const route = segs[0] === "sessions" ? `${r.method} ${KC_ADMIN}/sessions/{id}` : segs[0] === "users" ? `${r.method} ${KC_ADMIN}/users/{id}/${segs[2] ?? ""}` : `${r.method} ${path}`;
+  rec.request(route);
+  const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
+  if (!auth || !kcTokens.has(auth[1]!)) {
+    rec.refuse(`${route}: no valid bearer token`);
+    return json(401, { error: "HTTP 401 Unauthorized" });
+  }
+  if (r.method === "DELETE" && segs.length === 2 && segs[0] === "sessions") {
+    const id = segs[1]!;
+    return rec.end(id) ? { status: 204, text: "", endKey: id } : json(404, { error: "Sesssion not found" }, id);
+  }
+  if (segs.length === 3 && segs[0] === "users") {
+    const user = segs[1]!;
+    const id = listedSessionOf("keycloak", user);
+    if (r.method === "GET" && segs[2] === "sessions") return json(200, rec.ended.has(id) ? [] : [{ id, userId: user, username: user, ipAddress: "10.0.0.7", start: 0, lastAccess: 0, clients: {} }]);
+    if (r.method === "POST" && segs[2] === "logout") {
+      rec.end(id);
+      return { status: 204, text: "", endKey: id };
+    }
+  }
+  rec.refuse(`unknown route ${route}`);
+  return json(404, { error: "HTTP 404 Not Found" });
+}
+
+/** Ory Kratos' admin API: DELETE /admin/sessions/{id}, GET and DELETE /admin/identities/{id}/sessions. */
+function kratos(r: Request): Answer {
+  const rec = records.kratos;
+  const segs = r.url.pathname.split("/").slice(1).map(decodeURIComponent);
+  const notFound = { error: { code: 404, status: "Not Found", message: "Unable to locate the resource" } };
+  if (r.method === "DELETE" && segs.length === 3 && segs[0] === "admin" && segs[1] === "sessions") {
+    rec.request("DELETE /admin/sessions/{id}");
+    const id = segs[2]!;
+    return rec.end(id) ? { status: 204, text: "", endKey: id } : json(404, notFound, id);
+  }
+  if (segs.length === 4 && segs[0] === "admin" && segs[1] === "identities" && segs[3] === "sessions") {
+    rec.request(`${r.method} /admin/identities/{id}/sessions`);
+    const identity = segs[2]!;
+    const id = listedSessionOf("kratos", identity);
+    if (r.method === "GET") return json(200, rec.ended.has(id) ? [] : [{ id, active: true, identity: { id: identity } }]);
+    if (r.method === "DELETE") return rec.end(id) ? { status: 204, text: "", endKey: id } : json(404, notFound, id);
+  }
+  rec.refuse(`unknown route ${r.method} ${r.url.pathname}`);
+  return json(404, { error: { code: 404, status: "Not Found", message: "The requested resource could not be found" } });
+}
+
 /** Zitadel: zitadel.session.v2.SessionService DeleteSession and ListSessions over gRPC (HTTP/2 cleartext), on node:http2 directly. */
 async function zitadel(): Promise<number> {
   const rec = records.zitadel;
@@ -292,6 +359,8 @@ async function main(): Promise<void> {
     rocketchat: await http1Fake(records.rocketchat, rocketchat),
     senhasegura: await http1Fake(records.senhasegura, senhasegura),
     luckymonaco: await http1Fake(records.luckymonaco, luckymonaco),
+    keycloak: await http1Fake(records.keycloak, keycloak),
+    kratos: await http1Fake(records.kratos, kratos),
   };
   process.on("message", (m: ToFakes) => {
     if (m.cmd === "latency") {
@@ -301,7 +370,7 @@ async function main(): Promise<void> {
       for (const user of m.users) ssRemote.push({ id: String(ssRemote.length + 1), user, session_id: listedSessionOf("senhasegura", user), end: null });
       send({ type: "ok" });
     } else if (m.cmd === "take") {
-      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take() } });
+      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take(), keycloak: records.keycloak.take(), kratos: records.kratos.take() } });
     } else if (m.cmd === "exit") process.exit(0);
   });
   process.on("disconnect", () => process.exit(0));

@@ -5,7 +5,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { GetOperationResponseSchema, TerminateUserResponseSchema, type Operation } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { layOut, seedSessions } from "../data/seed.js";
 import { fakeDelta, fakeProviderConfig, FakeUpstreams } from "../fakes/driver.js";
-import { UPSTREAM_TYPES, type FakeStats, type UpstreamType } from "../fakes/protocol.js";
+import { providerUserIdsOf, UPSTREAM_TYPES, type FakeStats, type UpstreamType } from "../fakes/protocol.js";
 import { writeFrameFile } from "../load/frames.js";
 import { UnaryClient } from "../load/once.js";
 import { getOperationFrame, PATHS, terminateUserFrame } from "../load/requests.js";
@@ -156,7 +156,7 @@ async function signOut(client: UnaryClient, server: ServerProcess, env: ServiceE
   const before = await server.usage();
   server.resetPeakRss();
   const t0 = process.hrtime.bigint();
-  const answer = await client.call(PATHS.terminateUser, terminateUserFrame(userId, [], "bench: sign out everywhere"), env.headers);
+  const answer = await client.call(PATHS.terminateUser, terminateUserFrame(userId, [], "bench: sign out everywhere", providerUserIdsOf(userId)), env.headers);
   const callMs = Number(process.hrtime.bigint() - t0) / 1e6;
   if (answer.status !== "0") throw new Error(`TerminateUser ${userId}: grpc-status ${answer.status} ${answer.message}`);
   let op = fromBinary(TerminateUserResponseSchema, answer.body).operation;
@@ -220,7 +220,7 @@ function answerProblems(expected: { provider: string; ended: number }[]): (messa
 }
 
 /** Sequential upstream requests of one sign-out, by provider type: listing then ending; LuckyMonaco lists nothing. */
-const ROUND_TRIPS: Record<UpstreamType, number> = { zitadel: 2, rocketchat: 2, senhasegura: 2, luckymonaco: 1 };
+const ROUND_TRIPS: Record<UpstreamType, number> = { zitadel: 2, rocketchat: 2, senhasegura: 2, luckymonaco: 1, keycloak: 2, kratos: 2 };
 
 async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
   const { opts } = ctx;
@@ -229,7 +229,7 @@ async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
   const fanUsers = Array.from({ length: opts.fanOutWarmup + opts.fanOutCalls }, (_, i) => `fo-${i}`);
   const aloneUsers = new Map(UPSTREAM_TYPES.map((t) => [t, Array.from({ length: aloneWarmup + opts.fanOutAloneCalls }, (_, i) => `fo-${t}-${i}`)]));
   const fanFrames = join(ctx.tmp, "fan-out.frames");
-  await writeFrameFile(fanFrames, fanUsers.map((u) => terminateUserFrame(u)));
+  await writeFrameFile(fanFrames, fanUsers.map((u) => terminateUserFrame(u, [], "bench", providerUserIdsOf(u))));
 
   const fakes = await FakeUpstreams.start();
   try {
@@ -278,7 +278,7 @@ async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
       // Each provider alone: its own sign-out time next to its floor.
       for (const floor of floors) {
         const file = join(ctx.tmp, `fan-out-${floor.provider}.frames`);
-        await writeFrameFile(file, aloneUsers.get(floor.provider)!.map((u) => terminateUserFrame(u, [floor.provider])));
+        await writeFrameFile(file, aloneUsers.get(floor.provider)!.map((u) => terminateUserFrame(u, [floor.provider], "bench", providerUserIdsOf(u))));
         const before = await fakes.take();
         const alone = await measure(ctx.gen, server, {
           call: `TerminateUser, ${floor.provider} alone +${latencyMs} ms`,

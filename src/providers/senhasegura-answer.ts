@@ -1,6 +1,7 @@
 import type { UpstreamAnswer } from "../status/answer.js";
 import type { UpstreamSession } from "./provider.js";
-import { isSuccessStatus, malformedAnswer } from "./upstream-answer.js";
+import type { IssuedToken } from "./oauth-token-cache.js";
+import { isSuccessStatus, issuedTokenOf, malformedAnswer } from "./upstream-answer.js";
 import type { UpstreamResponse } from "./upstream-http.js";
 
 /*
@@ -37,14 +38,8 @@ export function sessionsOf(res: UpstreamResponse): UpstreamSession[] | UpstreamA
 }
 
 /** The token endpoint's answer: the token, or the answer for the mapping table. */
-export function tokenOf(res: UpstreamResponse): { value: string; expiresInSeconds?: number } | UpstreamAnswer {
-  const body = object(res.json);
-  const value = body?.["access_token"];
-  if (!isSuccessStatus(res) || typeof value !== "string" || value === "") return failure(res, "{access_token, expires_in, token_type}");
-  // expires_in is optional in OAuth 2.0; some servers send it as a string.
-  const raw = body!["expires_in"];
-  const expires = typeof raw === "number" || typeof raw === "string" ? Number(raw) : NaN;
-  return raw !== "" && Number.isFinite(expires) && expires >= 0 ? { value, expiresInSeconds: expires } : { value };
+export function tokenOf(res: UpstreamResponse): IssuedToken | UpstreamAnswer {
+  return issuedTokenOf(res) ?? failure(res, "{access_token, expires_in, token_type}");
 }
 
 function failure(res: UpstreamResponse, documented: string): UpstreamAnswer {

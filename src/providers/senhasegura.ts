@@ -3,12 +3,14 @@ import { secretRef, type Secret } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { senhaseguraTable } from "../status/senhasegura.js";
+import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { dropFailure, sessionsOf, tokenOf } from "./senhasegura-answer.js";
-import { UpstreamHttp, type UpstreamRequest, type UpstreamResponse } from "./upstream-http.js";
+import { withoutSecrets } from "./upstream-answer.js";
+import { UpstreamHttp } from "./upstream-http.js";
 
 export interface SenhaseguraSettings {
   base_url: string;
@@ -36,7 +38,7 @@ export class SenhaseguraProvider implements Provider {
   readonly verifiesTokens = false;
   readonly checkOptions = allowOptions({});
   private readonly http: UpstreamHttp;
-  private readonly tokens: OAuthTokenCache;
+  private readonly api: BearerHttp;
 
   constructor(
     readonly name: string,
@@ -44,7 +46,7 @@ export class SenhaseguraProvider implements Provider {
     maxConnections: number,
   ) {
     this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
-    this.tokens = new OAuthTokenCache((signal) => this.fetchToken(signal));
+    this.api = new BearerHttp(this.http, new OAuthTokenCache((signal) => this.fetchToken(signal)));
   }
 
   async terminate(call: TerminateCall): Promise<TerminateResult> {
@@ -53,7 +55,7 @@ export class SenhaseguraProvider implements Provider {
     }
     // Encoded although validated: no id may ever change the upstream path.
     const path = `${this.settings.path_prefix}/${encodeURIComponent(call.sessionId)}`;
-    const { res, token } = await this.send({ method: "DELETE", path, signal: call.signal });
+    const { res, token } = await this.api.send({ method: "DELETE", path, signal: call.signal });
     const failure = dropFailure(res);
     if (failure) throw this.failure(failure, token);
     return endedNow();
@@ -61,7 +63,7 @@ export class SenhaseguraProvider implements Provider {
 
   /** Every remote session senhasegura lists (a long, slow answer), filtered by `user` here. */
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    const { res, token } = await this.send({ method: "GET", path: this.settings.sessions_path, signal: call.signal });
+    const { res, token } = await this.api.send({ method: "GET", path: this.settings.sessions_path, signal: call.signal });
     const sessions = sessionsOf(res);
     if (!Array.isArray(sessions)) throw this.failure(sessions, token);
     return sessions.filter((s) => s.userId === call.userId);
@@ -69,17 +71,6 @@ export class SenhaseguraProvider implements Provider {
 
   async close(): Promise<void> {
     await this.http.close();
-  }
-
-  /** One API request with a bearer token; on a 401 the token is refreshed and the request sent once more. */
-  private async send(req: Omit<UpstreamRequest, "headers">): Promise<{ res: UpstreamResponse; token: string }> {
-    const token = await this.tokens.get(req.signal);
-    const res = await this.http.request({ ...req, headers: { authorization: `Bearer ${token}` } });
-    if (res.status !== 401) return { res, token };
-    this.tokens.reject(token);
-    const fresh = await this.tokens.get(req.signal);
-    // A second 401 is an answer for the mapping table, not a reason to try again.
-    return { res: await this.http.request({ ...req, headers: { authorization: `Bearer ${fresh}` } }), token: fresh };
   }
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
@@ -92,9 +83,7 @@ export class SenhaseguraProvider implements Provider {
 
   /** A failure for the mapping layer; the upstream's message may echo what we sent, so our secrets are cut out. */
   private failure(answer: UpstreamAnswer, token?: string): ProviderFailure {
-    const secrets = [this.settings.client_secret.reveal(), token].filter((s): s is string => !!s);
-    const message = secrets.reduce((m, s) => m.split(s).join("[secret]"), answer.message);
-    return new ProviderFailure(this.name, { ...answer, message }, this.table);
+    return new ProviderFailure(this.name, withoutSecrets(answer, [this.settings.client_secret.reveal(), token]), this.table);
   }
 }
 
