@@ -6,6 +6,7 @@ import { senhaseguraTable } from "../status/senhasegura.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
+import { sendWithBearer } from "./bearer-request.js";
 import { defineProviderType } from "./provider-type.js";
 import { dropFailure, sessionsOf, tokenOf } from "./senhasegura-answer.js";
 import { UpstreamHttp, type UpstreamRequest, type UpstreamResponse } from "./upstream-http.js";
@@ -72,14 +73,8 @@ export class SenhaseguraProvider implements Provider {
   }
 
   /** One API request with a bearer token; on a 401 the token is refreshed and the request sent once more. */
-  private async send(req: Omit<UpstreamRequest, "headers">): Promise<{ res: UpstreamResponse; token: string }> {
-    const token = await this.tokens.get(req.signal);
-    const res = await this.http.request({ ...req, headers: { authorization: `Bearer ${token}` } });
-    if (res.status !== 401) return { res, token };
-    this.tokens.reject(token);
-    const fresh = await this.tokens.get(req.signal);
-    // A second 401 is an answer for the mapping table, not a reason to try again.
-    return { res: await this.http.request({ ...req, headers: { authorization: `Bearer ${fresh}` } }), token: fresh };
+  private send(req: Omit<UpstreamRequest, "headers">): Promise<{ res: UpstreamResponse; token: string }> {
+    return sendWithBearer(this.http, this.tokens, req);
   }
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {

@@ -17,6 +17,8 @@ export interface UpstreamResponse {
   /** The parsed JSON body; undefined when the body is empty or not JSON. */
   json: unknown;
   text: string;
+  /** The answer's headers, names in lower case. */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /** Largest upstream answer read; anything longer is cut off as malformed. */
@@ -62,7 +64,7 @@ export class UpstreamHttp {
     try {
       const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers, body, signal: req.signal });
       const text = await readCapped(res.body, MAX_ANSWER_BYTES);
-      return { status: res.statusCode, json: parseJson(text), text };
+      return { status: res.statusCode, json: parseJson(text), text, headers: res.headers };
     } catch (err) {
       throw this.failure(err, req.signal);
     }

@@ -7,4 +7,6 @@ export interface UpstreamAnswer {
   /** The upstream's own error code or id, or `transport.*` for failures of the connection. */
   code?: string;
   message: string;
+  /** The upstream's own word on when to try again (its Retry-After or rate-limit reset header), ms from the answer. */
+  retryAfterMs?: number;
 }

@@ -4,7 +4,7 @@ import { Failure } from "./failure.js";
 import { matches, UNMAPPED, type MappingRow, type MappingTable } from "./table.js";
 import { transportTable } from "./transport.js";
 
-/** RetryInfo's delay for an answer a retry can mend. */
+/** RetryInfo's delay for an answer a retry can mend, when the upstream named none. */
 const RETRY_AFTER_MS = 1000;
 
 /** The row for an answer: the provider's own table first, then the answers common to all upstreams. */
@@ -31,7 +31,7 @@ export class ProviderFailure extends Failure {
     super(codeName(row.code), row.reason, `${provider}: ${answer.message}`, {
       domain: provider,
       retryable: row.retryable === true,
-      ...(row.retryable && { retryAfterMs: RETRY_AFTER_MS }),
+      ...(row.retryable && { retryAfterMs: answer.retryAfterMs ?? RETRY_AFTER_MS }),
       metadata: upstreamMetadata(answer),
     });
     this.name = "ProviderFailure";
