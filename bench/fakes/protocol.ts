@@ -1,5 +1,5 @@
-/** The four upstream provider types the benchmark has fakes of. */
-export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco"] as const;
+/** The upstream provider types the benchmark has fakes of. */
+export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco", "entra", "google"] as const;
 export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
 
 /**
@@ -15,6 +15,11 @@ export const FAKE_CREDENTIALS = {
   senhaseguraClientSecret: "bench-ss-secret-0123456789",
   luckymonacoSecureLogin: "bench-partner",
   luckymonacoToken: "bench-lm-token-0123456789",
+  entraTenantId: "bench-tenant.onmicrosoft.com",
+  entraClientId: "bench-entra-app",
+  entraClientSecret: "bench-entra-secret-0123456789",
+  /** The admin the Google service account acts as; its key is made by the fakes at start (FromFakes ready). */
+  googleSubject: "admin@bench.example",
 } as const;
 
 /** The resource owner the Zitadel fake puts in DeleteSession's details. */
@@ -22,7 +27,7 @@ export const ZITADEL_FAKE_OWNER = "bench-zitadel-org";
 
 /** The session a fake lists for a user (one each), for TerminateUser. */
 export function listedSessionOf(type: UpstreamType, userId: string): string {
-  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "" }[type];
+  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "", entra: "", google: "" }[type];
   return prefix + userId;
 }
 
@@ -55,7 +60,8 @@ export type ToFakes =
   | { cmd: "exit" };
 
 export type FromFakes =
-  | { type: "ready"; ports: Record<UpstreamType, number> }
+  /** `googleKey`: the JSON key of the service account the Google fake trusts (made at its start). */
+  | { type: "ready"; ports: Record<UpstreamType, number>; googleKey: string }
   | { type: "ok" }
   | { type: "taken"; stats: Record<UpstreamType, FakeStats> }
   | { type: "error"; message: string };

@@ -22,41 +22,41 @@ import { sleep, until } from "./wait.js";
 export type UserWideFake = TokenApiFake & { users: Set<string> };
 
 /** One row of the mapping table, driven through the service. */
-export interface RowCase extends MappedFailure {
+export interface RowCase<F extends UserWideFake = UserWideFake> extends MappedFailure {
   name: string;
   /** Settings of this case's own provider (a fresh token cache), over the suite's. */
   settings?: Record<string, unknown>;
   /** The user; default a user the fake knows. */
   userId?: string;
-  program?: (fake: UserWideFake) => void;
+  program?: (fake: F) => void;
   /** Sign-out requests the fake must have seen; default 1. */
   signOuts?: number;
   /** RetryInfo's delay, in seconds, when the answer named one. */
   retryAfterSeconds?: number;
 }
 
-export interface UserWideSuite {
+export interface UserWideSuite<F extends UserWideFake> {
   type: string;
   table: MappingTable;
   /** Starts the fake (once, before every test). */
-  start(): Promise<UserWideFake>;
+  start(): Promise<F>;
   /** A provider entry's own settings for `fake` (besides name and type). */
-  settings(fake: UserWideFake): Record<string, unknown>;
+  settings(fake: F): Record<string, unknown>;
   /** The sign-out path of a user id already percent-encoded. */
   signOutPath(encodedUser: string): string;
   /** Secrets that must never show in a log or an error. */
   secrets(): string[];
   /** A secret of ours that an upstream message might echo, to be cut out (none: only the token is tried). */
   echoSecret?(): string;
-  rows: RowCase[];
+  rows: RowCase<F>[];
   /** Answers the body as well as the status tells apart (HTTP 2xx that are not success, and the like). */
   bodyCases: [string, FakeAnswer, MappedFailure & { metadata: Record<string, unknown> }][];
   /** More tests of the type itself, with the running suite. */
-  more?(ctx: SuiteContext): void;
+  more?(ctx: SuiteContext<F>): void;
 }
 
-export interface SuiteContext {
-  fake(): UserWideFake;
+export interface SuiteContext<F extends UserWideFake> {
+  fake(): F;
   /** Terminate through the service: `provider` defaults to the type's name. */
   terminate(userId: string, provider?: string, sessionId?: string): ReturnType<Client<typeof SessionControl>["terminate"]>;
   failure(p: Promise<unknown>): Promise<ConnectError>;
@@ -70,8 +70,8 @@ const TOKEN_PROVIDERS = ["t-cache", "t-flight", "t-expiry", "t-401", "t-no-expir
  * once after a 401), ids that could change the path refused with nothing sent, user_id required,
  * every terminate user-wide, and no secret in a log or an error.
  */
-export function userWideSuite(s: UserWideSuite): SuiteContext {
-  let fake: UserWideFake;
+export function userWideSuite<F extends UserWideFake>(s: UserWideSuite<F>): SuiteContext<F> {
+  let fake: F;
   let svc: TestService;
   let client: Client<typeof SessionControl>;
   const { failure, texts: errorTexts } = keepErrorTexts();
@@ -106,7 +106,7 @@ export function userWideSuite(s: UserWideSuite): SuiteContext {
 
   const terminate = (userId: string, provider = T, sessionId = ALL_SESSIONS) => client.terminate({ sessionId, userId, provider }, { headers: bearer(svc.keys.admin) });
   const signOuts = () => fake.apiRequests.filter((r) => r.method === "POST");
-  const ctx: SuiteContext = { fake: () => fake, terminate, failure };
+  const ctx: SuiteContext<F> = { fake: () => fake, terminate, failure };
 
   describe(`${T}: every row of the mapping table`, () => {
     const rowsHit = new Set<MappingRow>();

@@ -15,7 +15,7 @@ process.env["ENTRA_WRONG_SECRET"] = `entra-wrong-${randomUUID()}`;
 const PATH = (user: string) => `/v1.0/users/${user}/revokeSignInSessions`;
 const aadMessage = (code: number) => expect.stringMatching(new RegExp(`^AADSTS${code}: `));
 
-const ROWS: RowCase[] = [
+const ROWS: RowCase<FakeEntra>[] = [
   { name: "no user_id: nothing is sent", userId: "", code: Code.InvalidArgument, reason: "USER_ID_REQUIRED", metadata: { upstream_code: "user_id_missing", upstream_message: "user_id is required: Microsoft Entra ID ends all of a user's sessions, not one" }, signOuts: 0 },
   { name: "a user_id that could change the path: nothing is sent", userId: "../x", code: Code.InvalidArgument, reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: "user_id must not contain '/' or '\\'" }, signOuts: 0 },
   {

@@ -16,7 +16,7 @@ const apiError = (status: number, reason: string, message: string, grpc: string,
   f.answerApiOnce({ status, body: googleError(status, reason, message, grpc), ...(headers && { headers }) });
 const tokenError = (status: number, error: string, description: string) => (f: FakeGoogle) => f.answerTokenOnce({ status, body: { error, error_description: description } });
 
-const ROWS: (RowCase & { program?: (f: FakeGoogle) => void })[] = [
+const ROWS: RowCase<FakeGoogle>[] = [
   { name: "no user_id: nothing is sent", userId: "", code: Code.InvalidArgument, reason: "USER_ID_REQUIRED", metadata: { upstream_code: "user_id_missing", upstream_message: "user_id is required: Google Workspace ends all of a user's sessions, not one" }, signOuts: 0 },
   { name: "a user_id that could change the path: nothing is sent", userId: "..", code: Code.InvalidArgument, reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: 'user_id must not be "." or ".."' }, signOuts: 0 },
   {
@@ -172,7 +172,7 @@ const ctx = userWideSuite({
   settings: (fake) => ({ service_account: "env:GOOGLE_KEY", subject: ADMIN, base_url: fake.url }),
   signOutPath: PATH,
   secrets: () => [JSON.parse(ACCOUNT.json()).private_key as string],
-  rows: ROWS as RowCase[],
+  rows: ROWS,
   bodyCases: [
     [
       "HTTP 200 with an error object",
@@ -198,7 +198,7 @@ const ctx = userWideSuite({
   more: () => {
     describe("google: request shapes", () => {
       it("signs an RS256 JWT for the service account as the admin, exchanges it at the key's token_uri, and POSTs signOut with the bearer token and no body", async () => {
-        const fake = ctx.fake() as FakeGoogle;
+        const fake = ctx.fake();
         fake.users.add("carol@acme.example");
         const before = Math.floor(Date.now() / 1000);
         await ctx.terminate("carol@acme.example", "google-shape");
