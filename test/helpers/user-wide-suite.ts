@@ -16,7 +16,8 @@ import type { TokenApiFake } from "../fakes/token-api-fake.js";
 import { expectEndedNow } from "./ended-now.js";
 import { expectMapped, keepErrorTexts, type MappedFailure } from "./errors.js";
 import { bearer, grpcClient, startTestService, type TestService } from "./service.js";
-import { sleep, until } from "./wait.js";
+import { TOKEN_LIFE_PROVIDERS, tokenLifeTests } from "./token-life.js";
+import { until } from "./wait.js";
 
 /** A fake of a user-wide-only system: a token endpoint, its API, and the users it knows. */
 export type UserWideFake = TokenApiFake & { users: Set<string> };
@@ -62,7 +63,7 @@ export interface SuiteContext<F extends UserWideFake> {
   failure(p: Promise<unknown>): Promise<ConnectError>;
 }
 
-const TOKEN_PROVIDERS = ["t-cache", "t-flight", "t-expiry", "t-401", "t-no-expiry", "t-echo"];
+const TOKEN_PROVIDERS = [...TOKEN_LIFE_PROVIDERS, "t-echo"];
 
 /**
  * The tests every user-wide-only provider type passes (entra, google): every row of its table
@@ -224,59 +225,7 @@ export function userWideSuite<F extends UserWideFake>(s: UserWideSuite<F>): Suit
       const results = await Promise.all(users.map((u) => terminate(u, provider)));
       for (const r of results) expect(r.alreadyTerminated).toBe(false);
     }
-    const bearers = () => signOuts().map((r) => r.headers.authorization);
-
-    it("is cached across calls: one token request for several sign-outs, sent as 'Bearer <token>'", async () => {
-      for (let i = 0; i < 4; i++) await signOut("t-cache", 1);
-      expect(fake.tokenRequests).toHaveLength(1);
-      expect(new Set(bearers())).toEqual(new Set([`Bearer ${fake.issued.at(-1)}`]));
-    });
-
-    it("is fetched once for calls that need it at the same time", async () => {
-      fake.delayTokens(200);
-      await signOut("t-flight", 6);
-      expect(fake.tokenRequests).toHaveLength(1);
-      expect(new Set(bearers()).size).toBe(1);
-    });
-
-    it("is refreshed shortly before it expires (10 % of a short lifetime early)", async () => {
-      fake.expiresIn = 3;
-      await signOut("t-expiry", 1);
-      // A token a third into its 3 s lifetime is still used: that time is the subject.
-      await sleep(1000);
-      await signOut("t-expiry", 1);
-      expect(fake.tokenRequests).toHaveLength(1);
-      // Into the last tenth of the lifetime, where the adapter refreshes: that time is the subject.
-      await sleep(Math.max(0, fake.tokenRequests[0]!.receivedAt + 2750 - Date.now()));
-      await signOut("t-expiry", 1);
-      const [first, second] = fake.tokenRequests;
-      expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(2700);
-      expect(second!.receivedAt - first!.receivedAt).toBeLessThan(3000);
-      const seen = bearers();
-      expect(seen[1]).toBe(seen[0]);
-      expect(seen[2]).not.toBe(seen[0]);
-    });
-
-    it("is refreshed once after a 401 and the request sent again", async () => {
-      await signOut("t-401", 1);
-      fake.revokeTokens();
-      await signOut("t-401", 1);
-      expect(fake.tokenRequests).toHaveLength(2);
-      const seen = bearers();
-      expect(seen).toHaveLength(3);
-      expect(seen[1]).toBe(seen[0]);
-      expect(seen[2]).toBe(`Bearer ${fake.issued.at(-1)}`);
-    });
-
-    it("without expires_in is kept until a 401", async () => {
-      fake.expiresIn = undefined;
-      await signOut("t-no-expiry", 3);
-      await signOut("t-no-expiry", 1);
-      expect(fake.tokenRequests).toHaveLength(1);
-      fake.revokeTokens();
-      await signOut("t-no-expiry", 1);
-      expect(fake.tokenRequests).toHaveLength(2);
-    });
+    tokenLifeTests(() => fake, signOut);
 
     it("a token answer without access_token is malformed, and nothing is sent to the API", async () => {
       fake.answerTokenOnce({ body: { token_type: "Bearer", expires_in: 3600 } });
