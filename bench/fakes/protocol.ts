@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 
 /** The upstream provider types the benchmark has fakes of. */
-export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco", "keycloak", "kratos"] as const;
+export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco", "keycloak", "kratos", "entra", "google"] as const;
 export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
 
 /**
@@ -20,6 +20,11 @@ export const FAKE_CREDENTIALS = {
   keycloakRealm: "bench",
   keycloakClientId: "bench-session-control",
   keycloakClientSecret: "bench-kc-secret-0123456789",
+  entraTenantId: "bench-tenant.onmicrosoft.com",
+  entraClientId: "bench-entra-app",
+  entraClientSecret: "bench-entra-secret-0123456789",
+  /** The admin the Google service account acts as; its key is made by the fakes at start (FromFakes ready). */
+  googleSubject: "admin@bench.example",
 } as const;
 
 /** The resource owner the Zitadel fake puts in DeleteSession's details. */
@@ -28,7 +33,7 @@ export const ZITADEL_FAKE_OWNER = "bench-zitadel-org";
 /** The session a fake lists for a user (one each), for TerminateUser. */
 export function listedSessionOf(type: UpstreamType, userId: string): string {
   if (type === "kratos") return benchUuid(`session of ${userId}`);
-  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "", keycloak: "kc-of-" }[type];
+  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "", keycloak: "kc-of-", entra: "", google: "" }[type];
   return prefix + userId;
 }
 
@@ -72,7 +77,8 @@ export type ToFakes =
   | { cmd: "exit" };
 
 export type FromFakes =
-  | { type: "ready"; ports: Record<UpstreamType, number> }
+  /** `googleKey`: the JSON key of the service account the Google fake trusts (made at its start). */
+  | { type: "ready"; ports: Record<UpstreamType, number>; googleKey: string }
   | { type: "ok" }
   | { type: "taken"; stats: Record<UpstreamType, FakeStats> }
   | { type: "error"; message: string };

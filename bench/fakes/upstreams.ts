@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID, verify } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -130,6 +130,8 @@ const records: { [T in UpstreamType]: Ledger } = {
   luckymonaco: new Ledger(),
   keycloak: new Ledger(),
   kratos: new Ledger(),
+  entra: new Ledger(),
+  google: new Ledger(),
 };
 
 /** Rocket.Chat: POST /api/v1/sessions/logout and GET /api/v1/sessions/list.all (one session per user). */
@@ -290,6 +292,104 @@ function kratos(r: Request): Answer {
   return json(404, { error: { code: 404, status: "Not Found", message: "The requested resource could not be found" } });
 }
 
+const bearerTokens = { entra: new Set<string>(), google: new Set<string>() };
+/** A token the fake of `type` issued; it knows it from then on. */
+function issue(type: keyof typeof bearerTokens): Answer {
+  const token = `${type}-at-${randomUUID()}`;
+  bearerTokens[type].add(token);
+  return json(200, { token_type: "Bearer", expires_in: 3599, access_token: token });
+}
+function hasBearer(type: keyof typeof bearerTokens, r: Request): boolean {
+  const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
+  return auth !== null && bearerTokens[type].has(auth[1]!);
+}
+
+/** Entra ID: the token endpoint (client credentials) and Graph's revokeSignInSessions, which succeeds again for a user already revoked. */
+function entra(r: Request): Answer {
+  const rec = records.entra;
+  const path = r.url.pathname;
+  if (r.method === "POST" && path === `/${C.entraTenantId}/oauth2/v2.0/token`) {
+    rec.request("POST /{tenant}/oauth2/v2.0/token");
+    const f = new URLSearchParams(r.text);
+    if (f.get("grant_type") !== "client_credentials" || f.get("client_id") !== C.entraClientId || f.get("client_secret") !== C.entraClientSecret || f.get("scope") !== "https://graph.microsoft.com/.default") {
+      rec.refuse("token request with wrong client credentials or scope");
+      return json(401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided.", error_codes: [7000215] });
+    }
+    return issue("entra");
+  }
+  const m = /^\/v1\.0\/users\/([^/]+)\/revokeSignInSessions$/.exec(path);
+  const route = m && r.method === "POST" ? "POST /v1.0/users/{id}/revokeSignInSessions" : `${r.method} ${path}`;
+  rec.request(route);
+  if (!hasBearer("entra", r)) {
+    rec.refuse(`${route}: no valid bearer token`);
+    return json(401, { error: { code: "InvalidAuthenticationToken", message: "Access token validation failure." } });
+  }
+  if (!m || r.method !== "POST") {
+    rec.refuse(`unknown route ${route}`);
+    return json(400, { error: { code: "BadRequest", message: "Resource not found for the segment." } });
+  }
+  const user = decodeURIComponent(m[1]!);
+  rec.end(user);
+  return json(200, { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean", value: true }, user);
+}
+
+/** The service account the Google fake trusts: its key pair, made once per start. */
+const googleAccount = (() => {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return { email: "bench@bench-project.iam.gserviceaccount.com", keyId: "bench-key-1", privateKey, publicKey };
+})();
+let googlePort = 0;
+
+/** The claims of a JWT bearer assertion signed by the trusted account (RS256), or undefined. */
+function googleAssertion(assertion: string): Record<string, unknown> | undefined {
+  const [h, c, sig] = assertion.split(".");
+  if (h === undefined || c === undefined || sig === undefined) return undefined;
+  if (!verify("RSA-SHA256", Buffer.from(`${h}.${c}`), googleAccount.publicKey, Buffer.from(sig, "base64url"))) return undefined;
+  return JSON.parse(Buffer.from(c, "base64url").toString()) as Record<string, unknown>;
+}
+
+/** Google Workspace: the token endpoint (JWT bearer) and the Admin SDK's users.signOut (204, again for a user already signed out). */
+function google(r: Request): Answer {
+  const rec = records.google;
+  const path = r.url.pathname;
+  if (r.method === "POST" && path === "/token") {
+    rec.request("POST /token");
+    const f = new URLSearchParams(r.text);
+    const claims = googleAssertion(f.get("assertion") ?? "");
+    const ok = f.get("grant_type") === "urn:ietf:params:oauth:grant-type:jwt-bearer" && claims !== undefined && claims["iss"] === googleAccount.email && claims["sub"] === C.googleSubject && claims["aud"] === `http://127.0.0.1:${googlePort}/token` && claims["scope"] === "https://www.googleapis.com/auth/admin.directory.user.security";
+    if (!ok) {
+      rec.refuse("token request with a wrong assertion");
+      return json(400, { error: "invalid_grant", error_description: "Invalid JWT Signature." });
+    }
+    return issue("google");
+  }
+  const m = /^\/admin\/directory\/v1\/users\/([^/]+)\/signOut$/.exec(path);
+  const route = m && r.method === "POST" ? "POST /admin/directory/v1/users/{userKey}/signOut" : `${r.method} ${path}`;
+  rec.request(route);
+  if (!hasBearer("google", r)) {
+    rec.refuse(`${route}: no valid bearer token`);
+    return json(401, { error: { code: 401, message: "Invalid Credentials", errors: [{ reason: "authError", domain: "global", message: "Invalid Credentials" }], status: "UNAUTHENTICATED" } });
+  }
+  if (!m || r.method !== "POST") {
+    rec.refuse(`unknown route ${route}`);
+    return json(404, { error: { code: 404, message: "Not Found", errors: [{ reason: "notFound", domain: "global", message: "Not Found" }], status: "NOT_FOUND" } });
+  }
+  const user = decodeURIComponent(m[1]!);
+  rec.end(user);
+  return { status: 204, text: "", endKey: user };
+}
+
+/** The JSON key of the trusted service account, naming the fake's token endpoint as its token_uri. */
+function googleKey(): string {
+  return JSON.stringify({
+    type: "service_account",
+    private_key_id: googleAccount.keyId,
+    private_key: googleAccount.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    client_email: googleAccount.email,
+    token_uri: `http://127.0.0.1:${googlePort}/token`,
+  });
+}
+
 /** Zitadel: zitadel.session.v2.SessionService DeleteSession and ListSessions over gRPC (HTTP/2 cleartext), on node:http2 directly. */
 async function zitadel(): Promise<number> {
   const rec = records.zitadel;
@@ -361,7 +461,10 @@ async function main(): Promise<void> {
     luckymonaco: await http1Fake(records.luckymonaco, luckymonaco),
     keycloak: await http1Fake(records.keycloak, keycloak),
     kratos: await http1Fake(records.kratos, kratos),
+    entra: await http1Fake(records.entra, entra),
+    google: await http1Fake(records.google, google),
   };
+  googlePort = ports.google;
   process.on("message", (m: ToFakes) => {
     if (m.cmd === "latency") {
       latencyMs = m.ms;
@@ -370,11 +473,11 @@ async function main(): Promise<void> {
       for (const user of m.users) ssRemote.push({ id: String(ssRemote.length + 1), user, session_id: listedSessionOf("senhasegura", user), end: null });
       send({ type: "ok" });
     } else if (m.cmd === "take") {
-      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take(), keycloak: records.keycloak.take(), kratos: records.kratos.take() } });
+      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take(), keycloak: records.keycloak.take(), kratos: records.kratos.take(), entra: records.entra.take(), google: records.google.take() } });
     } else if (m.cmd === "exit") process.exit(0);
   });
   process.on("disconnect", () => process.exit(0));
-  send({ type: "ready", ports });
+  send({ type: "ready", ports, googleKey: googleKey() });
 }
 
 main().catch((err: unknown) => {

@@ -219,8 +219,8 @@ function answerProblems(expected: { provider: string; ended: number }[]): (messa
   };
 }
 
-/** Sequential upstream requests of one sign-out, by provider type: listing then ending; LuckyMonaco lists nothing. */
-const ROUND_TRIPS: Record<UpstreamType, number> = { zitadel: 2, rocketchat: 2, senhasegura: 2, luckymonaco: 1, keycloak: 2, kratos: 2 };
+/** Sequential upstream requests of one sign-out, by provider type: listing then ending; LuckyMonaco, Entra and Google list nothing. */
+const ROUND_TRIPS: Record<UpstreamType, number> = { zitadel: 2, rocketchat: 2, senhasegura: 2, luckymonaco: 1, keycloak: 2, kratos: 2, entra: 1, google: 1 };
 
 async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
   const { opts } = ctx;

@@ -1,16 +1,16 @@
 /** Longest id put into an upstream's URL path. */
-const MAX_ID_LENGTH = 255;
+export const MAX_PATH_ID = 256;
 
 /**
- * Why `id` may not go into a URL path segment, or undefined when it may (percent-encoded all the
- * same): an id that is empty, too long, "." or "..", or holds "/", "\" or a control character
- * could change the path the upstream sees, or what a proxy in front of it does.
+ * Why `id` may not stand as one segment of an upstream's URL path, or undefined when it may (it is
+ * percent-encoded all the same): empty, too long, `.` or `..`, a `/` or `\`, or a control character,
+ * anything that could change the path however the upstream or a proxy decodes it.
  */
-export function pathIdProblem(id: string, max = MAX_ID_LENGTH): string | undefined {
+export function pathIdProblem(id: string, maxLength = MAX_PATH_ID): string | undefined {
   if (id === "") return "must not be empty";
-  if (id.length > max) return `must be at most ${max} characters`;
+  if ([...id].length > maxLength) return `must be at most ${maxLength} characters`;
   if (id === "." || id === "..") return 'must not be "." or ".."';
-  if (/[/\\]/.test(id)) return 'must not contain "/" or "\\"';
+  if (/[/\\]/.test(id)) return "must not contain '/' or '\\'";
   if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(id)) return "must not contain control characters";
   return undefined;
 }

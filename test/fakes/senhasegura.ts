@@ -1,5 +1,5 @@
-import { randomUUID } from "node:crypto";
-import { HttpFake, type FakeAnswer, type RecordedRequest } from "./http-fake.js";
+import type { FakeAnswer, RecordedRequest } from "./http-fake.js";
+import { TokenApiFake } from "./token-api-fake.js";
 
 /** One entry of "List all remote sessions", in the documented shape. */
 export interface RemoteSession {
@@ -44,17 +44,9 @@ export function envelope(status: number, message: string, mensagem = message): R
  * session drop endpoint and "List all remote sessions", with bearer tokens that expire after
  * `expiresIn` seconds. Every request is recorded; answers can be programmed per request.
  */
-export class FakeSenhasegura extends HttpFake {
+export class FakeSenhasegura extends TokenApiFake {
   /** Sessions it knows; a drop sets `end` on a live one. */
   readonly sessions: RemoteSession[] = [];
-  /** `expires_in` of the tokens it issues; undefined: issued without one, valid until revoked. */
-  expiresIn: number | undefined = 3600;
-  /** Every access token issued, in order. */
-  readonly issued: string[] = [];
-  private readonly valid = new Map<string, number>();
-  private readonly apiQueue: FakeAnswer[] = [];
-  private readonly tokenQueue: FakeAnswer[] = [];
-  private tokenDelay = 0;
   private readonly dropPrefix: string;
   private readonly sessionsPath: string;
   private readonly tokenPath: string;
@@ -70,58 +62,30 @@ export class FakeSenhasegura extends HttpFake {
     return new FakeSenhasegura(options).listen();
   }
 
-  /** Requests to the token endpoint. */
-  get tokenRequests(): RecordedRequest[] {
-    return this.requests.filter((r) => r.path === this.tokenPath);
-  }
-
-  /** Requests to anything but the token endpoint. */
-  get apiRequests(): RecordedRequest[] {
-    return this.requests.filter((r) => r.path !== this.tokenPath);
-  }
-
-  /** The next answers of the API (after the bearer check), one per request. */
-  answerApiOnce(...answers: FakeAnswer[]): void {
-    this.apiQueue.push(...answers);
-  }
-
-  /** The next answers of the token endpoint, one per request. */
-  answerTokenOnce(...answers: FakeAnswer[]): void {
-    this.tokenQueue.push(...answers);
-  }
-
-  /** Delays every token answer from now on. */
-  delayTokens(ms: number): void {
-    this.tokenDelay = ms;
-  }
-
-  /** Every token issued so far is refused from now on (401). */
-  revokeTokens(): void {
-    this.valid.clear();
-  }
-
   /** Forgets requests, sessions and programmed answers; tokens stay valid. */
-  reset(): void {
-    this.forget();
+  override reset(): void {
+    super.reset();
     this.sessions.length = 0;
-    this.apiQueue.length = 0;
-    this.tokenQueue.length = 0;
-    this.tokenDelay = 0;
-    this.expiresIn = 3600;
   }
 
-  protected answerTo(r: RecordedRequest): FakeAnswer {
-    if (r.path === this.tokenPath && r.method === "POST") return this.tokenQueue.shift() ?? this.token(r);
-    const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
+  protected isTokenRequest(r: RecordedRequest): boolean {
+    return r.path === this.tokenPath;
+  }
+
+  protected refuseTokenRequest(r: RecordedRequest): FakeAnswer | undefined {
+    const f = r.form ?? {};
+    if (r.method === "POST" && f["grant_type"] === "client_credentials" && f["client_id"] === this.options.clientId && f["client_secret"] === this.options.clientSecret) return undefined;
+    return { status: 401, body: { error: "invalid_client", error_description: "Client authentication failed.", message: "Client authentication failed." } };
+  }
+
+  protected unauthorized(presented: boolean): FakeAnswer {
     // Seed 003: a request without the authorization header matches no route of the gateway.
-    if (!auth) return { status: 404, body: { message: "No route matched with those values." } };
-    const expiresAt = this.valid.get(auth[1]!);
+    if (!presented) return { status: 404, body: { message: "No route matched with those values." } };
     // league/oauth2-server's answer to a token it cannot verify (senhasegura's OAuth server, an assumption).
-    if (expiresAt === undefined || Date.now() >= expiresAt) {
-      return { status: 401, body: { error: "access_denied", error_description: "The resource owner or authorization server denied the request.", hint: "Access token could not be verified", message: "The resource owner or authorization server denied the request." } };
-    }
-    const queued = this.apiQueue.shift();
-    if (queued) return queued;
+    return { status: 401, body: { error: "access_denied", error_description: "The resource owner or authorization server denied the request.", hint: "Access token could not be verified", message: "The resource owner or authorization server denied the request." } };
+  }
+
+  protected api(r: RecordedRequest): FakeAnswer {
     if (r.method === "DELETE" && r.path.startsWith(`${this.dropPrefix}/`)) {
       const rest = r.path.slice(this.dropPrefix.length + 1);
       if (!/[/?#]/.test(rest)) return this.drop(decodeURIComponent(rest));
@@ -130,18 +94,6 @@ export class FakeSenhasegura extends HttpFake {
       return { body: { ...envelope(200, ""), tenant: "senhasegura", remote_sessions: this.sessions } };
     }
     return { status: 404, body: envelope(404, "Resource sub not found") };
-  }
-
-  private token(r: RecordedRequest): FakeAnswer {
-    const f = r.form ?? {};
-    if (f["grant_type"] !== "client_credentials" || f["client_id"] !== this.options.clientId || f["client_secret"] !== this.options.clientSecret) {
-      return { status: 401, body: { error: "invalid_client", error_description: "Client authentication failed.", message: "Client authentication failed." }, delayMs: this.tokenDelay };
-    }
-    const token = `ss-at-${randomUUID()}`;
-    this.issued.push(token);
-    this.valid.set(token, this.expiresIn === undefined ? Infinity : Date.now() + this.expiresIn * 1000);
-    const expires = this.expiresIn === undefined ? {} : { expires_in: this.expiresIn };
-    return { body: { access_token: token, ...expires, token_type: "Bearer" }, delayMs: this.tokenDelay };
   }
 
   private drop(sessionId: string): FakeAnswer {

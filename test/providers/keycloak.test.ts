@@ -133,7 +133,7 @@ describe("keycloak: all of a user's sessions", () => {
 });
 
 const SESSION_ROWS: RowCase[] = [
-  { name: "a session id with '/': nothing is sent", sessionId: "../x", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: 'session_id must not contain "/" or "\\"' }, sent: 0 },
+  { name: "a session id with '/': nothing is sent", sessionId: "../x", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: "session_id must not contain '/' or '\\'" }, sent: 0 },
   { name: 'HTTP 404 "Sesssion not found"', code: Code.NotFound, reason: "SESSION_NOT_FOUND", metadata: { upstream_status: "404", upstream_message: "Sesssion not found" } },
   { name: 'token endpoint 404 "Realm does not exist"', provider: "kc-no-realm", code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "404", upstream_message: "Realm does not exist" }, sent: 1 },
   {
@@ -180,7 +180,7 @@ describe("keycloak: every row of the mapping table", () => {
   });
 
   it.each([
-    ["a user id with '\\': nothing is sent", "a\\b", { code: Code.InvalidArgument, reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: 'user_id must not contain "/" or "\\"' } }, 0],
+    ["a user id with '\\': nothing is sent", "a\\b", { code: Code.InvalidArgument, reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: "user_id must not contain '/' or '\\'" } }, 0],
     ["no user id: nothing is sent", "", { code: Code.InvalidArgument, reason: "USER_ID_REQUIRED", metadata: { upstream_code: "user_id_missing", upstream_message: "user_id is required to end all of a user's sessions" } }, 0],
     ['HTTP 404 "User not found"', randomUUID(), { code: Code.NotFound, reason: "USER_NOT_FOUND", metadata: { upstream_status: "404", upstream_message: "User not found" } }, 1],
   ] as const)("all of a user's: %s", async (_name, userId, want, api) => {
