@@ -55,7 +55,7 @@ const USAGE = `usage: npm run bench -- [--smoke] [--calls N] [--warmup N] [--con
   [--growth-sizes 1000,100000,1000000] [--growth-calls N] [--growth-concurrency N] [--no-growth]
   [--list-users 10,1000,10000] [--list-calls N] [--list-walks N] [--no-list]
   [--service-log-level info|silent|...] [--service-node-flags="--flag ..."] [--no-h2load]
-  [--provider-types zitadel,rocketchat,senhasegura,luckymonaco,okta,auth0] [--provider-latencies 0,20]
+  [--provider-types zitadel,rocketchat,senhasegura,luckymonaco,keycloak,kratos,entra,google,okta,auth0] [--provider-latencies 0,20]
   [--provider-concurrency 1,16] [--provider-calls N]
   [--terminate-user-sizes 10,1000,10000] [--terminate-user-repeats N]
   [--fan-out-calls N] [--fan-out-latency MS] [--fan-out-alone-calls N]

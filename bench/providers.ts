@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { TerminateResponseSchema } from "../gen/sessioncontrol/v1/session_control_pb.js";
 import { fakeDelta, fakeProviderConfig, FakeUpstreams } from "./fakes/driver.js";
-import { ZITADEL_FAKE_OWNER, type FakeStats, type UpstreamType } from "./fakes/protocol.js";
+import { benchUuid, ZITADEL_FAKE_OWNER, type FakeStats, type UpstreamType } from "./fakes/protocol.js";
 import { writeFrameFile } from "./load/frames.js";
 import { UnaryClient } from "./load/once.js";
 import { PATHS, terminateFrame } from "./load/requests.js";
@@ -75,14 +75,18 @@ interface Plan {
   calls: number;
 }
 
+/** Types whose Terminate ends a user's sessions, named by user_id. */
+const USER_WIDE: ReadonlySet<UpstreamType> = new Set(["luckymonaco", "entra", "google"]);
+
 /** What a run of `type` sends: the session id (the player for LuckyMonaco) of frame i. */
 function keyOf(type: UpstreamType, i: number): string {
-  return { zitadel: `zs-${i}`, rocketchat: `rcs-${i}`, senhasegura: `sss-${i}`, luckymonaco: `player-${i}`, okta: `oks-${i}`, auth0: `a0s-${i}` }[type];
+  if (type === "kratos") return benchUuid(`kratos session ${i}`);
+  return { zitadel: `zs-${i}`, rocketchat: `rcs-${i}`, senhasegura: `sss-${i}`, luckymonaco: `player-${i}`, keycloak: `kcs-${i}`, entra: `eu-${i}@bench.example`, google: `gu-${i}@bench.example`, okta: `oks-${i}`, auth0: `a0s-${i}` }[type];
 }
 
 function frameOf(type: UpstreamType, i: number): Buffer {
-  // LuckyMonaco ends a player's sessions: user_id is what it needs; session_id is required by the API all the same.
-  return type === "luckymonaco" ? terminateFrame(`lm-${i}`, type, keyOf(type, i)) : terminateFrame(keyOf(type, i), type);
+  // LuckyMonaco ends a player's sessions, Entra and Google all of a user's: user_id is what they need; session_id is required by the API all the same.
+  return USER_WIDE.has(type) ? terminateFrame(`${type}-${i}`, type, keyOf(type, i)) : terminateFrame(keyOf(type, i), type);
 }
 
 async function measureProviders(ctx: ScenarioContext): Promise<ProviderRun[]> {

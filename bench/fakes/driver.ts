@@ -13,6 +13,8 @@ export class FakeUpstreams {
   private constructor(
     private readonly child: ChildProcess,
     readonly ports: Record<UpstreamType, number>,
+    /** The Google service account's JSON key that the Google fake trusts. */
+    readonly googleKey: string,
   ) {
     child.on("message", (m: FromFakes) => this.waiters.shift()?.(m));
     child.on("exit", (code) => {
@@ -32,7 +34,7 @@ export class FakeUpstreams {
       child.kill();
       throw new Error(`fake upstreams failed to start: ${first.type === "error" ? first.message : first.type}`);
     }
-    return new FakeUpstreams(child, first.ports);
+    return new FakeUpstreams(child, first.ports, first.googleKey);
   }
 
   url(type: UpstreamType): string {
@@ -98,6 +100,10 @@ export function fakeProviderConfig(fakes: FakeUpstreams, dir: string, types: rea
     rocketchat: { name: "rocketchat", type: "rocketchat", base_url: fakes.url("rocketchat"), user_id: C.rocketchatUserId, auth_token: secret("rocketchat", C.rocketchatAuthToken) },
     senhasegura: { name: "senhasegura", type: "senhasegura", base_url: fakes.url("senhasegura"), client_id: C.senhaseguraClientId, client_secret: secret("senhasegura", C.senhaseguraClientSecret) },
     luckymonaco: { name: "luckymonaco", type: "luckymonaco", base_url: fakes.url("luckymonaco"), secure_login: C.luckymonacoSecureLogin, token: secret("luckymonaco", C.luckymonacoToken) },
+    keycloak: { name: "keycloak", type: "keycloak", base_url: fakes.url("keycloak"), realm: C.keycloakRealm, client_id: C.keycloakClientId, client_secret: secret("keycloak", C.keycloakClientSecret) },
+    kratos: { name: "kratos", type: "kratos", admin_url: fakes.url("kratos") },
+    entra: { name: "entra", type: "entra", tenant_id: C.entraTenantId, client_id: C.entraClientId, client_secret: secret("entra", C.entraClientSecret), graph_url: fakes.url("entra"), login_url: fakes.url("entra") },
+    google: { name: "google", type: "google", service_account: secret("google", fakes.googleKey), subject: C.googleSubject, base_url: fakes.url("google") },
     okta: { name: "okta", type: "okta", base_url: fakes.url("okta"), token: secret("okta", C.oktaApiToken) },
     auth0: { name: "auth0", type: "auth0", base_url: fakes.url("auth0"), client_id: C.auth0ClientId, client_secret: secret("auth0", C.auth0ClientSecret) },
   };

@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
+
 /** The upstream provider types the benchmark has fakes of. */
-export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco", "okta", "auth0"] as const;
+export const UPSTREAM_TYPES = ["zitadel", "rocketchat", "senhasegura", "luckymonaco", "keycloak", "kratos", "entra", "google", "okta", "auth0"] as const;
 export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
 
 /**
@@ -15,6 +17,14 @@ export const FAKE_CREDENTIALS = {
   senhaseguraClientSecret: "bench-ss-secret-0123456789",
   luckymonacoSecureLogin: "bench-partner",
   luckymonacoToken: "bench-lm-token-0123456789",
+  keycloakRealm: "bench",
+  keycloakClientId: "bench-session-control",
+  keycloakClientSecret: "bench-kc-secret-0123456789",
+  entraTenantId: "bench-tenant.onmicrosoft.com",
+  entraClientId: "bench-entra-app",
+  entraClientSecret: "bench-entra-secret-0123456789",
+  /** The admin the Google service account acts as; its key is made by the fakes at start (FromFakes ready). */
+  googleSubject: "admin@bench.example",
   oktaApiToken: "bench-okta-ssws-0123456789",
   auth0ClientId: "bench-auth0-m2m",
   auth0ClientSecret: "bench-auth0-secret-0123456789",
@@ -25,8 +35,20 @@ export const ZITADEL_FAKE_OWNER = "bench-zitadel-org";
 
 /** The session a fake lists for a user (one each), for TerminateUser. */
 export function listedSessionOf(type: UpstreamType, userId: string): string {
-  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "", okta: "", auth0: "a0-of-" }[type];
+  if (type === "kratos") return benchUuid(`session of ${userId}`);
+  const prefix = { zitadel: "z-of-", rocketchat: "rc-of-", senhasegura: "ss-of-", luckymonaco: "", keycloak: "kc-of-", entra: "", google: "", okta: "", auth0: "a0-of-" }[type];
   return prefix + userId;
+}
+
+/** A UUID made from `text` (Kratos takes only UUIDs): the same text, the same UUID. */
+export function benchUuid(text: string): string {
+  const h = createHash("sha256").update(text).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The user's id in each upstream where it is not the bench's own user id (TerminateUser's provider_user_ids). */
+export function providerUserIdsOf(userId: string): Record<string, string> {
+  return { kratos: benchUuid(userId) };
 }
 
 /** What one fake saw. Counters run from the fake's start; `times` since the last `take`. */
@@ -58,7 +80,8 @@ export type ToFakes =
   | { cmd: "exit" };
 
 export type FromFakes =
-  | { type: "ready"; ports: Record<UpstreamType, number> }
+  /** `googleKey`: the JSON key of the service account the Google fake trusts (made at its start). */
+  | { type: "ready"; ports: Record<UpstreamType, number>; googleKey: string }
   | { type: "ok" }
   | { type: "taken"; stats: Record<UpstreamType, FakeStats> }
   | { type: "error"; message: string };

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID, verify } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -128,6 +128,10 @@ const records: { [T in UpstreamType]: Ledger } = {
   rocketchat: new Ledger(),
   senhasegura: new Ledger(),
   luckymonaco: new Ledger(),
+  keycloak: new Ledger(),
+  kratos: new Ledger(),
+  entra: new Ledger(),
+  google: new Ledger(),
   okta: new Ledger(),
   auth0: new Ledger(),
 };
@@ -225,6 +229,169 @@ function luckymonaco(r: Request): Answer {
   return json(200, { error: 0, description: "Success" }, body.userId);
 }
 
+const kcTokens = new Set<string>();
+const KC_ADMIN = `/admin/realms/${C.keycloakRealm}`;
+const KC_TOKEN = `/realms/${C.keycloakRealm}/protocol/openid-connect/token`;
+
+/** Keycloak: the realm's token endpoint, DELETE .../sessions/{id}, GET .../users/{id}/sessions, POST .../users/{id}/logout. */
+function keycloak(r: Request): Answer {
+  const rec = records.keycloak;
+  const path = r.url.pathname;
+  if (r.method === "POST" && path === KC_TOKEN) {
+    rec.request(`POST ${KC_TOKEN}`);
+    const f = new URLSearchParams(r.text);
+    if (f.get("grant_type") !== "client_credentials" || f.get("client_id") !== C.keycloakClientId || f.get("client_secret") !== C.keycloakClientSecret) {
+      rec.refuse("token request with wrong client credentials");
+      return json(401, { error: "invalid_client", error_description: "Invalid client or Invalid client credentials" });
+    }
+    const token = `kc-at-${randomUUID()}`;
+    kcTokens.add(token);
+    return json(200, { access_token: token, expires_in: 300, token_type: "Bearer" });
+  }
+  const segs = path.startsWith(`${KC_ADMIN}/`) ? path.slice(KC_ADMIN.length + 1).split("/").map(decodeURIComponent) : [];
+  const route = segs[0] === "sessions" ? `${r.method} ${KC_ADMIN}/sessions/{id}` : segs[0] === "users" ? `${r.method} ${KC_ADMIN}/users/{id}/${segs[2] ?? ""}` : `${r.method} ${path}`;
+  rec.request(route);
+  const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
+  if (!auth || !kcTokens.has(auth[1]!)) {
+    rec.refuse(`${route}: no valid bearer token`);
+    return json(401, { error: "HTTP 401 Unauthorized" });
+  }
+  if (r.method === "DELETE" && segs.length === 2 && segs[0] === "sessions") {
+    const id = segs[1]!;
+    return rec.end(id) ? { status: 204, text: "", endKey: id } : json(404, { error: "Sesssion not found" }, id);
+  }
+  if (segs.length === 3 && segs[0] === "users") {
+    const user = segs[1]!;
+    const id = listedSessionOf("keycloak", user);
+    if (r.method === "GET" && segs[2] === "sessions") return json(200, rec.ended.has(id) ? [] : [{ id, userId: user, username: user, ipAddress: "10.0.0.7", start: 0, lastAccess: 0, clients: {} }]);
+    if (r.method === "POST" && segs[2] === "logout") {
+      rec.end(id);
+      return { status: 204, text: "", endKey: id };
+    }
+  }
+  rec.refuse(`unknown route ${route}`);
+  return json(404, { error: "HTTP 404 Not Found" });
+}
+
+/** Ory Kratos' admin API: DELETE /admin/sessions/{id}, GET and DELETE /admin/identities/{id}/sessions. */
+function kratos(r: Request): Answer {
+  const rec = records.kratos;
+  const segs = r.url.pathname.split("/").slice(1).map(decodeURIComponent);
+  const notFound = { error: { code: 404, status: "Not Found", message: "Unable to locate the resource" } };
+  if (r.method === "DELETE" && segs.length === 3 && segs[0] === "admin" && segs[1] === "sessions") {
+    rec.request("DELETE /admin/sessions/{id}");
+    const id = segs[2]!;
+    return rec.end(id) ? { status: 204, text: "", endKey: id } : json(404, notFound, id);
+  }
+  if (segs.length === 4 && segs[0] === "admin" && segs[1] === "identities" && segs[3] === "sessions") {
+    rec.request(`${r.method} /admin/identities/{id}/sessions`);
+    const identity = segs[2]!;
+    const id = listedSessionOf("kratos", identity);
+    if (r.method === "GET") return json(200, rec.ended.has(id) ? [] : [{ id, active: true, identity: { id: identity } }]);
+    if (r.method === "DELETE") return rec.end(id) ? { status: 204, text: "", endKey: id } : json(404, notFound, id);
+  }
+  rec.refuse(`unknown route ${r.method} ${r.url.pathname}`);
+  return json(404, { error: { code: 404, status: "Not Found", message: "The requested resource could not be found" } });
+}
+
+const bearerTokens = { entra: new Set<string>(), google: new Set<string>(), auth0: new Set<string>() };
+/** A token the fake of `type` issued; it knows it from then on. */
+function issue(type: keyof typeof bearerTokens): Answer {
+  const token = `${type}-at-${randomUUID()}`;
+  bearerTokens[type].add(token);
+  return json(200, { token_type: "Bearer", expires_in: 3599, access_token: token });
+}
+function hasBearer(type: keyof typeof bearerTokens, r: Request): boolean {
+  const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
+  return auth !== null && bearerTokens[type].has(auth[1]!);
+}
+
+/** Entra ID: the token endpoint (client credentials) and Graph's revokeSignInSessions, which succeeds again for a user already revoked. */
+function entra(r: Request): Answer {
+  const rec = records.entra;
+  const path = r.url.pathname;
+  if (r.method === "POST" && path === `/${C.entraTenantId}/oauth2/v2.0/token`) {
+    rec.request("POST /{tenant}/oauth2/v2.0/token");
+    const f = new URLSearchParams(r.text);
+    if (f.get("grant_type") !== "client_credentials" || f.get("client_id") !== C.entraClientId || f.get("client_secret") !== C.entraClientSecret || f.get("scope") !== "https://graph.microsoft.com/.default") {
+      rec.refuse("token request with wrong client credentials or scope");
+      return json(401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided.", error_codes: [7000215] });
+    }
+    return issue("entra");
+  }
+  const m = /^\/v1\.0\/users\/([^/]+)\/revokeSignInSessions$/.exec(path);
+  const route = m && r.method === "POST" ? "POST /v1.0/users/{id}/revokeSignInSessions" : `${r.method} ${path}`;
+  rec.request(route);
+  if (!hasBearer("entra", r)) {
+    rec.refuse(`${route}: no valid bearer token`);
+    return json(401, { error: { code: "InvalidAuthenticationToken", message: "Access token validation failure." } });
+  }
+  if (!m || r.method !== "POST") {
+    rec.refuse(`unknown route ${route}`);
+    return json(400, { error: { code: "BadRequest", message: "Resource not found for the segment." } });
+  }
+  const user = decodeURIComponent(m[1]!);
+  rec.end(user);
+  return json(200, { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean", value: true }, user);
+}
+
+/** The service account the Google fake trusts: its key pair, made once per start. */
+const googleAccount = (() => {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return { email: "bench@bench-project.iam.gserviceaccount.com", keyId: "bench-key-1", privateKey, publicKey };
+})();
+let googlePort = 0;
+
+/** The claims of a JWT bearer assertion signed by the trusted account (RS256), or undefined. */
+function googleAssertion(assertion: string): Record<string, unknown> | undefined {
+  const [h, c, sig] = assertion.split(".");
+  if (h === undefined || c === undefined || sig === undefined) return undefined;
+  if (!verify("RSA-SHA256", Buffer.from(`${h}.${c}`), googleAccount.publicKey, Buffer.from(sig, "base64url"))) return undefined;
+  return JSON.parse(Buffer.from(c, "base64url").toString()) as Record<string, unknown>;
+}
+
+/** Google Workspace: the token endpoint (JWT bearer) and the Admin SDK's users.signOut (204, again for a user already signed out). */
+function google(r: Request): Answer {
+  const rec = records.google;
+  const path = r.url.pathname;
+  if (r.method === "POST" && path === "/token") {
+    rec.request("POST /token");
+    const f = new URLSearchParams(r.text);
+    const claims = googleAssertion(f.get("assertion") ?? "");
+    const ok = f.get("grant_type") === "urn:ietf:params:oauth:grant-type:jwt-bearer" && claims !== undefined && claims["iss"] === googleAccount.email && claims["sub"] === C.googleSubject && claims["aud"] === `http://127.0.0.1:${googlePort}/token` && claims["scope"] === "https://www.googleapis.com/auth/admin.directory.user.security";
+    if (!ok) {
+      rec.refuse("token request with a wrong assertion");
+      return json(400, { error: "invalid_grant", error_description: "Invalid JWT Signature." });
+    }
+    return issue("google");
+  }
+  const m = /^\/admin\/directory\/v1\/users\/([^/]+)\/signOut$/.exec(path);
+  const route = m && r.method === "POST" ? "POST /admin/directory/v1/users/{userKey}/signOut" : `${r.method} ${path}`;
+  rec.request(route);
+  if (!hasBearer("google", r)) {
+    rec.refuse(`${route}: no valid bearer token`);
+    return json(401, { error: { code: 401, message: "Invalid Credentials", errors: [{ reason: "authError", domain: "global", message: "Invalid Credentials" }], status: "UNAUTHENTICATED" } });
+  }
+  if (!m || r.method !== "POST") {
+    rec.refuse(`unknown route ${route}`);
+    return json(404, { error: { code: 404, message: "Not Found", errors: [{ reason: "notFound", domain: "global", message: "Not Found" }], status: "NOT_FOUND" } });
+  }
+  const user = decodeURIComponent(m[1]!);
+  rec.end(user);
+  return { status: 204, text: "", endKey: user };
+}
+
+/** The JSON key of the trusted service account, naming the fake's token endpoint as its token_uri. */
+function googleKey(): string {
+  return JSON.stringify({
+    type: "service_account",
+    private_key_id: googleAccount.keyId,
+    private_key: googleAccount.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    client_email: googleAccount.email,
+    token_uri: `http://127.0.0.1:${googlePort}/token`,
+  });
+}
+
 /** Okta: DELETE /api/v1/sessions/{id} and DELETE /api/v1/users/{id}/sessions (204), with the SSWS API token. */
 function okta(r: Request): Answer {
   const rec = records.okta;
@@ -247,8 +414,6 @@ function okta(r: Request): Answer {
   return json(404, { errorCode: "E0000007", errorSummary: "Not found", errorCauses: [] });
 }
 
-const auth0Tokens = new Set<string>();
-
 /** Auth0: POST /oauth/token, DELETE /api/v2/sessions/{id} (202), and a user's sessions (one listed per user). */
 function auth0(r: Request): Answer {
   const rec = records.auth0;
@@ -260,16 +425,13 @@ function auth0(r: Request): Answer {
       rec.refuse("token request with wrong client credentials");
       return json(401, { error: "access_denied", error_description: "Unauthorized" });
     }
-    const token = `a0-at-${randomUUID()}`;
-    auth0Tokens.add(token);
-    return json(200, { access_token: token, expires_in: 86400, token_type: "Bearer" });
+    return issue("auth0");
   }
   const one = /^\/api\/v2\/sessions\/([^/]+)$/.exec(path);
   const user = /^\/api\/v2\/users\/([^/]+)\/sessions$/.exec(path);
   const route = one ? `${r.method} /api/v2/sessions/{id}` : user ? `${r.method} /api/v2/users/{id}/sessions` : `${r.method} ${path}`;
   rec.request(route);
-  const auth = /^Bearer (.+)$/.exec(r.headers.authorization ?? "");
-  if (!auth || !auth0Tokens.has(auth[1]!)) {
+  if (!hasBearer("auth0", r)) {
     rec.refuse(`${route}: no valid bearer token`);
     return json(401, { statusCode: 401, error: "Unauthorized", message: "Invalid token", errorCode: "invalid_token" });
   }
@@ -356,9 +518,14 @@ async function main(): Promise<void> {
     rocketchat: await http1Fake(records.rocketchat, rocketchat),
     senhasegura: await http1Fake(records.senhasegura, senhasegura),
     luckymonaco: await http1Fake(records.luckymonaco, luckymonaco),
+    keycloak: await http1Fake(records.keycloak, keycloak),
+    kratos: await http1Fake(records.kratos, kratos),
+    entra: await http1Fake(records.entra, entra),
+    google: await http1Fake(records.google, google),
     okta: await http1Fake(records.okta, okta),
     auth0: await http1Fake(records.auth0, auth0),
   };
+  googlePort = ports.google;
   process.on("message", (m: ToFakes) => {
     if (m.cmd === "latency") {
       latencyMs = m.ms;
@@ -367,11 +534,11 @@ async function main(): Promise<void> {
       for (const user of m.users) ssRemote.push({ id: String(ssRemote.length + 1), user, session_id: listedSessionOf("senhasegura", user), end: null });
       send({ type: "ok" });
     } else if (m.cmd === "take") {
-      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take(), okta: records.okta.take(), auth0: records.auth0.take() } });
+      send({ type: "taken", stats: { zitadel: records.zitadel.take(), rocketchat: records.rocketchat.take(), senhasegura: records.senhasegura.take(), luckymonaco: records.luckymonaco.take(), keycloak: records.keycloak.take(), kratos: records.kratos.take(), entra: records.entra.take(), google: records.google.take(), okta: records.okta.take(), auth0: records.auth0.take() } });
     } else if (m.cmd === "exit") process.exit(0);
   });
   process.on("disconnect", () => process.exit(0));
-  send({ type: "ready", ports });
+  send({ type: "ready", ports, googleKey: googleKey() });
 }
 
 main().catch((err: unknown) => {

@@ -31,8 +31,8 @@ export function listFrame(userId: string, pageSize: number, pageToken = ""): Buf
 }
 
 /** TerminateUser of one user; `providers` empty: every configured provider. */
-export function terminateUserFrame(userId: string, providers: string[] = [], reason = "bench"): Buffer {
-  return envelope(toBinary(TerminateUserRequestSchema, create(TerminateUserRequestSchema, { userId, providers, reason })));
+export function terminateUserFrame(userId: string, providers: string[] = [], reason = "bench", providerUserIds: Record<string, string> = {}): Buffer {
+  return envelope(toBinary(TerminateUserRequestSchema, create(TerminateUserRequestSchema, { userId, providers, reason, providerUserIds })));
 }
 
 export function getOperationFrame(id: string): Buffer {

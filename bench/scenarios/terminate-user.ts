@@ -5,7 +5,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { GetOperationResponseSchema, TerminateUserResponseSchema, type Operation } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { layOut, seedSessions } from "../data/seed.js";
 import { fakeDelta, fakeProviderConfig, FakeUpstreams } from "../fakes/driver.js";
-import { UPSTREAM_TYPES, type FakeStats, type UpstreamType } from "../fakes/protocol.js";
+import { providerUserIdsOf, UPSTREAM_TYPES, type FakeStats, type UpstreamType } from "../fakes/protocol.js";
 import { writeFrameFile } from "../load/frames.js";
 import { UnaryClient } from "../load/once.js";
 import { getOperationFrame, PATHS, terminateUserFrame } from "../load/requests.js";
@@ -156,7 +156,7 @@ async function signOut(client: UnaryClient, server: ServerProcess, env: ServiceE
   const before = await server.usage();
   server.resetPeakRss();
   const t0 = process.hrtime.bigint();
-  const answer = await client.call(PATHS.terminateUser, terminateUserFrame(userId, [], "bench: sign out everywhere"), env.headers);
+  const answer = await client.call(PATHS.terminateUser, terminateUserFrame(userId, [], "bench: sign out everywhere", providerUserIdsOf(userId)), env.headers);
   const callMs = Number(process.hrtime.bigint() - t0) / 1e6;
   if (answer.status !== "0") throw new Error(`TerminateUser ${userId}: grpc-status ${answer.status} ${answer.message}`);
   let op = fromBinary(TerminateUserResponseSchema, answer.body).operation;
@@ -219,22 +219,17 @@ function answerProblems(expected: { provider: string; ended: number }[]): (messa
   };
 }
 
-/** Sequential upstream requests of one sign-out, by provider type: listing then ending; LuckyMonaco lists nothing. */
-const ROUND_TRIPS: Partial<Record<UpstreamType, number>> = { zitadel: 2, rocketchat: 2, senhasegura: 2, luckymonaco: 1 };
-/**
- * The provider types signed out across here. okta (1 round trip) and auth0 (2: list, end) join
- * once TerminateUser makes one ALL_SESSIONS item for providers with `endsAllOfUser`.
- */
-const FAN_OUT_TYPES = UPSTREAM_TYPES.filter((t) => ROUND_TRIPS[t] !== undefined);
+/** Sequential upstream requests of one sign-out, by provider type: listing then ending; LuckyMonaco, Entra, Google and Okta list nothing; Auth0 lists to count, then ends all at once. */
+const ROUND_TRIPS: Record<UpstreamType, number> = { zitadel: 2, rocketchat: 2, senhasegura: 2, luckymonaco: 1, keycloak: 2, kratos: 2, entra: 1, google: 1, okta: 1, auth0: 2 };
 
 async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
   const { opts } = ctx;
   const latencyMs = opts.fanOutLatencyMs;
   const aloneWarmup = 1;
   const fanUsers = Array.from({ length: opts.fanOutWarmup + opts.fanOutCalls }, (_, i) => `fo-${i}`);
-  const aloneUsers = new Map(FAN_OUT_TYPES.map((t) => [t, Array.from({ length: aloneWarmup + opts.fanOutAloneCalls }, (_, i) => `fo-${t}-${i}`)]));
+  const aloneUsers = new Map(UPSTREAM_TYPES.map((t) => [t, Array.from({ length: aloneWarmup + opts.fanOutAloneCalls }, (_, i) => `fo-${t}-${i}`)]));
   const fanFrames = join(ctx.tmp, "fan-out.frames");
-  await writeFrameFile(fanFrames, fanUsers.map((u) => terminateUserFrame(u)));
+  await writeFrameFile(fanFrames, fanUsers.map((u) => terminateUserFrame(u, [], "bench", providerUserIdsOf(u))));
 
   const fakes = await FakeUpstreams.start();
   try {
@@ -243,7 +238,7 @@ async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
     await fakes.seed([...fanUsers, ...[...aloneUsers.values()].flat()]);
     const secrets = join(ctx.tmp, "fan-out-secrets");
     mkdirSync(secrets, { recursive: true });
-    const env = await prepareService(ctx.tmp, "fan-out", opts.serviceLogLevel, { providers: fakeProviderConfig(fakes, secrets, FAN_OUT_TYPES) });
+    const env = await prepareService(ctx.tmp, "fan-out", opts.serviceLogLevel, { providers: fakeProviderConfig(fakes, secrets, UPSTREAM_TYPES) });
     const server = await startServiceProcess(env, opts.serviceNodeFlags);
     try {
       const start = await fakes.take();
@@ -257,7 +252,7 @@ async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
         concurrency: 1,
         warmup: opts.fanOutWarmup,
         units: opts.fanOutCalls,
-        check: answerProblems(FAN_OUT_TYPES.map((provider) => ({ provider, ended: 1 }))),
+        check: answerProblems(UPSTREAM_TYPES.map((provider) => ({ provider, ended: 1 }))),
         beforeTimed: async () => {
           timedStart = await fakes.take();
         },
@@ -267,7 +262,7 @@ async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
       const problems = [...result.problems];
       const floors: ProviderFloor[] = [];
       const connections: Record<string, number> = {};
-      for (const t of FAN_OUT_TYPES) {
+      for (const t of UPSTREAM_TYPES) {
         const whole = fakeDelta(start[t], end[t]);
         const timed = fakeDelta(timedStart![t], end[t]);
         connections[t] = whole.connections;
@@ -275,7 +270,7 @@ async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
         if (whole.duplicates > 0) problems.push(`${t}: ${whole.duplicates} end requests for sessions already ended`);
         if (whole.refused > 0) problems.push(`${t}: the fake refused ${whole.refused} requests: ${end[t].refusals.join("; ")}`);
         const requestsPerCall = Object.fromEntries(Object.entries(timed.requests).map(([route, n]) => [route, n / opts.fanOutCalls]));
-        floors.push({ provider: t, requestsPerCall, roundTrips: ROUND_TRIPS[t]!, floorMs: ROUND_TRIPS[t]! * latencyMs });
+        floors.push({ provider: t, requestsPerCall, roundTrips: ROUND_TRIPS[t], floorMs: ROUND_TRIPS[t] * latencyMs });
       }
       result.problems = problems;
       ctx.problems.push(...problems.map((p) => `TerminateUser across four providers: ${p}`));
@@ -283,7 +278,7 @@ async function acrossProviders(ctx: ScenarioContext): Promise<FanOutResult> {
       // Each provider alone: its own sign-out time next to its floor.
       for (const floor of floors) {
         const file = join(ctx.tmp, `fan-out-${floor.provider}.frames`);
-        await writeFrameFile(file, aloneUsers.get(floor.provider)!.map((u) => terminateUserFrame(u, [floor.provider])));
+        await writeFrameFile(file, aloneUsers.get(floor.provider)!.map((u) => terminateUserFrame(u, [floor.provider], "bench", providerUserIdsOf(u))));
         const before = await fakes.take();
         const alone = await measure(ctx.gen, server, {
           call: `TerminateUser, ${floor.provider} alone +${latencyMs} ms`,

@@ -14,7 +14,8 @@ export function operationMessage(op: OperationRecord, items: readonly WorkItem[]
       provider,
       providerUserId: list?.providerUserId ?? "",
       listed: list?.state === "ended",
-      sessionsEnded: ends.filter((i) => i.state === "ended").length,
+      // A user-wide end counts the sessions it found open, when the provider could list them.
+      sessionsEnded: ends.filter((i) => i.state === "ended").reduce((n, i) => n + (i.sessionsEnded ?? 1), 0),
       sessionsAlreadyEnded: ends.filter((i) => i.state === "already_ended").length,
       sessionsPending: ends.filter((i) => i.state === "pending").length,
       failures: mine

@@ -29,7 +29,7 @@ export function sessionControlService(deps: SessionsDeps): Omit<ServiceImpl<type
   return {
     async terminate(req, ctx) {
       const ended = await deps.endSession.run(callerOf(ctx), { ...req }, callContextOf(ctx));
-      return create(TerminateResponseSchema, { details: detailsMessage(ended.details), provider: ended.provider, alreadyTerminated: ended.alreadyTerminated });
+      return create(TerminateResponseSchema, { details: detailsMessage(ended.details), provider: ended.provider, alreadyTerminated: ended.alreadyTerminated, allUserSessions: ended.allOfUser === true });
     },
 
     async createSession(req, ctx) {

@@ -17,17 +17,22 @@ export function keySetOf(entry: Pick<TrustedIssuerSettings, "jwksUri" | "jwksFil
 }
 
 function fileKeySet(path: string, cooldownMs: number): JWTVerifyGetKey {
-  let loaded: JWTVerifyGetKey | undefined;
-  // When the file was last read, successfully or not: a broken file is not read again before the cooldown either.
+  // The last read of the file (calls at the same time share it), and when it began: a broken file is not read again before the cooldown either.
+  let reading: Promise<JWTVerifyGetKey> | undefined;
   let readAt = 0;
-  const load = async () => {
+  const load = () => {
     readAt = Date.now();
-    loaded = createLocalJWKSet(JSON.parse(await readFile(path, "utf8")) as JSONWebKeySet);
-    return loaded;
+    reading = readFile(path, "utf8").then((text) => createLocalJWKSet(JSON.parse(text) as JSONWebKeySet));
+    return reading;
+  };
+  const current = async (): Promise<JWTVerifyGetKey> => {
+    if (!reading) return load();
+    if (Date.now() - readAt < cooldownMs) return reading;
+    // Past the cooldown, a read that failed is tried again; one that worked is kept.
+    return reading.catch(() => load());
   };
   return async (header, token) => {
-    if (!loaded && Date.now() - readAt < cooldownMs) throw new Error("the JWKS file could not be read");
-    const keys = loaded ?? (await load());
+    const keys = await current();
     try {
       return await keys(header, token);
     } catch (err) {

@@ -1,3 +1,4 @@
+import { retryAfterTime } from "../status/retry-after.js";
 import type { DeliveryError, DeliveryOutcome } from "../store/outbox-types.js";
 import type { ReceiverAnswer } from "./post.js";
 import type { Target } from "./targets.js";
@@ -48,15 +49,6 @@ function retry(lastError: DeliveryError, attempts: number, s: RetrySettings, now
   const backoff = s.retryInitialMs + Math.random() * Math.max(0, ceiling - s.retryInitialMs);
   const at = Math.max(now + backoff, retryAfterTime(retryAfter, now) ?? 0);
   return { state: "pending", lastError, nextAttemptAt: new Date(at) };
-}
-
-/** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), as ms since the epoch. */
-function retryAfterTime(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d{1,10}$/.test(text)) return now + Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : date;
 }
 
 /** RFC 8935 §2.3: a 400 carries {"err", "description"}; only a well-formed `err` is kept. */

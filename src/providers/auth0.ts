@@ -3,15 +3,15 @@ import { secretRef } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { auth0Table } from "../status/auth0.js";
 import { ProviderFailure } from "../status/provider-failure.js";
+import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
+import { endOneOrAll, idForPath } from "./one-or-all.js";
 import { allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
-import { epochResetDelayMs } from "./rate-limit.js";
-import { sendWithToken, TokenEndpoint, withoutSecrets, type ApiRequest } from "./token-api.js";
-import { isSuccessStatus, malformedAnswer } from "./upstream-answer.js";
+import { TokenEndpoint } from "./token-endpoint.js";
+import { isSuccessStatus, malformedAnswer, rateLimitResetOf, withoutSecrets } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
-import { checkedId, endSessionOrUser } from "./user-wide.js";
 
 /** Sessions asked for per page (`take`). */
 const PAGE_SIZE = 100;
@@ -48,7 +48,7 @@ export class Auth0Provider implements Provider {
   readonly checkOptions = allowOptions({});
   private readonly http: UpstreamHttp;
   private readonly endpoint: TokenEndpoint;
-  private readonly tokens = new OAuthTokenCache((signal) => this.fetchToken(signal));
+  private readonly bearer: BearerHttp;
   private readonly audience: string;
 
   constructor(
@@ -58,12 +58,13 @@ export class Auth0Provider implements Provider {
   ) {
     const base = settings.base_url.replace(/\/+$/, "");
     this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
+    this.bearer = new BearerHttp(this.http, new OAuthTokenCache((signal) => this.fetchToken(signal)));
     this.endpoint = new TokenEndpoint(name, this.table, settings.token_url ?? `${base}/oauth/token`);
     this.audience = settings.audience ?? `${base}/api/v2/`;
   }
 
   terminate(call: TerminateCall): Promise<TerminateResult> {
-    return endSessionOrUser(call, {
+    return endOneOrAll(call, {
       provider: this.name,
       table: this.table,
       endSession: (id, signal) => this.delete(`/api/v2/sessions/${encodeURIComponent(id)}`, signal),
@@ -74,13 +75,13 @@ export class Auth0Provider implements Provider {
 
   /** The user's sessions, page by page (`from` = the previous page's `next`). */
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    const userId = checkedId({ provider: this.name, table: this.table }, call.userId, "user_id");
+    const userId = idForPath({ provider: this.name, table: this.table }, call.userId, "user_id");
     const listed: UpstreamSession[] = [];
     const now = Date.now();
     let from: string | undefined;
     do {
       const query = new URLSearchParams({ take: String(PAGE_SIZE), ...(from !== undefined && { from }) });
-      const { res, token } = await this.send({ method: "GET", path: `/api/v2/users/${encodeURIComponent(userId)}/sessions?${query}`, signal: call.signal });
+      const { res, token } = await this.bearer.send({ method: "GET", path: `/api/v2/users/${encodeURIComponent(userId)}/sessions?${query}`, signal: call.signal });
       const page = sessionsPage(res, userId, now);
       if ("message" in page) throw this.failure(page, token);
       listed.push(...page.sessions);
@@ -107,13 +108,9 @@ export class Auth0Provider implements Provider {
   }
 
   private async delete(path: string, signal: AbortSignal): Promise<void> {
-    const { res, token } = await this.send({ method: "DELETE", path, signal });
+    const { res, token } = await this.bearer.send({ method: "DELETE", path, signal });
     // 202 Accepted as documented; 200 and 204 are taken as success too.
     if (!isSuccessStatus(res)) throw this.failure(auth0Answer(res), token);
-  }
-
-  private send(req: ApiRequest): Promise<{ res: UpstreamResponse; token: string }> {
-    return sendWithToken(this.http, this.tokens, req);
   }
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
@@ -134,7 +131,7 @@ export function auth0Answer(res: UpstreamResponse): UpstreamAnswer {
   const code = typeof body["errorCode"] === "string" && body["errorCode"] !== "" ? body["errorCode"] : undefined;
   const text = [body["message"], body["error"]].find((m): m is string => typeof m === "string" && m !== "");
   const message = text ?? (res.text.trim() || `HTTP ${res.status}`);
-  const retryAfterMs = res.status === 429 ? epochResetDelayMs(res, "x-ratelimit-reset") : undefined;
+  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, "x-ratelimit-reset") : undefined;
   return { httpStatus: res.status, ...(code !== undefined && { code }), message: message.slice(0, MAX_MESSAGE), ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 

@@ -22,6 +22,7 @@ export class WatchedProvider implements Provider {
   readonly type: string;
   readonly table: MappingTable;
   readonly verifiesTokens: boolean;
+  readonly endsAllOfUser?: boolean;
   readonly authorize?: (call: AuthorizeCall) => Promise<Authorization>;
   /** When a call last succeeded (ms since the epoch). */
   protected lastSuccess: number | undefined;
@@ -32,6 +33,7 @@ export class WatchedProvider implements Provider {
     this.type = inner.type;
     this.table = inner.table;
     this.verifiesTokens = inner.verifiesTokens;
+    if (inner.endsAllOfUser) this.endsAllOfUser = true;
     if (inner.authorize) this.authorize = inner.authorize.bind(inner);
   }
 

@@ -3,16 +3,16 @@ import { secretRef } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { oktaTable } from "../status/okta.js";
 import { ProviderFailure } from "../status/provider-failure.js";
+import { BearerHttp } from "./bearer-http.js";
 import { clientAssertion, JWT_BEARER_ASSERTION, signingKeyOf, type SigningKey } from "./client-assertion.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
+import { endOneOrAll } from "./one-or-all.js";
 import { ALL_SESSIONS, allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
-import { epochResetDelayMs } from "./rate-limit.js";
-import { sendWithToken, TokenEndpoint, withoutSecrets, type ApiRequest } from "./token-api.js";
-import { isSuccessStatus } from "./upstream-answer.js";
-import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
-import { endSessionOrUser } from "./user-wide.js";
+import { TokenEndpoint } from "./token-endpoint.js";
+import { isSuccessStatus, rateLimitResetOf, withoutSecrets } from "./upstream-answer.js";
+import { UpstreamHttp, type UpstreamRequest, type UpstreamResponse } from "./upstream-http.js";
 
 /** The scopes a service app asks for: ending sessions by id, and a user's sessions. */
 export const OKTA_SCOPES = "okta.sessions.manage okta.users.manage";
@@ -66,7 +66,7 @@ export class OktaProvider implements Provider {
   readonly endsAllOfUser = true;
   readonly checkOptions = allowOptions({});
   private readonly http: UpstreamHttp;
-  private readonly oauth: { tokens: OAuthTokenCache; endpoint: TokenEndpoint; clientId: string; key: SigningKey } | undefined;
+  private readonly oauth: { bearer: BearerHttp; endpoint: TokenEndpoint; clientId: string; key: SigningKey } | undefined;
 
   constructor(
     readonly name: string,
@@ -77,12 +77,12 @@ export class OktaProvider implements Provider {
     if (settings.client_id !== undefined && settings.private_key !== undefined) {
       const endpoint = new TokenEndpoint(name, this.table, settings.token_url ?? `${settings.base_url.replace(/\/+$/, "")}/oauth2/v1/token`);
       const key = signingKeyOf(settings.private_key, settings.key_id);
-      this.oauth = { endpoint, clientId: settings.client_id, key, tokens: new OAuthTokenCache((signal) => this.fetchToken(signal)) };
+      this.oauth = { endpoint, clientId: settings.client_id, key, bearer: new BearerHttp(this.http, new OAuthTokenCache((signal) => this.fetchToken(signal))) };
     }
   }
 
   terminate(call: TerminateCall): Promise<TerminateResult> {
-    return endSessionOrUser(call, {
+    return endOneOrAll(call, {
       provider: this.name,
       table: this.table,
       endSession: (id, signal) => this.delete(`/api/v1/sessions/${encodeURIComponent(id)}`, signal),
@@ -106,8 +106,8 @@ export class OktaProvider implements Provider {
   }
 
   /** One API request: SSWS with the API token, or a bearer token refreshed once after a 401. */
-  private async send(req: ApiRequest): Promise<{ res: UpstreamResponse; token?: string }> {
-    if (this.oauth) return sendWithToken(this.http, this.oauth.tokens, req);
+  private async send(req: Omit<UpstreamRequest, "headers">): Promise<{ res: UpstreamResponse; token?: string }> {
+    if (this.oauth) return this.oauth.bearer.send(req);
     return { res: await this.http.request({ ...req, headers: { authorization: `SSWS ${this.settings.token!.reveal()}` } }) };
   }
 
@@ -141,14 +141,13 @@ export function oktaAnswer(res: UpstreamResponse): UpstreamAnswer {
   const summary = typeof body["errorSummary"] === "string" ? body["errorSummary"] : "";
   const causes = Array.isArray(body["errorCauses"]) ? body["errorCauses"].map((c) => (c as { errorSummary?: unknown })?.errorSummary).filter((c): c is string => typeof c === "string" && c !== "") : [];
   const message = [summary, ...causes].filter(Boolean).join(": ") || res.text.trim() || `HTTP ${res.status}`;
-  const retryAfterMs = res.status === 429 ? epochResetDelayMs(res, "x-rate-limit-reset") : undefined;
+  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, "x-rate-limit-reset") : undefined;
   return { httpStatus: res.status, ...(code !== undefined && { code }), message: message.slice(0, MAX_MESSAGE), ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 
 /** The `error` parameter of a Bearer WWW-Authenticate challenge (RFC 6750 §3). */
 function bearerError(res: UpstreamResponse): string | undefined {
-  const header = res.headers["www-authenticate"];
-  const value = Array.isArray(header) ? header.join(", ") : header;
+  const value = res.headers["www-authenticate"];
   return value ? /\berror="([^"]+)"/.exec(value)?.[1] : undefined;
 }
 

@@ -30,8 +30,7 @@ export interface TerminateCall {
   allOfUser?: boolean;
 }
 
-/** The session id of sign-out-everywhere's one work item for a provider that ends all of a user's sessions at once. */
-export const ALL_SESSIONS = "*";
+export { ALL_SESSIONS } from "../store/operation-types.js";
 
 export type AuthorizeCall = Pick<TerminateCall, "caller" | "sessionId" | "sessionToken">;
 

@@ -1,8 +1,12 @@
 import { z } from "zod";
 import type { SessionStore } from "../store/store.js";
 import type { AttemptObserver } from "./attempt-observer.js";
-import { WatchedProvider } from "./health.js";
 import { auth0Type } from "./auth0.js";
+import { entraType } from "./entra.js";
+import { googleType } from "./google.js";
+import { WatchedProvider } from "./health.js";
+import { keycloakType } from "./keycloak.js";
+import { kratosType } from "./kratos.js";
 import { localType } from "./local.js";
 import { luckyMonacoType } from "./luckymonaco.js";
 import { oktaType } from "./okta.js";
@@ -14,7 +18,7 @@ import { senhaseguraType } from "./senhasegura.js";
 import { zitadelType } from "./zitadel.js";
 
 /** Every provider type the configuration can name: one line each. */
-export const PROVIDER_TYPES: readonly ProviderType[] = [localType, luckyMonacoType, rocketchatType, zitadelType, senhaseguraType, oktaType, auth0Type];
+export const PROVIDER_TYPES: readonly ProviderType[] = [localType, luckyMonacoType, rocketchatType, zitadelType, senhaseguraType, keycloakType, kratosType, entraType, googleType, oktaType, auth0Type];
 
 /** The schema of one `providers:` entry (src/config/schema.ts): the common settings, and its type's own. */
 export const providerEntry = z.discriminatedUnion(

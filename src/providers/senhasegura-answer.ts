@@ -1,8 +1,7 @@
 import type { UpstreamAnswer } from "../status/answer.js";
-import type { IssuedToken } from "./oauth-token-cache.js";
-import { issuedTokenOf } from "./oauth-token-answer.js";
 import type { UpstreamSession } from "./provider.js";
-import { isSuccessStatus, malformedAnswer } from "./upstream-answer.js";
+import type { IssuedToken } from "./oauth-token-cache.js";
+import { isSuccessStatus, issuedTokenOf, malformedAnswer } from "./upstream-answer.js";
 import type { UpstreamResponse } from "./upstream-http.js";
 
 /*

@@ -3,13 +3,14 @@ import { secretRef, type Secret } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { senhaseguraTable } from "../status/senhasegura.js";
+import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { dropFailure, sessionsOf, tokenOf } from "./senhasegura-answer.js";
-import { sendWithToken, type ApiRequest } from "./token-api.js";
-import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
+import { withoutSecrets } from "./upstream-answer.js";
+import { UpstreamHttp } from "./upstream-http.js";
 
 export interface SenhaseguraSettings {
   base_url: string;
@@ -37,7 +38,7 @@ export class SenhaseguraProvider implements Provider {
   readonly verifiesTokens = false;
   readonly checkOptions = allowOptions({});
   private readonly http: UpstreamHttp;
-  private readonly tokens: OAuthTokenCache;
+  private readonly api: BearerHttp;
 
   constructor(
     readonly name: string,
@@ -45,7 +46,7 @@ export class SenhaseguraProvider implements Provider {
     maxConnections: number,
   ) {
     this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
-    this.tokens = new OAuthTokenCache((signal) => this.fetchToken(signal));
+    this.api = new BearerHttp(this.http, new OAuthTokenCache((signal) => this.fetchToken(signal)));
   }
 
   async terminate(call: TerminateCall): Promise<TerminateResult> {
@@ -54,7 +55,7 @@ export class SenhaseguraProvider implements Provider {
     }
     // Encoded although validated: no id may ever change the upstream path.
     const path = `${this.settings.path_prefix}/${encodeURIComponent(call.sessionId)}`;
-    const { res, token } = await this.send({ method: "DELETE", path, signal: call.signal });
+    const { res, token } = await this.api.send({ method: "DELETE", path, signal: call.signal });
     const failure = dropFailure(res);
     if (failure) throw this.failure(failure, token);
     return endedNow();
@@ -62,7 +63,7 @@ export class SenhaseguraProvider implements Provider {
 
   /** Every remote session senhasegura lists (a long, slow answer), filtered by `user` here. */
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    const { res, token } = await this.send({ method: "GET", path: this.settings.sessions_path, signal: call.signal });
+    const { res, token } = await this.api.send({ method: "GET", path: this.settings.sessions_path, signal: call.signal });
     const sessions = sessionsOf(res);
     if (!Array.isArray(sessions)) throw this.failure(sessions, token);
     return sessions.filter((s) => s.userId === call.userId);
@@ -70,11 +71,6 @@ export class SenhaseguraProvider implements Provider {
 
   async close(): Promise<void> {
     await this.http.close();
-  }
-
-  /** One API request with a bearer token; on a 401 the token is refreshed and the request sent once more. */
-  private send(req: ApiRequest): Promise<{ res: UpstreamResponse; token: string }> {
-    return sendWithToken(this.http, this.tokens, req);
   }
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
@@ -87,9 +83,7 @@ export class SenhaseguraProvider implements Provider {
 
   /** A failure for the mapping layer; the upstream's message may echo what we sent, so our secrets are cut out. */
   private failure(answer: UpstreamAnswer, token?: string): ProviderFailure {
-    const secrets = [this.settings.client_secret.reveal(), token].filter((s): s is string => !!s);
-    const message = secrets.reduce((m, s) => m.split(s).join("[secret]"), answer.message);
-    return new ProviderFailure(this.name, { ...answer, message }, this.table);
+    return new ProviderFailure(this.name, withoutSecrets(answer, [this.settings.client_secret.reveal(), token]), this.table);
   }
 }
 

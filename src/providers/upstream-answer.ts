@@ -1,4 +1,7 @@
 import type { UpstreamAnswer } from "../status/answer.js";
+import { epochResetTime } from "../status/rate-limit-reset.js";
+import { retryAfterTime } from "../status/retry-after.js";
+import type { IssuedToken } from "./oauth-token-cache.js";
 import type { UpstreamResponse } from "./upstream-http.js";
 
 /** Whether the upstream answered with a 2xx status. */
@@ -14,4 +17,39 @@ export function malformedAnswer(res: UpstreamResponse, documented: string): Upst
 /** An answer in none of the upstream's documented shapes: malformed on a 2xx, otherwise only its status counts. */
 export function undocumentedAnswer(res: UpstreamResponse, documented: string): UpstreamAnswer {
   return isSuccessStatus(res) ? malformedAnswer(res, documented) : { httpStatus: res.status, message: `HTTP ${res.status}` };
+}
+
+/** Longest wait an upstream's Retry-After is taken for; beyond it the answer says "later", not when. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/** The upstream's Retry-After (delay-seconds or an HTTP date), as ms from now; undefined when it sent none that can be read. */
+export function retryAfterOf(res: UpstreamResponse, now = Date.now()): number | undefined {
+  return waitUntil(retryAfterTime(res.headers["retry-after"], now), now);
+}
+
+/** The wait until a rate limit resets, from a header holding the reset in epoch seconds (`header` in lower case); undefined without one. */
+export function rateLimitResetOf(res: UpstreamResponse, header: string, now = Date.now()): number | undefined {
+  return waitUntil(epochResetTime(res.headers[header]), now);
+}
+
+/** Ms from `now` until `at`, never below 0 nor beyond MAX_RETRY_AFTER_MS. */
+function waitUntil(at: number | undefined, now: number): number | undefined {
+  return at === undefined ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - now));
+}
+
+/** The answer with every secret cut out of its message: an upstream may echo what we sent. */
+export function withoutSecrets(answer: UpstreamAnswer, secrets: readonly (string | undefined)[]): UpstreamAnswer {
+  const message = secrets.filter((s): s is string => !!s).reduce((m, s) => m.split(s).join("[secret]"), answer.message);
+  return { ...answer, message };
+}
+
+/** The token endpoint's success answer (RFC 6749 §5.1): the token; undefined for anything else. */
+export function issuedTokenOf(res: UpstreamResponse): IssuedToken | undefined {
+  const body = res.json as Record<string, unknown> | undefined;
+  const value = typeof body === "object" && body !== null ? body["access_token"] : undefined;
+  if (!isSuccessStatus(res) || typeof value !== "string" || value === "") return undefined;
+  // expires_in is optional in OAuth 2.0; some servers send it as a string.
+  const raw = body!["expires_in"];
+  const expires = typeof raw === "number" || typeof raw === "string" ? Number(raw) : NaN;
+  return raw !== "" && Number.isFinite(expires) && expires >= 0 ? { value, expiresInSeconds: expires } : { value };
 }

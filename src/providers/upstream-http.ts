@@ -17,8 +17,8 @@ export interface UpstreamResponse {
   /** The parsed JSON body; undefined when the body is empty or not JSON. */
   json: unknown;
   text: string;
-  /** The answer's headers, names in lower case. */
-  headers: Record<string, string | string[] | undefined>;
+  /** The answer's headers, names in lower case; a repeated header's values joined with ", ". */
+  headers: Record<string, string>;
 }
 
 /** Largest upstream answer read; anything longer is cut off as malformed. */
@@ -64,7 +64,7 @@ export class UpstreamHttp {
     try {
       const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers, body, signal: req.signal });
       const text = await readCapped(res.body, MAX_ANSWER_BYTES);
-      return { status: res.statusCode, json: parseJson(text), text, headers: res.headers };
+      return { status: res.statusCode, json: parseJson(text), text, headers: flatHeaders(res.headers) };
     } catch (err) {
       throw this.failure(err, req.signal);
     }
@@ -94,6 +94,12 @@ async function readCapped(body: AsyncIterable<Buffer>, limit: number): Promise<s
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+function flatHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  return flat;
 }
 
 function parseJson(text: string): unknown {

@@ -20,6 +20,8 @@ export interface EndSessionInput {
   userId?: string;
   reason?: string;
   options?: Record<string, string>;
+  /** End every session of userId in one call (sign-out-everywhere's ALL_SESSIONS item for a provider with endsAllOfUser). */
+  allOfUser?: boolean;
 }
 
 /** What the edge knows of the call: cancellation, deadline, the second factor. */
@@ -40,6 +42,10 @@ export interface SessionEndResult {
   provider: string;
   details: ChangeDetails;
   alreadyTerminated: boolean;
+  /** True when every session of the user was ended at once (a user-wide provider). */
+  allOfUser?: boolean;
+  /** How many sessions a user-wide end found open, when the provider could list them. */
+  sessionsEnded?: number;
 }
 
 /** ErrorInfo reasons of calls ended by their caller (cancel, deadline) rather than answered. */
@@ -118,10 +124,17 @@ export class EndSession {
           ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
           // The embedded store writes the audit row in the same commit as the end.
           audit: auditTemplate(facts),
+          ...(input.allOfUser && { allOfUser: true }),
         });
         const announce = { ...facts.announce, userId: result.userId || facts.announce.userId };
         await this.events.publishEnded({ ...facts, userId: facts.userId || (result.userId ?? ""), announce, alreadyEnded: result.alreadyTerminated, details: result.details, recorded: result.recorded === true });
-        return { provider: provider.name, details: result.details, alreadyTerminated: result.alreadyTerminated };
+        return {
+          provider: provider.name,
+          details: result.details,
+          alreadyTerminated: result.alreadyTerminated,
+          ...(result.allOfUser && { allOfUser: true }),
+          ...(result.sessionsEnded !== undefined && { sessionsEnded: result.sessionsEnded }),
+        };
       });
     } catch (err) {
       if (!(err instanceof ProviderFailure)) throw err;

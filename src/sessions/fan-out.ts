@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
 import type { Provider } from "../providers/provider.js";
 import { Failure, SERVICE_DOMAIN } from "../status/failure.js";
-import type { NewOperation, OperationRecord, OperationStore, WorkClaim, WorkItem, WorkOutcome } from "../store/operation-types.js";
+import { ALL_SESSIONS, type NewOperation, type OperationRecord, type OperationStore, type WorkClaim, type WorkItem, type WorkOutcome } from "../store/operation-types.js";
 import type { EndSession } from "./end-session.js";
 import { Limiter } from "./limiter.js";
 import { workRequestId } from "./request-id.js";
@@ -155,6 +155,11 @@ export class FanOut {
   private async attempt(provider: Provider, { item, operation }: WorkClaim): Promise<WorkOutcome | undefined> {
     const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.settings.callTimeoutMs)]);
     try {
+      if (item.kind === "list" && provider.endsAllOfUser) {
+        // One user-wide call ends them all: one work item, no listing here (the provider lists, when it can, to count them).
+        await this.store.completeListing(item.operationId, item.provider, [ALL_SESSIONS]);
+        return undefined;
+      }
       if (item.kind === "list") {
         const sessions = await provider.listUserSessions({ userId: item.providerUserId, signal, deadline: Date.now() + this.settings.callTimeoutMs });
         await this.store.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId));
@@ -167,8 +172,9 @@ export class FanOut {
         userId: item.providerUserId,
         reason: operation.reason,
         requestId: workRequestId(this.workKey, item.operationId, item.provider, item.sessionId),
+        ...(item.sessionId === ALL_SESSIONS && { allOfUser: true }),
       }, { signal, deadline: Date.now() + this.settings.callTimeoutMs, operationId: item.operationId, initiatingEntity: operation.initiatingEntity });
-      return { state: res.alreadyTerminated ? "already_ended" : "ended" };
+      return { state: res.alreadyTerminated ? "already_ended" : "ended", ...(res.sessionsEnded !== undefined && { sessionsEnded: res.sessionsEnded }) };
     } catch (err) {
       // Stopping: the attempt was cut short, not refused; the work stays pending for the next start (or another replica).
       if (this.stopping.signal.aborted) return undefined;

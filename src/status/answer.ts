@@ -7,6 +7,6 @@ export interface UpstreamAnswer {
   /** The upstream's own error code or id, or `transport.*` for failures of the connection. */
   code?: string;
   message: string;
-  /** When the upstream said when to try again (a rate limit's reset): RetryInfo's delay. */
+  /** When the upstream said to try again (Retry-After, a rate limit's reset), in ms from the answer: RetryInfo's delay. */
   retryAfterMs?: number;
 }

@@ -17,6 +17,9 @@ export interface OperationRecord {
 }
 
 export type WorkKind = "list" | "end";
+
+/** The session id of sign-out-everywhere's one work item for a provider that ends all of a user's sessions at once. */
+export const ALL_SESSIONS = "*";
 export type WorkState = "pending" | "ended" | "already_ended" | "failed";
 
 /**
@@ -36,6 +39,8 @@ export interface WorkItem {
   nextAttemptAt: Date;
   /** The last failure: gRPC code name, ErrorInfo reason, message. */
   lastError?: { code: string; reason: string; message: string };
+  /** For an ALL_SESSIONS item ended: how many sessions were open, when the provider could list them. */
+  sessionsEnded?: number;
 }
 
 export interface NewOperation {
@@ -55,6 +60,8 @@ export interface WorkOutcome {
   lastError?: WorkItem["lastError"];
   /** For a pending (retrying) item: when to try again. */
   nextAttemptAt?: Date;
+  /** For an ALL_SESSIONS item ended: how many sessions were open, when the provider could list them. */
+  sessionsEnded?: number;
 }
 
 export interface OperationQuery {

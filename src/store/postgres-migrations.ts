@@ -238,6 +238,12 @@ CREATE TABLE seen_tokens (
 CREATE INDEX seen_tokens_by_expiry ON seen_tokens (expires_at);
 `,
   },
+  {
+    version: 10,
+    name: "work_items_sessions_ended",
+    // A provider that ends all of a user's sessions in one call: how many were open, when it could list them.
+    sql: `ALTER TABLE work_items ADD COLUMN sessions_ended integer;`,
+  },
 ];
 
 /** Schema names this store accepts: plain lower-case identifiers, so they need no quoting anywhere. */

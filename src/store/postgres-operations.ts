@@ -187,9 +187,9 @@ async function lockOperation(c: pg.ClientBase, operationId: string): Promise<voi
 /** Records an outcome, releases the claim, and updates the operation (whose row the caller holds locked); answers the subscribers given deliveries. */
 async function update(c: pg.ClientBase, item: ItemKey, outcome: WorkOutcome, subscribers: OutboxSubscribers): Promise<string[]> {
   await c.query(
-    `UPDATE work_items SET state = $5, last_error = $6, next_attempt_at = COALESCE($7::timestamptz, now()), claimed_by = NULL, claimed_until = NULL
+    `UPDATE work_items SET state = $5, last_error = $6, next_attempt_at = COALESCE($7::timestamptz, now()), sessions_ended = $8, claimed_by = NULL, claimed_until = NULL
      WHERE operation_id = $1 AND provider = $2 AND kind = $3 AND session_id = $4`,
-    [item.operationId, item.provider, item.kind, item.sessionId, outcome.state, outcome.lastError ? JSON.stringify(outcome.lastError) : null, outcome.nextAttemptAt ?? null],
+    [item.operationId, item.provider, item.kind, item.sessionId, outcome.state, outcome.lastError ? JSON.stringify(outcome.lastError) : null, outcome.nextAttemptAt ?? null, outcome.sessionsEnded ?? null],
   );
   return touch(c, [item.operationId], new Date(), subscribers);
 }

@@ -170,6 +170,7 @@ export interface ItemRow {
   attempts: Count;
   next_attempt_at: Time;
   last_error: string | WorkItem["lastError"] | null;
+  sessions_ended: Count | null;
 }
 
 export function itemFromRow(r: ItemRow): WorkItem {
@@ -184,5 +185,6 @@ export function itemFromRow(r: ItemRow): WorkItem {
     nextAttemptAt: toDate(r.next_attempt_at),
   };
   if (r.last_error) item.lastError = parsed(r.last_error);
+  if (r.sessions_ended !== null && r.sessions_ended !== undefined) item.sessionsEnded = Number(r.sessions_ended);
   return item;
 }

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS work_items (
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_at INTEGER NOT NULL,
   last_error TEXT,
+  sessions_ended INTEGER,
   claimed_by TEXT,
   claimed_until INTEGER,
   PRIMARY KEY (operation_id, provider, kind, session_id)
@@ -60,6 +61,8 @@ export function prepareOperations(db: Database.Database): void {
   if (/request_id TEXT NOT NULL UNIQUE/.test(table.sql)) db.transaction(() => db.exec(SCOPE_OPERATION_REQUEST_IDS)).immediate();
   const columns = db.prepare("SELECT name FROM pragma_table_info('operations')").all() as { name: string }[];
   if (!columns.some((c) => c.name === "initiating_entity")) db.exec("ALTER TABLE operations ADD COLUMN initiating_entity TEXT NOT NULL DEFAULT 'admin'");
+  const itemColumns = db.prepare("SELECT name FROM pragma_table_info('work_items')").all() as { name: string }[];
+  if (!itemColumns.some((c) => c.name === "sessions_ended")) db.exec("ALTER TABLE work_items ADD COLUMN sessions_ended INTEGER");
   db.exec("UPDATE work_items SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL");
 }
 
@@ -89,7 +92,7 @@ export class SqliteOperations implements OperationStore {
       listByUser: db.prepare<[string, string, number], OperationRow>("SELECT * FROM operations WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?"),
       item: db.prepare<[string, string, string, string], ItemRow>("SELECT * FROM work_items WHERE operation_id = ? AND provider = ? AND kind = ? AND session_id = ?"),
       updateItem: db.prepare(
-        `UPDATE work_items SET state = @state, last_error = @last_error, next_attempt_at = @next_attempt_at, claimed_by = NULL, claimed_until = NULL
+        `UPDATE work_items SET state = @state, last_error = @last_error, sessions_ended = @sessions_ended, next_attempt_at = @next_attempt_at, claimed_by = NULL, claimed_until = NULL
          WHERE operation_id = @operation_id AND provider = @provider AND kind = @kind AND session_id = @session_id`,
       ),
       wasDone: db.prepare<[string], { done: Flag }>("SELECT done FROM operations WHERE id = ?"),
@@ -192,6 +195,7 @@ export class SqliteOperations implements OperationStore {
       session_id: item.sessionId,
       state: outcome.state,
       last_error: outcome.lastError ? JSON.stringify(outcome.lastError) : null,
+      sessions_ended: outcome.sessionsEnded ?? null,
       next_attempt_at: outcome.nextAttemptAt?.getTime() ?? now,
     });
     this.touch(item.operationId, now);

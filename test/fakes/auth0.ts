@@ -1,5 +1,5 @@
 import type { FakeAnswer, RecordedRequest } from "./http-fake.js";
-import { OAuthApiFake } from "./oauth-api-fake.js";
+import { TokenApiFake } from "./token-api-fake.js";
 
 export interface Auth0FakeOptions {
   clientId: string;
@@ -31,13 +31,13 @@ export interface Auth0Session {
  * accepted with 202 and carried out at once here), "Get sessions for user" with checkpoint
  * paging, and `POST /oauth/token` (client credentials for the audience {url}/api/v2/).
  */
-export class FakeAuth0 extends OAuthApiFake {
+export class FakeAuth0 extends TokenApiFake {
   /** Live sessions by id. */
   readonly sessions = new Map<string, Auth0Session>();
   readonly users = new Set<string>();
 
   private constructor(private readonly options: Auth0FakeOptions) {
-    super("/oauth/token");
+    super();
   }
 
   static start(options: Auth0FakeOptions): Promise<FakeAuth0> {
@@ -65,22 +65,25 @@ export class FakeAuth0 extends OAuthApiFake {
     return session;
   }
 
-  reset(): void {
-    this.resetCommon();
+  override reset(): void {
+    super.reset();
     this.sessions.clear();
     this.users.clear();
   }
 
-  protected token(r: RecordedRequest): FakeAnswer {
+  protected isTokenRequest(r: RecordedRequest): boolean {
+    return r.method === "POST" && r.pathname === "/oauth/token";
+  }
+
+  protected refuseTokenRequest(r: RecordedRequest): FakeAnswer | undefined {
     const f = r.form ?? {};
     if (f["grant_type"] !== "client_credentials") return { status: 400, body: { error: "unsupported_grant_type", error_description: "Unsupported grant type: " + (f["grant_type"] ?? "") } };
     if (f["client_id"] !== this.options.clientId || f["client_secret"] !== this.options.clientSecret) return { status: 401, body: { error: "access_denied", error_description: "Unauthorized" } };
     if (f["audience"] !== `${this.url}/api/v2/`) return { status: 403, body: { error: "access_denied", error_description: `Service not enabled within domain: ${f["audience"] ?? ""}` } };
-    return this.issue("auth0-at");
+    return undefined;
   }
 
-  protected authorize(r: RecordedRequest): FakeAnswer | undefined {
-    if (this.bearerValid(r)) return undefined;
+  protected unauthorized(): FakeAnswer {
     return { status: 401, body: auth0Error(401, "Unauthorized", "Invalid token", "invalid_token") };
   }
 

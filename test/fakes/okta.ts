@@ -1,6 +1,6 @@
 import { verify, type KeyObject } from "node:crypto";
 import type { FakeAnswer, RecordedRequest } from "./http-fake.js";
-import { OAuthApiFake } from "./oauth-api-fake.js";
+import { TokenApiFake } from "./token-api-fake.js";
 
 export interface OktaFakeOptions {
   /** The API token accepted as `SSWS <token>`. */
@@ -29,7 +29,7 @@ const SCOPES = "okta.sessions.manage okta.users.manage";
  * /api/v1/users/{id}/sessions`, SSWS API tokens, and the org authorization server's token
  * endpoint for a service app (client credentials with a private-key JWT, verified here).
  */
-export class FakeOkta extends OAuthApiFake {
+export class FakeOkta extends TokenApiFake {
   /** Sessions it knows, by id: whose, and whether still live. */
   readonly sessions = new Map<string, { userId: string; live: boolean }>();
   /** Users it knows. */
@@ -39,7 +39,7 @@ export class FakeOkta extends OAuthApiFake {
   private readonly jtis = new Set<string>();
 
   private constructor(private readonly options: OktaFakeOptions) {
-    super(TOKEN_PATH);
+    super();
   }
 
   static start(options: OktaFakeOptions): Promise<FakeOkta> {
@@ -57,14 +57,18 @@ export class FakeOkta extends OAuthApiFake {
     return [...this.sessions].filter(([, s]) => s.userId === userId && s.live).map(([id]) => id);
   }
 
-  reset(): void {
-    this.resetCommon();
+  override reset(): void {
+    super.reset();
     this.sessions.clear();
     this.users.clear();
     this.assertions.length = 0;
   }
 
-  protected token(r: RecordedRequest): FakeAnswer {
+  protected isTokenRequest(r: RecordedRequest): boolean {
+    return r.method === "POST" && r.pathname === TOKEN_PATH;
+  }
+
+  protected refuseTokenRequest(r: RecordedRequest): FakeAnswer | undefined {
     const f = r.form ?? {};
     const refuse = (error: string, description: string, status = 401): FakeAnswer => ({ status, body: { error, error_description: description } });
     if (f["grant_type"] !== "client_credentials") return refuse("unsupported_grant_type", "The authorization grant type is not supported by the authorization server.", 400);
@@ -72,13 +76,16 @@ export class FakeOkta extends OAuthApiFake {
     const assertion = this.verifyAssertion(f["client_assertion"] ?? "");
     if (typeof assertion === "string") return refuse("invalid_client", assertion);
     if (f["scope"] !== SCOPES) return refuse("invalid_scope", "The following scopes are not allowed: " + (f["scope"] ?? ""), 400);
-    return this.issue("okta-at");
+    return undefined;
   }
 
-  protected authorize(r: RecordedRequest): FakeAnswer | undefined {
-    const auth = r.headers.authorization ?? "";
-    if (auth === `SSWS ${this.options.apiToken}` || this.bearerValid(r)) return undefined;
-    const challenge = auth.startsWith("Bearer ") ? { "www-authenticate": `Bearer authorization_uri="${this.url}/oauth2/v1/authorize", realm="${this.url}", error="invalid_token", error_description="The token is not valid."` } : undefined;
+  /** The SSWS API token. */
+  protected override acceptsOtherCredential(r: RecordedRequest): boolean {
+    return r.headers.authorization === `SSWS ${this.options.apiToken}`;
+  }
+
+  protected unauthorized(presented: boolean): FakeAnswer {
+    const challenge = presented ? { "www-authenticate": `Bearer authorization_uri="${this.url}/oauth2/v1/authorize", realm="${this.url}", error="invalid_token", error_description="The token is not valid."` } : undefined;
     return { status: 401, body: oktaError("E0000011", "Invalid token provided"), ...(challenge && { headers: challenge }) };
   }
 

@@ -1,5 +1,5 @@
 import type { FakeAnswer, RecordedRequest } from "./http-fake.js";
-import { OAuthApiFake } from "./oauth-api-fake.js";
+import { TokenApiFake } from "./token-api-fake.js";
 
 /** One entry of "List all remote sessions", in the documented shape. */
 export interface RemoteSession {
@@ -44,16 +44,18 @@ export function envelope(status: number, message: string, mensagem = message): R
  * session drop endpoint and "List all remote sessions", with bearer tokens that expire after
  * `expiresIn` seconds. Every request is recorded; answers can be programmed per request.
  */
-export class FakeSenhasegura extends OAuthApiFake {
+export class FakeSenhasegura extends TokenApiFake {
   /** Sessions it knows; a drop sets `end` on a live one. */
   readonly sessions: RemoteSession[] = [];
   private readonly dropPrefix: string;
   private readonly sessionsPath: string;
+  private readonly tokenPath: string;
 
   private constructor(private readonly options: FakeOptions) {
-    super(options.tokenPath ?? "/iso/oauth2/token");
+    super();
     this.dropPrefix = options.dropPrefix ?? "/api/pam/session/drop";
     this.sessionsPath = options.sessionsPath ?? "/api/pam/session/remotesessions";
+    this.tokenPath = options.tokenPath ?? "/iso/oauth2/token";
   }
 
   static start(options: FakeOptions): Promise<FakeSenhasegura> {
@@ -61,23 +63,24 @@ export class FakeSenhasegura extends OAuthApiFake {
   }
 
   /** Forgets requests, sessions and programmed answers; tokens stay valid. */
-  reset(): void {
-    this.resetCommon();
+  override reset(): void {
+    super.reset();
     this.sessions.length = 0;
   }
 
-  protected token(r: RecordedRequest): FakeAnswer {
-    const f = r.form ?? {};
-    if (f["grant_type"] !== "client_credentials" || f["client_id"] !== this.options.clientId || f["client_secret"] !== this.options.clientSecret) {
-      return { status: 401, body: { error: "invalid_client", error_description: "Client authentication failed.", message: "Client authentication failed." } };
-    }
-    return this.issue("ss-at");
+  protected isTokenRequest(r: RecordedRequest): boolean {
+    return r.path === this.tokenPath;
   }
 
-  protected authorize(r: RecordedRequest): FakeAnswer | undefined {
+  protected refuseTokenRequest(r: RecordedRequest): FakeAnswer | undefined {
+    const f = r.form ?? {};
+    if (r.method === "POST" && f["grant_type"] === "client_credentials" && f["client_id"] === this.options.clientId && f["client_secret"] === this.options.clientSecret) return undefined;
+    return { status: 401, body: { error: "invalid_client", error_description: "Client authentication failed.", message: "Client authentication failed." } };
+  }
+
+  protected unauthorized(presented: boolean): FakeAnswer {
     // Seed 003: a request without the authorization header matches no route of the gateway.
-    if (!/^Bearer (.+)$/.test(r.headers.authorization ?? "")) return { status: 404, body: { message: "No route matched with those values." } };
-    if (this.bearerValid(r)) return undefined;
+    if (!presented) return { status: 404, body: { message: "No route matched with those values." } };
     // league/oauth2-server's answer to a token it cannot verify (senhasegura's OAuth server, an assumption).
     return { status: 401, body: { error: "access_denied", error_description: "The resource owner or authorization server denied the request.", hint: "Access token could not be verified", message: "The resource owner or authorization server denied the request." } };
   }

@@ -98,13 +98,18 @@ describe.skipIf(skip !== undefined)("two replicas on one PostgreSQL share the ou
       expect([...perId].filter(([, n]) => n !== 1)).toEqual([]);
       expect(r.problems).toEqual([]);
     }
-    const all = await listDeliveries(b.baseUrl, b.keys.reader);
-    expect(all.filter((d) => d.state !== "delivered")).toEqual([]);
+    // A receiver has the marker before its sender has recorded the 202: wait for the record.
+    const all = await until("every delivery recorded as delivered", async () => {
+      const listed = await listDeliveries(b.baseUrl, b.keys.reader);
+      return listed.every((d) => d.state === "delivered") ? listed : undefined;
+    });
     expect(all).toHaveLength(2 * (SESSIONS + 1));
     // Between them, the replicas counted each delivery delivered once.
     for (const receiver of ["ssf", "hook"]) {
-      const delivered = await Promise.all([a, b].map((r) => counterValue(r.baseUrl, "session_control_deliveries_total", { receiver, state: "delivered" })));
-      expect(delivered[0]! + delivered[1]!).toBe(SESSIONS + 1);
+      const counted = async () => (await Promise.all([a, b].map((r) => counterValue(r.baseUrl, "session_control_deliveries_total", { receiver, state: "delivered" })))).reduce((x, y) => x + y, 0);
+      // Counted just after the record is written: wait for the count to come in, then hold it to exactly one each.
+      await until(`${receiver}: ${SESSIONS + 1} deliveries counted`, async () => (await counted()) >= SESSIONS + 1);
+      expect(await counted()).toBe(SESSIONS + 1);
     }
   });
 });

@@ -7,9 +7,9 @@ import { auth0Table } from "../../src/status/auth0.js";
 import { auth0Error, FakeAuth0 } from "../fakes/auth0.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { keepErrorTexts } from "../helpers/errors.js";
-import { directCall, jsonAnswer, retryDelayMs, RowsHit, thrown, type RowCase } from "../helpers/provider-rows.js";
-import { DirectProviders, describeTokenFlow } from "../helpers/token-flow.js";
+import { allOfUserCall, buildOne, jsonAnswer, rejection, retryDelayMs, RowTracker, type RowCase } from "../helpers/provider-rows.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { TOKEN_LIFE_PROVIDERS, tokenLifeTests } from "../helpers/token-life.js";
 import { until } from "../helpers/wait.js";
 
 const CLIENT_ID = "m2m-session-control";
@@ -18,10 +18,10 @@ const SECRET = `a0-secret-${randomBytes(12).toString("hex")}`;
 let fake: FakeAuth0;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-/** The same providers as the service's, built directly, for user-wide ends and listing. */
-let direct: DirectProviders;
+/** Some of the service's providers built once more, by name, to call them directly (user-wide ends, listing). */
+const direct = new Map<string, ReturnType<typeof buildOne>>();
 const { failure, texts: errorTexts } = keepErrorTexts();
-const rows = new RowsHit(auth0Table);
+const rows = new RowTracker(auth0Table);
 
 beforeAll(async () => {
   fake = await FakeAuth0.start({ clientId: CLIENT_ID, clientSecret: SECRET });
@@ -33,15 +33,15 @@ beforeAll(async () => {
     { ...common, name: "auth0-wrong-secret", client_secret: "env:A0_WRONG_SECRET" },
     { ...common, name: "auth0-other-audience", audience: "https://elsewhere.example/api/v2/" },
     { ...common, name: "auth0-quick", timeout_ms: 300 },
-    ...["t-cache", "t-expiry", "t-401", "t-global", "t-client", "t-unauth", "t-request", "t-malformed"].map((name) => ({ ...common, name })),
+    ...[...TOKEN_LIFE_PROVIDERS, "t-global", "t-client", "t-unauth", "t-request", "t-malformed"].map((name) => ({ ...common, name })),
   ];
   svc = await startTestService({}, { providers, default_provider: "auth0" });
   client = grpcClient(svc);
-  direct = DirectProviders.open(providers);
+  direct.set("auth0", buildOne(providers[0]!));
 });
 afterAll(async () => {
   await svc.stop();
-  await direct.close();
+  await Promise.all([...direct.values()].map((d) => d.close()));
   await fake.close();
 });
 beforeEach(() => fake.reset());
@@ -49,8 +49,8 @@ beforeEach(() => fake.reset());
 const admin = () => ({ headers: bearer(svc.keys.admin) });
 const sid = () => randomBytes(16).toString("base64url");
 const terminate = (sessionId: string, provider = "auth0") => client.terminate({ sessionId, provider }, admin());
-const endAll = (userId: string, provider = "auth0") => direct.get(provider)!.terminate(directCall("", userId, true));
-const list = (userId: string) => direct.get("auth0")!.listUserSessions({ userId, signal: new AbortController().signal });
+const endAll = (userId: string, provider = "auth0") => direct.get(provider)!.provider.terminate(allOfUserCall(userId));
+const list = (userId: string) => direct.get("auth0")!.provider.listUserSessions({ userId, signal: new AbortController().signal });
 
 describe("auth0: success", () => {
   it("gets a client-credentials token for the Management API, then DELETE /api/v2/sessions/{id}: 202 accepted", async () => {
@@ -116,11 +116,11 @@ const json = jsonAnswer;
 const err = (status: number, error: string, message: string, errorCode?: string) => json(status, auth0Error(status, error, message, errorCode));
 
 const ROW_CASES: RowCase[] = [
-  { name: "an id with '\\': nothing sent", sessionId: "a\\b", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: "session_id must not contain '/' or '\\'" }, api: 0 },
+  { name: "an id with '\\': nothing sent", sessionId: "a\\b", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: "session_id must not contain '/' or '\\'" }, sent: 0 },
   { name: "404 for a session it does not know", code: Code.NotFound, reason: "SESSION_NOT_FOUND", metadata: { upstream_status: "404", upstream_message: "The session does not exist." } },
   { name: "404 inexistent_user", program: () => fake.answerApiOnce(err(404, "Not Found", "The user does not exist.", "inexistent_user")), code: Code.NotFound, reason: "USER_NOT_FOUND", metadata: { upstream_status: "404", upstream_code: "inexistent_user", upstream_message: "The user does not exist." } },
   { name: "404 'The user does not exist.' without errorCode", program: () => fake.answerApiOnce(err(404, "Not Found", "The user does not exist.")), code: Code.NotFound, reason: "USER_NOT_FOUND", metadata: { upstream_status: "404", upstream_message: "The user does not exist." } },
-  { name: "401 invalid_token, again after one refresh", program: () => fake.answerApiOnce(err(401, "Unauthorized", "Expired token", "invalid_token"), err(401, "Unauthorized", "Expired token", "invalid_token")), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_token", upstream_message: "Expired token" }, api: 2 },
+  { name: "401 invalid_token, again after one refresh", program: () => fake.answerApiOnce(err(401, "Unauthorized", "Expired token", "invalid_token"), err(401, "Unauthorized", "Expired token", "invalid_token")), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_token", upstream_message: "Expired token" }, sent: 2 },
   { name: "403 insufficient_scope", program: () => fake.answerApiOnce(err(403, "Forbidden", "Insufficient scope, expected any of: delete:sessions", "insufficient_scope")), code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "403", upstream_code: "insufficient_scope", upstream_message: "Insufficient scope, expected any of: delete:sessions" } },
   { name: "403 not in the plan", program: () => fake.answerApiOnce(err(403, "Forbidden", "This feature is not enabled for this tenant.", "operation_not_supported")), code: Code.FailedPrecondition, reason: "PROVIDER_LICENSE_REQUIRED", metadata: { upstream_status: "403", upstream_code: "operation_not_supported", upstream_message: "This feature is not enabled for this tenant." } },
   {
@@ -132,13 +132,13 @@ const ROW_CASES: RowCase[] = [
     retryable: true,
   },
   { name: "400 invalid_uri", program: () => fake.answerApiOnce(err(400, "Bad Request", "Path validation error: 'String is too long' on property id", "invalid_uri")), code: Code.InvalidArgument, reason: "UPSTREAM_REJECTED_ARGUMENT", metadata: { upstream_status: "400", upstream_code: "invalid_uri", upstream_message: "Path validation error: 'String is too long' on property id" } },
-  { name: "token endpoint 500 access_denied 'Global limit has been reached'", provider: "t-global", program: () => fake.answerTokenOnce(json(500, { error: "access_denied", error_description: "Global limit has been reached" })), code: Code.Unavailable, reason: "UPSTREAM_RATE_LIMITED", metadata: { upstream_status: "500", upstream_code: "access_denied", upstream_message: "Global limit has been reached" }, retryable: true, api: 0 },
-  { name: "token endpoint 401 access_denied (wrong client_secret)", provider: "auth0-wrong-secret", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "access_denied", upstream_message: "Unauthorized" }, api: 0 },
-  { name: "token endpoint invalid_client", provider: "t-client", program: () => fake.answerTokenOnce(json(401, { error: "invalid_client", error_description: "Client authentication failed" })), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_client", upstream_message: "Client authentication failed" }, api: 0 },
-  { name: "token endpoint 403 access_denied (an audience with no client grant)", provider: "auth0-other-audience", code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "403", upstream_code: "access_denied", upstream_message: "Service not enabled within domain: https://elsewhere.example/api/v2/" }, api: 0 },
-  { name: "token endpoint unauthorized_client", provider: "t-unauth", program: () => fake.answerTokenOnce(json(403, { error: "unauthorized_client", error_description: "Grant type 'client_credentials' not allowed for the client." })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "403", upstream_code: "unauthorized_client", upstream_message: "Grant type 'client_credentials' not allowed for the client." }, api: 0 },
-  { name: "token endpoint invalid_request", provider: "t-request", program: () => fake.answerTokenOnce(json(400, { error: "invalid_request", error_description: "Invalid audience" })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "400", upstream_code: "invalid_request", upstream_message: "Invalid audience" }, api: 0 },
-  { name: "any other 401, again after one refresh", program: () => fake.answerApiOnce({ status: 401, raw: "" }, { status: 401, raw: "" }), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_message: "HTTP 401" }, api: 2 },
+  { name: "token endpoint 500 access_denied 'Global limit has been reached'", provider: "t-global", program: () => fake.answerTokenOnce(json(500, { error: "access_denied", error_description: "Global limit has been reached" })), code: Code.Unavailable, reason: "UPSTREAM_RATE_LIMITED", metadata: { upstream_status: "500", upstream_code: "access_denied", upstream_message: "Global limit has been reached" }, retryable: true, sent: 0 },
+  { name: "token endpoint 401 access_denied (wrong client_secret)", provider: "auth0-wrong-secret", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "access_denied", upstream_message: "Unauthorized" }, sent: 0 },
+  { name: "token endpoint invalid_client", provider: "t-client", program: () => fake.answerTokenOnce(json(401, { error: "invalid_client", error_description: "Client authentication failed" })), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_client", upstream_message: "Client authentication failed" }, sent: 0 },
+  { name: "token endpoint 403 access_denied (an audience with no client grant)", provider: "auth0-other-audience", code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "403", upstream_code: "access_denied", upstream_message: "Service not enabled within domain: https://elsewhere.example/api/v2/" }, sent: 0 },
+  { name: "token endpoint unauthorized_client", provider: "t-unauth", program: () => fake.answerTokenOnce(json(403, { error: "unauthorized_client", error_description: "Grant type 'client_credentials' not allowed for the client." })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "403", upstream_code: "unauthorized_client", upstream_message: "Grant type 'client_credentials' not allowed for the client." }, sent: 0 },
+  { name: "token endpoint invalid_request", provider: "t-request", program: () => fake.answerTokenOnce(json(400, { error: "invalid_request", error_description: "Invalid audience" })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "400", upstream_code: "invalid_request", upstream_message: "Invalid audience" }, sent: 0 },
+  { name: "any other 401, again after one refresh", program: () => fake.answerApiOnce({ status: 401, raw: "" }, { status: 401, raw: "" }), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_message: "HTTP 401" }, sent: 2 },
   { name: "any other 403", program: () => fake.answerApiOnce({ status: 403, raw: "<html>Forbidden</html>" }), code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "403", upstream_message: "<html>Forbidden</html>" } },
   { name: "any other 404", program: () => fake.answerApiOnce({ status: 404, raw: "Not Found" }), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "404", upstream_message: "Not Found" } },
 ];
@@ -148,8 +148,8 @@ describe("auth0: every row of the mapping table", () => {
     c.program?.();
     const provider = c.provider ?? "auth0";
     const e = await failure(terminate(c.sessionId ?? sid(), provider));
-    rows.service(e, provider, c);
-    expect(fake.apiRequests).toHaveLength(c.api ?? 1);
+    rows.expectCall(e, provider, c);
+    expect(fake.apiRequests).toHaveLength(c.sent ?? 1);
     if (c.name.startsWith("429")) {
       expect(retryDelayMs(e)).toBeGreaterThan(18_000);
       expect(retryDelayMs(e)).toBeLessThanOrEqual(20_000);
@@ -157,12 +157,12 @@ describe("auth0: every row of the mapping table", () => {
   });
 
   it("a user id that could change the path: nothing sent", async () => {
-    rows.direct(await thrown(endAll("..")), { reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: 'user_id must not be "." or ".."' } });
+    rows.expectFailure(await rejection(endAll("..")), "auth0", { code: Code.InvalidArgument, reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: 'user_id must not be "." or ".."' } });
     expect(fake.requests).toHaveLength(0);
   });
 
   it("has a case for each row", () => {
-    expect(rows.missing()).toEqual([]);
+    expect(rows.missed()).toEqual([]);
   });
 });
 
@@ -173,7 +173,7 @@ describe("auth0: malformed, reset, slow", () => {
     expect(e.findDetails(ErrorInfoSchema)[0]!.reason).toBe("UPSTREAM_MALFORMED_ANSWER");
     fake.users.add("auth0|u3");
     fake.answerApiOnce({ body: [{ id: "x" }] });
-    const f = (await thrown(list("auth0|u3"))) as { row: { reason: string } };
+    const f = (await rejection(list("auth0|u3"))) as { row: { reason: string } };
     expect(f.row.reason).toBe("UPSTREAM_MALFORMED_ANSWER");
   });
 
@@ -205,10 +205,12 @@ describe("auth0: ids never change the upstream path", () => {
   });
 });
 
-describeTokenFlow("auth0", () => fake, async (provider, n) => {
-  const ids = Array.from({ length: n }, () => sid());
-  for (const id of ids) fake.addSession("auth0|u1", id);
-  await Promise.all(ids.map((id) => terminate(id, provider)));
+describe("auth0: the access token", () => {
+  tokenLifeTests(() => fake, async (provider, n) => {
+    const ids = Array.from({ length: n }, () => sid());
+    for (const id of ids) fake.addSession("auth0|u1", id);
+    await Promise.all(ids.map((id) => terminate(id, provider)));
+  });
 });
 
 describe("auth0: secrets", () => {

@@ -7,15 +7,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { parseConfig } from "../../src/config/load.js";
-import { ALL_SESSIONS, type Provider } from "../../src/providers/provider.js";
+import { ALL_SESSIONS } from "../../src/providers/provider.js";
 import { oktaTable } from "../../src/status/okta.js";
 import type { FakeAnswer } from "../fakes/http-fake.js";
 import { FakeOkta, oktaError } from "../fakes/okta.js";
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { keepErrorTexts } from "../helpers/errors.js";
-import { directCall, jsonAnswer, retryDelayMs, RowsHit, thrown, type RowCase } from "../helpers/provider-rows.js";
-import { DirectProviders, describeTokenFlow } from "../helpers/token-flow.js";
+import { allOfUserCall, buildOne, jsonAnswer, rejection, retryDelayMs, RowTracker, type RowCase } from "../helpers/provider-rows.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
+import { TOKEN_LIFE_PROVIDERS, tokenLifeTests } from "../helpers/token-life.js";
 import { until } from "../helpers/wait.js";
 
 const API_TOKEN = `00okta-${randomBytes(12).toString("hex")}`;
@@ -28,10 +28,10 @@ const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
 let fake: FakeOkta;
 let svc: TestService;
 let client: Client<typeof SessionControl>;
-/** The same providers as the service's, built directly, for user-wide ends and listing. */
-let direct: DirectProviders;
+/** Some of the service's providers built once more, by name, to call them directly (user-wide ends, listing). */
+const direct = new Map<string, ReturnType<typeof buildOne>>();
 const { failure, texts: errorTexts } = keepErrorTexts();
-const rows = new RowsHit(oktaTable);
+const rows = new RowTracker(oktaTable);
 
 beforeAll(async () => {
   fake = await FakeOkta.start({ apiToken: API_TOKEN, clientId: CLIENT_ID, publicKey });
@@ -55,15 +55,15 @@ beforeAll(async () => {
     { ...oauth, name: "okta-wrong-key", private_key: `file:${wrongKey}` },
     { ...oauth, name: "okta-jwk", private_key: `file:${jwk}`, key_id: undefined },
     // Providers whose token cache a test starts empty.
-    ...["t-cache", "t-expiry", "t-401", "t-scope", "t-unauth", "t-dpop", "t-malformed", "t-5xx"].map((name) => ({ ...oauth, name })),
+    ...[...TOKEN_LIFE_PROVIDERS, "t-scope", "t-unauth", "t-dpop", "t-malformed", "t-5xx"].map((name) => ({ ...oauth, name })),
   ];
   svc = await startTestService({}, { providers, default_provider: "okta" });
   client = grpcClient(svc);
-  direct = DirectProviders.open(providers);
+  for (const p of providers.filter((p) => ["okta", "okta-keep-tokens"].includes(p.name))) direct.set(p.name, buildOne(p));
 });
 afterAll(async () => {
   await svc.stop();
-  await direct.close();
+  await Promise.all([...direct.values()].map((d) => d.close()));
   await fake.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -72,7 +72,7 @@ beforeEach(() => fake.reset());
 const admin = () => ({ headers: bearer(svc.keys.admin) });
 const sid = () => `102${randomBytes(10).toString("hex")}`;
 const terminate = (sessionId: string, provider = "okta") => client.terminate({ sessionId, provider }, admin());
-const endAll = (userId: string, provider = "okta") => direct.get(provider)!.terminate(directCall("", userId, true));
+const endAll = (userId: string, provider = "okta") => direct.get(provider)!.provider.terminate(allOfUserCall(userId));
 
 describe("okta: success", () => {
   it("ends a session with the SSWS API token: DELETE /api/v1/sessions/{id}, 204", async () => {
@@ -147,10 +147,10 @@ describe("okta: a user's sessions, all in one call", () => {
   });
 
   it("lists no sessions: the one item is ALL_SESSIONS", async () => {
-    expect(await direct.get("okta")!.listUserSessions({ userId: "00u1", signal: new AbortController().signal })).toEqual([{ sessionId: ALL_SESSIONS, userId: "00u1", active: true }]);
+    expect(await direct.get("okta")!.provider.listUserSessions({ userId: "00u1", signal: new AbortController().signal })).toEqual([{ sessionId: ALL_SESSIONS, userId: "00u1", active: true }]);
     expect(fake.requests).toHaveLength(0);
-    // The adapter's own flag (under the resilience wrapper built around it).
-    expect((direct.get("okta") as unknown as { inner: Provider }).inner.endsAllOfUser).toBe(true);
+    // As the fan-out sees it, through the wrappers built around the adapter: one ALL_SESSIONS item.
+    expect(direct.get("okta")!.provider.endsAllOfUser).toBe(true);
   });
 });
 
@@ -159,7 +159,7 @@ const notFoundSession = (id: string) => `Not found: Resource not found: ${id} (S
 const FIXED_ID = "102fixedSessionId";
 
 const ROW_CASES: RowCase[] = [
-  { name: "an id with '/': nothing sent", sessionId: "../x", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: "session_id must not contain '/' or '\\'" }, api: 0 },
+  { name: "an id with '/': nothing sent", sessionId: "../x", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID", metadata: { upstream_code: "session_id_invalid", upstream_message: "session_id must not contain '/' or '\\'" }, sent: 0 },
   { name: "E0000007 unknown session", sessionId: FIXED_ID, code: Code.NotFound, reason: "SESSION_NOT_FOUND", metadata: { upstream_status: "404", upstream_code: "E0000007", upstream_message: notFoundSession(FIXED_ID) } },
   { name: "E0000011 our API token refused", provider: "okta-wrong-token", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "E0000011", upstream_message: "Invalid token provided" } },
   { name: "E0000004", program: () => fake.answerApiOnce(json(401, oktaError("E0000004", "Authentication failed"))), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "E0000004", upstream_message: "Authentication failed" } },
@@ -182,7 +182,7 @@ const ROW_CASES: RowCase[] = [
     code: Code.FailedPrecondition,
     reason: "PROVIDER_CREDENTIALS_REJECTED",
     metadata: { upstream_status: "401", upstream_code: "invalid_token", upstream_message: "HTTP 401" },
-    api: 2,
+    sent: 2,
   },
   {
     name: "E0000047 rate limit, with X-Rate-Limit-Reset",
@@ -195,10 +195,10 @@ const ROW_CASES: RowCase[] = [
   { name: "E0000001 validation, with its causes", program: () => fake.answerApiOnce(json(400, oktaError("E0000001", "Api validation failed: sessionId", ["sessionId: The session id is malformed"]))), code: Code.InvalidArgument, reason: "UPSTREAM_REJECTED_ARGUMENT", metadata: { upstream_status: "400", upstream_code: "E0000001", upstream_message: "Api validation failed: sessionId: sessionId: The session id is malformed" } },
   { name: "E0000009 internal error", program: () => fake.answerApiOnce(json(500, oktaError("E0000009", "Internal Server Error"))), code: Code.Unavailable, reason: "UPSTREAM_UNAVAILABLE", metadata: { upstream_status: "500", upstream_code: "E0000009", upstream_message: "Internal Server Error" }, retryable: true },
   { name: "E0000010 read-only mode", program: () => fake.answerApiOnce(json(503, oktaError("E0000010", "Service is in read only mode"))), code: Code.Unavailable, reason: "UPSTREAM_UNAVAILABLE", metadata: { upstream_status: "503", upstream_code: "E0000010", upstream_message: "Service is in read only mode" }, retryable: true },
-  { name: "token endpoint invalid_client: an assertion signed with another key", provider: "okta-wrong-key", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_client", upstream_message: "The client_assertion signature is invalid." }, api: 0 },
-  { name: "token endpoint invalid_scope", provider: "t-scope", program: () => fake.answerTokenOnce(json(400, { error: "invalid_scope", error_description: "The following scopes are not allowed: okta.sessions.manage" })), code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "400", upstream_code: "invalid_scope", upstream_message: "The following scopes are not allowed: okta.sessions.manage" }, api: 0 },
-  { name: "token endpoint unauthorized_client", provider: "t-unauth", program: () => fake.answerTokenOnce(json(400, { error: "unauthorized_client", error_description: "The client is not authorized to use the provided grant type. Configured grant types: [authorization_code]." })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "400", upstream_code: "unauthorized_client", upstream_message: "The client is not authorized to use the provided grant type. Configured grant types: [authorization_code]." }, api: 0 },
-  { name: "token endpoint invalid_dpop_proof", provider: "t-dpop", program: () => fake.answerTokenOnce(json(400, { error: "invalid_dpop_proof", error_description: "The DPoP proof JWT header is missing." })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "400", upstream_code: "invalid_dpop_proof", upstream_message: "The DPoP proof JWT header is missing." }, api: 0 },
+  { name: "token endpoint invalid_client: an assertion signed with another key", provider: "okta-wrong-key", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_code: "invalid_client", upstream_message: "The client_assertion signature is invalid." }, sent: 0 },
+  { name: "token endpoint invalid_scope", provider: "t-scope", program: () => fake.answerTokenOnce(json(400, { error: "invalid_scope", error_description: "The following scopes are not allowed: okta.sessions.manage" })), code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "400", upstream_code: "invalid_scope", upstream_message: "The following scopes are not allowed: okta.sessions.manage" }, sent: 0 },
+  { name: "token endpoint unauthorized_client", provider: "t-unauth", program: () => fake.answerTokenOnce(json(400, { error: "unauthorized_client", error_description: "The client is not authorized to use the provided grant type. Configured grant types: [authorization_code]." })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "400", upstream_code: "unauthorized_client", upstream_message: "The client is not authorized to use the provided grant type. Configured grant types: [authorization_code]." }, sent: 0 },
+  { name: "token endpoint invalid_dpop_proof", provider: "t-dpop", program: () => fake.answerTokenOnce(json(400, { error: "invalid_dpop_proof", error_description: "The DPoP proof JWT header is missing." })), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "400", upstream_code: "invalid_dpop_proof", upstream_message: "The DPoP proof JWT header is missing." }, sent: 0 },
   { name: "any other 401 (empty body; SSWS: no refresh)", program: () => fake.answerApiOnce({ status: 401, raw: "" }), code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED", metadata: { upstream_status: "401", upstream_message: "HTTP 401" } },
   { name: "any other 403 (an HTML page)", program: () => fake.answerApiOnce({ status: 403, raw: "<html>Forbidden</html>" }), code: Code.FailedPrecondition, reason: "PROVIDER_PERMISSION_MISSING", metadata: { upstream_status: "403", upstream_message: "<html>Forbidden</html>" } },
   { name: "404 without Okta's error body", program: () => fake.answerApiOnce({ status: 404, raw: "Not Found" }), code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED", metadata: { upstream_status: "404", upstream_message: "Not Found" } },
@@ -209,8 +209,8 @@ describe("okta: every row of the mapping table", () => {
     c.program?.();
     const provider = c.provider ?? "okta";
     const err = await failure(terminate(c.sessionId ?? sid(), provider));
-    rows.service(err, provider, c);
-    expect(fake.apiRequests).toHaveLength(c.api ?? 1);
+    rows.expectCall(err, provider, c);
+    expect(fake.apiRequests).toHaveLength(c.sent ?? 1);
     if (c.reason === "UPSTREAM_RATE_LIMITED") {
       // X-Rate-Limit-Reset, 30 s ahead in epoch seconds, is RetryInfo's delay.
       expect(retryDelayMs(err)).toBeGreaterThan(28_000);
@@ -219,18 +219,18 @@ describe("okta: every row of the mapping table", () => {
   });
 
   it("a user id that could change the path: nothing sent", async () => {
-    rows.direct(await thrown(endAll("a/b")), { reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: "user_id must not contain '/' or '\\'" } });
-    rows.direct(await thrown(endAll("")), { reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: "user_id must not be empty" } });
+    rows.expectFailure(await rejection(endAll("a/b")), "okta", { code: Code.InvalidArgument, reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: "user_id must not contain '/' or '\\'" } });
+    rows.expectFailure(await rejection(endAll("")), "okta", { code: Code.InvalidArgument, reason: "USER_ID_INVALID", metadata: { upstream_code: "user_id_invalid", upstream_message: "user_id must not be empty" } });
     expect(fake.requests).toHaveLength(0);
   });
 
   it("E0000007 (User) for a user-wide end of an unknown user", async () => {
-    const f = rows.direct(await thrown(endAll("00u-nobody")), { reason: "USER_NOT_FOUND", metadata: { upstream_status: "404", upstream_code: "E0000007", upstream_message: "Not found: Resource not found: 00u-nobody (User)" } });
-    expect(f.code).toBe("NOT_FOUND");
+    const want = { code: Code.NotFound, reason: "USER_NOT_FOUND", metadata: { upstream_status: "404", upstream_code: "E0000007", upstream_message: "Not found: Resource not found: 00u-nobody (User)" } };
+    rows.expectFailure(await rejection(endAll("00u-nobody")), "okta", want);
   });
 
   it("has a case for each row", () => {
-    expect(rows.missing()).toEqual([]);
+    expect(rows.missed()).toEqual([]);
   });
 });
 
@@ -284,10 +284,12 @@ describe("okta: ids never change the upstream path", () => {
   });
 });
 
-describeTokenFlow("okta", () => fake, async (provider, n) => {
-  const ids = Array.from({ length: n }, () => sid());
-  for (const id of ids) fake.addSession("00u1", id);
-  await Promise.all(ids.map((id) => terminate(id, provider)));
+describe("okta: the access token", () => {
+  tokenLifeTests(() => fake, async (provider, n) => {
+    const ids = Array.from({ length: n }, () => sid());
+    for (const id of ids) fake.addSession("00u1", id);
+    await Promise.all(ids.map((id) => terminate(id, provider)));
+  });
 });
 
 describe("okta: configuration", () => {

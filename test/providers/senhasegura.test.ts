@@ -19,7 +19,8 @@ import { envelope, FakeSenhasegura, type RemoteSession } from "../fakes/senhaseg
 import { expectEndedNow } from "../helpers/ended-now.js";
 import { expectMapped, keepErrorTexts, type MappedFailure } from "../helpers/errors.js";
 import { bearer, grpcClient, startTestService, type TestService } from "../helpers/service.js";
-import { sleep, until } from "../helpers/wait.js";
+import { tokenLifeTests } from "../helpers/token-life.js";
+import { until } from "../helpers/wait.js";
 
 // Seed 003, verbatim: the successful answer of DEL /api/pam/session/drop/{session_id}.
 const SEED_SUCCESS = `{
@@ -419,62 +420,7 @@ describe("senhasegura: the access token", () => {
     const results = await Promise.all(ids.map((id) => terminate(id, provider)));
     for (const r of results) expect(r.alreadyTerminated).toBe(false);
   }
-  const bearers = () => fake.apiRequests.map((r) => r.headers.authorization);
-
-  it("is cached across calls: one token request for several drops", async () => {
-    for (let i = 0; i < 4; i++) await drops("t-cache", 1);
-    expect(fake.tokenRequests).toHaveLength(1);
-    expect(new Set(bearers())).toEqual(new Set([`Bearer ${fake.issued.at(-1)}`]));
-  });
-
-  it("is fetched once for calls that need it at the same time", async () => {
-    fake.delayTokens(200);
-    await drops("t-flight", 6);
-    expect(fake.tokenRequests).toHaveLength(1);
-    expect(fake.apiRequests).toHaveLength(6);
-    expect(new Set(bearers()).size).toBe(1);
-  });
-
-  it("is refreshed shortly before it expires (10 % of a short lifetime early)", async () => {
-    fake.expiresIn = 3;
-    await drops("t-expiry", 1);
-    // A token a third into its 3 s lifetime is still used: that time is the subject.
-    await sleep(1000);
-    await drops("t-expiry", 1);
-    expect(fake.tokenRequests).toHaveLength(1);
-    // 2.7 s after the first token request the adapter asks for a new token, before the first expires at 3 s.
-    // Into the last tenth of the lifetime, where the adapter refreshes: that time is the subject.
-    await sleep(Math.max(0, fake.tokenRequests[0]!.receivedAt + 2750 - Date.now()));
-    await drops("t-expiry", 1);
-    const [first, second] = fake.tokenRequests;
-    expect(second).toBeDefined();
-    expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(2700);
-    expect(second!.receivedAt - first!.receivedAt).toBeLessThan(3000);
-    const seen = bearers();
-    expect(seen[2]).not.toBe(seen[0]);
-    expect(seen[1]).toBe(seen[0]);
-  });
-
-  it("is refreshed once after a 401 and the request sent again", async () => {
-    await drops("t-401", 1);
-    fake.revokeTokens();
-    await drops("t-401", 1);
-    expect(fake.tokenRequests).toHaveLength(2);
-    const seen = bearers();
-    expect(seen).toHaveLength(3);
-    expect(seen[1]).toBe(seen[0]);
-    expect(seen[2]).toBe(`Bearer ${fake.issued.at(-1)}`);
-  });
-
-  it("without expires_in is kept until a 401", async () => {
-    fake.expiresIn = undefined;
-    await drops("t-no-expiry", 3);
-    await drops("t-no-expiry", 1);
-    expect(fake.tokenRequests).toHaveLength(1);
-    fake.revokeTokens();
-    await drops("t-no-expiry", 1);
-    expect(fake.tokenRequests).toHaveLength(2);
-  });
+  tokenLifeTests(() => fake, drops);
 
   it("a call still waiting asks again itself when the call that started the shared request gives up", async () => {
     let fetches = 0;

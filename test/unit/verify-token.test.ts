@@ -70,6 +70,10 @@ describe("TokenVerifier", () => {
     const idp = await TestIdp.start();
     const path = idp.writeJwks(join(mkdtempSync(join(tmpdir(), "jwks-")), "jwks.json"));
     const verifier = new TokenVerifier([{ issuer: idp.issuer, jwksFile: path, jwksCooldownMs: 0, algorithms: ["ES256", "EdDSA"] }]);
+    // Calls at the same time share the first read of the file.
+    const concurrent = new TokenVerifier([{ issuer: idp.issuer, jwksFile: path, jwksCooldownMs: 60_000, algorithms: ["ES256"] }]);
+    const token = await idp.sign({ aud: AUD });
+    expect((await Promise.all(Array.from({ length: 20 }, () => concurrent.verify(token, () => ({ audience: AUD }))))).map((r) => r.issuer.issuer)).toEqual(Array(20).fill(idp.issuer));
     await verifier.verify(await idp.sign({ aud: AUD }), () => ({ audience: AUD }));
     const kid = await idp.addKey("EdDSA");
     idp.writeJwks(path);

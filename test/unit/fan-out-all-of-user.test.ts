@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { operationMessage } from "../../src/api/operation-message.js";
+import { createLogger } from "../../src/log.js";
+import { ALL_SESSIONS, endedNow, type Provider, type TerminateCall } from "../../src/providers/provider.js";
+import { recordTerminations } from "../../src/sessions/audit-trail.js";
+import { EndSession } from "../../src/sessions/end-session.js";
+import { FanOut } from "../../src/sessions/fan-out.js";
+import { TerminationEvents } from "../../src/sessions/termination-events.js";
+import { endedNotice } from "../../src/store/outbox-notices.js";
+import { SqliteStores } from "../../src/store/sqlite.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A system that ends all of a user's sessions in one call and counts them first. */
+function userWide(): Provider & { calls: TerminateCall[]; listed: number } {
+  const calls: TerminateCall[] = [];
+  const provider = {
+    name: "idp",
+    type: "fake",
+    table: [{ when: { httpStatus: 404 }, answer: "HTTP 404", code: Code.NotFound, reason: "USER_NOT_FOUND" }],
+    verifiesTokens: false,
+    endsAllOfUser: true,
+    calls,
+    listed: 0,
+    checkOptions: () => [],
+    async terminate(call: TerminateCall) {
+      calls.push(call);
+      return { ...endedNow(), allOfUser: true, sessionsEnded: 3 };
+    },
+    async listUserSessions() {
+      provider.listed++;
+      return [];
+    },
+  };
+  return provider;
+}
+
+describe("sign out everywhere through a provider that ends all of a user's sessions at once", () => {
+  it("makes one ALL_SESSIONS work item, ended by one user-wide call, counting the sessions it found", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sc-allofuser-"));
+    dirs.push(dir);
+    const stores = SqliteStores.open(dir);
+    try {
+      const provider = userWide();
+      const events = new TerminationEvents();
+      recordTerminations(stores.audit, events);
+      const endSession = new EndSession([provider], "idp", stores.audit, events);
+      const settings = { leaseMs: 10_000, pollMs: 50, concurrencyPerProvider: 4, retryInitialMs: 10, retryMaxMs: 50, callTimeoutMs: 2_000 };
+      const fanOut = new FanOut(stores.operations, new Map([["idp", provider]]), endSession, Buffer.alloc(32, 1), settings, createLogger("silent"));
+      const op = await fanOut.run(
+        { userId: "alice", reason: "incident", requestId: "11111111-1111-4111-8111-111111111111", principal: "admin", expiresAt: new Date(Date.now() + 60_000), initiatingEntity: "admin", providers: [{ provider: "idp", providerUserId: "idp-alice" }] },
+        Date.now() + 5_000,
+      );
+      const progress = (await stores.operations.getOperation(op.id))!;
+      expect(progress.operation.done).toBe(true);
+      expect(progress.items.map((i) => [i.kind, i.sessionId, i.state, i.sessionsEnded])).toEqual([["list", "", "ended", undefined], ["end", ALL_SESSIONS, "ended", 3]]);
+      expect(provider.listed).toBe(0);
+      expect(provider.calls.map((c) => [c.sessionId, c.userId, c.allOfUser])).toEqual([[ALL_SESSIONS, "idp-alice", true]]);
+      expect(operationMessage(progress.operation, progress.items).providers[0]).toMatchObject({ provider: "idp", listed: true, sessionsEnded: 3, sessionsPending: 0 });
+      // Its audit row is the user-wide end; announced, it names the user alone.
+      const [row] = await stores.audit.listEvents({ limit: 10 });
+      expect(row).toMatchObject({ provider: "idp", sessionId: ALL_SESSIONS, code: "OK" });
+      const notice = endedNotice({ ...row!, announce: { initiatingEntity: "admin", userId: "alice" } });
+      expect(notice.sessionId).toBeUndefined();
+      expect(notice.userId).toBe("alice");
+    } finally {
+      await stores.close();
+    }
+  });
+});
