@@ -32,7 +32,7 @@ export interface Options {
   terminateUserSizes: number[];
   /** Users of each size, each signed out once: the report gives the median time and the largest peak RSS. */
   terminateUserRepeats: number;
-  /** TerminateUser across the four fake providers: timed calls (one user each), warm-up calls, latency. */
+  /** TerminateUser across the fake providers: timed calls (one user each), warm-up calls, latency. */
   fanOutCalls: number;
   fanOutWarmup: number;
   fanOutLatencyMs: number;
