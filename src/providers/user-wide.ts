@@ -14,7 +14,7 @@ import {
   type TerminateResult,
   type UpstreamSession,
 } from "./provider.js";
-import { tokenOf } from "./senhasegura-answer.js";
+import { oauthTokenOf } from "./token-endpoint.js";
 import { withoutSecrets } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
@@ -85,7 +85,7 @@ export abstract class UserWideProvider implements Provider {
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
     const { path, form } = await this.tokenRequest();
     const res = await this.login.request({ method: "POST", path, body: form, signal });
-    const token = tokenOf(res);
+    const token = oauthTokenOf(res);
     if ("message" in token) throw this.failure(token);
     return token;
   }
