@@ -80,10 +80,7 @@ beforeAll(async () => {
   ledger = new EndLedger(rocket);
   svc = await startTestService({}, {
     metrics: METRICS_WITH_TOKEN,
-    providers: [
-      { name: "local", type: "local" },
-      { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_ADMIN, auth_token: `env:${RC_TOKEN_ENV}`, max_attempts: 1, breaker_failures: 1000, timeout_ms: 2_000 },
-    ],
+    providers: providers(),
     // Quick background retries, so that an upstream back up is seen within a few hundred ms.
     operations: { poll_ms: 50, lease_ms: 5_000, retry_initial_ms: 100, retry_max_ms: 200, call_timeout_ms: 2_000, watch_poll_ms: 100 },
   });
@@ -104,17 +101,23 @@ afterEach(async () => {
   await until("every watch to have ended on the server", async () => (await openWatches()) === 0);
 });
 
+/** Every service here: the embedded store, and Rocket.Chat (one attempt per call: failures go to the operation's retries). */
+function providers(): Record<string, unknown>[] {
+  return [{ name: "local", type: "local" }, { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_ADMIN, auth_token: `env:${RC_TOKEN_ENV}`, max_attempts: 1, breaker_failures: 1000, timeout_ms: 2_000 }];
+}
+
 /**
  * A user with two sessions in the embedded store and two in Rocket.Chat, signed out everywhere
- * while Rocket.Chat refuses logouts (503): the operation is not done when TerminateUser answers,
- * its chat work waiting for a retry.
+ * on `on` while Rocket.Chat refuses logouts (503): the operation is not done when TerminateUser
+ * answers, its chat work waiting for a retry.
  */
-async function pendingOperation(): Promise<Operation> {
+async function pendingOperation(on: TestService = svc): Promise<Operation> {
+  const c = on === svc ? client : grpcClient(on);
   const user = `watch-user-${++userN}`;
   ledger.logoutDown = true;
-  for (let i = 0; i < 2; i++) await client.createSession({ userId: user }, { headers: as("admin") });
+  for (let i = 0; i < 2; i++) await c.createSession({ userId: user }, { headers: bearer(on.keys.admin) });
   ledger.addSessions(user, 2);
-  const { operation } = await client.terminateUser({ userId: user, reason: "watch" }, { headers: as("admin"), timeoutMs: 10_000 });
+  const { operation } = await c.terminateUser({ userId: user, reason: "watch" }, { headers: bearer(on.keys.admin), timeoutMs: 10_000 });
   expect(operation?.done).toBe(false);
   return operation!;
 }
@@ -202,17 +205,12 @@ describe("WatchOperation", () => {
   it("reads the operation when this process changes it, not only on its poll", async () => {
     // With a poll of a minute, only the fan-out's notices can show the progress in time.
     const slow = await startTestService({}, {
-      providers: [{ name: "local", type: "local" }, { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_ADMIN, auth_token: `env:${RC_TOKEN_ENV}`, max_attempts: 1, breaker_failures: 1000, timeout_ms: 2_000 }],
+      providers: providers(),
       operations: { poll_ms: 50, retry_initial_ms: 100, retry_max_ms: 200, watch_poll_ms: 60_000 },
     });
     try {
-      const c = grpcClient(slow);
-      const user = `watch-user-${++userN}`;
-      ledger.logoutDown = true;
-      ledger.addSessions(user, 1);
-      const { operation } = await c.terminateUser({ userId: user }, { headers: bearer(slow.keys.admin) });
-      expect(operation?.done).toBe(false);
-      const stream = collect(connectWatcher("gRPC", createGrpcTransport({ baseUrl: slow.baseUrl })).watch(operation!.id, bearer(slow.keys.reader), { timeoutMs: 20_000 }));
+      const operation = await pendingOperation(slow);
+      const stream = collect(connectWatcher("gRPC", createGrpcTransport({ baseUrl: slow.baseUrl })).watch(operation.id, bearer(slow.keys.reader), { timeoutMs: 20_000 }));
       await until("the first message", () => stream.seen.length >= 1);
       ledger.logoutDown = false;
       expect(await stream.end).toBe("ok");
@@ -228,7 +226,7 @@ describe("WatchOperation's bounds", () => {
   beforeAll(async () => {
     small = await startTestService({ shutdown_grace_ms: 10_000 }, {
       metrics: METRICS_WITH_TOKEN,
-      providers: [{ name: "local", type: "local" }, { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_ADMIN, auth_token: `env:${RC_TOKEN_ENV}`, max_attempts: 1, breaker_failures: 1000, timeout_ms: 2_000 }],
+      providers: providers(),
       operations: { retry_initial_ms: 60_000, retry_max_ms: 60_000, max_watches: 2 },
     });
   });
@@ -238,19 +236,15 @@ describe("WatchOperation's bounds", () => {
 
   it("at most operations.max_watches at once: the next is RESOURCE_EXHAUSTED; server shutdown ends the open ones with UNAVAILABLE at once, not after the grace period", async () => {
     const c = grpcClient(small);
-    const user = `watch-user-${++userN}`;
-    ledger.logoutDown = true;
-    ledger.addSessions(user, 1);
-    const { operation } = await c.terminateUser({ userId: user }, { headers: bearer(small.keys.admin) });
-    expect(operation?.done).toBe(false);
+    const operation = await pendingOperation(small);
     const [a, b] = watchers(small.baseUrl);
-    const open = [collect(a!.watch(operation!.id, bearer(small.keys.reader))), collect(b!.watch(operation!.id, bearer(small.keys.reader)))];
+    const open = [collect(a!.watch(operation.id, bearer(small.keys.reader))), collect(b!.watch(operation.id, bearer(small.keys.reader)))];
     await until("both watches to be open", () => open.every((s) => s.seen.length >= 1));
     expect(await counterValue(small.baseUrl, WATCHES, {})).toBe(2);
 
     let refusal: unknown;
     try {
-      for await (const _ of c.watchOperation({ id: operation!.id }, { headers: bearer(small.keys.reader), timeoutMs: 5_000 })) throw new Error("a message past the limit");
+      for await (const _ of c.watchOperation({ id: operation.id }, { headers: bearer(small.keys.reader), timeoutMs: 5_000 })) throw new Error("a message past the limit");
     } catch (err) {
       refusal = err;
     }
