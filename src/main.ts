@@ -26,6 +26,9 @@ import { AuditTrail, recordTerminations } from "./sessions/audit-trail.js";
 import { EmbeddedSessions } from "./sessions/embedded-sessions.js";
 import { EndAllSessions, Operations } from "./sessions/end-all-sessions.js";
 import { EndSession } from "./sessions/end-session.js";
+import { OperationWatches } from "./sessions/operation-watch.js";
+import { UserSessions } from "./sessions/user-sessions.js";
+import { userSessionsService } from "./api/user-sessions.js";
 import { FanOut, type FanOutSettings } from "./sessions/fan-out.js";
 import { ProviderDirectory } from "./sessions/provider-directory.js";
 import { WORK_REQUEST_ID_SECRET } from "./sessions/request-id.js";
@@ -99,13 +102,16 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), endSession, workKey, fanOutSettings(config.operations), log);
   const userLinks = new UserLinks(stores.links, stores.sessions, providers.map((p) => p.name));
   const endAll = new EndAllSessions(stores.operations, fanOut, new StepUp(stores.totpSteps), providers.map((p) => p.name), config.operations.max_age_ms, userLinks);
+  const watches = new OperationWatches(stores.operations, fanOut, { pollMs: config.operations.watch_poll_ms, maxWatches: config.operations.max_watches, maxWatchMs: config.server.max_timeout_ms });
+  metrics.watchOperationWatches(() => watches.active);
 
   // Every service implementation, built here: the edges only translate.
   const health = new HealthStatus(SERVED_NAMES);
   const services = {
     sessionControl: {
       ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(providers, defaultProvider) }),
-      ...operationsService({ endAll, operations: new Operations(stores.operations), auditTrail: new AuditTrail(stores.audit) }),
+      ...operationsService({ endAll, operations: new Operations(stores.operations), watches, auditTrail: new AuditTrail(stores.audit) }),
+      ...userSessionsService(new UserSessions(providers, userLinks)),
       ...deliveriesService(new Deliveries(stores.outbox)),
       ...userLinksService(userLinks),
     },
@@ -162,6 +168,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ...(metricsServer && { metricsServer }),
     async stop() {
       health.shutdown();
+      // Watches would hold the shutdown for its whole grace period: they end at once with UNAVAILABLE, to be watched again elsewhere.
+      watches.stop();
       await Promise.all([server.close(config.server.shutdown_grace_ms), metricsServer?.close()]);
       await fanOut.stop();
       await delivery.stop(config.server.shutdown_grace_ms);

@@ -6,18 +6,21 @@ import {
   ListEventsResponseSchema,
   ListOperationsResponseSchema,
   TerminateUserResponseSchema,
+  WatchOperationResponseSchema,
   type SessionControl,
 } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import type { AuditTrail } from "../sessions/audit-trail.js";
 import type { EndAllSessions, Operations } from "../sessions/end-all-sessions.js";
+import type { OperationWatches } from "../sessions/operation-watch.js";
 import { eventMessage, operationMessage } from "./operation-message.js";
 import { callContextOf, callerOf } from "./principal-context.js";
 
-export type OperationsImpl = Pick<ServiceImpl<typeof SessionControl>, "terminateUser" | "getOperation" | "listOperations" | "listEvents">;
+export type OperationsImpl = Pick<ServiceImpl<typeof SessionControl>, "terminateUser" | "getOperation" | "watchOperation" | "listOperations" | "listEvents">;
 
 export interface OperationsDeps {
   endAll: EndAllSessions;
   operations: Operations;
+  watches: OperationWatches;
   auditTrail: AuditTrail;
 }
 
@@ -32,6 +35,14 @@ export function operationsService(deps: OperationsDeps): OperationsImpl {
     async getOperation(req, ctx) {
       const { operation, items } = await deps.operations.get(callerOf(ctx), req.id);
       return create(GetOperationResponseSchema, { operation: operationMessage(operation, items) });
+    },
+
+    async *watchOperation(req, ctx) {
+      for await (const { operation, items } of deps.watches.watch(callerOf(ctx), req.id, callContextOf(ctx))) {
+        yield create(WatchOperationResponseSchema, { operation: operationMessage(operation, items) });
+      }
+      // Ended by the caller or its deadline: say so, rather than end the stream as if the operation were done.
+      ctx.signal.throwIfAborted();
     },
 
     async listOperations(req, ctx) {

@@ -16,6 +16,7 @@ import type { DeliveriesImpl } from "./deliveries.js";
 import type { OperationsImpl } from "./operations.js";
 import { callContextOf, callerOf } from "./principal-context.js";
 import type { UserLinksImpl } from "./user-links.js";
+import type { UserSessionsImpl } from "./user-sessions.js";
 import { detailsMessage, sessionMessage } from "./session-message.js";
 
 export interface SessionsDeps {
@@ -25,7 +26,7 @@ export interface SessionsDeps {
 }
 
 /** sessioncontrol.v1.SessionControl's session methods: messages to the domain's inputs, its results to messages. */
-export function sessionControlService(deps: SessionsDeps): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl | keyof DeliveriesImpl | keyof UserLinksImpl> {
+export function sessionControlService(deps: SessionsDeps): Omit<ServiceImpl<typeof SessionControl>, keyof OperationsImpl | keyof DeliveriesImpl | keyof UserLinksImpl | keyof UserSessionsImpl> {
   return {
     async terminate(req, ctx) {
       const ended = await deps.endSession.run(callerOf(ctx), { ...req }, callContextOf(ctx));

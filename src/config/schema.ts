@@ -170,6 +170,10 @@ export const configSchema = z.strictObject({
       retry_initial_ms: z.number().int().min(10).max(3_600_000).default(1_000),
       retry_max_ms: z.number().int().min(10).max(3_600_000).default(60_000),
       call_timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
+      /** How often a WatchOperation stream reads its operation, for the work of other replicas (this process's own is seen at once). */
+      watch_poll_ms: z.number().int().min(10).max(60_000).default(100),
+      /** WatchOperation streams open at once in this process; past it, RESOURCE_EXHAUSTED. */
+      max_watches: z.number().int().min(1).max(100_000).default(1000),
     })
     .prefault({}),
   /** Limits on guessing API keys and session tokens; 0 disables a limit. */

@@ -25,6 +25,8 @@ export class LuckyMonacoProvider implements Provider {
   readonly type = "luckymonaco";
   readonly table = luckyMonacoTable;
   readonly verifiesTokens = false;
+  /** Its listing is the player as one session, not asked of the upstream. */
+  readonly cannotList = true;
   readonly checkOptions = allowOptions({
     gameId: (v) => (v === "" ? "must not be empty" : undefined),
     clearHistory: (v) => (v === "0" || v === "1" ? undefined : 'must be "0" or "1"'),

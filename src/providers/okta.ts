@@ -64,6 +64,7 @@ export class OktaProvider implements Provider {
   readonly table = oktaTable;
   readonly verifiesTokens = false;
   readonly endsAllOfUser = true;
+  readonly cannotList = true;
   readonly checkOptions = allowOptions({});
   private readonly http: UpstreamHttp;
   private readonly oauth: { bearer: BearerHttp; endpoint: TokenEndpoint; clientId: string; key: SigningKey } | undefined;

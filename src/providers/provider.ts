@@ -53,6 +53,8 @@ export interface UpstreamSession {
   userId: string;
   /** False when the upstream reports it as already over. */
   active: boolean;
+  /** When the session was created, when the upstream says. */
+  createdAt?: Date;
 }
 
 export interface TerminateResult {
@@ -90,6 +92,11 @@ export interface Provider {
    * report how many were open.
    */
   readonly endsAllOfUser?: boolean;
+  /**
+   * True when the upstream cannot list a user's sessions: listUserSessions answers ALL_SESSIONS (or
+   * the user as one session) without asking it, so ListUserSessions reports it as "cannot list".
+   */
+  readonly cannotList?: boolean;
   /** Problems with TerminateRequest.options: unknown keys, bad values. */
   checkOptions(options: Record<string, string>): FieldViolation[];
   /**

@@ -60,6 +60,16 @@ export class Metrics {
     },
   });
 
+  private watchesSource: (() => number) | undefined;
+  private readonly watches: Gauge = new Gauge({
+    name: "session_control_operation_watches",
+    help: "WatchOperation streams open now in this process.",
+    registers: [this.registry],
+    collect: () => {
+      if (this.watchesSource) this.watches.set(this.watchesSource());
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "session_control_" });
   }
@@ -88,6 +98,11 @@ export class Metrics {
   /** Where the outbox depth is read at each scrape (the delivery worker's outboxDepth). */
   watchOutboxDepth(source: () => Promise<Map<string, number>>): void {
     this.outboxDepthSource = source;
+  }
+
+  /** Where the number of open WatchOperation streams is read at each scrape. */
+  watchOperationWatches(source: () => number): void {
+    this.watchesSource = source;
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -7,17 +7,13 @@ import { encodePageToken, pageCursor, pageSize, type Page } from "../store/page-
 import type { CallContext } from "./end-session.js";
 import type { FanOut } from "./fan-out.js";
 import { initiatingEntity } from "./initiating-entity.js";
+import { answerMarginMs, checkProviderChoice, providerUsers, type UserProvidersInput } from "./user-providers.js";
 import type { UserLinks } from "./user-links.js";
 import { checkLength, checkRequestId } from "./validate.js";
 
-export interface EndAllInput {
-  userId: string;
+export interface EndAllInput extends UserProvidersInput {
   reason: string;
   requestId: string;
-  /** Only these providers; empty: every configured one. */
-  providers: readonly string[];
-  /** The user's id in a provider, where it differs from userId. */
-  providerUserIds: Readonly<Record<string, string>>;
 }
 
 /** An operation with its work: what sign-out-everywhere has done so far. */
@@ -28,11 +24,6 @@ export interface OperationProgress {
 
 /** How long an operation's work may go on before its answer is due when the caller set no deadline. */
 const NO_DEADLINE_WAIT_MS = 10_000;
-
-/** Time kept back from the caller's deadline to write the answer: a quarter of it, from 100 ms to 1 s, so a loaded host still answers in time. */
-function answerMarginMs(timeoutMs: number): number {
-  return Math.min(Math.max(timeoutMs / 4, 100), 1_000);
-}
 
 /** Sign out everywhere: one operation per request, its work run at once and retried in the background. */
 export class EndAllSessions {
@@ -51,14 +42,11 @@ export class EndAllSessions {
     checkLength(violations, "user_id", input.userId, { required: true });
     checkLength(violations, "reason", input.reason, { required: false, max: 1000 });
     checkRequestId(violations, input.requestId);
-    const unknown = [...input.providers, ...Object.keys(input.providerUserIds)].filter((p) => !this.providerNames.includes(p));
-    for (const name of new Set(unknown)) violations.push({ field: "providers", description: `unknown provider "${name}"; configured: ${this.providerNames.join(", ")}` });
-    for (const [p, id] of Object.entries(input.providerUserIds)) checkLength(violations, `provider_user_ids[${JSON.stringify(p)}]`, id, { required: true });
+    checkProviderChoice(violations, input, this.providerNames);
     if (violations.length > 0) throw invalidArgument(violations);
     // After validation, so that a refused request does not use up the caller's code.
     await this.stepUp.verify(caller, call.twoFactorCode);
-    const providers = input.providers.length > 0 ? [...new Set(input.providers)] : this.providerNames;
-    const linked = await this.links.providerUserIds(input.userId);
+    const providers = await providerUsers(input, this.providerNames, this.links);
     const timeoutMs = call.deadline === undefined ? undefined : call.deadline - Date.now();
     const operation = await this.fanOut.run(
       {
@@ -68,8 +56,7 @@ export class EndAllSessions {
         principal: caller.name,
         expiresAt: new Date(Date.now() + this.maxAgeMs),
         initiatingEntity: initiatingEntity(caller, input.userId, undefined, call.initiatingEntity),
-        // The id the request gives, else the linked one, else the user's own.
-        providers: providers.map((provider) => ({ provider, providerUserId: input.providerUserIds[provider] || linked[provider] || input.userId })),
+        providers,
       },
       Date.now() + (timeoutMs === undefined ? NO_DEADLINE_WAIT_MS : Math.max(0, timeoutMs - answerMarginMs(timeoutMs))),
     );

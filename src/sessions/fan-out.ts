@@ -37,6 +37,8 @@ export class FanOut {
   /** The items this process works on now. */
   private readonly inFlight = new Set<string>();
   private readonly stopping = new AbortController();
+  /** Told of each change this process makes to an operation's work (watches of it). */
+  private readonly progressListeners = new Set<(operationId: string) => void>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
 
@@ -68,6 +70,16 @@ export class FanOut {
       if (!running?.size) return;
       await Promise.allSettled(running);
     }
+  }
+
+  /** Calls `listener` with the operation's id after each change this process records to its work; returns the way to stop. */
+  onProgress(listener: (operationId: string) => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
+  private progressed(operationId: string): void {
+    for (const listener of this.progressListeners) listener(operationId);
   }
 
   /** Starts the background worker: at once (work left by a stopped process), then every pollMs. */
@@ -145,6 +157,8 @@ export class FanOut {
       if (leaseLeft < Math.min(this.settings.callTimeoutMs, this.settings.leaseMs / 2)) return false;
       const outcome = provider ? await this.attempt(provider, claim) : gone(claim.item.provider);
       if (outcome) await this.store.completeWork(claim.item, outcome);
+      // A listing was recorded by the attempt itself, an outcome just above.
+      if (outcome || claim.item.kind === "list") this.progressed(claim.item.operationId);
       return true;
     });
     // A listing added this provider's sessions: end them now, without waiting for the other providers.

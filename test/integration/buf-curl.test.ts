@@ -129,6 +129,19 @@ describe("buf curl against the running service (schema by server reflection)", (
     expect(await call(svc.keys.linker, "DeleteUserLinks", { userId: "alice" })).toEqual({});
   });
 
+  it("the README's ListUserSessions and WatchOperation examples: the user's sessions per provider; a done operation streamed once, done", async () => {
+    const call = (method: string, body: unknown) => bufJson([...H2C, "-H", `Authorization: Bearer ${svc.keys.admin}`, "-d", JSON.stringify(body), `${svc.baseUrl}/sessioncontrol.v1.SessionControl/${method}`]);
+    const { sessionId } = (await call("CreateSession", { userId: "carol" })) as { sessionId: string };
+    const listed = (await call("ListUserSessions", { userId: "carol" })) as { providers: Record<string, unknown>[] };
+    expect(listed.providers).toEqual([{ provider: "local", type: "local", providerUserId: "carol", sessions: [{ id: sessionId, userId: "carol", active: true, createTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/) }] }]);
+
+    const { operation } = (await call("TerminateUser", { userId: "carol", reason: "buf curl" })) as { operation: { id: string; done?: boolean } };
+    expect(operation.done).toBe(true);
+    // A server stream: buf curl prints each message; this one has one, the operation done.
+    const watched = await call("WatchOperation", { id: operation.id });
+    expect(watched["operation"]).toMatchObject({ id: operation.id, userId: "carol", done: true, providers: [{ provider: "local", listed: true, sessionsEnded: 1 }] });
+  });
+
   it("a call without a key fails with unauthenticated, and buf curl exits non-zero", async () => {
     const r = await bufCurl([...H2C, "-d", `{"sessionId":"x"}`, `${svc.baseUrl}/sessioncontrol.v1.SessionControl/Terminate`]);
     expect(r.code).not.toBe(0);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessioncontrol/v1/session_control.proto.
  */
 export const file_sessioncontrol_v1_session_control: GenFile = /*@__PURE__*/
-  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiKJAQoRVGVybWluYXRlUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEAoIcHJvdmlkZXIYAiABKAkSGgoSYWxyZWFkeV90ZXJtaW5hdGVkGAMgASgIEhkKEWFsbF91c2VyX3Nlc3Npb25zGAQgASgIIuYBChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhYKDnJlc291cmNlX293bmVyGAIgASgJEkcKCG1ldGFkYXRhGAMgAygLMjUuc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QuTWV0YWRhdGFFbnRyeRIrCghsaWZldGltZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEibwoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEisKB2RldGFpbHMYASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5EZXRhaWxzEhIKCnNlc3Npb25faWQYAiABKAkSFQoNc2Vzc2lvbl90b2tlbhgDIAEoCSInChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIkEKEkdldFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuU2Vzc2lvbiJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiXQoUTGlzdFNlc3Npb25zUmVzcG9uc2USLAoIc2Vzc2lvbnMYASADKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKLAwoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhYKDnJlc291cmNlX293bmVyGAMgASgJEjEKDWNyZWF0aW9uX2RhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NoYW5nZV9kYXRlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghzZXF1ZW5jZRgGIAEoBBIzCg9leHBpcmF0aW9uX2RhdGUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKCG1ldGFkYXRhGAggAygLMiguc2Vzc2lvbmNvbnRyb2wudjEuU2Vzc2lvbi5NZXRhZGF0YUVudHJ5EjMKC3Rlcm1pbmF0aW9uGAkgASgLMh4uc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBInwKC1Rlcm1pbmF0aW9uEjIKDnRlcm1pbmF0ZV9kYXRlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg10ZXJtaW5hdGVkX2J5GAIgASgJEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IksKFUxpc3RQcm92aWRlcnNSZXNwb25zZRIyCglwcm92aWRlcnMYASADKAsyHy5zZXNzaW9uY29udHJvbC52MS5Qcm92aWRlckluZm8icQoMUHJvdmlkZXJJbmZvEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRISCgppc19kZWZhdWx0GAMgASgIEjEKBmhlYWx0aBgEIAEoCzIhLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySGVhbHRoIqwBCg5Qcm92aWRlckhlYWx0aBI1ChFsYXN0X3N1Y2Nlc3NfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9lcnJvcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9sYXN0X2Vycm9yX2NvZGUYAyABKAkSFQoNYnJlYWtlcl9zdGF0ZRgEIAEoCSLvAQoUVGVybWluYXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwcm92aWRlcnMYAiADKAkSVwoRcHJvdmlkZXJfdXNlcl9pZHMYAyADKAsyPC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVVc2VyUmVxdWVzdC5Qcm92aWRlclVzZXJJZHNFbnRyeRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCRo2ChRQcm92aWRlclVzZXJJZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKFVRlcm1pbmF0ZVVzZXJSZXNwb25zZRIvCglvcGVyYXRpb24YASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5PcGVyYXRpb24iuAIKCU9wZXJhdGlvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEhEKCXByaW5jaXBhbBgFIAEoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRkb25lGAkgASgIEjYKCXByb3ZpZGVycxgKIAMoCzIjLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVyUHJvZ3Jlc3Mi0gEKEFByb3ZpZGVyUHJvZ3Jlc3MSEAoIcHJvdmlkZXIYASABKAkSGAoQcHJvdmlkZXJfdXNlcl9pZBgCIAEoCRIOCgZsaXN0ZWQYAyABKAgSFgoOc2Vzc2lvbnNfZW5kZWQYBCABKA0SHgoWc2Vzc2lvbnNfYWxyZWFkeV9lbmRlZBgFIAEoDRIYChBzZXNzaW9uc19wZW5kaW5nGAYgASgNEjAKCGZhaWx1cmVzGAcgAygLMh4uc2Vzc2lvbmNvbnRyb2wudjEuV29ya0ZhaWx1cmUidAoLV29ya0ZhaWx1cmUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEhAKCHJldHJ5aW5nGAUgASgIEhAKCGF0dGVtcHRzGAYgASgNIiEKE0dldE9wZXJhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiRwoUR2V0T3BlcmF0aW9uUmVzcG9uc2USLwoJb3BlcmF0aW9uGAEgASgLMhwuc2Vzc2lvbmNvbnRyb2wudjEuT3BlcmF0aW9uIk8KFUxpc3RPcGVyYXRpb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImMKFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USMAoKb3BlcmF0aW9ucxgBIAMoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki4gEKEUxpc3RFdmVudHNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIRCglwcmluY2lwYWwYAyABKAkSEAoIcHJvdmlkZXIYBCABKAkSLgoKc3RhcnRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgHIAEoDRISCgpwYWdlX3Rva2VuGAggASgJIlcKEkxpc3RFdmVudHNSZXNwb25zZRIoCgZldmVudHMYASADKAsyGC5zZXNzaW9uY29udHJvbC52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkimAIKBUV2ZW50EgoKAmlkGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXByaW5jaXBhbBgDIAEoCRIQCghwcm92aWRlchgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEg8KB3VzZXJfaWQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIOCgZyZWFzb24YCCABKAkSDAoEY29kZRgJIAEoCRIUCgxlcnJvcl9yZWFzb24YCiABKAkSFQoNZXJyb3JfbWVzc2FnZRgLIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYDCABKAgSFAoMb3BlcmF0aW9uX2lkGA0gASgJIl8KFUxpc3REZWxpdmVyaWVzUmVxdWVzdBIQCghyZWNlaXZlchgBIAEoCRINCgVzdGF0ZRgCIAEoCRIRCglwYWdlX3NpemUYAyABKA0SEgoKcGFnZV90b2tlbhgEIAEoCSJiChZMaXN0RGVsaXZlcmllc1Jlc3BvbnNlEi8KCmRlbGl2ZXJpZXMYASADKAsyGy5zZXNzaW9uY29udHJvbC52MS5EZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki/QIKCERlbGl2ZXJ5EgsKA2p0aRgBIAEoCRIQCghyZWNlaXZlchgCIAEoCRIMCgRraW5kGAMgASgJEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRINCgVzdGF0ZRgGIAEoCRIQCghhdHRlbXB0cxgHIAEoDRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoKbGFzdF9lcnJvchgMIAEoCzIgLnNlc3Npb25jb250cm9sLnYxLkRlbGl2ZXJ5RXJyb3IiQgoNRGVsaXZlcnlFcnJvchITCgtodHRwX3N0YXR1cxgBIAEoDRILCgNlcnIYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLFAgoJVXNlckxpbmtzEg8KB3VzZXJfaWQYASABKAkSDgoGZW1haWxzGAIgAygJEi8KCmlkZW50aXRpZXMYAyADKAsyGy5zZXNzaW9uY29udHJvbC52MS5JZGVudGl0eRJMChFwcm92aWRlcl91c2VyX2lkcxgEIAMoCzIxLnNlc3Npb25jb250cm9sLnYxLlVzZXJMaW5rcy5Qcm92aWRlclVzZXJJZHNFbnRyeRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiJAoISWRlbnRpdHkSCwoDaXNzGAEgASgJEgsKA3N1YhgCIAEoCSL3AQoTU2V0VXNlckxpbmtzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg4KBmVtYWlscxgCIAMoCRIvCgppZGVudGl0aWVzGAMgAygLMhsuc2Vzc2lvbmNvbnRyb2wudjEuSWRlbnRpdHkSVgoRcHJvdmlkZXJfdXNlcl9pZHMYBCADKAsyOy5zZXNzaW9uY29udHJvbC52MS5TZXRVc2VyTGlua3NSZXF1ZXN0LlByb3ZpZGVyVXNlcklkc0VudHJ5GjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoUU2V0VXNlckxpbmtzUmVzcG9uc2USKwoFbGlua3MYASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5Vc2VyTGlua3MiJgoTR2V0VXNlckxpbmtzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIkMKFEdldFVzZXJMaW5rc1Jlc3BvbnNlEisKBWxpbmtzGAEgASgLMhwuc2Vzc2lvbmNvbnRyb2wudjEuVXNlckxpbmtzIikKFkRlbGV0ZVVzZXJMaW5rc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIZChdEZWxldGVVc2VyTGlua3NSZXNwb25zZTKGCgoOU2Vzc2lvbkNvbnRyb2wSVgoJVGVybWluYXRlEiMuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVxdWVzdBokLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVJlc3BvbnNlEmIKDUNyZWF0ZVNlc3Npb24SJy5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJZCgpHZXRTZXNzaW9uEiQuc2Vzc2lvbmNvbnRyb2wudjEuR2V0U2Vzc2lvblJlcXVlc3QaJS5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVzcG9uc2USXwoMTGlzdFNlc3Npb25zEiYuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVxdWVzdBonLnNlc3Npb25jb250cm9sLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEmIKDUxpc3RQcm92aWRlcnMSJy5zZXNzaW9uY29udHJvbC52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJiCg1UZXJtaW5hdGVVc2VyEicuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlVXNlclJlcXVlc3QaKC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVVc2VyUmVzcG9uc2USXwoMR2V0T3BlcmF0aW9uEiYuc2Vzc2lvbmNvbnRyb2wudjEuR2V0T3BlcmF0aW9uUmVxdWVzdBonLnNlc3Npb25jb250cm9sLnYxLkdldE9wZXJhdGlvblJlc3BvbnNlEmUKDkxpc3RPcGVyYXRpb25zEiguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Gikuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdE9wZXJhdGlvbnNSZXNwb25zZRJZCgpMaXN0RXZlbnRzEiQuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdEV2ZW50c1JlcXVlc3QaJS5zZXNzaW9uY29udHJvbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USZQoOTGlzdERlbGl2ZXJpZXMSKC5zZXNzaW9uY29udHJvbC52MS5MaXN0RGVsaXZlcmllc1JlcXVlc3QaKS5zZXNzaW9uY29udHJvbC52MS5MaXN0RGVsaXZlcmllc1Jlc3BvbnNlEl8KDFNldFVzZXJMaW5rcxImLnNlc3Npb25jb250cm9sLnYxLlNldFVzZXJMaW5rc1JlcXVlc3QaJy5zZXNzaW9uY29udHJvbC52MS5TZXRVc2VyTGlua3NSZXNwb25zZRJfCgxHZXRVc2VyTGlua3MSJi5zZXNzaW9uY29udHJvbC52MS5HZXRVc2VyTGlua3NSZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuR2V0VXNlckxpbmtzUmVzcG9uc2USaAoPRGVsZXRlVXNlckxpbmtzEikuc2Vzc2lvbmNvbnRyb2wudjEuRGVsZXRlVXNlckxpbmtzUmVxdWVzdBoqLnNlc3Npb25jb250cm9sLnYxLkRlbGV0ZVVzZXJMaW5rc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CidzZXNzaW9uY29udHJvbC92MS9zZXNzaW9uX2NvbnRyb2wucHJvdG8SEXNlc3Npb25jb250cm9sLnYxIpcBCgdEZXRhaWxzEhAKCHNlcXVlbmNlGAEgASgEEi8KC2NoYW5nZV9kYXRlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXNvdXJjZV9vd25lchgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoQVGVybWluYXRlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDXNlc3Npb25fdG9rZW4YAiABKAlIAIgBARIQCghwcm92aWRlchgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEkEKB29wdGlvbnMYByADKAsyMC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVSZXF1ZXN0Lk9wdGlvbnNFbnRyeRouCgxPcHRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIQCg5fc2Vzc2lvbl90b2tlbiKJAQoRVGVybWluYXRlUmVzcG9uc2USKwoHZGV0YWlscxgBIAEoCzIaLnNlc3Npb25jb250cm9sLnYxLkRldGFpbHMSEAoIcHJvdmlkZXIYAiABKAkSGgoSYWxyZWFkeV90ZXJtaW5hdGVkGAMgASgIEhkKEWFsbF91c2VyX3Nlc3Npb25zGAQgASgIIuYBChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhYKDnJlc291cmNlX293bmVyGAIgASgJEkcKCG1ldGFkYXRhGAMgAygLMjUuc2Vzc2lvbmNvbnRyb2wudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QuTWV0YWRhdGFFbnRyeRIrCghsaWZldGltZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEibwoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEisKB2RldGFpbHMYASABKAsyGi5zZXNzaW9uY29udHJvbC52MS5EZXRhaWxzEhIKCnNlc3Npb25faWQYAiABKAkSFQoNc2Vzc2lvbl90b2tlbhgDIAEoCSInChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIkEKEkdldFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmNvbnRyb2wudjEuU2Vzc2lvbiJNChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiXQoUTGlzdFNlc3Npb25zUmVzcG9uc2USLAoIc2Vzc2lvbnMYASADKAsyGi5zZXNzaW9uY29udHJvbC52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKLAwoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhYKDnJlc291cmNlX293bmVyGAMgASgJEjEKDWNyZWF0aW9uX2RhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NoYW5nZV9kYXRlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghzZXF1ZW5jZRgGIAEoBBIzCg9leHBpcmF0aW9uX2RhdGUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKCG1ldGFkYXRhGAggAygLMiguc2Vzc2lvbmNvbnRyb2wudjEuU2Vzc2lvbi5NZXRhZGF0YUVudHJ5EjMKC3Rlcm1pbmF0aW9uGAkgASgLMh4uc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBInwKC1Rlcm1pbmF0aW9uEjIKDnRlcm1pbmF0ZV9kYXRlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg10ZXJtaW5hdGVkX2J5GAIgASgJEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IksKFUxpc3RQcm92aWRlcnNSZXNwb25zZRIyCglwcm92aWRlcnMYASADKAsyHy5zZXNzaW9uY29udHJvbC52MS5Qcm92aWRlckluZm8icQoMUHJvdmlkZXJJbmZvEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRISCgppc19kZWZhdWx0GAMgASgIEjEKBmhlYWx0aBgEIAEoCzIhLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVySGVhbHRoIqwBCg5Qcm92aWRlckhlYWx0aBI1ChFsYXN0X3N1Y2Nlc3NfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9lcnJvcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9sYXN0X2Vycm9yX2NvZGUYAyABKAkSFQoNYnJlYWtlcl9zdGF0ZRgEIAEoCSLvAQoUVGVybWluYXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwcm92aWRlcnMYAiADKAkSVwoRcHJvdmlkZXJfdXNlcl9pZHMYAyADKAsyPC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVVc2VyUmVxdWVzdC5Qcm92aWRlclVzZXJJZHNFbnRyeRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCRo2ChRQcm92aWRlclVzZXJJZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKFVRlcm1pbmF0ZVVzZXJSZXNwb25zZRIvCglvcGVyYXRpb24YASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5PcGVyYXRpb24iuAIKCU9wZXJhdGlvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJEhEKCXByaW5jaXBhbBgFIAEoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRkb25lGAkgASgIEjYKCXByb3ZpZGVycxgKIAMoCzIjLnNlc3Npb25jb250cm9sLnYxLlByb3ZpZGVyUHJvZ3Jlc3Mi0gEKEFByb3ZpZGVyUHJvZ3Jlc3MSEAoIcHJvdmlkZXIYASABKAkSGAoQcHJvdmlkZXJfdXNlcl9pZBgCIAEoCRIOCgZsaXN0ZWQYAyABKAgSFgoOc2Vzc2lvbnNfZW5kZWQYBCABKA0SHgoWc2Vzc2lvbnNfYWxyZWFkeV9lbmRlZBgFIAEoDRIYChBzZXNzaW9uc19wZW5kaW5nGAYgASgNEjAKCGZhaWx1cmVzGAcgAygLMh4uc2Vzc2lvbmNvbnRyb2wudjEuV29ya0ZhaWx1cmUidAoLV29ya0ZhaWx1cmUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEhAKCHJldHJ5aW5nGAUgASgIEhAKCGF0dGVtcHRzGAYgASgNIiEKE0dldE9wZXJhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiRwoUR2V0T3BlcmF0aW9uUmVzcG9uc2USLwoJb3BlcmF0aW9uGAEgASgLMhwuc2Vzc2lvbmNvbnRyb2wudjEuT3BlcmF0aW9uIiMKFVdhdGNoT3BlcmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJJChZXYXRjaE9wZXJhdGlvblJlc3BvbnNlEi8KCW9wZXJhdGlvbhgBIAEoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbiLRAQoXTGlzdFVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwcm92aWRlcnMYAiADKAkSWgoRcHJvdmlkZXJfdXNlcl9pZHMYAyADKAsyPy5zZXNzaW9uY29udHJvbC52MS5MaXN0VXNlclNlc3Npb25zUmVxdWVzdC5Qcm92aWRlclVzZXJJZHNFbnRyeRo2ChRQcm92aWRlclVzZXJJZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlIKGExpc3RVc2VyU2Vzc2lvbnNSZXNwb25zZRI2Cglwcm92aWRlcnMYASADKAsyIy5zZXNzaW9uY29udHJvbC52MS5Qcm92aWRlclNlc3Npb25zIsQBChBQcm92aWRlclNlc3Npb25zEhAKCHByb3ZpZGVyGAEgASgJEgwKBHR5cGUYAiABKAkSGAoQcHJvdmlkZXJfdXNlcl9pZBgDIAEoCRIwCghzZXNzaW9ucxgEIAMoCzIeLnNlc3Npb25jb250cm9sLnYxLlVzZXJTZXNzaW9uEi8KB2ZhaWx1cmUYBSABKAsyHi5zZXNzaW9uY29udHJvbC52MS5MaXN0RmFpbHVyZRITCgtjYW5ub3RfbGlzdBgGIAEoCCJrCgtVc2VyU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBmFjdGl2ZRgDIAEoCBIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi0AEKC0xpc3RGYWlsdXJlEgwKBGNvZGUYASABKAkSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSDgoGZG9tYWluGAQgASgJEj4KCG1ldGFkYXRhGAUgAygLMiwuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdEZhaWx1cmUuTWV0YWRhdGFFbnRyeRIRCglyZXRyeWFibGUYBiABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk8KFUxpc3RPcGVyYXRpb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImMKFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USMAoKb3BlcmF0aW9ucxgBIAMoCzIcLnNlc3Npb25jb250cm9sLnYxLk9wZXJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki4gEKEUxpc3RFdmVudHNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIRCglwcmluY2lwYWwYAyABKAkSEAoIcHJvdmlkZXIYBCABKAkSLgoKc3RhcnRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgHIAEoDRISCgpwYWdlX3Rva2VuGAggASgJIlcKEkxpc3RFdmVudHNSZXNwb25zZRIoCgZldmVudHMYASADKAsyGC5zZXNzaW9uY29udHJvbC52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkimAIKBUV2ZW50EgoKAmlkGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXByaW5jaXBhbBgDIAEoCRIQCghwcm92aWRlchgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEg8KB3VzZXJfaWQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIOCgZyZWFzb24YCCABKAkSDAoEY29kZRgJIAEoCRIUCgxlcnJvcl9yZWFzb24YCiABKAkSFQoNZXJyb3JfbWVzc2FnZRgLIAEoCRIaChJhbHJlYWR5X3Rlcm1pbmF0ZWQYDCABKAgSFAoMb3BlcmF0aW9uX2lkGA0gASgJIl8KFUxpc3REZWxpdmVyaWVzUmVxdWVzdBIQCghyZWNlaXZlchgBIAEoCRINCgVzdGF0ZRgCIAEoCRIRCglwYWdlX3NpemUYAyABKA0SEgoKcGFnZV90b2tlbhgEIAEoCSJiChZMaXN0RGVsaXZlcmllc1Jlc3BvbnNlEi8KCmRlbGl2ZXJpZXMYASADKAsyGy5zZXNzaW9uY29udHJvbC52MS5EZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki/QIKCERlbGl2ZXJ5EgsKA2p0aRgBIAEoCRIQCghyZWNlaXZlchgCIAEoCRIMCgRraW5kGAMgASgJEg8KB3VzZXJfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRINCgVzdGF0ZRgGIAEoCRIQCghhdHRlbXB0cxgHIAEoDRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoKbGFzdF9lcnJvchgMIAEoCzIgLnNlc3Npb25jb250cm9sLnYxLkRlbGl2ZXJ5RXJyb3IiQgoNRGVsaXZlcnlFcnJvchITCgtodHRwX3N0YXR1cxgBIAEoDRILCgNlcnIYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLFAgoJVXNlckxpbmtzEg8KB3VzZXJfaWQYASABKAkSDgoGZW1haWxzGAIgAygJEi8KCmlkZW50aXRpZXMYAyADKAsyGy5zZXNzaW9uY29udHJvbC52MS5JZGVudGl0eRJMChFwcm92aWRlcl91c2VyX2lkcxgEIAMoCzIxLnNlc3Npb25jb250cm9sLnYxLlVzZXJMaW5rcy5Qcm92aWRlclVzZXJJZHNFbnRyeRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiJAoISWRlbnRpdHkSCwoDaXNzGAEgASgJEgsKA3N1YhgCIAEoCSL3AQoTU2V0VXNlckxpbmtzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg4KBmVtYWlscxgCIAMoCRIvCgppZGVudGl0aWVzGAMgAygLMhsuc2Vzc2lvbmNvbnRyb2wudjEuSWRlbnRpdHkSVgoRcHJvdmlkZXJfdXNlcl9pZHMYBCADKAsyOy5zZXNzaW9uY29udHJvbC52MS5TZXRVc2VyTGlua3NSZXF1ZXN0LlByb3ZpZGVyVXNlcklkc0VudHJ5GjYKFFByb3ZpZGVyVXNlcklkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoUU2V0VXNlckxpbmtzUmVzcG9uc2USKwoFbGlua3MYASABKAsyHC5zZXNzaW9uY29udHJvbC52MS5Vc2VyTGlua3MiJgoTR2V0VXNlckxpbmtzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIkMKFEdldFVzZXJMaW5rc1Jlc3BvbnNlEisKBWxpbmtzGAEgASgLMhwuc2Vzc2lvbmNvbnRyb2wudjEuVXNlckxpbmtzIikKFkRlbGV0ZVVzZXJMaW5rc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIZChdEZWxldGVVc2VyTGlua3NSZXNwb25zZTLcCwoOU2Vzc2lvbkNvbnRyb2wSVgoJVGVybWluYXRlEiMuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlUmVxdWVzdBokLnNlc3Npb25jb250cm9sLnYxLlRlcm1pbmF0ZVJlc3BvbnNlEmIKDUNyZWF0ZVNlc3Npb24SJy5zZXNzaW9uY29udHJvbC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJZCgpHZXRTZXNzaW9uEiQuc2Vzc2lvbmNvbnRyb2wudjEuR2V0U2Vzc2lvblJlcXVlc3QaJS5zZXNzaW9uY29udHJvbC52MS5HZXRTZXNzaW9uUmVzcG9uc2USXwoMTGlzdFNlc3Npb25zEiYuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFNlc3Npb25zUmVxdWVzdBonLnNlc3Npb25jb250cm9sLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEmIKDUxpc3RQcm92aWRlcnMSJy5zZXNzaW9uY29udHJvbC52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBooLnNlc3Npb25jb250cm9sLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJiCg1UZXJtaW5hdGVVc2VyEicuc2Vzc2lvbmNvbnRyb2wudjEuVGVybWluYXRlVXNlclJlcXVlc3QaKC5zZXNzaW9uY29udHJvbC52MS5UZXJtaW5hdGVVc2VyUmVzcG9uc2USXwoMR2V0T3BlcmF0aW9uEiYuc2Vzc2lvbmNvbnRyb2wudjEuR2V0T3BlcmF0aW9uUmVxdWVzdBonLnNlc3Npb25jb250cm9sLnYxLkdldE9wZXJhdGlvblJlc3BvbnNlEmUKDkxpc3RPcGVyYXRpb25zEiguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Gikuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdE9wZXJhdGlvbnNSZXNwb25zZRJnCg5XYXRjaE9wZXJhdGlvbhIoLnNlc3Npb25jb250cm9sLnYxLldhdGNoT3BlcmF0aW9uUmVxdWVzdBopLnNlc3Npb25jb250cm9sLnYxLldhdGNoT3BlcmF0aW9uUmVzcG9uc2UwARJrChBMaXN0VXNlclNlc3Npb25zEiouc2Vzc2lvbmNvbnRyb2wudjEuTGlzdFVzZXJTZXNzaW9uc1JlcXVlc3QaKy5zZXNzaW9uY29udHJvbC52MS5MaXN0VXNlclNlc3Npb25zUmVzcG9uc2USWQoKTGlzdEV2ZW50cxIkLnNlc3Npb25jb250cm9sLnYxLkxpc3RFdmVudHNSZXF1ZXN0GiUuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdEV2ZW50c1Jlc3BvbnNlEmUKDkxpc3REZWxpdmVyaWVzEiguc2Vzc2lvbmNvbnRyb2wudjEuTGlzdERlbGl2ZXJpZXNSZXF1ZXN0Gikuc2Vzc2lvbmNvbnRyb2wudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZRJfCgxTZXRVc2VyTGlua3MSJi5zZXNzaW9uY29udHJvbC52MS5TZXRVc2VyTGlua3NSZXF1ZXN0Gicuc2Vzc2lvbmNvbnRyb2wudjEuU2V0VXNlckxpbmtzUmVzcG9uc2USXwoMR2V0VXNlckxpbmtzEiYuc2Vzc2lvbmNvbnRyb2wudjEuR2V0VXNlckxpbmtzUmVxdWVzdBonLnNlc3Npb25jb250cm9sLnYxLkdldFVzZXJMaW5rc1Jlc3BvbnNlEmgKD0RlbGV0ZVVzZXJMaW5rcxIpLnNlc3Npb25jb250cm9sLnYxLkRlbGV0ZVVzZXJMaW5rc1JlcXVlc3QaKi5zZXNzaW9uY29udHJvbC52MS5EZWxldGVVc2VyTGlua3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Details of a change, the same as zitadel.object.v2.Details.
@@ -898,6 +898,258 @@ export const GetOperationResponseSchema: GenMessage<GetOperationResponse> = /*@_
   messageDesc(file_sessioncontrol_v1_session_control, 21);
 
 /**
+ * WatchOperationRequest names the operation to follow.
+ *
+ * @generated from message sessioncontrol.v1.WatchOperationRequest
+ */
+export type WatchOperationRequest = Message<"sessioncontrol.v1.WatchOperationRequest"> & {
+  /**
+   * Id of the operation.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.WatchOperationRequest.
+ * Use `create(WatchOperationRequestSchema)` to create a new message.
+ */
+export const WatchOperationRequestSchema: GenMessage<WatchOperationRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 22);
+
+/**
+ * WatchOperationResponse is the operation as it stands: the first at once, then one per change, the last done.
+ *
+ * @generated from message sessioncontrol.v1.WatchOperationResponse
+ */
+export type WatchOperationResponse = Message<"sessioncontrol.v1.WatchOperationResponse"> & {
+  /**
+   * The operation, the same message as GetOperation's.
+   *
+   * @generated from field: sessioncontrol.v1.Operation operation = 1;
+   */
+  operation?: Operation | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.WatchOperationResponse.
+ * Use `create(WatchOperationResponseSchema)` to create a new message.
+ */
+export const WatchOperationResponseSchema: GenMessage<WatchOperationResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 23);
+
+/**
+ * ListUserSessionsRequest names the user whose sessions to list, and where.
+ *
+ * @generated from message sessioncontrol.v1.ListUserSessionsRequest
+ */
+export type ListUserSessionsRequest = Message<"sessioncontrol.v1.ListUserSessionsRequest"> & {
+  /**
+   * The user, as this service knows it: 1 to 200 characters.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Providers to list the user's sessions in; empty means every configured provider.
+   *
+   * @generated from field: repeated string providers = 2;
+   */
+  providers: string[];
+
+  /**
+   * The user's id in a provider's own system, by provider name, where it differs from user_id (else the linked one).
+   *
+   * @generated from field: map<string, string> provider_user_ids = 3;
+   */
+  providerUserIds: { [key: string]: string };
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListUserSessionsRequest.
+ * Use `create(ListUserSessionsRequestSchema)` to create a new message.
+ */
+export const ListUserSessionsRequestSchema: GenMessage<ListUserSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 24);
+
+/**
+ * ListUserSessionsResponse has one part per provider asked, in configuration order.
+ *
+ * @generated from message sessioncontrol.v1.ListUserSessionsResponse
+ */
+export type ListUserSessionsResponse = Message<"sessioncontrol.v1.ListUserSessionsResponse"> & {
+  /**
+   * Each provider's answer: its sessions of the user, a failure, or that it cannot list.
+   *
+   * @generated from field: repeated sessioncontrol.v1.ProviderSessions providers = 1;
+   */
+  providers: ProviderSessions[];
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListUserSessionsResponse.
+ * Use `create(ListUserSessionsResponseSchema)` to create a new message.
+ */
+export const ListUserSessionsResponseSchema: GenMessage<ListUserSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 25);
+
+/**
+ * ProviderSessions is one provider's part of ListUserSessions: answered or failed on its own.
+ *
+ * @generated from message sessioncontrol.v1.ProviderSessions
+ */
+export type ProviderSessions = Message<"sessioncontrol.v1.ProviderSessions"> & {
+  /**
+   * Provider name.
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * Provider type, e.g. local or keycloak.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * The user's id in that provider, as it was asked for.
+   *
+   * @generated from field: string provider_user_id = 3;
+   */
+  providerUserId: string;
+
+  /**
+   * The user's sessions there, active or not; empty when the listing failed or cannot be made.
+   *
+   * @generated from field: repeated sessioncontrol.v1.UserSession sessions = 4;
+   */
+  sessions: UserSession[];
+
+  /**
+   * Why listing failed, as the status-mapping layer maps the upstream's answer; unset when it answered.
+   *
+   * @generated from field: sessioncontrol.v1.ListFailure failure = 5;
+   */
+  failure?: ListFailure | undefined;
+
+  /**
+   * True when the provider cannot list sessions (it ends all of a user's sessions at once): nothing was asked.
+   *
+   * @generated from field: bool cannot_list = 6;
+   */
+  cannotList: boolean;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ProviderSessions.
+ * Use `create(ProviderSessionsSchema)` to create a new message.
+ */
+export const ProviderSessionsSchema: GenMessage<ProviderSessions> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 26);
+
+/**
+ * UserSession is a session of the user as a provider lists it.
+ *
+ * @generated from message sessioncontrol.v1.UserSession
+ */
+export type UserSession = Message<"sessioncontrol.v1.UserSession"> & {
+  /**
+   * Id of the session in that provider.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The user it belongs to, in that provider's ids.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * False when the provider reports it as already over.
+   *
+   * @generated from field: bool active = 3;
+   */
+  active: boolean;
+
+  /**
+   * When the session was created; unset when the provider does not say.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.UserSession.
+ * Use `create(UserSessionSchema)` to create a new message.
+ */
+export const UserSessionSchema: GenMessage<UserSession> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 27);
+
+/**
+ * ListFailure is a provider's listing that failed, with its mapped status.
+ *
+ * @generated from message sessioncontrol.v1.ListFailure
+ */
+export type ListFailure = Message<"sessioncontrol.v1.ListFailure"> & {
+  /**
+   * gRPC code name, e.g. UNAVAILABLE or DEADLINE_EXCEEDED.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * google.rpc.ErrorInfo reason, e.g. PROVIDER_CREDENTIALS_REJECTED.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * What went wrong, in words.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * google.rpc.ErrorInfo domain: the provider's name, or session-control.
+   *
+   * @generated from field: string domain = 4;
+   */
+  domain: string;
+
+  /**
+   * google.rpc.ErrorInfo metadata: upstream_status, upstream_code, upstream_message when the upstream answered.
+   *
+   * @generated from field: map<string, string> metadata = 5;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * True when listing again later may succeed.
+   *
+   * @generated from field: bool retryable = 6;
+   */
+  retryable: boolean;
+};
+
+/**
+ * Describes the message sessioncontrol.v1.ListFailure.
+ * Use `create(ListFailureSchema)` to create a new message.
+ */
+export const ListFailureSchema: GenMessage<ListFailure> = /*@__PURE__*/
+  messageDesc(file_sessioncontrol_v1_session_control, 28);
+
+/**
  * ListOperationsRequest lists operations page by page, newest first.
  *
  * @generated from message sessioncontrol.v1.ListOperationsRequest
@@ -930,7 +1182,7 @@ export type ListOperationsRequest = Message<"sessioncontrol.v1.ListOperationsReq
  * Use `create(ListOperationsRequestSchema)` to create a new message.
  */
 export const ListOperationsRequestSchema: GenMessage<ListOperationsRequest> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 22);
+  messageDesc(file_sessioncontrol_v1_session_control, 29);
 
 /**
  * ListOperationsResponse carries one page of operations.
@@ -958,7 +1210,7 @@ export type ListOperationsResponse = Message<"sessioncontrol.v1.ListOperationsRe
  * Use `create(ListOperationsResponseSchema)` to create a new message.
  */
 export const ListOperationsResponseSchema: GenMessage<ListOperationsResponse> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 23);
+  messageDesc(file_sessioncontrol_v1_session_control, 30);
 
 /**
  * ListEventsRequest filters the audit trail; every filter given must match.
@@ -1028,7 +1280,7 @@ export type ListEventsRequest = Message<"sessioncontrol.v1.ListEventsRequest"> &
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 24);
+  messageDesc(file_sessioncontrol_v1_session_control, 31);
 
 /**
  * ListEventsResponse carries one page of events, newest first.
@@ -1056,7 +1308,7 @@ export type ListEventsResponse = Message<"sessioncontrol.v1.ListEventsResponse">
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 25);
+  messageDesc(file_sessioncontrol_v1_session_control, 32);
 
 /**
  * Event is one attempt to end a session, as the audit trail keeps it.
@@ -1161,7 +1413,7 @@ export type Event = Message<"sessioncontrol.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 26);
+  messageDesc(file_sessioncontrol_v1_session_control, 33);
 
 /**
  * ListDeliveriesRequest filters the outbox's deliveries; every filter given must match.
@@ -1203,7 +1455,7 @@ export type ListDeliveriesRequest = Message<"sessioncontrol.v1.ListDeliveriesReq
  * Use `create(ListDeliveriesRequestSchema)` to create a new message.
  */
 export const ListDeliveriesRequestSchema: GenMessage<ListDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 27);
+  messageDesc(file_sessioncontrol_v1_session_control, 34);
 
 /**
  * ListDeliveriesResponse carries one page of deliveries, newest first.
@@ -1231,7 +1483,7 @@ export type ListDeliveriesResponse = Message<"sessioncontrol.v1.ListDeliveriesRe
  * Use `create(ListDeliveriesResponseSchema)` to create a new message.
  */
 export const ListDeliveriesResponseSchema: GenMessage<ListDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 28);
+  messageDesc(file_sessioncontrol_v1_session_control, 35);
 
 /**
  * Delivery is one notice to one receiver, and how sending it went.
@@ -1329,7 +1581,7 @@ export type Delivery = Message<"sessioncontrol.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 29);
+  messageDesc(file_sessioncontrol_v1_session_control, 36);
 
 /**
  * DeliveryError is why an attempt did not deliver.
@@ -1364,7 +1616,7 @@ export type DeliveryError = Message<"sessioncontrol.v1.DeliveryError"> & {
  * Use `create(DeliveryErrorSchema)` to create a new message.
  */
 export const DeliveryErrorSchema: GenMessage<DeliveryError> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 30);
+  messageDesc(file_sessioncontrol_v1_session_control, 37);
 
 /**
  * UserLinks is how one person is known in other systems: the identity links of one user.
@@ -1420,7 +1672,7 @@ export type UserLinks = Message<"sessioncontrol.v1.UserLinks"> & {
  * Use `create(UserLinksSchema)` to create a new message.
  */
 export const UserLinksSchema: GenMessage<UserLinks> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 31);
+  messageDesc(file_sessioncontrol_v1_session_control, 38);
 
 /**
  * Identity is an account at an identity provider: a JWT's iss and sub claims.
@@ -1448,7 +1700,7 @@ export type Identity = Message<"sessioncontrol.v1.Identity"> & {
  * Use `create(IdentitySchema)` to create a new message.
  */
 export const IdentitySchema: GenMessage<Identity> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 32);
+  messageDesc(file_sessioncontrol_v1_session_control, 39);
 
 /**
  * SetUserLinksRequest sets every link of a user: what it does not list is removed.
@@ -1490,7 +1742,7 @@ export type SetUserLinksRequest = Message<"sessioncontrol.v1.SetUserLinksRequest
  * Use `create(SetUserLinksRequestSchema)` to create a new message.
  */
 export const SetUserLinksRequestSchema: GenMessage<SetUserLinksRequest> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 33);
+  messageDesc(file_sessioncontrol_v1_session_control, 40);
 
 /**
  * SetUserLinksResponse carries the links as stored.
@@ -1511,7 +1763,7 @@ export type SetUserLinksResponse = Message<"sessioncontrol.v1.SetUserLinksRespon
  * Use `create(SetUserLinksResponseSchema)` to create a new message.
  */
 export const SetUserLinksResponseSchema: GenMessage<SetUserLinksResponse> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 34);
+  messageDesc(file_sessioncontrol_v1_session_control, 41);
 
 /**
  * GetUserLinksRequest names the user whose links to read.
@@ -1532,7 +1784,7 @@ export type GetUserLinksRequest = Message<"sessioncontrol.v1.GetUserLinksRequest
  * Use `create(GetUserLinksRequestSchema)` to create a new message.
  */
 export const GetUserLinksRequestSchema: GenMessage<GetUserLinksRequest> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 35);
+  messageDesc(file_sessioncontrol_v1_session_control, 42);
 
 /**
  * GetUserLinksResponse carries a user's links.
@@ -1553,7 +1805,7 @@ export type GetUserLinksResponse = Message<"sessioncontrol.v1.GetUserLinksRespon
  * Use `create(GetUserLinksResponseSchema)` to create a new message.
  */
 export const GetUserLinksResponseSchema: GenMessage<GetUserLinksResponse> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 36);
+  messageDesc(file_sessioncontrol_v1_session_control, 43);
 
 /**
  * DeleteUserLinksRequest names the user whose links to delete.
@@ -1574,7 +1826,7 @@ export type DeleteUserLinksRequest = Message<"sessioncontrol.v1.DeleteUserLinksR
  * Use `create(DeleteUserLinksRequestSchema)` to create a new message.
  */
 export const DeleteUserLinksRequestSchema: GenMessage<DeleteUserLinksRequest> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 37);
+  messageDesc(file_sessioncontrol_v1_session_control, 44);
 
 /**
  * DeleteUserLinksResponse has no fields: the links are gone.
@@ -1589,7 +1841,7 @@ export type DeleteUserLinksResponse = Message<"sessioncontrol.v1.DeleteUserLinks
  * Use `create(DeleteUserLinksResponseSchema)` to create a new message.
  */
 export const DeleteUserLinksResponseSchema: GenMessage<DeleteUserLinksResponse> = /*@__PURE__*/
-  messageDesc(file_sessioncontrol_v1_session_control, 38);
+  messageDesc(file_sessioncontrol_v1_session_control, 45);
 
 /**
  * SessionControl ends sessions wherever they live. Terminate is wire-compatible with
@@ -1677,6 +1929,26 @@ export const SessionControl: GenService<{
     methodKind: "unary";
     input: typeof ListOperationsRequestSchema;
     output: typeof ListOperationsResponseSchema;
+  },
+  /**
+   * Follow one operation: sent at once, then each time its progress changes; the stream ends once it is done.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.WatchOperation
+   */
+  watchOperation: {
+    methodKind: "server_streaming";
+    input: typeof WatchOperationRequestSchema;
+    output: typeof WatchOperationResponseSchema;
+  },
+  /**
+   * List a user's sessions in the embedded store and in every provider that can list them, each provider answering or failing on its own.
+   *
+   * @generated from rpc sessioncontrol.v1.SessionControl.ListUserSessions
+   */
+  listUserSessions: {
+    methodKind: "unary";
+    input: typeof ListUserSessionsRequestSchema;
+    output: typeof ListUserSessionsResponseSchema;
   },
   /**
    * Read the audit trail: who ended what, where, when, why, with what result.

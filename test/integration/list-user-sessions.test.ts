@@ -1,0 +1,162 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { SessionControl, type ProviderSessions } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import { EndLedger } from "../fakes/end-ledger.js";
+import { FakeLuckyMonaco } from "../fakes/luckymonaco.js";
+import { FakeRocketChat } from "../fakes/rocketchat.js";
+import { allClients, codeOf } from "../helpers/clients.js";
+import { bearer, grpcClient, startTestService, type Role, type TestService } from "../helpers/service.js";
+import { until } from "../helpers/wait.js";
+
+const RC_ADMIN = "sc-admin";
+const RC_TOKEN_ENV = "SC_LUS_RC_TOKEN";
+const RC_TOKEN = "rc-token-list-user-sessions";
+const RC_WRONG_ENV = "SC_LUS_RC_WRONG";
+/** How long the slow workspace takes to answer: far past every deadline of these tests. */
+const SLOW_MS = 8_000;
+
+let chat: FakeRocketChat;
+let slowChat: FakeRocketChat;
+let slowLedger: EndLedger;
+let casino: FakeLuckyMonaco;
+let svc: TestService;
+let client: Client<typeof SessionControl>;
+let userN = 0;
+
+const as = (role: Role) => ({ headers: bearer(svc.keys[role]) });
+const part = (parts: ProviderSessions[], provider: string) => parts.find((p) => p.provider === provider)!;
+
+beforeAll(async () => {
+  process.env[RC_TOKEN_ENV] = RC_TOKEN;
+  process.env[RC_WRONG_ENV] = "not-our-token";
+  [chat, slowChat, casino] = await Promise.all([FakeRocketChat.start(), FakeRocketChat.start(), FakeLuckyMonaco.start()]);
+  slowLedger = new EndLedger(slowChat);
+  // Each provider makes one attempt per call, and its own timeout is longer than the deadlines here.
+  const rocket = (name: string, fake: FakeRocketChat, tokenEnv: string) => ({ name, type: "rocketchat", base_url: fake.url, user_id: RC_ADMIN, auth_token: `env:${tokenEnv}`, max_attempts: 1, breaker_failures: 1000, timeout_ms: 20_000 });
+  svc = await startTestService({}, {
+    providers: [
+      { name: "local", type: "local" },
+      rocket("chat", chat, RC_TOKEN_ENV),
+      // Our credentials are wrong there: every call is refused with 401.
+      rocket("broken", chat, RC_WRONG_ENV),
+      rocket("slow", slowChat, RC_TOKEN_ENV),
+      { name: "casino", type: "luckymonaco", base_url: casino.url, secure_login: "partner-7", token: `env:${RC_TOKEN_ENV}` },
+    ],
+  });
+  client = grpcClient(svc);
+});
+afterAll(async () => {
+  await svc?.stop();
+  await Promise.all([chat?.close(), slowChat?.close(), casino?.close()]);
+  delete process.env[RC_TOKEN_ENV];
+  delete process.env[RC_WRONG_ENV];
+});
+beforeEach(() => {
+  for (const fake of [chat, slowChat]) fake.reset({ userId: RC_ADMIN, authToken: RC_TOKEN });
+  slowLedger.delayMs = 0;
+});
+
+/** A user with two sessions in the embedded store (the second ended) and two in each Rocket.Chat, one of them logged out. */
+async function userWithSessions(): Promise<{ user: string; local: [string, string] }> {
+  const user = `lus-user-${++userN}`;
+  const a = await client.createSession({ userId: user }, as("admin"));
+  const b = await client.createSession({ userId: user }, as("admin"));
+  await client.terminate({ sessionId: b.sessionId }, as("admin"));
+  for (const fake of [chat, slowChat]) {
+    fake.addSession({ sessionId: `${user}-on`, userId: user, loginToken: "lt-1" });
+    fake.addSession({ sessionId: `${user}-off`, userId: user, logoutAt: new Date().toISOString() });
+    fake.addSession({ sessionId: `someone-else-${user}`, userId: `other-${user}`, loginToken: "lt-2" });
+  }
+  return { user, local: [a.sessionId, b.sessionId] };
+}
+
+describe("ListUserSessions", () => {
+  it("answers each provider on its own: sessions, the mapped failure of one, the slow one DEADLINE_EXCEEDED when the deadline comes, and one that cannot list", async () => {
+    const { user, local } = await userWithSessions();
+    slowLedger.delayMs = SLOW_MS;
+    const started = Date.now();
+    const res = await client.listUserSessions({ userId: user }, { ...as("reader"), timeoutMs: 2_000 });
+    const elapsed = Date.now() - started;
+    // Answered by the deadline, with what came in; not held back by the slow provider.
+    expect(elapsed).toBeLessThan(2_000);
+    expect(res.providers.map((p) => p.provider)).toEqual(["local", "chat", "broken", "slow", "casino"]);
+
+    const mine = part(res.providers, "local");
+    expect(mine).toMatchObject({ type: "local", providerUserId: user, cannotList: false });
+    expect(mine.failure).toBeUndefined();
+    expect(mine.sessions.map((s) => [s.id, s.userId, s.active]).sort()).toEqual([[local[0], user, true], [local[1], user, false]].sort());
+    for (const s of mine.sessions) expect(Math.abs(timestampDate(s.createTime!).getTime() - Date.now())).toBeLessThan(60_000);
+
+    const answered = part(res.providers, "chat");
+    expect(answered.failure).toBeUndefined();
+    // Rocket.Chat lists logged-in sessions; the other user's is not the user's.
+    expect(answered.sessions.map((s) => [s.id, s.userId, s.active])).toEqual([[`${user}-on`, user, true]]);
+
+    const failed = part(res.providers, "broken");
+    expect(failed.sessions).toEqual([]);
+    expect(failed.failure).toMatchObject({ code: "FAILED_PRECONDITION", reason: "PROVIDER_CREDENTIALS_REJECTED", domain: "broken", retryable: false });
+    expect(failed.failure?.metadata).toMatchObject({ upstream_status: "401", upstream_message: "You must be logged in to do this." });
+
+    const slow = part(res.providers, "slow");
+    expect(slow.sessions).toEqual([]);
+    expect(slow.failure).toMatchObject({ code: "DEADLINE_EXCEEDED", reason: "CALLER_DEADLINE_EXCEEDED", domain: "slow" });
+    // The slow upstream's request was given up, not left running.
+    expect(slowChat.requests.length).toBe(1);
+    await until("the slow request to be given up", () => slowChat.requests[0]!.aborted);
+
+    expect(part(res.providers, "casino")).toMatchObject({ type: "luckymonaco", cannotList: true, sessions: [] });
+    expect(part(res.providers, "casino").failure).toBeUndefined();
+    // Nothing was asked of the casino.
+    expect(casino.requests).toEqual([]);
+  });
+
+  it("with a slow provider and a shorter deadline, returns before it, the others answered", async () => {
+    const { user } = await userWithSessions();
+    slowLedger.delayMs = SLOW_MS;
+    const started = Date.now();
+    const res = await client.listUserSessions({ userId: user, providers: ["slow", "chat"] }, { ...as("reader"), timeoutMs: 500 });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(res.providers.map((p) => [p.provider, p.failure?.code ?? "answered"])).toEqual([["slow", "DEADLINE_EXCEEDED"], ["chat", "answered"]]);
+  });
+
+  it("answers over every protocol", async () => {
+    const { user, local } = await userWithSessions();
+    for (const c of allClients(svc.baseUrl)) {
+      try {
+        const res = await c.call(SessionControl.method.listUserSessions, { userId: user, providers: ["local"] }, bearer(svc.keys.reader));
+        expect(res.providers.map((p) => p.sessions.map((s) => s.id).sort()), c.name).toEqual([[...local].sort()]);
+      } finally {
+        c.close();
+      }
+    }
+  });
+
+  it("asks each provider for the user's id there: the request's, else the linked one, else user_id", async () => {
+    const { user } = await userWithSessions();
+    chat.addSession({ sessionId: "rc-linked-session", userId: "rc-linked", loginToken: "lt" });
+    chat.addSession({ sessionId: "rc-given-session", userId: "rc-given", loginToken: "lt" });
+    await client.setUserLinks({ userId: user, providerUserIds: { chat: "rc-linked" } }, as("linker"));
+    const linked = await client.listUserSessions({ userId: user, providers: ["chat", "local"] }, { ...as("reader"), timeoutMs: 5_000 });
+    expect(linked.providers.map((p) => [p.provider, p.providerUserId, p.sessions.length])).toEqual([["chat", "rc-linked", 1], ["local", user, 2]]);
+    expect(linked.providers[0]!.sessions[0]!.id).toBe("rc-linked-session");
+    const given = await client.listUserSessions({ userId: user, providers: ["chat"], providerUserIds: { chat: "rc-given" } }, { ...as("reader"), timeoutMs: 5_000 });
+    expect(given.providers.map((p) => [p.providerUserId, p.sessions.map((s) => s.id)])).toEqual([["rc-given", ["rc-given-session"]]]);
+  });
+
+  it("needs session.read", async () => {
+    const { user } = await userWithSessions();
+    for (const role of ["deleter", "alice", "nobody", "linker"] as const) {
+      expect(await codeOf(client.listUserSessions({ userId: user }, { ...as(role), timeoutMs: 5_000 })), role).toBe(Code.PermissionDenied);
+    }
+    // Refused before any provider is asked.
+    expect(chat.requests).toEqual([]);
+  });
+
+  it("refuses a missing user_id, an unknown provider and an empty provider_user_ids value, naming each", async () => {
+    const err = await client.listUserSessions({ userId: "", providers: ["nowhere"], providerUserIds: { chat: "" } }, as("reader")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((err as ConnectError).rawMessage).toBe('user_id: is required; providers: unknown provider "nowhere"; configured: local, chat, broken, slow, casino; provider_user_ids["chat"]: is required');
+  });
+});
