@@ -97,11 +97,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const events = new TerminationEvents();
   recordTerminations(stores.audit, events);
   events.onEnded((e) => metrics.observeTermination(e.provider, "OK")).onFailed((e) => metrics.observeTermination(e.provider, e.answered.code));
-  const endSession = new EndSession(providers, defaultProvider, stores.audit, events, guessLimits);
+  const stepUp = new StepUp(stores.totpSteps);
+  const endSession = new EndSession(providers, defaultProvider, stores.audit, events, guessLimits, stepUp);
   const workKey = await stores.secrets.serviceSecret(WORK_REQUEST_ID_SECRET);
   const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), endSession, workKey, fanOutSettings(config.operations), log);
   const userLinks = new UserLinks(stores.links, stores.sessions, providers.map((p) => p.name));
-  const endAll = new EndAllSessions(stores.operations, fanOut, new StepUp(stores.totpSteps), providers.map((p) => p.name), config.operations.max_age_ms, userLinks);
+  const endAll = new EndAllSessions(stores.operations, fanOut, stepUp, providers.map((p) => p.name), config.operations.max_age_ms, userLinks);
   const watches = new OperationWatches(stores.operations, fanOut, { pollMs: config.operations.watch_poll_ms, maxWatches: config.operations.max_watches, maxWatchMs: config.server.max_timeout_ms });
   metrics.watchOperationWatches(() => watches.active);
 

@@ -23,6 +23,7 @@ export class WatchedProvider implements Provider {
   readonly table: MappingTable;
   readonly verifiesTokens: boolean;
   readonly endsAllOfUser?: boolean;
+  readonly endsOnlyAllOfUser?: boolean;
   readonly cannotList?: boolean;
   readonly authorize?: (call: AuthorizeCall) => Promise<Authorization>;
   /** When a call last succeeded (ms since the epoch). */
@@ -35,6 +36,7 @@ export class WatchedProvider implements Provider {
     this.table = inner.table;
     this.verifiesTokens = inner.verifiesTokens;
     if (inner.endsAllOfUser) this.endsAllOfUser = true;
+    if (inner.endsOnlyAllOfUser) this.endsOnlyAllOfUser = true;
     if (inner.cannotList) this.cannotList = true;
     if (inner.authorize) this.authorize = inner.authorize.bind(inner);
   }

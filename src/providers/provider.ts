@@ -92,6 +92,8 @@ export interface Provider {
    * report how many were open.
    */
   readonly endsAllOfUser?: boolean;
+  /** True when the upstream ends only all of a user's sessions (every Terminate is user-wide): Terminate then asks for the same second factor as TerminateUser. */
+  readonly endsOnlyAllOfUser?: boolean;
   /**
    * True when the upstream cannot list a user's sessions: listUserSessions answers ALL_SESSIONS (or
    * the user as one session) without asking it, so ListUserSessions reports it as "cannot list".

@@ -37,6 +37,7 @@ export abstract class UserWideProvider implements Provider {
   abstract readonly type: string;
   readonly verifiesTokens = false;
   readonly endsAllOfUser = true;
+  readonly endsOnlyAllOfUser = true;
   readonly cannotList = true;
   readonly checkOptions = allowOptions({});
   private readonly api: UpstreamHttp;

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { GuessLimits } from "../auth/guess-limits.js";
 import { hasPermission, type Principal } from "../auth/principal.js";
+import type { StepUp } from "../auth/step-up.js";
 import type { Provider } from "../providers/provider.js";
+import { ALL_SESSIONS } from "../store/operation-types.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { Failure, invalidArgument, permissionDenied, type CodeName, type FieldViolation } from "../status/failure.js";
 import type { InitiatingEntity } from "../store/outbox-types.js";
@@ -74,6 +76,8 @@ export class EndSession {
     private readonly events: TerminationEvents,
     /** Limits on wrong session tokens (src/auth/guess-limits.ts); none in tests of the action alone. */
     private readonly guessLimits?: GuessLimits,
+    /** Step-up 2FA: asked of a Terminate that signs a user out everywhere (a user-wide-only provider), as of TerminateUser. */
+    private readonly stepUp?: Pick<StepUp, "verify">,
   ) {
     this.byName = new Map(providers.map((p) => [p.name, p]));
   }
@@ -85,6 +89,8 @@ export class EndSession {
     if (provider.type !== "local" && !mayDelete && !(input.sessionToken && provider.verifiesTokens)) {
       throw permissionDenied(`ending sessions through provider "${provider.name}" needs session.delete`);
     }
+    // Ending every session of a user is sign-out-everywhere, whichever call asks for it (background work carries its operation's check).
+    if (provider.endsOnlyAllOfUser && call.operationId === undefined) await this.stepUp?.verify(caller, call.twoFactorCode);
     const sessionToken = input.sessionToken ? { sessionToken: input.sessionToken } : {};
     const facts: TerminationFacts = {
       time: new Date(),
@@ -126,7 +132,7 @@ export class EndSession {
           audit: auditTemplate(facts),
           ...(input.allOfUser && { allOfUser: true }),
         });
-        const announce = { ...facts.announce, userId: result.userId || facts.announce.userId };
+        const announce = { ...facts.announce, userId: result.userId || facts.announce.userId, ...(result.allOfUser && { allOfUser: true }) };
         await this.events.publishEnded({ ...facts, userId: facts.userId || (result.userId ?? ""), announce, alreadyEnded: result.alreadyTerminated, details: result.details, recorded: result.recorded === true });
         return {
           provider: provider.name,
@@ -150,7 +156,8 @@ export class EndSession {
    */
   private async failed(failure: ProviderFailure, provider: Provider, caller: Principal, facts: TerminationFacts): Promise<SessionEndResult> {
     const mayKnow = hasPermission(caller, "session.delete");
-    const ended = mayKnow && failure.reason === "SESSION_NOT_FOUND" && (await this.audit.findTermination(provider.name, facts.sessionId));
+    // ALL_SESSIONS names no one session: an earlier user-wide end (of any user) says nothing about this one.
+    const ended = mayKnow && failure.reason === "SESSION_NOT_FOUND" && facts.sessionId !== ALL_SESSIONS && (await this.audit.findTermination(provider.name, facts.sessionId));
     if (ended && ended.details) {
       await this.events.publishEnded({ ...facts, alreadyEnded: true, details: ended.details, recorded: false });
       return { provider: provider.name, details: ended.details, alreadyTerminated: true };
@@ -163,6 +170,7 @@ export class EndSession {
   private validate(input: EndSessionInput): Provider {
     const violations: FieldViolation[] = [];
     checkLength(violations, "session_id", input.sessionId, { required: true });
+    if (input.sessionId === ALL_SESSIONS && !input.allOfUser) violations.push({ field: "session_id", description: `"${ALL_SESSIONS}" is reserved: it stands for all of a user's sessions (use TerminateUser)` });
     checkLength(violations, "session_token", input.sessionToken ?? "", { required: false, max: 1000 });
     checkLength(violations, "user_id", input.userId ?? "", { required: false });
     checkLength(violations, "reason", input.reason ?? "", { required: false, max: 1000 });

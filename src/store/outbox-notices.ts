@@ -1,4 +1,4 @@
-import { ALL_SESSIONS, type OperationRecord } from "./operation-types.js";
+import type { OperationRecord } from "./operation-types.js";
 import type { ConfiguredSubscriber, SessionRevokedNotice } from "./outbox-types.js";
 import type { AuditEvent } from "./store.js";
 
@@ -13,7 +13,7 @@ export function endedNotice(e: AuditEvent & Required<Pick<AuditEvent, "announce"
     kind: "session-revoked",
     userId: e.announce.userId,
     // A user-wide end names the user alone: no one session was ended.
-    ...(e.sessionId !== ALL_SESSIONS && { sessionId: e.sessionId }),
+    ...(!e.announce.allOfUser && { sessionId: e.sessionId }),
     provider: e.provider,
     ...(e.details?.resourceOwner && { tenant: e.details.resourceOwner }),
     endedAt: (e.details?.changeDate ?? e.time).getTime(),

@@ -82,6 +82,8 @@ export interface AuditEvent {
     initiatingEntity: InitiatingEntity;
     /** The user the announcement names: the session's own as its store or provider knows it; never an id only the caller claimed. */
     userId: string;
+    /** Every session of the user was ended (a user-wide call): the announcement names the user alone. */
+    allOfUser?: boolean;
   };
 }
 

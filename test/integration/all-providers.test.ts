@@ -164,4 +164,16 @@ describe("TerminateUser across all eleven provider types at once", () => {
     expect(err?.code).toBe(Code.InvalidArgument);
     expect(fakes.google.requests.length).toBe(before);
   });
+
+  it("asks a key with a TOTP secret for its second factor before a user-wide-only Terminate, as TerminateUser does; '*' is no caller's session id", async () => {
+    fakes.entra.users.add("erin@acme.onmicrosoft.com");
+    const before = fakes.entra.revoked.size;
+    const noCode = await client.terminate({ sessionId: "any", provider: "entra", userId: "erin@acme.onmicrosoft.com" }, { headers: bearer(svc.keys.stepup), timeoutMs: 15_000 }).then(() => undefined, (e: unknown) => e as { code: Code; message: string });
+    expect([noCode?.code, noCode?.message]).toEqual([Code.Unauthenticated, expect.stringContaining("x-2fa-code")]);
+    expect(fakes.entra.revoked.size).toBe(before);
+    for (const provider of ["local", "auth0", "keycloak"]) {
+      const star = await client.terminate({ sessionId: "*", provider, userId: "erin" }, admin()).then(() => undefined, (e: unknown) => e as { code: Code; message: string });
+      expect([star?.code, star?.message], provider).toEqual([Code.InvalidArgument, expect.stringContaining("reserved")]);
+    }
+  });
 });

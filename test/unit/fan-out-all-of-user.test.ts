@@ -10,7 +10,6 @@ import { recordTerminations } from "../../src/sessions/audit-trail.js";
 import { EndSession } from "../../src/sessions/end-session.js";
 import { FanOut } from "../../src/sessions/fan-out.js";
 import { TerminationEvents } from "../../src/sessions/termination-events.js";
-import { endedNotice } from "../../src/store/outbox-notices.js";
 import { SqliteStores } from "../../src/store/sqlite.js";
 
 const dirs: string[] = [];
@@ -47,6 +46,7 @@ describe("sign out everywhere through a provider that ends all of a user's sessi
     const dir = mkdtempSync(join(tmpdir(), "sc-allofuser-"));
     dirs.push(dir);
     const stores = SqliteStores.open(dir);
+    stores.outbox.setConfiguredSubscribers([{ id: "receiver:r", maxAgeMs: 60_000 }]);
     try {
       const provider = userWide();
       const events = new TerminationEvents();
@@ -67,9 +67,9 @@ describe("sign out everywhere through a provider that ends all of a user's sessi
       // Its audit row is the user-wide end; announced, it names the user alone.
       const [row] = await stores.audit.listEvents({ limit: 10 });
       expect(row).toMatchObject({ provider: "idp", sessionId: ALL_SESSIONS, code: "OK" });
-      const notice = endedNotice({ ...row!, announce: { initiatingEntity: "admin", userId: "alice" } });
-      expect(notice.sessionId).toBeUndefined();
-      expect(notice.userId).toBe("alice");
+      const notices = (await stores.outbox.listDeliveries({ limit: 10 })).map((d) => d.notice);
+      expect(notices).toContainEqual(expect.objectContaining({ kind: "session-revoked", userId: "idp-alice", provider: "idp", txn: op.id }));
+      expect(notices.filter((n) => "sessionId" in n && n.sessionId !== undefined)).toEqual([]);
     } finally {
       await stores.close();
     }
