@@ -39,9 +39,22 @@ function waitUntil(at: number | undefined, now: number): number | undefined {
 
 /** The answer with every secret cut out of its message: an upstream may echo what we sent. */
 export function withoutSecrets(answer: UpstreamAnswer, secrets: readonly (string | undefined)[]): UpstreamAnswer {
-  const message = secrets.filter((s): s is string => !!s).reduce((m, s) => m.split(s).join("[secret]"), answer.message);
+  // As sent and as a form or a URL carries them (an echo of our request), and a start of one where a message was cut short.
+  const forms = secrets.filter((s): s is string => !!s).flatMap((s) => [...new Set([s, encodeURIComponent(s), new URLSearchParams({ s }).toString().slice(2)])]);
+  let message = forms.reduce((m, s) => m.split(s).join("[secret]"), answer.message);
+  for (const s of forms) {
+    for (let n = Math.min(s.length - 1, message.length); n >= MIN_SECRET_PREFIX; n--) {
+      if (message.endsWith(s.slice(0, n))) {
+        message = `${message.slice(0, -n)}[secret]`;
+        break;
+      }
+    }
+  }
   return { ...answer, message };
 }
+
+/** The shortest start of a secret cut out at a message's end: shorter ones are too likely to be ordinary text. */
+const MIN_SECRET_PREFIX = 4;
 
 /** The token endpoint's success answer (RFC 6749 §5.1): the token; undefined for anything else. */
 export function issuedTokenOf(res: UpstreamResponse): IssuedToken | undefined {

@@ -7,7 +7,7 @@ import type { MappingTable } from "./table.js";
  * and `message` in its message. Token endpoint errors come with their OAuth `error` as code.
  */
 export const auth0Table: MappingTable = [
-  { when: { code: "session_id_invalid" }, answer: "session id that could change the path (empty, '.', '..', '/', '\\', control characters, over 256); nothing sent", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID" },
+  { when: { code: "session_id_invalid" }, answer: "session id that could change the path (empty, '.', '..', '/', '\\', '%', control characters, over 256); nothing sent", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID" },
   { when: { code: "user_id_invalid" }, answer: "user id that could change the path, or none for a user-wide end; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_INVALID" },
   { when: { httpStatus: 404, code: "inexistent_user" }, answer: 'HTTP 404 inexistent_user "The user does not exist."', code: Code.NotFound, reason: "USER_NOT_FOUND" },
   { when: { httpStatus: 404, message: /user does not exist/i }, answer: 'HTTP 404 "The user does not exist." without an errorCode', code: Code.NotFound, reason: "USER_NOT_FOUND" },

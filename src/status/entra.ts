@@ -9,7 +9,7 @@ import type { MappingTable } from "./table.js";
  */
 export const entraTable: MappingTable = [
   { when: { code: "user_id_missing" }, answer: "request without user_id (Entra ID ends all of a user's sessions, not one); nothing sent", code: Code.InvalidArgument, reason: "USER_ID_REQUIRED" },
-  { when: { code: "user_id_invalid" }, answer: "user_id empty, over 256 characters, \".\", \"..\", or with '/', '\\' or a control character; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_INVALID" },
+  { when: { code: "user_id_invalid" }, answer: "user_id empty, over 256 characters, \".\", \"..\", or with '/', '\\', '%' or a control character; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_INVALID" },
   // Token endpoint (AADSTS codes).
   { when: { code: "invalid_client" }, answer: "token endpoint invalid_client (AADSTS7000215 wrong client_secret, AADSTS7000222 expired secret)", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },
   { when: { code: "unauthorized_client" }, answer: "token endpoint unauthorized_client (AADSTS700016: no such client_id in the tenant)", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },

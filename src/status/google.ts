@@ -9,7 +9,7 @@ import type { MappingTable } from "./table.js";
  */
 export const googleTable: MappingTable = [
   { when: { code: "user_id_missing" }, answer: "request without user_id (Google ends all of a user's sessions, not one); nothing sent", code: Code.InvalidArgument, reason: "USER_ID_REQUIRED" },
-  { when: { code: "user_id_invalid" }, answer: "user_id empty, over 256 characters, \".\", \"..\", or with '/', '\\' or a control character; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_INVALID" },
+  { when: { code: "user_id_invalid" }, answer: "user_id empty, over 256 characters, \".\", \"..\", or with '/', '\\', '%' or a control character; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_INVALID" },
   // Token endpoint.
   { when: { code: "invalid_grant", message: /Invalid email or User ID/i }, answer: 'token endpoint invalid_grant "Invalid email or User ID" (subject is no user of the domain)', code: Code.FailedPrecondition, reason: "PROVIDER_MISCONFIGURED" },
   { when: { code: "invalid_grant" }, answer: "token endpoint invalid_grant (bad signature, unknown or deleted key, clock skew)", code: Code.FailedPrecondition, reason: "PROVIDER_CREDENTIALS_REJECTED" },

@@ -9,7 +9,7 @@ import type { MappingTable } from "./table.js";
  * the words in the message.
  */
 export const keycloakTable: MappingTable = [
-  { when: { code: "session_id_invalid" }, answer: 'session id that could change the URL path (empty, over 256, ".", "..", "/", "\\", control characters); nothing sent', code: Code.InvalidArgument, reason: "SESSION_ID_INVALID" },
+  { when: { code: "session_id_invalid" }, answer: 'session id that could change the URL path (empty, over 256, ".", "..", "/", "\\", "%", control characters); nothing sent', code: Code.InvalidArgument, reason: "SESSION_ID_INVALID" },
   { when: { code: "user_id_invalid" }, answer: "user id that could change the URL path; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_INVALID" },
   { when: { code: "user_id_missing" }, answer: "all of a user's sessions asked for without a user id; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_REQUIRED" },
   { when: { httpStatus: 404, message: /^Sesssion not found$/ }, answer: 'HTTP 404 "Sesssion not found" (DELETE .../sessions/{session}: no such session)', code: Code.NotFound, reason: "SESSION_NOT_FOUND" },

@@ -8,7 +8,7 @@ import type { MappingTable } from "./table.js";
  * if any. Token endpoint errors (OAuth 2.0 service app) come with their OAuth `error` as code.
  */
 export const oktaTable: MappingTable = [
-  { when: { code: "session_id_invalid" }, answer: "session id that could change the path (empty, '.', '..', '/', '\\', control characters, over 256); nothing sent", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID" },
+  { when: { code: "session_id_invalid" }, answer: "session id that could change the path (empty, '.', '..', '/', '\\', '%', control characters, over 256); nothing sent", code: Code.InvalidArgument, reason: "SESSION_ID_INVALID" },
   { when: { code: "user_id_invalid" }, answer: "user id that could change the path, or none for a user-wide end; nothing sent", code: Code.InvalidArgument, reason: "USER_ID_INVALID" },
   { when: { code: "E0000007", message: /\(User\)/ }, answer: 'E0000007 (HTTP 404) "Not found: Resource not found: … (User)": no such user', code: Code.NotFound, reason: "USER_NOT_FOUND" },
   { when: { code: "E0000007" }, answer: "E0000007 (HTTP 404) Not found: no such session (or already ended)", code: Code.NotFound, reason: "SESSION_NOT_FOUND" },

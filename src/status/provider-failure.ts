@@ -28,15 +28,24 @@ export class ProviderFailure extends Failure {
     table: MappingTable,
   ) {
     const row = classify(answer, table);
-    super(codeName(row.code), row.reason, `${provider}: ${answer.message}`, {
+    // An upstream's words are bounded: they travel in trailers, the audit trail and the operation's work.
+    const bounded = { ...answer, message: bound(answer.message) };
+    super(codeName(row.code), row.reason, `${provider}: ${bounded.message}`, {
       domain: provider,
       retryable: row.retryable === true,
       ...(row.retryable && { retryAfterMs: answer.retryAfterMs ?? RETRY_AFTER_MS }),
-      metadata: upstreamMetadata(answer),
+      metadata: upstreamMetadata(bounded),
     });
     this.name = "ProviderFailure";
     this.row = row;
   }
+}
+
+/** The most of an upstream's message kept. */
+const MAX_UPSTREAM_MESSAGE = 500;
+
+function bound(message: string): string {
+  return message.length <= MAX_UPSTREAM_MESSAGE ? message : `${message.slice(0, MAX_UPSTREAM_MESSAGE)}…`;
 }
 
 /** ErrorInfo metadata of an upstream answer; `upstream_status` is its HTTP status or gRPC code, whichever it has. */

@@ -105,7 +105,7 @@ export function userWideSuite<F extends UserWideFake>(s: UserWideSuite<F>): Suit
     fake.users.add("alice@example.com");
   });
 
-  const terminate = (userId: string, provider = T, sessionId = ALL_SESSIONS) => client.terminate({ sessionId, userId, provider }, { headers: bearer(svc.keys.admin) });
+  const terminate = (userId: string, provider = T, sessionId = "any") => client.terminate({ sessionId, userId, provider }, { headers: bearer(svc.keys.admin) });
   const signOuts = () => fake.apiRequests.filter((r) => r.method === "POST");
   const ctx: SuiteContext<F> = { fake: () => fake, terminate, failure };
 
@@ -202,8 +202,9 @@ export function userWideSuite<F extends UserWideFake>(s: UserWideSuite<F>): Suit
   });
 
   describe(`${T}: ids never change the upstream path`, () => {
-    const refused = ["", ".", "..", "../x", "a/b", "a\\b", "a\u0000b", "line\nbreak", "tab\there", "\u202e"];
-    const kept = ["%2F", "%2e%2e", "?q", "#f", "a b", "ünïcødé", "会话", "bob+tag@example.com", "live.com#EXT#@acme.onmicrosoft.com", "x".repeat(200), "00000000-0000-4000-8000-000000000001"];
+    // An id already percent-encoded would become a "/" or ".." if a proxy and the upstream each decoded it once.
+    const refused = ["", ".", "..", "../x", "a/b", "a\\b", "a\u0000b", "line\nbreak", "tab\there", "\u202e", "%2F", "%2e%2e"];
+    const kept = ["?q", "#f", "a b", "ünïcødé", "会话", "bob+tag@example.com", "live.com#EXT#@acme.onmicrosoft.com", "x".repeat(200), "00000000-0000-4000-8000-000000000001"];
     it.each(refused.map((id) => [JSON.stringify(id).slice(0, 40), id] as const))("refused: %s", async (_label, id) => {
       const err = await failure(terminate(id));
       expect(err.code).toBe(Code.InvalidArgument);

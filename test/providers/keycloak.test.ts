@@ -238,7 +238,7 @@ describe("keycloak: ids never change the upstream path", () => {
       (e: unknown) => ConnectError.from(e),
     );
     const deletes = fake.apiRequests.filter((r) => r.method === "DELETE");
-    if (/[/\\\u0000\n]/.test(id) || id === "." || id === "..") {
+    if (/[/\\%\u0000\n]/.test(id) || id === "." || id === "..") {
       expect(err!.findDetails(ErrorInfoSchema)[0]!.reason).toBe("SESSION_ID_INVALID");
       expect(fake.requests).toEqual([]);
       return;

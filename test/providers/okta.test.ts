@@ -273,7 +273,7 @@ describe("okta: ids never change the upstream path", () => {
       () => undefined,
       (e: unknown) => ConnectError.from(e),
     );
-    const refused = id === "" || id.length > 256 || id === "." || id === ".." || /[/\\\u0000-\u001f]/.test(id);
+    const refused = id === "" || id.length > 256 || id === "." || id === ".." || /[/\\%\u0000-\u001f]/.test(id);
     if (refused) {
       // Over 200 characters the API itself refuses session_id (INVALID_ARGUMENT) before the provider sees it.
       expect(err!.findDetails(ErrorInfoSchema)[0]!.reason).toBe(id.length > 200 ? "INVALID_ARGUMENT" : "SESSION_ID_INVALID");
