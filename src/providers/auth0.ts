@@ -5,7 +5,7 @@ import { auth0Table } from "../status/auth0.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
-import { endOneOrAll, idForPath } from "./one-or-all.js";
+import { countOpenSessions, endOneOrAll, idForPath } from "./one-or-all.js";
 import { allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
@@ -94,17 +94,9 @@ export class Auth0Provider implements Provider {
     await Promise.all([this.http.close(), this.endpoint.close()]);
   }
 
-  /**
-   * The user's open sessions, counted before a user-wide end. Without read:sessions the end goes
-   * ahead uncounted: the count is a report, the end is the work.
-   */
-  private async countOpen(userId: string, signal: AbortSignal): Promise<number | undefined> {
-    try {
-      return (await this.listUserSessions({ userId, signal })).filter((s) => s.active).length;
-    } catch (err) {
-      if (err instanceof ProviderFailure && err.row.reason === "PROVIDER_PERMISSION_MISSING") return undefined;
-      throw err;
-    }
+  /** The user's open sessions, counted before a user-wide end (countOpenSessions). */
+  private countOpen(userId: string, signal: AbortSignal): Promise<number | undefined> {
+    return countOpenSessions(this.listUserSessions({ userId, signal }));
   }
 
   private async delete(path: string, signal: AbortSignal): Promise<void> {

@@ -1,6 +1,5 @@
 import type { UpstreamAnswer } from "../status/answer.js";
-import { retryAfterDelayMs } from "../status/retry-after.js";
-import { undocumentedAnswer } from "./upstream-answer.js";
+import { retryAfterOf, undocumentedAnswer } from "./upstream-answer.js";
 import type { UpstreamResponse } from "./upstream-http.js";
 
 type Json = Record<string, unknown>;
@@ -15,19 +14,13 @@ const MAX_MESSAGE = 300;
  * otherwise only its status counts.
  */
 export function errorObjectAnswer(res: UpstreamResponse, codeOf: (error: Json) => string | undefined, documented: string): UpstreamAnswer {
-  const retryAfterMs = retryAfterDelayMs(headerOf(res, "retry-after"), Date.now());
+  const retryAfterMs = retryAfterOf(res);
   const retry = retryAfterMs !== undefined ? { retryAfterMs } : {};
   const error = objectOf(objectOf(res.json)?.["error"]);
   if (!error) return { ...undocumentedAnswer(res, documented), ...retry };
   const code = codeOf(error);
   const message = typeof error["message"] === "string" && error["message"].trim() !== "" ? error["message"].trim().slice(0, MAX_MESSAGE) : `HTTP ${res.status}`;
   return { httpStatus: res.status, ...(code !== undefined && code !== "" && { code }), message, ...retry };
-}
-
-/** One header's value; the first when it came more than once. */
-export function headerOf(res: UpstreamResponse, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 export function objectOf(value: unknown): Json | undefined {

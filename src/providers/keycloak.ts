@@ -3,6 +3,7 @@ import { secretRef, type Secret } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { keycloakTable } from "../status/keycloak.js";
 import { ProviderFailure } from "../status/provider-failure.js";
+import { countOpenSessions } from "./one-or-all.js";
 import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { pathIdProblem } from "./path-id.js";
@@ -85,13 +86,13 @@ export class KeycloakProvider implements Provider {
     await Promise.all([this.http.close(), this.tokenHttp.close()]);
   }
 
-  /** Counts the user's open sessions, then ends them all with one logout. */
+  /** Counts the user's open sessions (when it can: the count is a report, the logout is the work), then ends them all with one logout. */
   private async endAllOfUser(call: TerminateCall): Promise<TerminateResult> {
     if (!call.userId) throw this.failure({ code: "user_id_missing", message: "user_id is required to end all of a user's sessions" });
-    const open = await this.listUserSessions(call);
+    const open = await countOpenSessions(this.listUserSessions(call));
     const { res, token } = await this.api.send({ method: "POST", path: `${this.userPath(call.userId)}/logout`, signal: call.signal });
     if (!isSuccessStatus(res)) throw this.failure(answerOf(res), token);
-    return { ...endedNow(), userId: call.userId, allOfUser: true, sessionsEnded: open.filter((s) => s.active).length };
+    return { ...endedNow(), userId: call.userId, allOfUser: true, ...(open !== undefined && { sessionsEnded: open }) };
   }
 
   private userPath(userId: string): string {

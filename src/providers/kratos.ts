@@ -3,6 +3,7 @@ import { secretRef, type Secret } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { kratosTable } from "../status/kratos.js";
 import { ProviderFailure } from "../status/provider-failure.js";
+import { countOpenSessions } from "./one-or-all.js";
 import { UUID } from "./path-id.js";
 import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { baseUrl } from "./provider-settings.js";
@@ -82,16 +83,17 @@ export class KratosProvider implements Provider {
   }
 
   /**
-   * Counts the identity's active sessions, then deletes them all with one call. Kratos answers
+   * Counts the identity's active sessions (when it can: the count is a report, the delete is the
+   * work), then deletes them all with one call. Kratos answers
    * 404 when the identity has no session rows left: nothing was open, so nothing is left to end.
    */
   private async endAllOfUser(call: TerminateCall): Promise<TerminateResult> {
     if (!call.userId) throw this.failure({ code: "user_id_missing", message: "user_id is required to end all of a user's sessions" });
-    const open = (await this.listUserSessions(call)).filter((s) => s.active).length;
+    const open = await countOpenSessions(this.listUserSessions(call));
     const res = await this.send({ method: "DELETE", path: `/admin/identities/${encodeURIComponent(call.userId)}/sessions`, signal: call.signal });
     const none = res.status === 404 && isKratosNotFound(res);
     if (!isSuccessStatus(res) && !none) throw this.failure(answerOf(res));
-    return { ...endedNow(), userId: call.userId, allOfUser: true, sessionsEnded: none ? 0 : open, alreadyTerminated: none };
+    return { ...endedNow(), userId: call.userId, allOfUser: true, ...(none ? { sessionsEnded: 0 } : open !== undefined && { sessionsEnded: open }), alreadyTerminated: none };
   }
 
   private send(req: Omit<UpstreamRequest, "headers">): Promise<UpstreamResponse> {

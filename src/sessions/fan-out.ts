@@ -211,8 +211,9 @@ export class FanOut {
     const lastError = { code: failure.code, reason: failure.reason, message: failure.message };
     if (!failure.retryable) return { state: "failed", lastError };
     const delay = Math.min(this.settings.retryMaxMs, this.settings.retryInitialMs * 2 ** Math.min(item.attempts - 1, 20));
-    // Full jitter, so that replicas and operations do not retry in step.
-    return { state: "pending", lastError, nextAttemptAt: new Date(Date.now() + delay / 2 + Math.random() * (delay / 2)) };
+    // Full jitter, so that replicas and operations do not retry in step; never sooner than the upstream asked (its Retry-After or rate-limit reset).
+    const wait = Math.max(delay / 2 + Math.random() * (delay / 2), failure.retryAfterMs ?? 0);
+    return { state: "pending", lastError, nextAttemptAt: new Date(Date.now() + wait) };
   }
 }
 

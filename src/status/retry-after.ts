@@ -6,9 +6,3 @@ export function retryAfterTime(value: string | undefined, now: number): number |
   const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : date;
 }
-
-/** How long from `now` until the time a Retry-After header names (never below 0); undefined without a readable one. */
-export function retryAfterDelayMs(value: string | undefined, now: number): number | undefined {
-  const at = retryAfterTime(value, now);
-  return at === undefined ? undefined : Math.max(0, at - now);
-}

@@ -118,6 +118,19 @@ describe("keycloak: all of a user's sessions", () => {
     expect(fake.sessions).toEqual([other]);
   });
 
+  it("ends them uncounted when the listing is refused for a missing role (view-users) or fails for now: the count is a report, the logout is the work", async () => {
+    for (const answer of [{ status: 403, body: { error: "HTTP 403 Forbidden" } }, { status: 503, body: { error: "unavailable" } }]) {
+      fake.reset();
+      const user = randomUUID();
+      fake.addSession(user);
+      fake.answerApiOnce(answer);
+      const res = await direct.provider.terminate(allOfUserCall(user));
+      expect(res.allOfUser, String(answer.status)).toBe(true);
+      expect(res.sessionsEnded, String(answer.status)).toBeUndefined();
+      expect(fake.apiRequests.filter((r) => r.method === "POST").map((r) => r.path)).toEqual([`${ADMIN}/users/${user}/logout`]);
+    }
+  });
+
   it("listUserSessions gives the sessions Keycloak lists, by the ids DELETE takes", async () => {
     const user = randomUUID();
     const a = fake.addSession(user);
