@@ -5,7 +5,7 @@ import { auth0Table } from "../status/auth0.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
-import { countOpenSessions, endOneOrAll, idForPath } from "./one-or-all.js";
+import { countOpenSessions, endOneOrAll, idForPath, newSessions } from "./one-or-all.js";
 import { allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
@@ -84,8 +84,10 @@ export class Auth0Provider implements Provider {
       const { res, token } = await this.bearer.send({ method: "GET", path: `/api/v2/users/${encodeURIComponent(userId)}/sessions?${query}`, signal: call.signal });
       const page = sessionsPage(res, userId, now);
       if ("message" in page) throw this.failure(page, token);
-      listed.push(...page.sessions);
-      from = page.sessions.length > 0 ? page.next : undefined;
+      const fresh = newSessions(listed, page.sessions);
+      listed.push(...fresh);
+      // A page with nothing new (an empty one, or a cursor back to a page seen) ends the listing.
+      from = fresh.length > 0 ? page.next : undefined;
     } while (from !== undefined && listed.length < MAX_LISTED);
     return listed;
   }

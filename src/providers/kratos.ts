@@ -3,7 +3,7 @@ import { secretRef, type Secret } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { kratosTable } from "../status/kratos.js";
 import { ProviderFailure } from "../status/provider-failure.js";
-import { countOpenSessions } from "./one-or-all.js";
+import { countOpenSessions, newSessions } from "./one-or-all.js";
 import { UUID } from "./path-id.js";
 import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { baseUrl } from "./provider-settings.js";
@@ -72,8 +72,10 @@ export class KratosProvider implements Provider {
       if (res.status === 404 && isKratosNotFound(res)) break;
       const sessions = sessionsOf(res);
       if (!sessions) throw this.failure(isSuccessStatus(res) ? undocumentedAnswer(res, "an array of sessions") : answerOf(res));
-      listed.push(...sessions.map((s) => ({ sessionId: s.id, userId: typeof s.identity?.id === "string" ? s.identity.id : call.userId, active: s.active !== false })));
-      query = sessions.length === 0 ? undefined : nextPage(res, path);
+      const fresh = newSessions(listed, sessions.map((s) => ({ sessionId: s.id, userId: typeof s.identity?.id === "string" ? s.identity.id : call.userId, active: s.active !== false })));
+      listed.push(...fresh);
+      // A page with nothing new (an empty one, or a Link back to a page seen) ends the listing.
+      query = fresh.length === 0 ? undefined : nextPage(res, path);
     }
     return listed;
   }

@@ -53,3 +53,9 @@ export async function countOpenSessions(listing: Promise<UpstreamSession[]>): Pr
     throw err;
   }
 }
+
+/** The sessions of a page not listed before (by id): an upstream's paging cannot make a listing count one twice. */
+export function newSessions(listed: readonly UpstreamSession[], page: readonly UpstreamSession[]): UpstreamSession[] {
+  const seen = new Set(listed.map((s) => s.sessionId));
+  return page.filter((s) => !seen.has(s.sessionId) && (seen.add(s.sessionId), true));
+}

@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { newSessions } from "../../src/providers/one-or-all.js";
 import { withoutSecrets } from "../../src/providers/upstream-answer.js";
 import { ProviderFailure } from "../../src/status/provider-failure.js";
 import type { MappingTable } from "../../src/status/table.js";
@@ -29,5 +30,14 @@ describe("an upstream's words, as they reach callers", () => {
     expect(f.message.length).toBeLessThan(600);
     expect(f.metadata["upstream_message"]!.length).toBeLessThan(600);
     expect(f.reason).toBe("PROVIDER_CREDENTIALS_REJECTED");
+  });
+});
+
+describe("listing page by page", () => {
+  it("never counts a session twice, so a page seen again (a cursor leading back) adds nothing and ends the listing", () => {
+    const s = (id: string) => ({ sessionId: id, userId: "u", active: true });
+    const listed = [s("a"), s("b")];
+    expect(newSessions(listed, [s("b"), s("c"), s("c")])).toEqual([s("c")]);
+    expect(newSessions(listed, [s("a"), s("b")])).toEqual([]);
   });
 });
