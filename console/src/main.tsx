@@ -44,7 +44,15 @@ function App() {
   const section = route.page === "user" ? "users" : route.page === "operation" ? "operations" : route.page;
   return (
     <>
-      <a class="skip" href="#main">
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          // Focus moves to the content without a fragment in the URL (the console routes by path).
+          e.preventDefault();
+          main.current?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">
