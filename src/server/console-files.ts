@@ -117,6 +117,20 @@ export function loadConsoleBuild(dir: string): ConsoleBuild {
   return { files };
 }
 
+/**
+ * Runs `answer` once the request has been read to its end when it announces no body (a GET or
+ * HEAD as browsers send them: nothing to read, and the connection stays open for the next asset);
+ * at once when it announces one, which is then never read (HTTP/1.1 closes the connection after
+ * the answer).
+ */
+export function whenBodiless(req: Exchange[0], answer: () => void): void {
+  const length = req.headers["content-length"];
+  const announcesBody = req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+  if (announcesBody || req.complete || req.readableEnded) return answer();
+  req.once("end", answer);
+  req.resume();
+}
+
 /** Whether a request path (without its query) is the console's. */
 export function isConsolePath(path: string): boolean {
   return path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`);
