@@ -64,6 +64,18 @@ module.exports = {
     ),
     forbid("auth-below-providers", "auth/ (principals, the permission rule, TOTP) is below the providers and the configuration, which use it.", { path: "^src/auth/" }, { path: "^src/(providers|config)/" }),
     forbid("store-below-auth", "store/ keeps data: it imports no provider, no auth and no configuration.", { path: "^src/store/" }, { path: "^src/(providers|auth|config)/" }),
+    forbid(
+      "console-is-a-client",
+      "The operator console (console/) is a browser client of the API: it uses the generated types in gen/ and its packages, never the service's code.",
+      { path: "^console/" },
+      { path: "^(src|test|bench)/" },
+    ),
+    forbid(
+      "service-imports-no-console",
+      "The service serves the console's build as files; it imports none of its code.",
+      { path: "^src/" },
+      { path: "^console/" },
+    ),
     forbid("main-is-the-root", "main.ts is the composition root: only the entry point (cli.ts) imports it.", { path: "^src/", pathNot: "^src/cli\\.ts$" }, { path: "^src/main\\.ts$" }),
   ],
   options: {

@@ -1,5 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -42,6 +44,7 @@ import type { InboundEndpoint } from "./server/inbound-request.js";
 import { SsfReceiver } from "./server/ssf-receiver.js";
 import { authenticator } from "./server/authenticate.js";
 import { BodyBudget } from "./server/body-budget.js";
+import { loadConsoleBuild, type ConsoleBuild } from "./server/console-files.js";
 import { createHandler } from "./server/handler.js";
 import { HealthStatus } from "./server/health.js";
 import { Metrics } from "./server/metrics.js";
@@ -135,7 +138,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const shutdown = new AbortController();
   // Every call in flight listens to it (connect-es links it into each call's signal).
   setMaxListeners(0, shutdown.signal);
-  const handler = createHandler({ config: config.server, authenticate, services, rest, ssf, inbound, budget, metrics, ...(metricsToken && { metricsToken }), shutdownSignal: shutdown.signal, log });
+  const consoleBuild = config.console.enabled ? loadConsole(config.console.dir, log) : undefined;
+  const handler = createHandler({ config: config.server, authenticate, services, rest, ssf, inbound, budget, metrics, ...(metricsToken && { metricsToken }), ...(consoleBuild && { console: consoleBuild }), shutdownSignal: shutdown.signal, log });
   const tls = config.server.tls && { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) };
   const server = await listenOnePort(handler, {
     host: config.server.host,
@@ -180,6 +184,21 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await stores.close();
     },
   };
+}
+
+/**
+ * The console's build, read once: `dir`, else dist/console of this installation (beside dist/src
+ * when running compiled, under the repository when running from src/). A missing build is served
+ * as a 404 that says how to make it, and logged.
+ */
+function loadConsole(dir: string | undefined, log: Logger): ConsoleBuild {
+  const above = fileURLToPath(new URL("../", import.meta.url));
+  const where = dir ?? (basename(above) === "dist" ? join(above, "console") : join(above, "dist", "console"));
+  const build = loadConsoleBuild(where);
+  // Only a build asked for by name is worth a warning: running from source without a build is usual in development.
+  if ("missing" in build) log[dir === undefined ? "info" : "warn"]({ reason: build.missing }, "the console is not served");
+  else log.info({ dir: where, files: build.files.size }, "serving the console at /console");
+  return build;
 }
 
 /** Global Token Revocation and the SSF receiver, each served when it has someone to trust. */

@@ -138,6 +138,15 @@ export const configSchema = z.strictObject({
   notifications: notifications.prefault({}),
   server: server.prefault({}),
   metrics: metrics.prefault({}),
+  /** The operator console, served at /console on the main port from a Vite build. */
+  console: z
+    .strictObject({
+      /** Serve it; false answers /console like any unknown path. */
+      enabled: z.boolean().default(true),
+      /** The build to serve (index.html and assets/); default dist/console of this installation. */
+      dir: z.string().min(1).optional(),
+    })
+    .prefault({}),
   data_dir: z.string().min(1).default("./data"),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Callers known by a JWT of a trusted issuer, besides API keys. */

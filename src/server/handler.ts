@@ -10,6 +10,7 @@ import { BodyBudget } from "./body-budget.js";
 import { asConnectError } from "./call-error.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
 import { applyCors } from "./cors.js";
+import { CONSOLE_PATH, isConsolePath, serveConsole, whenBodiless, type ConsoleBuild } from "./console-files.js";
 import { capDeadline } from "./deadline.js";
 import { answerError } from "./error-answer.js";
 import type { Metrics } from "./metrics.js";
@@ -39,6 +40,8 @@ export interface HandlerDeps {
   metrics: Metrics;
   /** GET /metrics is served on this port to callers presenting this token; absent: not served here. */
   metricsToken?: Secret;
+  /** The operator console's files, served at /console; absent: not served. */
+  console?: ConsoleBuild;
   /** Aborted when the shutdown's grace period is over: calls still in flight see their signal abort. */
   shutdownSignal?: AbortSignal;
   log: Logger;
@@ -106,6 +109,15 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     if (deps.metricsToken && req.method === "GET" && record.procedure === "/metrics") {
       routed = true;
       record.code = serveMetrics(deps.metrics, deps.metricsToken, req, res);
+      return;
+    }
+    if (deps.console && service === undefined && isConsolePath(record.procedure)) {
+      routed = true;
+      const path = record.procedure;
+      // One label for every console path, so that paths cannot grow the metrics.
+      record.procedure = CONSOLE_PATH;
+      const build = deps.console;
+      whenBodiless(req, () => (record.code = serveConsole(build, path, req, res)));
       return;
     }
     const inbound = service === undefined ? inboundByPath.get(record.procedure) : undefined;

@@ -1,0 +1,97 @@
+import { useState } from "preact/hooks";
+import { api, when } from "../api.js";
+import { ErrorBox, Link, Loading, OperationView, Scroll, useCall } from "../ui.js";
+import { Pager, usePaging } from "./paging.js";
+
+/** Every sign-out-everywhere, newest first, optionally of one user. */
+export function OperationsPage() {
+  const [draft, setDraft] = useState("");
+  const [userId, setUserId] = useState("");
+  const paging = usePaging();
+  const call = useCall(() => api.listOperations({ userId, pageSize: 25, pageToken: paging.token }), [userId, paging.token]);
+  return (
+    <>
+      <h1 tabIndex={-1}>Operations</h1>
+      <form
+        class="filters"
+        aria-label="Filter operations"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setUserId(draft.trim());
+          paging.reset();
+        }}
+      >
+        <div class="field">
+          <label for="ops-user">User id</label>
+          <input id="ops-user" name="user" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />
+        </div>
+        <div class="actions">
+          <button type="submit">Apply filter</button>
+        </div>
+      </form>
+      {call.loading && <Loading />}
+      {call.error && <ErrorBox error={call.error} />}
+      {call.data && (
+        <>
+          <Scroll label="Operations">
+            <table>
+              <caption>{call.data.operations.length === 0 ? "No operations" : `${call.data.operations.length} operations, newest first`}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Operation</th>
+                  <th scope="col">User</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Reason</th>
+                  <th scope="col">Asked by</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Sessions ended</th>
+                  <th scope="col">Failures</th>
+                </tr>
+              </thead>
+              <tbody>
+                {call.data.operations.map((op) => (
+                  <tr key={op.id}>
+                    <th scope="row">
+                      <Link to={{ page: "operation", id: op.id }}>
+                        <code>{op.id}</code>
+                      </Link>
+                    </th>
+                    <td>{op.userId}</td>
+                    <td>
+                      <span class={op.done ? "badge ok" : "badge busy"}>{op.done ? "done" : "in progress"}</span>
+                    </td>
+                    <td>{op.reason || "—"}</td>
+                    <td>{op.principal}</td>
+                    <td>{when(op.createTime)}</td>
+                    <td>{op.providers.reduce((n, p) => n + p.sessionsEnded, 0)}</td>
+                    <td>{op.providers.reduce((n, p) => n + p.failures.length, 0)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </Scroll>
+          <Pager label="Operations" paging={paging} nextToken={call.data.nextPageToken} />
+        </>
+      )}
+    </>
+  );
+}
+
+/** One operation in detail. (Live progress through WatchOperation slots in here once the RPC exists.) */
+export function OperationPage(props: { id: string }) {
+  const call = useCall(() => api.getOperation({ id: props.id }), [props.id]);
+  return (
+    <>
+      <h1 tabIndex={-1}>Operation</h1>
+      <p>
+        <Link to={{ page: "operations" }}>All operations</Link>
+      </p>
+      <button type="button" class="secondary" onClick={call.reload} disabled={call.loading}>
+        Refresh
+      </button>
+      {call.loading && !call.data && <Loading />}
+      {call.error && <ErrorBox error={call.error} />}
+      {call.data?.operation && <OperationView op={call.data.operation} />}
+    </>
+  );
+}

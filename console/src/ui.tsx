@@ -1,0 +1,158 @@
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useState } from "preact/hooks";
+import type { Operation } from "../../gen/sessioncontrol/v1/session_control_pb.js";
+import { shownError, when, type ShownError } from "./api.js";
+import { href, onLinkClick, type Route } from "./router.js";
+
+export function Link(props: { to: Route; children: ComponentChildren; current?: boolean }) {
+  return (
+    <a href={href(props.to)} onClick={onLinkClick} aria-current={props.current ? "page" : undefined}>
+      {props.children}
+    </a>
+  );
+}
+
+/** A failed call, in words: the gRPC code, ErrorInfo's reason and domain, and what the upstream answered. */
+export function ErrorBox(props: { error: ShownError; title?: string }) {
+  const e = props.error;
+  return (
+    <div class="error" role="alert">
+      <p class="error-title">
+        <strong>{props.title ?? "The call failed"}:</strong> <code class="code">{e.code}</code>
+        {e.reason && (
+          <>
+            {" "}
+            <code class="reason">{e.reason}</code>
+          </>
+        )}
+      </p>
+      <p class="error-message">{e.message}</p>
+      {(e.domain || e.upstreamMessage || e.upstreamStatus || e.upstreamCode) && (
+        <dl class="pairs">
+          {e.domain && <Pair name="Where">{e.domain}</Pair>}
+          {e.upstreamStatus && <Pair name="Upstream status">{e.upstreamStatus}</Pair>}
+          {e.upstreamCode && <Pair name="Upstream code">{e.upstreamCode}</Pair>}
+          {e.upstreamMessage && <Pair name="Upstream said">{e.upstreamMessage}</Pair>}
+        </dl>
+      )}
+    </div>
+  );
+}
+
+export function Pair(props: { name: string; children: ComponentChildren }) {
+  return (
+    <div class="pair">
+      <dt>{props.name}</dt>
+      <dd>{props.children}</dd>
+    </div>
+  );
+}
+
+/** A table that scrolls sideways on a narrow screen, reachable and scrollable by keyboard. */
+export function Scroll(props: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="scroll" role="region" aria-label={props.label} tabIndex={0}>
+      {props.children}
+    </div>
+  );
+}
+
+export function Loading() {
+  return (
+    <p class="muted" role="status">
+      Loading…
+    </p>
+  );
+}
+
+export interface CallState<T> {
+  data?: T;
+  error?: ShownError;
+  loading: boolean;
+  reload(): void;
+}
+
+/** Runs a call when its inputs change; the latest answer wins. */
+export function useCall<T>(call: () => Promise<T>, inputs: unknown[]): CallState<T> {
+  const [state, setState] = useState<{ data?: T; error?: ShownError; loading: boolean }>({ loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    call().then(
+      (data) => live && setState({ data, loading: false }),
+      (err: unknown) => live && setState({ error: shownError(err), loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...inputs, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, reload };
+}
+
+/** One sign-out-everywhere: who, why, and each provider's progress with its failures. */
+export function OperationView(props: { op: Operation; headingLevel?: 2 | 3 }) {
+  const { op } = props;
+  const H = props.headingLevel === 3 ? "h3" : "h2";
+  return (
+    <section class="operation" aria-labelledby={`op-${op.id}`}>
+      <H id={`op-${op.id}`}>
+        Operation <code>{op.id}</code>
+      </H>
+      <dl class="pairs">
+        <Pair name="State">
+          <span class={op.done ? "badge ok" : "badge busy"}>{op.done ? "done" : "in progress"}</span>
+        </Pair>
+        <Pair name="User">
+          <Link to={{ page: "user", userId: op.userId }}>{op.userId}</Link>
+        </Pair>
+        <Pair name="Reason">{op.reason || "—"}</Pair>
+        <Pair name="Asked by">{op.principal}</Pair>
+        <Pair name="Created">{when(op.createTime)}</Pair>
+        <Pair name="Updated">{when(op.updateTime)}</Pair>
+        <Pair name="Retries until">{when(op.expireTime)}</Pair>
+      </dl>
+      <Scroll label={`Progress of operation ${op.id} per provider`}>
+        <table>
+          <caption>Progress per provider</caption>
+          <thead>
+            <tr>
+              <th scope="col">Provider</th>
+              <th scope="col">User there</th>
+              <th scope="col">Listed</th>
+              <th scope="col">Ended</th>
+              <th scope="col">Already ended</th>
+              <th scope="col">Pending</th>
+              <th scope="col">Failures</th>
+            </tr>
+          </thead>
+          <tbody>
+            {op.providers.map((p) => (
+              <tr key={p.provider}>
+                <th scope="row">{p.provider}</th>
+                <td>{p.providerUserId || "—"}</td>
+                <td>{p.listed ? "yes" : "no"}</td>
+                <td>{p.sessionsEnded}</td>
+                <td>{p.sessionsAlreadyEnded}</td>
+                <td>{p.sessionsPending}</td>
+                <td>
+                  {p.failures.length === 0
+                    ? "none"
+                    : p.failures.map((f, i) => (
+                        <p key={i} class="failure">
+                          <code class="code">{f.code}</code> <code class="reason">{f.reason}</code>
+                          {f.sessionId && <> session {f.sessionId}</>}: {f.message}
+                          {f.retrying ? ` (retrying, ${f.attempts} attempts so far)` : ` (${f.attempts} attempts)`}
+                        </p>
+                      ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Scroll>
+    </section>
+  );
+}

@@ -1,0 +1,183 @@
+import { createHash } from "node:crypto";
+import { lstatSync, readdirSync, readFileSync } from "node:fs";
+import { extname, join } from "node:path";
+import { gzipSync } from "node:zlib";
+import type { RequestHandler } from "./one-port.js";
+
+type Exchange = Parameters<RequestHandler>;
+
+/** Where the console is served: `/console`, and every path under `/console/`. */
+export const CONSOLE_PATH = "/console";
+
+/** Bounds of what is served: the build is read once, at start, and only if it stays within them. */
+export const CONSOLE_LIMITS = { maxFiles: 500, maxFileBytes: 4 * 1024 * 1024, maxTotalBytes: 32 * 1024 * 1024, maxDepth: 8 };
+
+/** The content types of the files a Vite build makes; any other file is not served. */
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".map": "application/json",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".woff2": "font/woff2",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/**
+ * The console's policy: scripts, styles and calls from this origin only, nothing inline, no frames,
+ * no plugins, no base or form targets elsewhere.
+ */
+export const CONSOLE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** Headers on every answer under /console. */
+const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy": CONSOLE_CSP,
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-resource-policy": "same-origin",
+  "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+};
+
+interface StaticFile {
+  body: Buffer;
+  /** The body gzipped, when that is smaller. */
+  gzip?: Buffer;
+  type: string;
+  etag: string;
+  /** Vite's hashed assets never change under their name. */
+  immutable: boolean;
+}
+
+/** Why the console is not served, or the files it is served from. */
+export type ConsoleBuild = { files: ReadonlyMap<string, StaticFile> } | { missing: string };
+
+/**
+ * Reads a Vite build (index.html and assets/) into memory once: only regular files of known types,
+ * within CONSOLE_LIMITS, symbolic links and dot files skipped. Requests are then answered from this
+ * map by exact path, so no request can name a file outside it.
+ */
+export function loadConsoleBuild(dir: string): ConsoleBuild {
+  const files = new Map<string, StaticFile>();
+  let total = 0;
+  const walk = (path: string, urlPath: string, depth: number): string | undefined => {
+    if (depth > CONSOLE_LIMITS.maxDepth) return `${path}: deeper than ${CONSOLE_LIMITS.maxDepth} folders`;
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      if (entry.name.startsWith(".")) continue;
+      const full = join(path, entry.name);
+      const url = `${urlPath}/${encodeURIComponent(entry.name)}`;
+      if (entry.isDirectory()) {
+        const problem = walk(full, url, depth + 1);
+        if (problem) return problem;
+        continue;
+      }
+      const type = TYPES[extname(entry.name).toLowerCase()];
+      if (!entry.isFile() || type === undefined) continue;
+      const size = lstatSync(full).size;
+      if (size > CONSOLE_LIMITS.maxFileBytes) return `${full}: larger than ${CONSOLE_LIMITS.maxFileBytes} bytes`;
+      total += size;
+      if (total > CONSOLE_LIMITS.maxTotalBytes) return `${dir}: more than ${CONSOLE_LIMITS.maxTotalBytes} bytes`;
+      if (files.size >= CONSOLE_LIMITS.maxFiles) return `${dir}: more than ${CONSOLE_LIMITS.maxFiles} files`;
+      const body = readFileSync(full);
+      const gzip = size > 1024 ? gzipSync(body) : undefined;
+      files.set(url, {
+        body,
+        ...(gzip && gzip.length < size && { gzip }),
+        type,
+        etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
+        immutable: url.startsWith(`${CONSOLE_PATH}/assets/`),
+      });
+    }
+    return undefined;
+  };
+  let problem: string | undefined;
+  try {
+    problem = walk(dir, CONSOLE_PATH, 0);
+  } catch (err) {
+    return { missing: `${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (run npm run build)` };
+  }
+  if (problem) return { missing: problem };
+  if (!files.has(`${CONSOLE_PATH}/index.html`)) return { missing: `${dir}: no index.html (run npm run build)` };
+  return { files };
+}
+
+/**
+ * Runs `answer` once the request has been read to its end when it announces no body (a GET or
+ * HEAD as browsers send them: nothing to read, and the connection stays open for the next asset);
+ * at once when it announces one, which is then never read (HTTP/1.1 closes the connection after
+ * the answer).
+ */
+export function whenBodiless(req: Exchange[0], answer: () => void): void {
+  const length = req.headers["content-length"];
+  const announcesBody = req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+  if (announcesBody || req.complete || req.readableEnded) return answer();
+  req.once("end", answer);
+  req.resume();
+}
+
+/** Whether a request path (without its query) is the console's. */
+export function isConsolePath(path: string): boolean {
+  return path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`);
+}
+
+/**
+ * Answers a request under /console from the loaded build: GET and HEAD only, the body of the
+ * request never read (an HTTP/1.1 connection whose body is left unread is closed after the answer).
+ * A path naming a file gets the file; a path with no file extension gets index.html (the console
+ * routes in the browser); anything else 404. Returns the code for the call line.
+ */
+export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: Exchange): string {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" });
+    res.end("the console answers GET and HEAD only\n");
+    return "http_405";
+  }
+  if ("missing" in build) {
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+    res.end("the console is not built on this server (npm run build makes it)\n");
+    return "NOT_FOUND";
+  }
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  const file = build.files.get(path) ?? (last.includes(".") ? undefined : build.files.get(`${CONSOLE_PATH}/index.html`));
+  if (!file) {
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+    res.end("not found\n");
+    return "NOT_FOUND";
+  }
+  const headers: Record<string, string | number> = {
+    "content-type": file.type,
+    etag: file.etag,
+    vary: "accept-encoding",
+    "cache-control": file.immutable ? "public, max-age=31536000, immutable" : "no-cache",
+  };
+  if (req.headers["if-none-match"] === file.etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return "OK";
+  }
+  const gzip = file.gzip && /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? "")) ? file.gzip : undefined;
+  const body = gzip ?? file.body;
+  if (gzip) headers["content-encoding"] = "gzip";
+  headers["content-length"] = body.length;
+  res.writeHead(200, headers);
+  if (req.method === "HEAD") res.end();
+  else res.end(body);
+  return "OK";
+}

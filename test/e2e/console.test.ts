@@ -1,0 +1,275 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { AxeBuilder } from "@axe-core/playwright";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { build } from "vite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { base32Decode, totp } from "../../src/auth/totp.js";
+import { FakeRocketChat } from "../fakes/rocketchat.js";
+import { bearer, grpcClient, startTestService, STEPUP_TOTP_SECRET, type Role, type TestService } from "../helpers/service.js";
+
+/**
+ * The operator console in real Chromium (Debian's, driven by playwright-core), against a real
+ * service on port 0 with fake upstreams: sign in, every page clicked through by keyboard and mouse,
+ * a Terminate, a TerminateUser whose operation is shown, errors shown with their reasons, an axe
+ * scan of every page (no serious or critical violation), at 1280 and 390 pixels wide; the page
+ * logs no error (a CSP violation would be one). The files' serving itself: test/integration/console-serving.test.ts.
+ *
+ * Screenshots go to a temporary folder, or to CONSOLE_SCREENSHOTS (`npm run screenshots` writes
+ * docs/console/, which the README shows).
+ */
+const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+const found = existsSync(CHROMIUM);
+if (!found) {
+  if (process.env["CI"]) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium with apt-get`);
+  console.warn(`console browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+}
+
+const RC_USER = "rc-console";
+const RC_TOKEN = "rc-console-token";
+const USER = "alice.example";
+const PAGED_USER = "bob.example";
+
+let svc: TestService;
+let rocket: FakeRocketChat;
+let unlicensed: FakeRocketChat;
+let browser: Browser;
+let buildDir: string;
+let shotsDir: string;
+/** Local sessions of USER, created before the tests. */
+let sessions: string[] = [];
+
+describe.skipIf(!found)("operator console in Chromium", () => {
+  beforeAll(async () => {
+    buildDir = mkdtempSync(join(tmpdir(), "session-control-console-"));
+    await build({ configFile: resolve("console/vite.config.ts"), logLevel: "warn", build: { outDir: buildDir, emptyOutDir: true } });
+    shotsDir = process.env["CONSOLE_SCREENSHOTS"] ? resolve(process.env["CONSOLE_SCREENSHOTS"]) : join(buildDir, "screenshots");
+    mkdirSync(shotsDir, { recursive: true });
+
+    rocket = await FakeRocketChat.start();
+    rocket.reset({ userId: RC_USER, authToken: RC_TOKEN });
+    // A workspace without the device-management licence: every call fails, with Rocket.Chat's own words.
+    unlicensed = await FakeRocketChat.start();
+    unlicensed.reset({ userId: RC_USER, authToken: RC_TOKEN, licence: "missing" });
+    process.env["CONSOLE_RC_TOKEN"] = RC_TOKEN;
+    const common = { max_attempts: 1, breaker_failures: 1000, timeout_ms: 3000 };
+    svc = await startTestService({}, {
+      console: { dir: buildDir },
+      providers: [
+        { name: "local", type: "local" },
+        { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...common },
+        { name: "chat-eu", type: "rocketchat", base_url: unlicensed.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...common },
+      ],
+      operations: { poll_ms: 50, retry_initial_ms: 100, retry_max_ms: 300, max_age_ms: 60_000 },
+    });
+    const client = grpcClient(svc);
+    const admin = { headers: bearer(svc.keys.admin) };
+    sessions = [];
+    for (let i = 0; i < 3; i++) sessions.push((await client.createSession({ userId: USER }, admin)).sessionId);
+    for (let i = 0; i < 2; i++) rocket.addSession({ sessionId: `rc-${i}`, userId: USER, loginToken: `lt-${i}`, device: { name: "laptop" } });
+    // Twelve ended sessions of another user: an audit trail long enough for two pages of ten.
+    for (let i = 0; i < 12; i++) {
+      const { sessionId } = await client.createSession({ userId: PAGED_USER }, admin);
+      await client.terminate({ sessionId, provider: "local", reason: `cleanup ${i}` }, admin);
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await svc?.stop();
+    await Promise.all([rocket?.close(), unlicensed?.close()]);
+    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+  });
+
+  async function open(width: number): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width, height: width > 600 ? 860 : 844 }, locale: "en-GB", timezoneId: "UTC", baseURL: svc.baseUrl });
+    context.setDefaultTimeout(10_000);
+    const page = await context.newPage();
+    // The page must never write the key anywhere but memory, nor break its own CSP.
+    const problems: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error" && !/Failed to load resource/.test(m.text())) problems.push(m.text());
+    });
+    page.on("pageerror", (e) => problems.push(e.message));
+    (page as Page & { problems: string[] }).problems = problems;
+    return { context, page };
+  }
+
+  async function signIn(page: Page, role: Role): Promise<void> {
+    await page.goto("/console/");
+    await page.getByLabel("API key").fill(svc.keys[role]);
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
+  }
+
+  async function scan(page: Page, what: string): Promise<void> {
+    const result = await new AxeBuilder({ page }).analyze();
+    const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    expect(bad.map((v) => `${what}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
+    // Usable at this width: nothing pushes the page sideways (wide tables scroll in their own region).
+    const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - document.documentElement.clientWidth");
+    expect(overflow, `${what} is wider than the window`).toBeLessThanOrEqual(0);
+  }
+
+  async function shot(page: Page, name: string): Promise<void> {
+    await page.screenshot({ path: join(shotsDir, `${name}.png`), fullPage: true });
+  }
+
+  async function nav(page: Page, name: string): Promise<void> {
+    await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name }).click();
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(name === "Audit trail" ? "Audit trail" : name);
+  }
+
+  it("at 1280 px: sign in, a user's sessions, end one, sign out everywhere, each page, by keyboard and mouse", async () => {
+    const { context, page } = await open(1280);
+    await page.goto("/console/");
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain("Sign in");
+    await scan(page, "sign-in");
+    await shot(page, "sign-in");
+
+    // A key that is no key: UNAUTHENTICATED, and still on the sign-in page.
+    await page.getByLabel("API key").fill("not-a-key");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("UNAUTHENTICATED");
+
+    await signIn(page, "admin");
+    expect(await page.evaluate<unknown>("[localStorage.length, sessionStorage.length, document.cookie]")).toEqual([0, 0, ""]);
+
+    // Users: open one by keyboard.
+    await page.getByLabel("User id").fill(USER);
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(USER);
+    const table = page.getByRole("region", { name: `Sessions of ${USER}` });
+    await expect.poll(() => table.getByRole("row").count()).toBe(4);
+    await scan(page, "user");
+
+    // End one session.
+    await page.getByLabel("Reason for ending a session").fill("lost laptop");
+    await page.getByRole("button", { name: `End session ${sessions[0]}` }).click();
+    await expect.poll(() => page.getByRole("status").filter({ hasText: "ended" }).first().textContent()).toContain(`Session ${sessions[0]} ended.`);
+    await expect.poll(() => table.getByRole("row").filter({ hasText: sessions[0]! }).textContent()).toContain("lost laptop");
+
+    // Sign out everywhere: the operation is shown, with each provider's part; the unlicensed workspace's failure in its own words.
+    await page.getByLabel("Reason (required)").fill("incident 42");
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await expect.poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
+    const progress = page.getByRole("region", { name: /^Progress of operation/ });
+    await expect.poll(async () => {
+      await page.getByRole("button", { name: "Refresh progress" }).click();
+      return progress.textContent();
+    }).toMatch(/error-action-not-allowed|enterprise feature/);
+    expect(await progress.getByRole("row", { name: /^local/ }).textContent()).toMatch(/yes2/);
+    expect(await progress.getByRole("row", { name: /^chat alice/ }).textContent()).toMatch(/yes2/);
+    expect(await progress.getByRole("row", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
+    expect(rocket.sessions.get("rc-0")?.loginToken).toBeUndefined();
+    await scan(page, "user after sign-out everywhere");
+    await shot(page, "user");
+
+    // The operation's own page.
+    await page.getByRole("link", { name: /^open operation/ }).click();
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await expect.poll(() => page.getByText("incident 42").count()).toBeGreaterThan(0);
+    await scan(page, "operation");
+    await shot(page, "operation");
+
+    // Operations: the list, and back to the detail by keyboard.
+    await nav(page, "Operations");
+    const ops = page.getByRole("region", { name: "Operations" });
+    await expect.poll(() => ops.getByRole("row").count()).toBe(2);
+    await scan(page, "operations");
+    await shot(page, "operations");
+
+    // Audit trail: filtered by user, then paged.
+    await nav(page, "Audit trail");
+    await page.getByLabel("User id").fill(USER);
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    const events = page.getByRole("region", { name: "Audit events" });
+    await expect.poll(() => events.textContent()).toContain("lost laptop");
+    expect(await events.textContent()).not.toContain(PAGED_USER);
+    await scan(page, "audit");
+    await shot(page, "audit");
+    await page.getByLabel("User id").fill(PAGED_USER);
+    await page.getByLabel("Per page").selectOption("10");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await expect.poll(() => events.getByRole("row").count()).toBe(11);
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => events.getByRole("row").count()).toBe(3);
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await expect.poll(() => events.getByRole("row").count()).toBe(11);
+
+    // Providers: type, breaker, last success and last error.
+    await nav(page, "Providers");
+    const providers = page.getByRole("region", { name: "Providers" });
+    await expect.poll(() => providers.getByRole("row").count()).toBe(4);
+    expect(await providers.getByRole("row", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
+    expect(await providers.getByRole("row", { name: /^chat rocketchat/ }).textContent()).toContain("closed");
+    await scan(page, "providers");
+    await shot(page, "providers");
+
+    // Keyboard: the skip link comes first and takes the focus to the content.
+    await page.getByText("session-control", { exact: true }).click();
+    await page.keyboard.press("Shift+Tab");
+    expect(await page.evaluate<string | undefined>("document.activeElement?.textContent")).toBe("Skip to content");
+    await page.keyboard.press("Enter");
+    expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe("main");
+    expect((page as Page & { problems: string[] }).problems).toEqual([]);
+    await context.close();
+  });
+
+  it("shows a refusal with its code and reason: a key without session.delete ends nothing", async () => {
+    const { context, page } = await open(1280);
+    const { sessionId } = await grpcClient(svc).createSession({ userId: USER }, { headers: bearer(svc.keys.admin) });
+    await signIn(page, "reader");
+    await page.getByLabel("User id").fill(USER);
+    await page.keyboard.press("Enter");
+    await page.getByRole("button", { name: `End session ${sessionId}` }).click();
+    const alert = page.getByRole("alert");
+    await expect.poll(() => alert.textContent()).toContain("PERMISSION_DENIED");
+    expect(await alert.locator("code.reason").count()).toBe(1);
+    await scan(page, "error");
+    await shot(page, "error");
+    await context.close();
+  });
+
+  it("asks a step-up key for its code: without it TOTP_REQUIRED is shown, with it the operation starts", async () => {
+    const { context, page } = await open(1280);
+    await signIn(page, "stepup");
+    await page.getByLabel("User id").fill(PAGED_USER);
+    await page.keyboard.press("Enter");
+    await page.getByLabel("Reason (required)").fill("step-up check");
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("TOTP_REQUIRED");
+    await page.getByLabel(/Step-up code/).fill(totp(base32Decode(STEPUP_TOTP_SECRET)!, Date.now()));
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await expect.poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
+    await context.close();
+  });
+
+  it("at 390 px: every page fits, passes the scan and is pictured", async () => {
+    const { context, page } = await open(390);
+    await page.goto("/console/");
+    await scan(page, "sign-in 390");
+    await shot(page, "sign-in-390");
+    await signIn(page, "admin");
+    await scan(page, "users 390");
+    await page.getByLabel("User id").fill(USER);
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.getByRole("region", { name: `Sessions of ${USER}` }).getByRole("row").count()).toBeGreaterThanOrEqual(4);
+    await scan(page, "user 390");
+    await shot(page, "user-390");
+    for (const [name, file] of [["Audit trail", "audit-390"], ["Providers", "providers-390"], ["Operations", "operations-390"]] as const) {
+      await nav(page, name);
+      await expect.poll(() => page.getByRole("table").count()).toBeGreaterThan(0);
+      await scan(page, `${name} 390`);
+      await shot(page, file);
+    }
+    await page.getByRole("region", { name: "Operations" }).getByRole("link").first().click();
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await expect.poll(() => page.getByRole("table").count()).toBe(1);
+    await scan(page, "operation 390");
+    await shot(page, "operation-390");
+    await context.close();
+  });
+});

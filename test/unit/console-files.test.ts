@@ -1,0 +1,43 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CONSOLE_LIMITS, isConsolePath, loadConsoleBuild } from "../../src/server/console-files.js";
+
+let dir: string;
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function buildDir(files: Record<string, string | Buffer>): string {
+  dir = mkdtempSync(join(tmpdir(), "console-files-"));
+  for (const [name, body] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), body);
+  }
+  return dir;
+}
+
+describe("the console's build, read once into memory", () => {
+  it("keeps regular files of known types by their exact URL path; skips dot files, other types and symbolic links", () => {
+    const d = buildDir({ "index.html": "<div id=app></div>", "assets/a-1.js": "x", "assets/a.css": "y", ".env": "SECRET=1", "notes.md": "z" });
+    symlinkSync("/etc/passwd", join(d, "assets", "passwd.txt"));
+    const build = loadConsoleBuild(d);
+    expect("files" in build && [...build.files.keys()].sort()).toEqual(["/console/assets/a-1.js", "/console/assets/a.css", "/console/index.html"]);
+  });
+
+  it("is not served without index.html, nor past its bounds", () => {
+    expect(loadConsoleBuild(buildDir({ "assets/a.js": "x" }))).toMatchObject({ missing: expect.stringContaining("no index.html") });
+    rmSync(dir, { recursive: true, force: true });
+    expect(loadConsoleBuild(buildDir({ "index.html": "x", "assets/big.js": Buffer.alloc(CONSOLE_LIMITS.maxFileBytes + 1) }))).toMatchObject({ missing: expect.stringContaining("larger than") });
+    rmSync(dir, { recursive: true, force: true });
+    const many = Object.fromEntries(Array.from({ length: CONSOLE_LIMITS.maxFiles + 1 }, (_, i) => [`assets/f${i}.js`, "x"]));
+    expect(loadConsoleBuild(buildDir({ "index.html": "x", ...many }))).toMatchObject({ missing: expect.stringContaining("files") });
+    rmSync(dir, { recursive: true, force: true });
+    expect(loadConsoleBuild(join(tmpdir(), "no-such-console-build"))).toMatchObject({ missing: expect.stringContaining("ENOENT") });
+    dir = buildDir({});
+  });
+
+  it("owns /console and the paths under it only", () => {
+    expect(["/console", "/console/", "/console/audit"].every(isConsolePath)).toBe(true);
+    expect(["/consoles", "/console.html", "/", "/sessioncontrol.v1.SessionControl/Terminate"].some(isConsolePath)).toBe(false);
+  });
+});
