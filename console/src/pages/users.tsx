@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
-import type { Operation } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
+import type { ListFailure, Operation, ProviderSessions } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
 import { api, requestId, shownError, when, type ShownError } from "../api.js";
 import { href, navigate } from "../router.js";
-import { ErrorBox, Link, Loading, OperationView, Scroll, useCall } from "../ui.js";
+import { ErrorBox, LiveOperation, Link, Loading, Scroll, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
 
 /** Find a user by id. */
@@ -32,24 +32,30 @@ export function UsersPage() {
   );
 }
 
-/** One user: their sessions in the embedded store (end one), and sign out everywhere. */
+/**
+ * One user: their sessions in the embedded store (end one), their sessions in every other provider
+ * (ListUserSessions: end one there), and sign out everywhere, followed live. When a sign-out
+ * everywhere is done, both listings are read again.
+ */
 export function UserPage(props: { userId: string }) {
   const { userId } = props;
+  const [version, setVersion] = useState(0);
   return (
     <>
       <h1 tabIndex={-1}>
         User <code>{userId}</code>
       </h1>
-      <Sessions userId={userId} />
-      <SignOutEverywhere userId={userId} />
+      <Sessions userId={userId} version={version} />
+      <AcrossProviders userId={userId} version={version} />
+      <SignOutEverywhere userId={userId} onDone={() => setVersion((v) => v + 1)} />
     </>
   );
 }
 
-function Sessions({ userId }: { userId: string }) {
+function Sessions({ userId, version }: { userId: string; version: number }) {
   const paging = usePaging();
   const providers = useCall(() => api.listProviders({}), []);
-  const sessions = useCall(() => api.listSessions({ userId, pageSize: 50, pageToken: paging.token }), [userId, paging.token]);
+  const sessions = useCall(() => api.listSessions({ userId, pageSize: 50, pageToken: paging.token }), [userId, paging.token, version]);
   const [reason, setReason] = useState("");
   const [ending, setEnding] = useState<string>();
   const [ended, setEnded] = useState<string>();
@@ -136,7 +142,119 @@ function Sessions({ userId }: { userId: string }) {
   );
 }
 
-function SignOutEverywhere({ userId }: { userId: string }) {
+/** The user's sessions in each provider other than the embedded store: a section per provider, answered or failed on its own. */
+function AcrossProviders({ userId, version }: { userId: string; version: number }) {
+  const call = useCall(() => api.listUserSessions({ userId }), [userId, version]);
+  const [reason, setReason] = useState("");
+  const [ending, setEnding] = useState<string>();
+  const [ended, setEnded] = useState<string>();
+  const [error, setError] = useState<ShownError>();
+  const parts = call.data?.providers.filter((p) => p.type !== "local") ?? [];
+
+  const end = async (part: ProviderSessions, sessionId: string, sessionUser: string) => {
+    const key = `${part.provider}/${sessionId}`;
+    setEnding(key);
+    setError(undefined);
+    setEnded(undefined);
+    try {
+      const res = await api.terminate({ sessionId, userId: sessionUser || part.providerUserId, provider: part.provider, reason: reason.trim(), requestId: requestId() });
+      const what = `Session ${sessionId} in ${part.provider}`;
+      setEnded(res.allUserSessions ? `${part.provider} ended every session of the user at once.` : res.alreadyTerminated ? `${what} had already ended.` : `${what} ended.`);
+      call.reload();
+    } catch (err) {
+      setError(shownError(err));
+    } finally {
+      setEnding(undefined);
+    }
+  };
+
+  return (
+    <section aria-labelledby="providers-title">
+      <h2 id="providers-title">Sessions in other providers</h2>
+      {call.loading && !call.data && <Loading />}
+      {call.error && <ErrorBox error={call.error} title="The user's sessions could not be listed" />}
+      {call.data && parts.length === 0 && <p class="muted">No provider other than the embedded store is configured.</p>}
+      {parts.length > 0 && (
+        <>
+          <div class="field">
+            <label for="provider-end-reason">Reason for ending a provider's session (kept in the audit trail)</label>
+            <input id="provider-end-reason" name="provider-end-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+          </div>
+          <p role="status" class="done">
+            {ended}
+          </p>
+          {error && <ErrorBox error={error} title="The session was not ended" />}
+        </>
+      )}
+      {parts.map((part) => (
+        <section key={part.provider} class="provider-part" aria-labelledby={`part-${part.provider}`}>
+          <h3 id={`part-${part.provider}`}>
+            {part.provider} <span class="muted">({part.type}, user {part.providerUserId || userId})</span>
+          </h3>
+          {part.failure ? (
+            <ErrorBox error={listFailure(part.failure)} title={`${part.provider} could not list the sessions`} quiet />
+          ) : part.cannotList ? (
+            <p>Cannot list: {part.provider} ends all of a user's sessions at once, so it does not say which there are. "Sign out everywhere" ends them.</p>
+          ) : (
+            <Scroll label={`Sessions in ${part.provider}`}>
+              <table>
+                <caption>{part.sessions.length === 0 ? `No sessions in ${part.provider}` : `${part.sessions.length} sessions in ${part.provider}`}</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Session</th>
+                    <th scope="col">Created</th>
+                    <th scope="col">State</th>
+                    <th scope="col">Action</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {part.sessions.map((s) => (
+                    <tr key={s.id}>
+                      <th scope="row">
+                        <code>{s.id}</code>
+                      </th>
+                      <td>{when(s.createTime)}</td>
+                      <td>{s.active ? <span class="badge ok">active</span> : <span class="badge">ended</span>}</td>
+                      <td>
+                        {s.active && (
+                          <button
+                            type="button"
+                            class="danger"
+                            aria-label={`End session ${s.id} in ${part.provider}`}
+                            disabled={ending !== undefined}
+                            onClick={() => void end(part, s.id, s.userId)}
+                          >
+                            {ending === `${part.provider}/${s.id}` ? "Ending…" : "End"}
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Scroll>
+          )}
+        </section>
+      ))}
+    </section>
+  );
+}
+
+/** A provider's failed listing, shown like a failed call. */
+function listFailure(f: ListFailure): ShownError {
+  const m = f.metadata;
+  return {
+    code: f.code,
+    message: f.message,
+    ...(f.reason && { reason: f.reason }),
+    ...(f.domain && { domain: f.domain }),
+    ...(m["upstream_status"] && { upstreamStatus: m["upstream_status"] }),
+    ...(m["upstream_code"] && { upstreamCode: m["upstream_code"] }),
+    ...(m["upstream_message"] && { upstreamMessage: m["upstream_message"] }),
+  };
+}
+
+function SignOutEverywhere({ userId, onDone }: { userId: string; onDone: () => void }) {
   const [reason, setReason] = useState("");
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
@@ -156,15 +274,6 @@ function SignOutEverywhere({ userId }: { userId: string }) {
       setError(shownError(err));
     } finally {
       setBusy(false);
-    }
-  };
-  const refresh = async () => {
-    if (!operation) return;
-    try {
-      const res = await api.getOperation({ id: operation.id });
-      if (res.operation) setOperation(res.operation);
-    } catch (err) {
-      setError(shownError(err));
     }
   };
 
@@ -201,10 +310,7 @@ function SignOutEverywhere({ userId }: { userId: string }) {
           <p role="status">
             Operation started: <Link to={{ page: "operation", id: operation.id }}>open operation {operation.id}</Link>
           </p>
-          <button type="button" class="secondary" onClick={() => void refresh()}>
-            Refresh progress
-          </button>
-          <OperationView op={operation} headingLevel={3} />
+          <LiveOperation key={operation.id} id={operation.id} first={operation} headingLevel={3} onDone={onDone} />
         </div>
       )}
     </section>
