@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
-import type { ListFailure, Operation, ProviderSessions } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
-import { api, requestId, shownError, when, type ShownError } from "../api.js";
+import type { Operation, ProviderSessions, TerminateResponse } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
+import { api, requestId, shownError, shownFailure, when, type ShownError } from "../api.js";
 import { href, navigate } from "../router.js";
 import { ErrorBox, LiveOperation, Link, Loading, Scroll, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
@@ -56,39 +56,16 @@ function Sessions({ userId, version }: { userId: string; version: number }) {
   const paging = usePaging();
   const providers = useCall(() => api.listProviders({}), []);
   const sessions = useCall(() => api.listSessions({ userId, pageSize: 50, pageToken: paging.token }), [userId, paging.token, version]);
-  const [reason, setReason] = useState("");
-  const [ending, setEnding] = useState<string>();
-  const [ended, setEnded] = useState<string>();
-  const [error, setError] = useState<ShownError>();
+  const ender = useEnder(sessions.reload);
   // The embedded store's provider; when providers cannot be listed, the default one is asked.
   const local = providers.data?.providers.find((p) => p.type === "local")?.name ?? "";
-
-  const end = async (sessionId: string) => {
-    setEnding(sessionId);
-    setError(undefined);
-    setEnded(undefined);
-    try {
-      const res = await api.terminate({ sessionId, userId, provider: local, reason: reason.trim(), requestId: requestId() });
-      setEnded(res.alreadyTerminated ? `Session ${sessionId} had already ended.` : `Session ${sessionId} ended.`);
-      sessions.reload();
-    } catch (err) {
-      setError(shownError(err));
-    } finally {
-      setEnding(undefined);
-    }
-  };
+  const end = (sessionId: string) =>
+    ender.end(sessionId, { sessionId, userId, provider: local }, (res) => (res.alreadyTerminated ? `Session ${sessionId} had already ended.` : `Session ${sessionId} ended.`));
 
   return (
     <section aria-labelledby="sessions-title">
       <h2 id="sessions-title">Sessions in the embedded store</h2>
-      <div class="field">
-        <label for="end-reason">Reason for ending a session (kept in the audit trail)</label>
-        <input id="end-reason" name="end-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
-      </div>
-      <p role="status" class="done">
-        {ended}
-      </p>
-      {error && <ErrorBox error={error} title="The session was not ended" />}
+      <EndReason id="end-reason" label="Reason for ending a session (kept in the audit trail)" ender={ender} />
       {sessions.loading && !sessions.data && <Loading />}
       {sessions.error && <ErrorBox error={sessions.error} />}
       {sessions.data && (
@@ -125,8 +102,8 @@ function Sessions({ userId, version }: { userId: string; version: number }) {
                     </td>
                     <td>
                       {!s.termination && (
-                        <button type="button" class="danger" aria-label={`End session ${s.id}`} disabled={ending !== undefined} onClick={() => void end(s.id)}>
-                          {ending === s.id ? "Ending…" : "End"}
+                        <button type="button" class="danger" aria-label={`End session ${s.id}`} disabled={ender.ending !== undefined} onClick={() => void end(s.id)}>
+                          {ender.ending === s.id ? "Ending…" : "End"}
                         </button>
                       )}
                     </td>
@@ -145,27 +122,13 @@ function Sessions({ userId, version }: { userId: string; version: number }) {
 /** The user's sessions in each provider other than the embedded store: a section per provider, answered or failed on its own. */
 function AcrossProviders({ userId, version }: { userId: string; version: number }) {
   const call = useCall(() => api.listUserSessions({ userId }), [userId, version]);
-  const [reason, setReason] = useState("");
-  const [ending, setEnding] = useState<string>();
-  const [ended, setEnded] = useState<string>();
-  const [error, setError] = useState<ShownError>();
+  const ender = useEnder(call.reload);
   const parts = call.data?.providers.filter((p) => p.type !== "local") ?? [];
-
-  const end = async (part: ProviderSessions, sessionId: string, sessionUser: string) => {
-    const key = `${part.provider}/${sessionId}`;
-    setEnding(key);
-    setError(undefined);
-    setEnded(undefined);
-    try {
-      const res = await api.terminate({ sessionId, userId: sessionUser || part.providerUserId, provider: part.provider, reason: reason.trim(), requestId: requestId() });
-      const what = `Session ${sessionId} in ${part.provider}`;
-      setEnded(res.allUserSessions ? `${part.provider} ended every session of the user at once.` : res.alreadyTerminated ? `${what} had already ended.` : `${what} ended.`);
-      call.reload();
-    } catch (err) {
-      setError(shownError(err));
-    } finally {
-      setEnding(undefined);
-    }
+  const end = (part: ProviderSessions, sessionId: string, sessionUser: string) => {
+    const what = `Session ${sessionId} in ${part.provider}`;
+    return ender.end(`${part.provider}/${sessionId}`, { sessionId, userId: sessionUser || part.providerUserId, provider: part.provider }, (res) =>
+      res.allUserSessions ? `${part.provider} ended every session of the user at once.` : res.alreadyTerminated ? `${what} had already ended.` : `${what} ended.`,
+    );
   };
 
   return (
@@ -176,14 +139,7 @@ function AcrossProviders({ userId, version }: { userId: string; version: number 
       {call.data && parts.length === 0 && <p class="muted">No provider other than the embedded store is configured.</p>}
       {parts.length > 0 && (
         <>
-          <div class="field">
-            <label for="provider-end-reason">Reason for ending a provider's session (kept in the audit trail)</label>
-            <input id="provider-end-reason" name="provider-end-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
-          </div>
-          <p role="status" class="done">
-            {ended}
-          </p>
-          {error && <ErrorBox error={error} title="The session was not ended" />}
+          <EndReason id="provider-end-reason" label="Reason for ending a provider's session (kept in the audit trail)" ender={ender} />
         </>
       )}
       {parts.map((part) => (
@@ -192,7 +148,7 @@ function AcrossProviders({ userId, version }: { userId: string; version: number 
             {part.provider} <span class="muted">({part.type}, user {part.providerUserId || userId})</span>
           </h3>
           {part.failure ? (
-            <ErrorBox error={listFailure(part.failure)} title={`${part.provider} could not list the sessions`} quiet />
+            <ErrorBox error={shownFailure(part.failure)} title={`${part.provider} could not list the sessions`} quiet />
           ) : part.cannotList ? (
             <p>Cannot list: {part.provider} ends all of a user's sessions at once, so it does not say which there are. "Sign out everywhere" ends them.</p>
           ) : (
@@ -221,10 +177,10 @@ function AcrossProviders({ userId, version }: { userId: string; version: number 
                             type="button"
                             class="danger"
                             aria-label={`End session ${s.id} in ${part.provider}`}
-                            disabled={ending !== undefined}
+                            disabled={ender.ending !== undefined}
                             onClick={() => void end(part, s.id, s.userId)}
                           >
-                            {ending === `${part.provider}/${s.id}` ? "Ending…" : "End"}
+                            {ender.ending === `${part.provider}/${s.id}` ? "Ending…" : "End"}
                           </button>
                         )}
                       </td>
@@ -240,18 +196,43 @@ function AcrossProviders({ userId, version }: { userId: string; version: number 
   );
 }
 
-/** A provider's failed listing, shown like a failed call. */
-function listFailure(f: ListFailure): ShownError {
-  const m = f.metadata;
-  return {
-    code: f.code,
-    message: f.message,
-    ...(f.reason && { reason: f.reason }),
-    ...(f.domain && { domain: f.domain }),
-    ...(m["upstream_status"] && { upstreamStatus: m["upstream_status"] }),
-    ...(m["upstream_code"] && { upstreamCode: m["upstream_code"] }),
-    ...(m["upstream_message"] && { upstreamMessage: m["upstream_message"] }),
+/** Ending one session at a time, with a reason: which one is being ended, and what came of the last. */
+function useEnder(reload: () => void) {
+  const [reason, setReason] = useState("");
+  const [ending, setEnding] = useState<string>();
+  const [ended, setEnded] = useState<string>();
+  const [error, setError] = useState<ShownError>();
+  const end = async (key: string, which: { sessionId: string; userId: string; provider: string }, say: (res: TerminateResponse) => string) => {
+    setEnding(key);
+    setError(undefined);
+    setEnded(undefined);
+    try {
+      setEnded(say(await api.terminate({ ...which, reason: reason.trim(), requestId: requestId() })));
+      reload();
+    } catch (err) {
+      setError(shownError(err));
+    } finally {
+      setEnding(undefined);
+    }
   };
+  return { reason, setReason, ending, ended, error, end };
+}
+
+/** The reason field of an End button, and what came of the last End: announced, or the failure. */
+function EndReason(props: { id: string; label: string; ender: ReturnType<typeof useEnder> }) {
+  const { ender } = props;
+  return (
+    <>
+      <div class="field">
+        <label for={props.id}>{props.label}</label>
+        <input id={props.id} name={props.id} value={ender.reason} onInput={(e) => ender.setReason(e.currentTarget.value)} />
+      </div>
+      <p role="status" class="done">
+        {ender.ended}
+      </p>
+      {ender.error && <ErrorBox error={ender.error} title="The session was not ended" />}
+    </>
+  );
 }
 
 function SignOutEverywhere({ userId, onDone }: { userId: string; onDone: () => void }) {
