@@ -174,16 +174,15 @@ export function LiveOperation(props: { id: string; first?: Operation; headingLev
   return (
     <div class="live">
       <p role="status" aria-live="polite" aria-atomic="true" class="progress-line">
-        {watch.op ? progressLine(watch.op) : "Waiting for the operation…"}
+        {watch.op ? progressLine(watch.op) : watch.phase === "live" ? "Waiting for the operation…" : "The operation is not shown."}
         {watch.phase === "live" && watch.op && " Following live."}
       </p>
-      {watch.error && (
-        <>
-          <ErrorBox error={watch.error} title="Following the operation stopped" />
-          <button type="button" class="secondary" onClick={watch.retry}>
-            Watch again
-          </button>
-        </>
+      {watch.error && <ErrorBox error={watch.error} title="Following the operation stopped" />}
+      {watch.phase === "stopped" && (
+        // The one way left to refresh: only after the stream stopped before the operation was done.
+        <button type="button" class="secondary" onClick={watch.retry}>
+          Watch again
+        </button>
       )}
       {watch.op && <OperationView op={watch.op} {...(props.headingLevel && { headingLevel: props.headingLevel })} />}
     </div>
