@@ -244,7 +244,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await expect.poll(() => eu.textContent()).toContain("FAILED_PRECONDITION");
     expect(await eu.textContent()).toContain("error-action-not-allowed");
     expect(await eu.textContent()).toMatch(/enterprise feature/);
-    expect(await page.getByRole("region", { name: /^Sessions of/ }).textContent()).toContain("1 sessions");
+    await expect.poll(() => page.getByRole("region", { name: /^Sessions of/ }).textContent()).toContain("1 sessions");
     await scan(page, "user across providers");
     await shot(page, "user-providers");
 
