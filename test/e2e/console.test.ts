@@ -242,7 +242,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     for (const id of [rc0!, rc1!, rc2!]) expect(await chat.getByRole("row", { name: new RegExp(`^${id}`) }).textContent()).toContain("active");
     const eu = page.getByRole("region", { name: /^chat-eu/ });
     await expect.poll(() => eu.textContent()).toContain("FAILED_PRECONDITION");
-    expect(await eu.textContent()).toContain("error-action-not-allowed");
+    expect(await eu.textContent()).toContain("PROVIDER_LICENSE_REQUIRED");
     expect(await eu.textContent()).toMatch(/enterprise feature/);
     await expect.poll(() => page.getByRole("region", { name: /^Sessions of/ }).textContent()).toContain("1 sessions");
     await scan(page, "user across providers");
