@@ -137,11 +137,7 @@ function AcrossProviders({ userId, version }: { userId: string; version: number 
       {call.loading && !call.data && <Loading />}
       {call.error && <ErrorBox error={call.error} title="The user's sessions could not be listed" />}
       {call.data && parts.length === 0 && <p class="muted">No provider other than the embedded store is configured.</p>}
-      {parts.length > 0 && (
-        <>
-          <EndReason id="provider-end-reason" label="Reason for ending a provider's session (kept in the audit trail)" ender={ender} />
-        </>
-      )}
+      {parts.length > 0 && <EndReason id="provider-end-reason" label="Reason for ending a provider's session (kept in the audit trail)" ender={ender} />}
       {parts.map((part) => (
         <section key={part.provider} class="provider-part" aria-labelledby={`part-${part.provider}`}>
           <h3 id={`part-${part.provider}`}>
