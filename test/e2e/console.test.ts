@@ -37,6 +37,11 @@ const PAGED_USER = "bob.example";
 const LIVE_USER = "carol.example";
 const WATCHES = "session_control_operation_watches";
 
+/** Polls until the assertion holds, for at most `timeoutMs` (the page changes by itself; never a fixed sleep). */
+function poll<T>(fn: () => T | Promise<T>, timeoutMs = 5_000) {
+  return expect.poll(fn, { timeout: timeoutMs, interval: 50 });
+}
+
 let svc: TestService;
 let rocket: FakeRocketChat;
 let unlicensed: FakeRocketChat;
@@ -111,7 +116,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.goto("/console/");
     await page.getByLabel("API key").fill(svc.keys[role]);
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
+    await poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
   }
 
   async function scan(page: Page, what: string): Promise<void> {
@@ -129,20 +134,20 @@ describe.skipIf(!found)("operator console in Chromium", () => {
 
   async function nav(page: Page, name: string): Promise<void> {
     await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name }).click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(name === "Audit trail" ? "Audit trail" : name);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(name === "Audit trail" ? "Audit trail" : name);
   }
 
   it("at 1280 px: sign in, a user's sessions, end one, sign out everywhere, each page, by keyboard and mouse", async () => {
     const { context, page } = await open(1280);
     await page.goto("/console/");
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain("Sign in");
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain("Sign in");
     await scan(page, "sign-in");
     await shot(page, "sign-in");
 
     // A key that is no key: UNAUTHENTICATED, and still on the sign-in page.
     await page.getByLabel("API key").fill("not-a-key");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("UNAUTHENTICATED");
+    await poll(() => page.getByRole("alert").textContent()).toContain("UNAUTHENTICATED");
 
     await signIn(page, "admin");
     expect(await page.evaluate<unknown>("[localStorage.length, sessionStorage.length, document.cookie]")).toEqual([0, 0, ""]);
@@ -150,25 +155,25 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     // Users: open one by keyboard.
     await page.getByLabel("User id").fill(USER);
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(USER);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(USER);
     const table = page.getByRole("region", { name: `Sessions of ${USER}` });
-    await expect.poll(() => table.getByRole("row").count()).toBe(4);
+    await poll(() => table.getByRole("row").count()).toBe(4);
     await scan(page, "user");
 
     // End one session.
     await page.getByLabel("Reason for ending a session").fill("lost laptop");
     await page.getByRole("button", { name: `End session ${sessions[0]}` }).click();
-    await expect.poll(() => page.getByRole("status").filter({ hasText: "ended" }).first().textContent()).toContain(`Session ${sessions[0]} ended.`);
-    await expect.poll(() => table.getByRole("row").filter({ hasText: sessions[0]! }).textContent()).toContain("lost laptop");
+    await poll(() => page.getByRole("status").filter({ hasText: "ended" }).first().textContent()).toContain(`Session ${sessions[0]} ended.`);
+    await poll(() => table.getByRole("row").filter({ hasText: sessions[0]! }).textContent()).toContain("lost laptop");
 
     // Sign out everywhere: the operation is shown, with each provider's part; the unlicensed workspace's failure in its own words.
     await page.getByLabel("Reason (required)").fill("incident 42");
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
-    await expect.poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
+    await poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
     // No refreshing: the progress follows WatchOperation until the operation is done.
     const progress = page.getByRole("region", { name: /^Progress of operation/ });
-    await expect.poll(() => progress.textContent()).toMatch(/error-action-not-allowed|enterprise feature/);
-    await expect.poll(() => page.getByRole("status").filter({ hasText: /^Done: / }).textContent()).toMatch(/Ended 4/);
+    await poll(() => progress.textContent()).toMatch(/error-action-not-allowed|enterprise feature/);
+    await poll(() => page.getByRole("status").filter({ hasText: /^Done: / }).textContent()).toMatch(/Ended 4/);
     expect(await progress.getByRole("row", { name: /^local/ }).textContent()).toMatch(/yes2/);
     expect(await progress.getByRole("row", { name: /^chat alice/ }).textContent()).toMatch(/yes2/);
     expect(await progress.getByRole("row", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
@@ -178,15 +183,15 @@ describe.skipIf(!found)("operator console in Chromium", () => {
 
     // The operation's own page.
     await page.getByRole("link", { name: /^open operation/ }).click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
-    await expect.poll(() => page.getByText("incident 42").count()).toBeGreaterThan(0);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await poll(() => page.getByText("incident 42").count()).toBeGreaterThan(0);
     await scan(page, "operation");
     await shot(page, "operation");
 
     // Operations: the list, and back to the detail by keyboard.
     await nav(page, "Operations");
     const ops = page.getByRole("region", { name: "Operations" });
-    await expect.poll(() => ops.getByRole("row").count()).toBe(2);
+    await poll(() => ops.getByRole("row").count()).toBe(2);
     await scan(page, "operations");
     await shot(page, "operations");
 
@@ -195,23 +200,23 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.getByLabel("User id").fill(USER);
     await page.getByRole("button", { name: "Apply filters" }).click();
     const events = page.getByRole("region", { name: "Audit events" });
-    await expect.poll(() => events.textContent()).toContain("lost laptop");
+    await poll(() => events.textContent()).toContain("lost laptop");
     expect(await events.textContent()).not.toContain(PAGED_USER);
     await scan(page, "audit");
     await shot(page, "audit");
     await page.getByLabel("User id").fill(PAGED_USER);
     await page.getByLabel("Per page").selectOption("10");
     await page.getByRole("button", { name: "Apply filters" }).click();
-    await expect.poll(() => events.getByRole("row").count()).toBe(11);
+    await poll(() => events.getByRole("row").count()).toBe(11);
     await page.getByRole("button", { name: "Next page" }).click();
-    await expect.poll(() => events.getByRole("row").count()).toBe(3);
+    await poll(() => events.getByRole("row").count()).toBe(3);
     await page.getByRole("button", { name: "Previous page" }).click();
-    await expect.poll(() => events.getByRole("row").count()).toBe(11);
+    await poll(() => events.getByRole("row").count()).toBe(11);
 
     // Providers: type, breaker, last success and last error.
     await nav(page, "Providers");
     const providers = page.getByRole("region", { name: "Providers" });
-    await expect.poll(() => providers.getByRole("row").count()).toBe(4);
+    await poll(() => providers.getByRole("row").count()).toBe(4);
     expect(await providers.getByRole("row", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
     expect(await providers.getByRole("row", { name: /^chat rocketchat/ }).textContent()).toContain("closed");
     await scan(page, "providers");
@@ -238,21 +243,21 @@ describe.skipIf(!found)("operator console in Chromium", () => {
 
     // ListUserSessions: a section per provider; Rocket.Chat's sessions, the unlicensed workspace's failure in its own words.
     const chat = page.getByRole("region", { name: "Sessions in chat", exact: true });
-    await expect.poll(() => chat.getByRole("row").count()).toBe(4);
+    await poll(() => chat.getByRole("row").count()).toBe(4);
     for (const id of [rc0!, rc1!, rc2!]) expect(await chat.getByRole("row", { name: new RegExp(`^${id}`) }).textContent()).toContain("active");
     const eu = page.getByRole("region", { name: /^chat-eu/ });
-    await expect.poll(() => eu.textContent()).toContain("FAILED_PRECONDITION");
+    await poll(() => eu.textContent()).toContain("FAILED_PRECONDITION");
     expect(await eu.textContent()).toContain("PROVIDER_LICENSE_REQUIRED");
     expect(await eu.textContent()).toMatch(/enterprise feature/);
-    await expect.poll(() => page.getByRole("region", { name: /^Sessions of/ }).textContent()).toContain("1 sessions");
+    await poll(() => page.getByRole("region", { name: /^Sessions of/ }).textContent()).toContain("1 sessions");
     await scan(page, "user across providers");
     await shot(page, "user-providers");
 
     // End one in Rocket.Chat, from its part.
     await page.getByLabel("Reason for ending a provider's session").fill("stolen phone");
     await page.getByRole("button", { name: `End session ${rc2} in chat`, exact: true }).click();
-    await expect.poll(() => page.getByRole("status").filter({ hasText: "in chat ended" }).textContent()).toBe(`Session ${rc2} in chat ended.`);
-    await expect.poll(() => chat.getByRole("row").count()).toBe(3);
+    await poll(() => page.getByRole("status").filter({ hasText: "in chat ended" }).textContent()).toBe(`Session ${rc2} in chat ended.`);
+    await poll(() => chat.getByRole("row").count()).toBe(3);
     expect(ledger.ended.get(rc2!)).toBe(1);
 
     // Sign out everywhere while Rocket.Chat refuses logouts: the progress shows Rocket.Chat's part pending and retrying ...
@@ -260,32 +265,32 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     const live = page.getByRole("status").filter({ hasText: /^(In progress|Done): / });
     await page.getByLabel("Reason (required)").fill("incident 43");
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
-    await expect.poll(() => live.textContent()).toMatch(/^In progress: Ended 1, .*Pending 2, .*Following live\.$/);
+    await poll(() => live.textContent()).toMatch(/^In progress: Ended 1, .*Pending 2, .*Following live\.$/);
     const progress = page.getByRole("region", { name: /^Progress of operation/ });
-    await expect.poll(() => progress.getByRole("row", { name: /^chat carol/ }).textContent()).toMatch(/UNAVAILABLE.*retrying/);
-    await expect.poll(() => watches()).toBe(1);
+    await poll(() => progress.getByRole("row", { name: /^chat carol/ }).textContent()).toMatch(/UNAVAILABLE.*retrying/);
+    await poll(() => watches()).toBe(1);
     await scan(page, "user, sign-out everywhere in progress");
 
     // ... on the operation's own page too (the user page's stream is cancelled, the operation page's opened) ...
     await page.getByRole("link", { name: /^open operation/ }).click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
-    await expect.poll(() => live.textContent()).toMatch(/^In progress: .*Pending 2/);
-    await expect.poll(() => watches()).toBe(1);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await poll(() => live.textContent()).toMatch(/^In progress: .*Pending 2/);
+    await poll(() => watches()).toBe(1);
     await scan(page, "operation in progress");
     await shot(page, "operation-live");
     // Leaving the page cancels its stream; coming back opens another.
     await nav(page, "Operations");
-    await expect.poll(() => watches()).toBe(0);
+    await poll(() => watches()).toBe(0);
     await page.goBack();
-    await expect.poll(() => live.textContent()).toMatch(/^In progress: .*Pending 2/);
-    await expect.poll(() => watches()).toBe(1);
+    await poll(() => live.textContent()).toMatch(/^In progress: .*Pending 2/);
+    await poll(() => watches()).toBe(1);
 
     // ... and once Rocket.Chat is back, the page changes by itself to the end: done, every session ended, the stream over.
     ledger.logoutDown = false;
-    await expect.poll(() => live.textContent(), { timeout: 10_000 }).toMatch(/^Done: Ended 3, Already ended 0, Pending 0, /);
+    await poll(() => live.textContent(), 10_000).toMatch(/^Done: Ended 3, Already ended 0, Pending 0, /);
     expect(await page.getByText("done", { exact: true }).count()).toBe(1);
     expect(await progress.getByRole("row", { name: /^chat carol/ }).textContent()).not.toContain("retrying");
-    await expect.poll(() => watches()).toBe(0);
+    await poll(() => watches()).toBe(0);
     expect(ledger.active().filter((id) => id.startsWith(LIVE_USER))).toEqual([]);
     await scan(page, "operation done");
     expect((page as Page & { problems: string[] }).problems).toEqual([]);
@@ -300,7 +305,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.getByRole("button", { name: `End session ${sessionId}` }).click();
     const alert = page.getByRole("alert");
-    await expect.poll(() => alert.textContent()).toContain("PERMISSION_DENIED");
+    await poll(() => alert.textContent()).toContain("PERMISSION_DENIED");
     expect(await alert.locator("code.reason").count()).toBe(1);
     await scan(page, "error");
     await shot(page, "error");
@@ -314,10 +319,10 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.getByLabel("Reason (required)").fill("step-up check");
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("TOTP_REQUIRED");
+    await poll(() => page.getByRole("alert").textContent()).toContain("TOTP_REQUIRED");
     await page.getByLabel(/Step-up code/).fill(totp(base32Decode(STEPUP_TOTP_SECRET)!, Date.now()));
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
-    await expect.poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
+    await poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
     await context.close();
   });
 
@@ -330,19 +335,19 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await scan(page, "users 390");
     await page.getByLabel("User id").fill(USER);
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("region", { name: `Sessions of ${USER}` }).getByRole("row").count()).toBeGreaterThanOrEqual(4);
-    await expect.poll(() => page.getByRole("region", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
+    await poll(() => page.getByRole("region", { name: `Sessions of ${USER}` }).getByRole("row").count()).toBeGreaterThanOrEqual(4);
+    await poll(() => page.getByRole("region", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
     await scan(page, "user 390");
     await shot(page, "user-390");
     for (const [name, file] of [["Audit trail", "audit-390"], ["Providers", "providers-390"], ["Operations", "operations-390"]] as const) {
       await nav(page, name);
-      await expect.poll(() => page.getByRole("table").count()).toBeGreaterThan(0);
+      await poll(() => page.getByRole("table").count()).toBeGreaterThan(0);
       await scan(page, `${name} 390`);
       await shot(page, file);
     }
     await page.getByRole("region", { name: "Operations" }).getByRole("link").first().click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
-    await expect.poll(() => page.getByRole("table").count()).toBe(1);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await poll(() => page.getByRole("table").count()).toBe(1);
     await scan(page, "operation 390");
     await shot(page, "operation-390");
     await context.close();
