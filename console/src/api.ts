@@ -52,12 +52,17 @@ export function codeName(code: Code): string {
 export function shownError(err: unknown): ShownError {
   const e = ConnectError.from(err);
   const info = e.findDetails(ErrorInfoSchema)[0];
-  const meta = info?.metadata ?? {};
+  return shownFailure({ code: codeName(e.code), message: e.rawMessage, reason: info?.reason ?? "", domain: info?.domain ?? "", metadata: info?.metadata ?? {} });
+}
+
+/** A failure already in words (a provider's part of ListUserSessions): its code name, ErrorInfo's reason, domain and metadata. */
+export function shownFailure(f: { code: string; message: string; reason: string; domain: string; metadata: Record<string, string> }): ShownError {
+  const meta = f.metadata;
   return {
-    code: codeName(e.code),
-    message: e.rawMessage,
-    ...(info?.reason && { reason: info.reason }),
-    ...(info?.domain && { domain: info.domain }),
+    code: f.code,
+    message: f.message,
+    ...(f.reason && { reason: f.reason }),
+    ...(f.domain && { domain: f.domain }),
     ...(meta["upstream_status"] && { upstreamStatus: meta["upstream_status"] }),
     ...(meta["upstream_code"] && { upstreamCode: meta["upstream_code"] }),
     ...(meta["upstream_message"] && { upstreamMessage: meta["upstream_message"] }),

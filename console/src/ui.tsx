@@ -1,8 +1,9 @@
 import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import type { Operation } from "../../gen/sessioncontrol/v1/session_control_pb.js";
 import { shownError, when, type ShownError } from "./api.js";
 import { href, onLinkClick, type Route } from "./router.js";
+import { progressLine, useWatch } from "./watch.js";
 
 export function Link(props: { to: Route; children: ComponentChildren; current?: boolean }) {
   return (
@@ -13,10 +14,11 @@ export function Link(props: { to: Route; children: ComponentChildren; current?: 
 }
 
 /** A failed call, in words: the gRPC code, ErrorInfo's reason and domain, and what the upstream answered. */
-export function ErrorBox(props: { error: ShownError; title?: string }) {
+export function ErrorBox(props: { error: ShownError; title?: string; quiet?: boolean }) {
   const e = props.error;
   return (
-    <div class="error" role="alert">
+    // A quiet box is part of what a page shows (a provider's failed listing), not news to announce.
+    <div class="error" role={props.quiet ? undefined : "alert"}>
       <p class="error-title">
         <strong>{props.title ?? "The call failed"}:</strong> <code class="code">{e.code}</code>
         {e.reason && (
@@ -154,5 +156,35 @@ export function OperationView(props: { op: Operation; headingLevel?: 2 | 3 }) {
         </table>
       </Scroll>
     </section>
+  );
+}
+
+/**
+ * An operation followed live with WatchOperation: the table changes as messages arrive, a polite
+ * live region says the totals, and the stream ends when the operation is done (or the page changes).
+ * After a stream error the last progress stays, with the error and a way to watch again.
+ */
+export function LiveOperation(props: { id: string; first?: Operation; headingLevel?: 2 | 3; onDone?: () => void }) {
+  const watch = useWatch(props.id, props.first);
+  const onDone = useRef(props.onDone);
+  onDone.current = props.onDone;
+  useEffect(() => {
+    if (watch.phase === "done") onDone.current?.();
+  }, [watch.phase]);
+  return (
+    <div class="live">
+      <p role="status" aria-live="polite" aria-atomic="true" class="progress-line">
+        {watch.op ? progressLine(watch.op) : watch.phase === "live" ? "Waiting for the operation…" : "The operation is not shown."}
+        {watch.phase === "live" && watch.op && " Following live."}
+      </p>
+      {watch.error && <ErrorBox error={watch.error} title="Following the operation stopped" />}
+      {watch.phase === "stopped" && (
+        // The one way left to refresh: only after the stream stopped before the operation was done.
+        <button type="button" class="secondary" onClick={watch.retry}>
+          Watch again
+        </button>
+      )}
+      {watch.op && <OperationView op={watch.op} {...(props.headingLevel && { headingLevel: props.headingLevel })} />}
+    </div>
   );
 }

@@ -6,13 +6,17 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { base32Decode, totp } from "../../src/auth/totp.js";
+import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
-import { bearer, grpcClient, startTestService, STEPUP_TOTP_SECRET, type Role, type TestService } from "../helpers/service.js";
+import { counterValue } from "../helpers/metrics.js";
+import { bearer, grpcClient, METRICS_WITH_TOKEN, startTestService, STEPUP_TOTP_SECRET, type Role, type TestService } from "../helpers/service.js";
 
 /**
  * The operator console in real Chromium (Debian's, driven by playwright-core), against a real
  * service on port 0 with fake upstreams: sign in, every page clicked through by keyboard and mouse,
- * a Terminate, a TerminateUser whose operation is shown, errors shown with their reasons, an axe
+ * a Terminate, a TerminateUser whose operation is followed live (WatchOperation) while Rocket.Chat
+ * refuses and then comes back, a user's sessions in every provider (ListUserSessions) with a
+ * failing provider's reason and an End there, errors shown with their reasons, an axe
  * scan of every page (no serious or critical violation), at 1280 and 390 pixels wide; the page
  * logs no error (a CSP violation would be one). The files' serving itself: test/integration/console-serving.test.ts.
  *
@@ -30,10 +34,19 @@ const RC_USER = "rc-console";
 const RC_TOKEN = "rc-console-token";
 const USER = "alice.example";
 const PAGED_USER = "bob.example";
+const LIVE_USER = "carol.example";
+const WATCHES = "session_control_operation_watches";
+
+/** Polls until the assertion holds, for at most `timeoutMs` (the page changes by itself; never a fixed sleep). */
+function poll<T>(fn: () => T | Promise<T>, timeoutMs = 5_000) {
+  return expect.poll(fn, { timeout: timeoutMs, interval: 50 });
+}
 
 let svc: TestService;
 let rocket: FakeRocketChat;
 let unlicensed: FakeRocketChat;
+/** Counts Rocket.Chat's logouts and can refuse them (503) for a while. */
+let ledger: EndLedger;
 let browser: Browser;
 let buildDir: string;
 let shotsDir: string;
@@ -49,6 +62,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
 
     rocket = await FakeRocketChat.start();
     rocket.reset({ userId: RC_USER, authToken: RC_TOKEN });
+    ledger = new EndLedger(rocket);
     // A workspace without the device-management licence: every call fails, with Rocket.Chat's own words.
     unlicensed = await FakeRocketChat.start();
     unlicensed.reset({ userId: RC_USER, authToken: RC_TOKEN, licence: "missing" });
@@ -56,6 +70,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     const common = { max_attempts: 1, breaker_failures: 1000, timeout_ms: 3000 };
     svc = await startTestService({}, {
       console: { dir: buildDir },
+      metrics: METRICS_WITH_TOKEN,
       providers: [
         { name: "local", type: "local" },
         { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...common },
@@ -101,7 +116,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.goto("/console/");
     await page.getByLabel("API key").fill(svc.keys[role]);
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
+    await poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
   }
 
   async function scan(page: Page, what: string): Promise<void> {
@@ -119,20 +134,20 @@ describe.skipIf(!found)("operator console in Chromium", () => {
 
   async function nav(page: Page, name: string): Promise<void> {
     await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name }).click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(name === "Audit trail" ? "Audit trail" : name);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(name === "Audit trail" ? "Audit trail" : name);
   }
 
   it("at 1280 px: sign in, a user's sessions, end one, sign out everywhere, each page, by keyboard and mouse", async () => {
     const { context, page } = await open(1280);
     await page.goto("/console/");
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain("Sign in");
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain("Sign in");
     await scan(page, "sign-in");
     await shot(page, "sign-in");
 
     // A key that is no key: UNAUTHENTICATED, and still on the sign-in page.
     await page.getByLabel("API key").fill("not-a-key");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("UNAUTHENTICATED");
+    await poll(() => page.getByRole("alert").textContent()).toContain("UNAUTHENTICATED");
 
     await signIn(page, "admin");
     expect(await page.evaluate<unknown>("[localStorage.length, sessionStorage.length, document.cookie]")).toEqual([0, 0, ""]);
@@ -140,26 +155,25 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     // Users: open one by keyboard.
     await page.getByLabel("User id").fill(USER);
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(USER);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain(USER);
     const table = page.getByRole("region", { name: `Sessions of ${USER}` });
-    await expect.poll(() => table.getByRole("row").count()).toBe(4);
+    await poll(() => table.getByRole("row").count()).toBe(4);
     await scan(page, "user");
 
     // End one session.
     await page.getByLabel("Reason for ending a session").fill("lost laptop");
     await page.getByRole("button", { name: `End session ${sessions[0]}` }).click();
-    await expect.poll(() => page.getByRole("status").filter({ hasText: "ended" }).first().textContent()).toContain(`Session ${sessions[0]} ended.`);
-    await expect.poll(() => table.getByRole("row").filter({ hasText: sessions[0]! }).textContent()).toContain("lost laptop");
+    await poll(() => page.getByRole("status").filter({ hasText: "ended" }).first().textContent()).toContain(`Session ${sessions[0]} ended.`);
+    await poll(() => table.getByRole("row").filter({ hasText: sessions[0]! }).textContent()).toContain("lost laptop");
 
     // Sign out everywhere: the operation is shown, with each provider's part; the unlicensed workspace's failure in its own words.
     await page.getByLabel("Reason (required)").fill("incident 42");
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
-    await expect.poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
+    await poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
+    // No refreshing: the progress follows WatchOperation until the operation is done.
     const progress = page.getByRole("region", { name: /^Progress of operation/ });
-    await expect.poll(async () => {
-      await page.getByRole("button", { name: "Refresh progress" }).click();
-      return progress.textContent();
-    }).toMatch(/error-action-not-allowed|enterprise feature/);
+    await poll(() => progress.textContent()).toMatch(/error-action-not-allowed|enterprise feature/);
+    await poll(() => page.getByRole("status").filter({ hasText: /^Done: / }).textContent()).toMatch(/Ended 4/);
     expect(await progress.getByRole("row", { name: /^local/ }).textContent()).toMatch(/yes2/);
     expect(await progress.getByRole("row", { name: /^chat alice/ }).textContent()).toMatch(/yes2/);
     expect(await progress.getByRole("row", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
@@ -169,15 +183,15 @@ describe.skipIf(!found)("operator console in Chromium", () => {
 
     // The operation's own page.
     await page.getByRole("link", { name: /^open operation/ }).click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
-    await expect.poll(() => page.getByText("incident 42").count()).toBeGreaterThan(0);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await poll(() => page.getByText("incident 42").count()).toBeGreaterThan(0);
     await scan(page, "operation");
     await shot(page, "operation");
 
     // Operations: the list, and back to the detail by keyboard.
     await nav(page, "Operations");
     const ops = page.getByRole("region", { name: "Operations" });
-    await expect.poll(() => ops.getByRole("row").count()).toBe(2);
+    await poll(() => ops.getByRole("row").count()).toBe(2);
     await scan(page, "operations");
     await shot(page, "operations");
 
@@ -186,23 +200,23 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.getByLabel("User id").fill(USER);
     await page.getByRole("button", { name: "Apply filters" }).click();
     const events = page.getByRole("region", { name: "Audit events" });
-    await expect.poll(() => events.textContent()).toContain("lost laptop");
+    await poll(() => events.textContent()).toContain("lost laptop");
     expect(await events.textContent()).not.toContain(PAGED_USER);
     await scan(page, "audit");
     await shot(page, "audit");
     await page.getByLabel("User id").fill(PAGED_USER);
     await page.getByLabel("Per page").selectOption("10");
     await page.getByRole("button", { name: "Apply filters" }).click();
-    await expect.poll(() => events.getByRole("row").count()).toBe(11);
+    await poll(() => events.getByRole("row").count()).toBe(11);
     await page.getByRole("button", { name: "Next page" }).click();
-    await expect.poll(() => events.getByRole("row").count()).toBe(3);
+    await poll(() => events.getByRole("row").count()).toBe(3);
     await page.getByRole("button", { name: "Previous page" }).click();
-    await expect.poll(() => events.getByRole("row").count()).toBe(11);
+    await poll(() => events.getByRole("row").count()).toBe(11);
 
     // Providers: type, breaker, last success and last error.
     await nav(page, "Providers");
     const providers = page.getByRole("region", { name: "Providers" });
-    await expect.poll(() => providers.getByRole("row").count()).toBe(4);
+    await poll(() => providers.getByRole("row").count()).toBe(4);
     expect(await providers.getByRole("row", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
     expect(await providers.getByRole("row", { name: /^chat rocketchat/ }).textContent()).toContain("closed");
     await scan(page, "providers");
@@ -218,6 +232,71 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await context.close();
   });
 
+  it("a user's sessions across providers, one ended there; sign-out everywhere followed live while Rocket.Chat refuses, then comes back", async () => {
+    const { context, page } = await open(1280);
+    const watches = () => counterValue(svc.baseUrl, WATCHES, {});
+    await grpcClient(svc).createSession({ userId: LIVE_USER }, { headers: bearer(svc.keys.admin) });
+    const [rc0, rc1, rc2] = ledger.addSessions(LIVE_USER, 3);
+    await signIn(page, "admin");
+    await page.getByLabel("User id").fill(LIVE_USER);
+    await page.keyboard.press("Enter");
+
+    // ListUserSessions: a section per provider; Rocket.Chat's sessions, the unlicensed workspace's failure in its own words.
+    const chat = page.getByRole("region", { name: "Sessions in chat", exact: true });
+    await poll(() => chat.getByRole("row").count()).toBe(4);
+    for (const id of [rc0!, rc1!, rc2!]) expect(await chat.getByRole("row", { name: new RegExp(`^${id}`) }).textContent()).toContain("active");
+    const eu = page.getByRole("region", { name: /^chat-eu/ });
+    await poll(() => eu.textContent()).toContain("FAILED_PRECONDITION");
+    expect(await eu.textContent()).toContain("PROVIDER_LICENSE_REQUIRED");
+    expect(await eu.textContent()).toMatch(/enterprise feature/);
+    await poll(() => page.getByRole("region", { name: /^Sessions of/ }).textContent()).toContain("1 sessions");
+    await scan(page, "user across providers");
+    await shot(page, "user-providers");
+
+    // End one in Rocket.Chat, from its part.
+    await page.getByLabel("Reason for ending a provider's session").fill("stolen phone");
+    await page.getByRole("button", { name: `End session ${rc2} in chat`, exact: true }).click();
+    await poll(() => page.getByRole("status").filter({ hasText: "in chat ended" }).textContent()).toBe(`Session ${rc2} in chat ended.`);
+    await poll(() => chat.getByRole("row").count()).toBe(3);
+    expect(ledger.ended.get(rc2!)).toBe(1);
+
+    // Sign out everywhere while Rocket.Chat refuses logouts: the progress shows Rocket.Chat's part pending and retrying ...
+    ledger.logoutDown = true;
+    const live = page.getByRole("status").filter({ hasText: /^(In progress|Done): / });
+    await page.getByLabel("Reason (required)").fill("incident 43");
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await poll(() => live.textContent()).toMatch(/^In progress: Ended 1, .*Pending 2, .*Following live\.$/);
+    const progress = page.getByRole("region", { name: /^Progress of operation/ });
+    await poll(() => progress.getByRole("row", { name: /^chat carol/ }).textContent()).toMatch(/UNAVAILABLE.*retrying/);
+    await poll(() => watches()).toBe(1);
+    await scan(page, "user, sign-out everywhere in progress");
+
+    // ... on the operation's own page too (the user page's stream is cancelled, the operation page's opened) ...
+    await page.getByRole("link", { name: /^open operation/ }).click();
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await poll(() => live.textContent()).toMatch(/^In progress: .*Pending 2/);
+    await poll(() => watches()).toBe(1);
+    await scan(page, "operation in progress");
+    await shot(page, "operation-live");
+    // Leaving the page cancels its stream; coming back opens another.
+    await nav(page, "Operations");
+    await poll(() => watches()).toBe(0);
+    await page.goBack();
+    await poll(() => live.textContent()).toMatch(/^In progress: .*Pending 2/);
+    await poll(() => watches()).toBe(1);
+
+    // ... and once Rocket.Chat is back, the page changes by itself to the end: done, every session ended, the stream over.
+    ledger.logoutDown = false;
+    await poll(() => live.textContent(), 10_000).toMatch(/^Done: Ended 3, Already ended 0, Pending 0, /);
+    expect(await page.getByText("done", { exact: true }).count()).toBe(1);
+    expect(await progress.getByRole("row", { name: /^chat carol/ }).textContent()).not.toContain("retrying");
+    await poll(() => watches()).toBe(0);
+    expect(ledger.active().filter((id) => id.startsWith(LIVE_USER))).toEqual([]);
+    await scan(page, "operation done");
+    expect((page as Page & { problems: string[] }).problems).toEqual([]);
+    await context.close();
+  });
+
   it("shows a refusal with its code and reason: a key without session.delete ends nothing", async () => {
     const { context, page } = await open(1280);
     const { sessionId } = await grpcClient(svc).createSession({ userId: USER }, { headers: bearer(svc.keys.admin) });
@@ -226,7 +305,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.getByRole("button", { name: `End session ${sessionId}` }).click();
     const alert = page.getByRole("alert");
-    await expect.poll(() => alert.textContent()).toContain("PERMISSION_DENIED");
+    await poll(() => alert.textContent()).toContain("PERMISSION_DENIED");
     expect(await alert.locator("code.reason").count()).toBe(1);
     await scan(page, "error");
     await shot(page, "error");
@@ -240,10 +319,10 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.getByLabel("Reason (required)").fill("step-up check");
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("TOTP_REQUIRED");
+    await poll(() => page.getByRole("alert").textContent()).toContain("TOTP_REQUIRED");
     await page.getByLabel(/Step-up code/).fill(totp(base32Decode(STEPUP_TOTP_SECRET)!, Date.now()));
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
-    await expect.poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
+    await poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
     await context.close();
   });
 
@@ -256,18 +335,19 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await scan(page, "users 390");
     await page.getByLabel("User id").fill(USER);
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("region", { name: `Sessions of ${USER}` }).getByRole("row").count()).toBeGreaterThanOrEqual(4);
+    await poll(() => page.getByRole("region", { name: `Sessions of ${USER}` }).getByRole("row").count()).toBeGreaterThanOrEqual(4);
+    await poll(() => page.getByRole("region", { name: /^chat-eu/ }).textContent()).toContain("FAILED_PRECONDITION");
     await scan(page, "user 390");
     await shot(page, "user-390");
     for (const [name, file] of [["Audit trail", "audit-390"], ["Providers", "providers-390"], ["Operations", "operations-390"]] as const) {
       await nav(page, name);
-      await expect.poll(() => page.getByRole("table").count()).toBeGreaterThan(0);
+      await poll(() => page.getByRole("table").count()).toBeGreaterThan(0);
       await scan(page, `${name} 390`);
       await shot(page, file);
     }
     await page.getByRole("region", { name: "Operations" }).getByRole("link").first().click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
-    await expect.poll(() => page.getByRole("table").count()).toBe(1);
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Operation");
+    await poll(() => page.getByRole("table").count()).toBe(1);
     await scan(page, "operation 390");
     await shot(page, "operation-390");
     await context.close();

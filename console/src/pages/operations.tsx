@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, when } from "../api.js";
-import { ErrorBox, Link, Loading, OperationView, Scroll, useCall } from "../ui.js";
+import { ErrorBox, LiveOperation, Link, Loading, Scroll, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
 
 /** Every sign-out-everywhere, newest first, optionally of one user. */
@@ -77,21 +77,15 @@ export function OperationsPage() {
   );
 }
 
-/** One operation in detail. (Live progress through WatchOperation slots in here once the RPC exists.) */
+/** One operation in detail, its progress followed live (WatchOperation) until it is done. */
 export function OperationPage(props: { id: string }) {
-  const call = useCall(() => api.getOperation({ id: props.id }), [props.id]);
   return (
     <>
       <h1 tabIndex={-1}>Operation</h1>
       <p>
         <Link to={{ page: "operations" }}>All operations</Link>
       </p>
-      <button type="button" class="secondary" onClick={call.reload} disabled={call.loading}>
-        Refresh
-      </button>
-      {call.loading && !call.data && <Loading />}
-      {call.error && <ErrorBox error={call.error} />}
-      {call.data?.operation && <OperationView op={call.data.operation} />}
+      <LiveOperation id={props.id} />
     </>
   );
 }

@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
-import type { Operation } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
-import { api, requestId, shownError, when, type ShownError } from "../api.js";
+import type { Operation, ProviderSessions, TerminateResponse } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
+import { api, requestId, shownError, shownFailure, when, type ShownError } from "../api.js";
 import { href, navigate } from "../router.js";
-import { ErrorBox, Link, Loading, OperationView, Scroll, useCall } from "../ui.js";
+import { ErrorBox, LiveOperation, Link, Loading, Scroll, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
 
 /** Find a user by id. */
@@ -32,57 +32,40 @@ export function UsersPage() {
   );
 }
 
-/** One user: their sessions in the embedded store (end one), and sign out everywhere. */
+/**
+ * One user: their sessions in the embedded store (end one), their sessions in every other provider
+ * (ListUserSessions: end one there), and sign out everywhere, followed live. When a sign-out
+ * everywhere is done, both listings are read again.
+ */
 export function UserPage(props: { userId: string }) {
   const { userId } = props;
+  const [version, setVersion] = useState(0);
   return (
     <>
       <h1 tabIndex={-1}>
         User <code>{userId}</code>
       </h1>
-      <Sessions userId={userId} />
-      <SignOutEverywhere userId={userId} />
+      <Sessions userId={userId} version={version} />
+      <AcrossProviders userId={userId} version={version} />
+      <SignOutEverywhere userId={userId} onDone={() => setVersion((v) => v + 1)} />
     </>
   );
 }
 
-function Sessions({ userId }: { userId: string }) {
+function Sessions({ userId, version }: { userId: string; version: number }) {
   const paging = usePaging();
   const providers = useCall(() => api.listProviders({}), []);
-  const sessions = useCall(() => api.listSessions({ userId, pageSize: 50, pageToken: paging.token }), [userId, paging.token]);
-  const [reason, setReason] = useState("");
-  const [ending, setEnding] = useState<string>();
-  const [ended, setEnded] = useState<string>();
-  const [error, setError] = useState<ShownError>();
+  const sessions = useCall(() => api.listSessions({ userId, pageSize: 50, pageToken: paging.token }), [userId, paging.token, version]);
+  const ender = useEnder(sessions.reload);
   // The embedded store's provider; when providers cannot be listed, the default one is asked.
   const local = providers.data?.providers.find((p) => p.type === "local")?.name ?? "";
-
-  const end = async (sessionId: string) => {
-    setEnding(sessionId);
-    setError(undefined);
-    setEnded(undefined);
-    try {
-      const res = await api.terminate({ sessionId, userId, provider: local, reason: reason.trim(), requestId: requestId() });
-      setEnded(res.alreadyTerminated ? `Session ${sessionId} had already ended.` : `Session ${sessionId} ended.`);
-      sessions.reload();
-    } catch (err) {
-      setError(shownError(err));
-    } finally {
-      setEnding(undefined);
-    }
-  };
+  const end = (sessionId: string) =>
+    ender.end(sessionId, { sessionId, userId, provider: local }, (res) => (res.alreadyTerminated ? `Session ${sessionId} had already ended.` : `Session ${sessionId} ended.`));
 
   return (
     <section aria-labelledby="sessions-title">
       <h2 id="sessions-title">Sessions in the embedded store</h2>
-      <div class="field">
-        <label for="end-reason">Reason for ending a session (kept in the audit trail)</label>
-        <input id="end-reason" name="end-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
-      </div>
-      <p role="status" class="done">
-        {ended}
-      </p>
-      {error && <ErrorBox error={error} title="The session was not ended" />}
+      <EndReason id="end-reason" label="Reason for ending a session (kept in the audit trail)" ender={ender} />
       {sessions.loading && !sessions.data && <Loading />}
       {sessions.error && <ErrorBox error={sessions.error} />}
       {sessions.data && (
@@ -119,8 +102,8 @@ function Sessions({ userId }: { userId: string }) {
                     </td>
                     <td>
                       {!s.termination && (
-                        <button type="button" class="danger" aria-label={`End session ${s.id}`} disabled={ending !== undefined} onClick={() => void end(s.id)}>
-                          {ending === s.id ? "Ending…" : "End"}
+                        <button type="button" class="danger" aria-label={`End session ${s.id}`} disabled={ender.ending !== undefined} onClick={() => void end(s.id)}>
+                          {ender.ending === s.id ? "Ending…" : "End"}
                         </button>
                       )}
                     </td>
@@ -136,7 +119,119 @@ function Sessions({ userId }: { userId: string }) {
   );
 }
 
-function SignOutEverywhere({ userId }: { userId: string }) {
+/** The user's sessions in each provider other than the embedded store: a section per provider, answered or failed on its own. */
+function AcrossProviders({ userId, version }: { userId: string; version: number }) {
+  const call = useCall(() => api.listUserSessions({ userId }), [userId, version]);
+  const ender = useEnder(call.reload);
+  const parts = call.data?.providers.filter((p) => p.type !== "local") ?? [];
+  const end = (part: ProviderSessions, sessionId: string, sessionUser: string) => {
+    const what = `Session ${sessionId} in ${part.provider}`;
+    return ender.end(`${part.provider}/${sessionId}`, { sessionId, userId: sessionUser || part.providerUserId, provider: part.provider }, (res) =>
+      res.allUserSessions ? `${part.provider} ended every session of the user at once.` : res.alreadyTerminated ? `${what} had already ended.` : `${what} ended.`,
+    );
+  };
+
+  return (
+    <section aria-labelledby="providers-title">
+      <h2 id="providers-title">Sessions in other providers</h2>
+      {call.loading && !call.data && <Loading />}
+      {call.error && <ErrorBox error={call.error} title="The user's sessions could not be listed" />}
+      {call.data && parts.length === 0 && <p class="muted">No provider other than the embedded store is configured.</p>}
+      {parts.length > 0 && <EndReason id="provider-end-reason" label="Reason for ending a provider's session (kept in the audit trail)" ender={ender} />}
+      {parts.map((part) => (
+        <section key={part.provider} class="provider-part" aria-labelledby={`part-${part.provider}`}>
+          <h3 id={`part-${part.provider}`}>
+            {part.provider} <span class="muted">({part.type}, user {part.providerUserId || userId})</span>
+          </h3>
+          {part.failure ? (
+            <ErrorBox error={shownFailure(part.failure)} title={`${part.provider} could not list the sessions`} quiet />
+          ) : part.cannotList ? (
+            <p>Cannot list: {part.provider} ends all of a user's sessions at once, so it does not say which there are. "Sign out everywhere" ends them.</p>
+          ) : (
+            <Scroll label={`Sessions in ${part.provider}`}>
+              <table>
+                <caption>{part.sessions.length === 0 ? `No sessions in ${part.provider}` : `${part.sessions.length} sessions in ${part.provider}`}</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Session</th>
+                    <th scope="col">Created</th>
+                    <th scope="col">State</th>
+                    <th scope="col">Action</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {part.sessions.map((s) => (
+                    <tr key={s.id}>
+                      <th scope="row">
+                        <code>{s.id}</code>
+                      </th>
+                      <td>{when(s.createTime)}</td>
+                      <td>{s.active ? <span class="badge ok">active</span> : <span class="badge">ended</span>}</td>
+                      <td>
+                        {s.active && (
+                          <button
+                            type="button"
+                            class="danger"
+                            aria-label={`End session ${s.id} in ${part.provider}`}
+                            disabled={ender.ending !== undefined}
+                            onClick={() => void end(part, s.id, s.userId)}
+                          >
+                            {ender.ending === `${part.provider}/${s.id}` ? "Ending…" : "End"}
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Scroll>
+          )}
+        </section>
+      ))}
+    </section>
+  );
+}
+
+/** Ending one session at a time, with a reason: which one is being ended, and what came of the last. */
+function useEnder(reload: () => void) {
+  const [reason, setReason] = useState("");
+  const [ending, setEnding] = useState<string>();
+  const [ended, setEnded] = useState<string>();
+  const [error, setError] = useState<ShownError>();
+  const end = async (key: string, which: { sessionId: string; userId: string; provider: string }, say: (res: TerminateResponse) => string) => {
+    setEnding(key);
+    setError(undefined);
+    setEnded(undefined);
+    try {
+      setEnded(say(await api.terminate({ ...which, reason: reason.trim(), requestId: requestId() })));
+      reload();
+    } catch (err) {
+      setError(shownError(err));
+    } finally {
+      setEnding(undefined);
+    }
+  };
+  return { reason, setReason, ending, ended, error, end };
+}
+
+/** The reason field of an End button, and what came of the last End: announced, or the failure. */
+function EndReason(props: { id: string; label: string; ender: ReturnType<typeof useEnder> }) {
+  const { ender } = props;
+  return (
+    <>
+      <div class="field">
+        <label for={props.id}>{props.label}</label>
+        <input id={props.id} name={props.id} value={ender.reason} onInput={(e) => ender.setReason(e.currentTarget.value)} />
+      </div>
+      <p role="status" class="done">
+        {ender.ended}
+      </p>
+      {ender.error && <ErrorBox error={ender.error} title="The session was not ended" />}
+    </>
+  );
+}
+
+function SignOutEverywhere({ userId, onDone }: { userId: string; onDone: () => void }) {
   const [reason, setReason] = useState("");
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
@@ -156,15 +251,6 @@ function SignOutEverywhere({ userId }: { userId: string }) {
       setError(shownError(err));
     } finally {
       setBusy(false);
-    }
-  };
-  const refresh = async () => {
-    if (!operation) return;
-    try {
-      const res = await api.getOperation({ id: operation.id });
-      if (res.operation) setOperation(res.operation);
-    } catch (err) {
-      setError(shownError(err));
     }
   };
 
@@ -201,10 +287,7 @@ function SignOutEverywhere({ userId }: { userId: string }) {
           <p role="status">
             Operation started: <Link to={{ page: "operation", id: operation.id }}>open operation {operation.id}</Link>
           </p>
-          <button type="button" class="secondary" onClick={() => void refresh()}>
-            Refresh progress
-          </button>
-          <OperationView op={operation} headingLevel={3} />
+          <LiveOperation key={operation.id} id={operation.id} first={operation} headingLevel={3} onDone={onDone} />
         </div>
       )}
     </section>
