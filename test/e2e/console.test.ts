@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { base32Decode, totp } from "../../src/auth/totp.js";
 import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
+import { TestIdp } from "../helpers/test-idp.js";
 import { counterValue } from "../helpers/metrics.js";
 import { bearer, grpcClient, METRICS_WITH_TOKEN, startTestService, STEPUP_TOTP_SECRET, type Role, type TestService } from "../helpers/service.js";
 
@@ -48,6 +49,7 @@ let unlicensed: FakeRocketChat;
 /** Counts Rocket.Chat's logouts and can refuse them (503) for a while. */
 let ledger: EndLedger;
 let browser: Browser;
+let idp: TestIdp;
 let buildDir: string;
 let shotsDir: string;
 /** Local sessions of USER, created before the tests. */
@@ -67,9 +69,11 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     unlicensed = await FakeRocketChat.start();
     unlicensed.reset({ userId: RC_USER, authToken: RC_TOKEN, licence: "missing" });
     process.env["CONSOLE_RC_TOKEN"] = RC_TOKEN;
+    idp = await TestIdp.start();
     const common = { max_attempts: 1, breaker_failures: 1000, timeout_ms: 3000 };
     svc = await startTestService({}, {
       console: { dir: buildDir },
+      auth: { jwt_issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri }] },
       metrics: METRICS_WITH_TOKEN,
       providers: [
         { name: "local", type: "local" },
@@ -294,6 +298,24 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     expect(ledger.active().filter((id) => id.startsWith(LIVE_USER))).toEqual([]);
     await scan(page, "operation done");
     expect((page as Page & { problems: string[] }).problems).toEqual([]);
+    await context.close();
+  });
+
+  it("signs in with a JWT of a trusted issuer, and shows why another is refused", async () => {
+    const { context, page } = await open(1280);
+    await page.goto("/console/");
+    const wrongAudience = await idp.sign({ sub: "ops-bot", aud: "https://elsewhere.example", permissions: ["session.read"] });
+    await page.getByLabel("API key or access token (JWT)").fill(wrongAudience);
+    await page.keyboard.press("Enter");
+    const alert = page.getByRole("alert");
+    await poll(() => alert.textContent()).toContain("TOKEN_AUDIENCE_INVALID");
+    expect(await alert.textContent()).not.toContain(wrongAudience.split(".")[1]!);
+    await page.getByLabel("API key or access token (JWT)").fill(await idp.sign({ sub: "ops-bot", aud: svc.baseUrl, permissions: ["session.read"] }));
+    await page.keyboard.press("Enter");
+    await poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
+    await nav(page, "Providers");
+    await poll(() => page.getByRole("region", { name: "Providers" }).textContent()).toContain("chat-eu");
+    await scan(page, "providers, signed in with a JWT");
     await context.close();
   });
 

@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { api, shownError, signIn, signOut, type ShownError } from "../api.js";
 import { ErrorBox } from "../ui.js";
 
-/** Sign in with an API key, kept in memory only: a reload or "Sign out" forgets it. */
+/** Sign in with an API key or a JWT of a trusted issuer (auth.jwt_issuers), kept in memory only: a reload or "Sign out" forgets it. */
 export function SignIn(props: { onSignedIn(): void }) {
   const [key, setKey] = useState("");
   const [busy, setBusy] = useState(false);
@@ -34,9 +34,9 @@ export function SignIn(props: { onSignedIn(): void }) {
       <h1 id="sign-in-title" tabIndex={-1}>
         Sign in to the session-control console
       </h1>
-      <p class="muted">The key is kept in this page's memory only: reloading the page signs you out.</p>
+      <p class="muted">An API key, or an access token (JWT) of an issuer this service trusts. It is kept in this page's memory only: reloading the page signs you out.</p>
       <form onSubmit={submit}>
-        <label for="api-key">API key</label>
+        <label for="api-key">API key or access token (JWT)</label>
         <input
           id="api-key"
           name="api-key"
