@@ -111,12 +111,13 @@ describe("ListUserSessions", () => {
     expect(casino.requests).toEqual([]);
   });
 
-  it("with a slow provider and a shorter deadline, returns before it, the others answered", async () => {
+  it("with a slow provider and a 3 s deadline, returns before it, the others answered", async () => {
     const { user } = await userWithSessions();
     slowLedger.delayMs = SLOW_MS;
     const started = Date.now();
-    const res = await client.listUserSessions({ userId: user, providers: ["slow", "chat"] }, { ...as("reader"), timeoutMs: 500 });
-    expect(Date.now() - started).toBeLessThan(500);
+    // Room enough for a loaded machine; the slow provider would take SLOW_MS.
+    const res = await client.listUserSessions({ userId: user, providers: ["slow", "chat"] }, { ...as("reader"), timeoutMs: 3_000 });
+    expect(Date.now() - started).toBeLessThan(SLOW_MS / 2);
     expect(res.providers.map((p) => [p.provider, p.failure?.code ?? "answered"])).toEqual([["slow", "DEADLINE_EXCEEDED"], ["chat", "answered"]]);
   });
 
