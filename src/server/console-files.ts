@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { extname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { RequestHandler } from "./one-port.js";
@@ -57,8 +57,8 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 interface StaticFile {
   body: Buffer;
-  /** The body gzipped, when that is smaller. */
-  gzip?: Buffer;
+  /** The body gzipped, when that is smaller; its ETag is the body's with `-gz` (a different representation). */
+  gzip?: { body: Buffer; etag: string };
   type: string;
   etag: string;
   /** Vite's hashed assets never change under their name. */
@@ -76,6 +76,8 @@ export type ConsoleBuild = { files: ReadonlyMap<string, StaticFile> } | { missin
 export function loadConsoleBuild(dir: string): ConsoleBuild {
   const files = new Map<string, StaticFile>();
   let total = 0;
+  // One byte past the limit: a file that fills it is too large.
+  const scratch = Buffer.alloc(CONSOLE_LIMITS.maxFileBytes + 1);
   const walk = (path: string, urlPath: string, depth: number): string | undefined => {
     if (depth > CONSOLE_LIMITS.maxDepth) return `${path}: deeper than ${CONSOLE_LIMITS.maxDepth} folders`;
     for (const entry of readdirSync(path, { withFileTypes: true })) {
@@ -89,18 +91,19 @@ export function loadConsoleBuild(dir: string): ConsoleBuild {
       }
       const type = TYPES[extname(entry.name).toLowerCase()];
       if (!entry.isFile() || type === undefined) continue;
-      const size = lstatSync(full).size;
-      if (size > CONSOLE_LIMITS.maxFileBytes) return `${full}: larger than ${CONSOLE_LIMITS.maxFileBytes} bytes`;
-      total += size;
-      if (total > CONSOLE_LIMITS.maxTotalBytes) return `${dir}: more than ${CONSOLE_LIMITS.maxTotalBytes} bytes`;
       if (files.size >= CONSOLE_LIMITS.maxFiles) return `${dir}: more than ${CONSOLE_LIMITS.maxFiles} files`;
-      const body = readFileSync(full);
-      const gzip = size > 1024 ? gzipSync(body) : undefined;
+      const body = readRegularFile(full, scratch);
+      if (body === undefined) continue;
+      if (body.length > CONSOLE_LIMITS.maxFileBytes) return `${full}: larger than ${CONSOLE_LIMITS.maxFileBytes} bytes`;
+      total += body.length;
+      if (total > CONSOLE_LIMITS.maxTotalBytes) return `${dir}: more than ${CONSOLE_LIMITS.maxTotalBytes} bytes`;
+      const tag = createHash("sha256").update(body).digest("base64url").slice(0, 27);
+      const gzip = body.length > 1024 ? gzipSync(body) : undefined;
       files.set(url, {
         body,
-        ...(gzip && gzip.length < size && { gzip }),
+        ...(gzip && gzip.length < body.length && { gzip: { body: gzip, etag: `"${tag}-gz"` } }),
         type,
-        etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
+        etag: `"${tag}"`,
         immutable: url.startsWith(`${CONSOLE_PATH}/assets/`),
       });
     }
@@ -118,17 +121,31 @@ export function loadConsoleBuild(dir: string): ConsoleBuild {
 }
 
 /**
- * Runs `answer` once the request has been read to its end when it announces no body (a GET or
- * HEAD as browsers send them: nothing to read, and the connection stays open for the next asset);
- * at once when it announces one, which is then never read (HTTP/1.1 closes the connection after
- * the answer).
+ * A copy of the file at `path` if it is still a regular file (not a link: it was one when listed),
+ * read through `scratch` and at most its length, so that a file grown past the limit since the
+ * listing is seen as too large without being read whole. Undefined when it is no longer a regular file.
  */
-export function whenBodiless(req: Exchange[0], answer: () => void): void {
-  const length = req.headers["content-length"];
-  const announcesBody = req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
-  if (announcesBody || req.complete || req.readableEnded) return answer();
-  req.once("end", answer);
-  req.resume();
+function readRegularFile(path: string, scratch: Buffer): Buffer | undefined {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    if (!fstatSync(fd).isFile()) return undefined;
+    let length = 0;
+    for (let n = -1; n !== 0 && length < scratch.length; length += n) n = readSync(fd, scratch, length, scratch.length - length, null);
+    return Buffer.from(scratch.subarray(0, length));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Whether If-None-Match (RFC 9110 §13.1.2) matches the ETag: `*`, or a list of entity tags one of
+ * which equals it by weak comparison (a `W/` prefix on either side is ignored).
+ */
+export function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === "*") return true;
+  const opaque = etag.replace(/^W\//, "");
+  return (header.match(/(?:W\/)?"[^"]*"/g) ?? []).some((tag) => tag.replace(/^W\//, "") === opaque);
 }
 
 /** Whether a request path (without its query) is the console's. */
@@ -137,10 +154,11 @@ export function isConsolePath(path: string): boolean {
 }
 
 /**
- * Answers a request under /console from the loaded build: GET and HEAD only, the body of the
- * request never read (an HTTP/1.1 connection whose body is left unread is closed after the answer).
- * A path naming a file gets the file; a path with no file extension gets index.html (the console
- * routes in the browser); anything else 404. Returns the code for the call line.
+ * Answers a request under /console from the loaded build: GET and HEAD only, at once, the body of
+ * the request never read (after the answer an HTTP/1.1 connection is closed; Node.js resets an
+ * HTTP/2 stream whose body was not read with NO_ERROR). A path naming a file gets the file; a path with no file extension gets index.html
+ * (the console routes in the browser); a path that is not valid percent-encoding 400; anything else
+ * 404. Returns the code for the call line.
  */
 export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: Exchange): string {
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
@@ -154,6 +172,11 @@ export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: E
     res.end("the console is not built on this server (npm run build makes it)\n");
     return "NOT_FOUND";
   }
+  if (!decodable(path)) {
+    res.writeHead(400, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+    res.end("the path is not valid percent-encoding\n");
+    return "INVALID_ARGUMENT";
+  }
   const last = path.slice(path.lastIndexOf("/") + 1);
   const file = build.files.get(path) ?? (last.includes(".") ? undefined : build.files.get(`${CONSOLE_PATH}/index.html`));
   if (!file) {
@@ -161,23 +184,33 @@ export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: E
     res.end("not found\n");
     return "NOT_FOUND";
   }
+  const gzip = file.gzip && /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? "")) ? file.gzip : undefined;
+  const { body, etag } = gzip ?? file;
   const headers: Record<string, string | number> = {
     "content-type": file.type,
-    etag: file.etag,
+    etag,
     vary: "accept-encoding",
     "cache-control": file.immutable ? "public, max-age=31536000, immutable" : "no-cache",
   };
-  if (req.headers["if-none-match"] === file.etag) {
+  if (ifNoneMatch(req.headers["if-none-match"], etag)) {
     res.writeHead(304, headers);
     res.end();
     return "OK";
   }
-  const gzip = file.gzip && /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? "")) ? file.gzip : undefined;
-  const body = gzip ?? file.body;
   if (gzip) headers["content-encoding"] = "gzip";
   headers["content-length"] = body.length;
   res.writeHead(200, headers);
   if (req.method === "HEAD") res.end();
   else res.end(body);
   return "OK";
+}
+
+/** Whether every percent sign in the path starts an escape that decodes (as UTF-8). */
+function decodable(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -10,7 +10,7 @@ import { BodyBudget } from "./body-budget.js";
 import { asConnectError } from "./call-error.js";
 import { callLineLogger, callLogInterceptor, callRecordKey, writeCallLine, type CallRecord } from "./call-log.js";
 import { applyCors } from "./cors.js";
-import { CONSOLE_PATH, isConsolePath, serveConsole, whenBodiless, type ConsoleBuild } from "./console-files.js";
+import { CONSOLE_PATH, isConsolePath, serveConsole, type ConsoleBuild } from "./console-files.js";
 import { capDeadline } from "./deadline.js";
 import { answerError } from "./error-answer.js";
 import type { Metrics } from "./metrics.js";
@@ -116,8 +116,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       const path = record.procedure;
       // One label for every console path, so that paths cannot grow the metrics.
       record.procedure = CONSOLE_PATH;
-      const build = deps.console;
-      whenBodiless(req, () => (record.code = serveConsole(build, path, req, res)));
+      record.code = serveConsole(deps.console, path, req, res);
       return;
     }
     const inbound = service === undefined ? inboundByPath.get(record.procedure) : undefined;

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CONSOLE_LIMITS, isConsolePath, loadConsoleBuild } from "../../src/server/console-files.js";
+import { CONSOLE_LIMITS, ifNoneMatch, isConsolePath, loadConsoleBuild } from "../../src/server/console-files.js";
 
 let dir: string;
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,10 +30,17 @@ describe("the console's build, read once into memory", () => {
     expect(loadConsoleBuild(buildDir({ "index.html": "x", "assets/big.js": Buffer.alloc(CONSOLE_LIMITS.maxFileBytes + 1) }))).toMatchObject({ missing: expect.stringContaining("larger than") });
     rmSync(dir, { recursive: true, force: true });
     const many = Object.fromEntries(Array.from({ length: CONSOLE_LIMITS.maxFiles + 1 }, (_, i) => [`assets/f${i}.js`, "x"]));
-    expect(loadConsoleBuild(buildDir({ "index.html": "x", ...many }))).toMatchObject({ missing: expect.stringContaining("files") });
+    expect(loadConsoleBuild(buildDir({ "index.html": "x", ...many }))).toMatchObject({ missing: `${dir}: more than ${CONSOLE_LIMITS.maxFiles} files` });
     rmSync(dir, { recursive: true, force: true });
     expect(loadConsoleBuild(join(tmpdir(), "no-such-console-build"))).toMatchObject({ missing: expect.stringContaining("ENOENT") });
     dir = buildDir({});
+  });
+
+  it("matches If-None-Match as a list of entity tags by weak comparison, or *", () => {
+    const etag = '"abc"';
+    for (const header of ['"abc"', 'W/"abc"', '"x", "abc"', '"x",W/"abc" , "y"', "*", " * "]) expect(ifNoneMatch(header, etag), header).toBe(true);
+    for (const header of [undefined, "", '"abcd"', '"ab", "c"', "abc", '"abc-gz"', '"*"']) expect(ifNoneMatch(header, etag), String(header)).toBe(false);
+    expect(ifNoneMatch('"abc"', 'W/"abc"')).toBe(true);
   });
 
   it("owns /console and the paths under it only", () => {
