@@ -106,7 +106,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), endSession, workKey, fanOutSettings(config.operations), log);
   const userLinks = new UserLinks(stores.links, stores.sessions, providers.map((p) => p.name));
   const endAll = new EndAllSessions(stores.operations, fanOut, stepUp, providers.map((p) => p.name), config.operations.max_age_ms, userLinks);
-  const watches = new OperationWatches(stores.operations, fanOut, { pollMs: config.operations.watch_poll_ms, maxWatches: config.operations.max_watches, maxWatchMs: config.server.max_timeout_ms });
+  const watches = new OperationWatches(stores.operations, fanOut, {
+    pollMs: config.operations.watch_poll_ms,
+    maxWatches: config.operations.max_watches,
+    maxWatchesPerCaller: config.operations.max_watches_per_caller,
+    maxWatchMs: config.server.max_timeout_ms,
+  });
   metrics.watchOperationWatches(() => watches.active);
 
   // Every service implementation, built here: the edges only translate.

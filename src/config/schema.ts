@@ -183,6 +183,8 @@ export const configSchema = z.strictObject({
       watch_poll_ms: z.number().int().min(10).max(60_000).default(100),
       /** WatchOperation streams open at once in this process; past it, RESOURCE_EXHAUSTED. */
       max_watches: z.number().int().min(1).max(100_000).default(1000),
+      /** WatchOperation streams open at once of one caller (principal) in this process; past it, RESOURCE_EXHAUSTED. */
+      max_watches_per_caller: z.number().int().min(1).max(100_000).default(20),
     })
     .prefault({}),
   /** Limits on guessing API keys and session tokens; 0 disables a limit. */
