@@ -187,6 +187,12 @@ export const configSchema = z.strictObject({
       max_watches_per_caller: z.number().int().min(1).max(100_000).default(20),
     })
     .prefault({}),
+  user_sessions: z
+    .strictObject({
+      /** Sessions at most in one provider's part of a ListUserSessions answer; past it, the part is cut and marked truncated. */
+      max_per_provider: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .prefault({}),
   /** Limits on guessing API keys and session tokens; 0 disables a limit. */
   limits: z
     .strictObject({
