@@ -32,6 +32,7 @@ import { OperationWatches } from "./sessions/operation-watch.js";
 import { UserSessions } from "./sessions/user-sessions.js";
 import { userSessionsService } from "./api/user-sessions.js";
 import { FanOut, type FanOutSettings } from "./sessions/fan-out.js";
+import { ProviderLimiters } from "./sessions/limiter.js";
 import { ProviderDirectory } from "./sessions/provider-directory.js";
 import { WORK_REQUEST_ID_SECRET } from "./sessions/request-id.js";
 import { TerminationEvents } from "./sessions/termination-events.js";
@@ -103,10 +104,17 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const stepUp = new StepUp(stores.totpSteps);
   const endSession = new EndSession(providers, defaultProvider, stores.audit, events, guessLimits, stepUp);
   const workKey = await stores.secrets.serviceSecret(WORK_REQUEST_ID_SECRET);
-  const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), endSession, workKey, fanOutSettings(config.operations), log);
+  // Each provider's budget of upstream calls at once, shared by sign-out-everywhere's work and ListUserSessions.
+  const limiters = new ProviderLimiters(config.operations.concurrency_per_provider);
+  const fanOut = new FanOut(stores.operations, new Map(providers.map((p) => [p.name, p])), limiters, endSession, workKey, fanOutSettings(config.operations), log);
   const userLinks = new UserLinks(stores.links, stores.sessions, providers.map((p) => p.name));
   const endAll = new EndAllSessions(stores.operations, fanOut, stepUp, providers.map((p) => p.name), config.operations.max_age_ms, userLinks);
-  const watches = new OperationWatches(stores.operations, fanOut, { pollMs: config.operations.watch_poll_ms, maxWatches: config.operations.max_watches, maxWatchMs: config.server.max_timeout_ms });
+  const watches = new OperationWatches(stores.operations, fanOut, {
+    pollMs: config.operations.watch_poll_ms,
+    maxWatches: config.operations.max_watches,
+    maxWatchesPerCaller: config.operations.max_watches_per_caller,
+    maxWatchMs: config.server.max_timeout_ms,
+  });
   metrics.watchOperationWatches(() => watches.active);
 
   // Every service implementation, built here: the edges only translate.
@@ -115,7 +123,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     sessionControl: {
       ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(providers, defaultProvider) }),
       ...operationsService({ endAll, operations: new Operations(stores.operations), watches, auditTrail: new AuditTrail(stores.audit) }),
-      ...userSessionsService(new UserSessions(providers, userLinks)),
+      ...userSessionsService(new UserSessions(providers, userLinks, limiters, { maxPerProvider: config.user_sessions.max_per_provider }, log)),
       ...deliveriesService(new Deliveries(stores.outbox)),
       ...userLinksService(userLinks),
     },
@@ -247,7 +255,6 @@ function fanOutSettings(o: Config["operations"]): FanOutSettings {
   return {
     leaseMs: o.lease_ms,
     pollMs: o.poll_ms,
-    concurrencyPerProvider: o.concurrency_per_provider,
     retryInitialMs: o.retry_initial_ms,
     retryMaxMs: o.retry_max_ms,
     callTimeoutMs: o.call_timeout_ms,

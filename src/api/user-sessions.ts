@@ -26,6 +26,7 @@ function partMessage(part: ProviderSessions): ProviderSessionsMessage {
   }
   return create(ProviderSessionsSchema, {
     ...base,
+    truncated: part.truncated,
     sessions: part.sessions.map((s) => ({ id: s.sessionId, userId: s.userId, active: s.active, ...(s.createdAt && { createTime: timestampFromDate(s.createdAt) }) })),
   });
 }

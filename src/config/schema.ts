@@ -175,6 +175,7 @@ export const configSchema = z.strictObject({
       /** How long a worker's claim on work holds; a killed replica's work moves on after it. Keep it above call_timeout_ms, so no other replica repeats a call still running. */
       lease_ms: z.number().int().min(100).max(3_600_000).default(60_000),
       poll_ms: z.number().int().min(10).max(600_000).default(1_000),
+      /** Upstream calls at once to one provider: sign-out-everywhere's work and ListUserSessions together. */
       concurrency_per_provider: z.number().int().min(1).max(256).default(8),
       retry_initial_ms: z.number().int().min(10).max(3_600_000).default(1_000),
       retry_max_ms: z.number().int().min(10).max(3_600_000).default(60_000),
@@ -183,6 +184,14 @@ export const configSchema = z.strictObject({
       watch_poll_ms: z.number().int().min(10).max(60_000).default(100),
       /** WatchOperation streams open at once in this process; past it, RESOURCE_EXHAUSTED. */
       max_watches: z.number().int().min(1).max(100_000).default(1000),
+      /** WatchOperation streams open at once of one caller (principal) in this process; past it, RESOURCE_EXHAUSTED. */
+      max_watches_per_caller: z.number().int().min(1).max(100_000).default(20),
+    })
+    .prefault({}),
+  user_sessions: z
+    .strictObject({
+      /** Sessions at most in one provider's part of a ListUserSessions answer; past it, the part is cut and marked truncated. */
+      max_per_provider: z.number().int().min(1).max(100_000).default(1000),
     })
     .prefault({}),
   /** Limits on guessing API keys and session tokens; 0 disables a limit. */

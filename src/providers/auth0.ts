@@ -88,7 +88,7 @@ export class Auth0Provider implements Provider {
       listed.push(...fresh);
       // A page with nothing new (an empty one, or a cursor back to a page seen) ends the listing.
       from = fresh.length > 0 ? page.next : undefined;
-    } while (from !== undefined && listed.length < MAX_LISTED);
+    } while (from !== undefined && listed.length < Math.min(MAX_LISTED, call.limit ?? MAX_LISTED));
     return listed;
   }
 

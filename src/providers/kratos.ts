@@ -66,7 +66,7 @@ export class KratosProvider implements Provider {
     const path = `/admin/identities/${encodeURIComponent(call.userId)}/sessions`;
     const listed: UpstreamSession[] = [];
     let query: string | undefined = `?active=true&per_page=${PAGE_SIZE}`;
-    for (let page = 0; page < MAX_PAGES && query !== undefined; page++) {
+    for (let page = 0; page < MAX_PAGES && query !== undefined && listed.length < (call.limit ?? Infinity); page++) {
       const res = await this.send({ method: "GET", path: path + query, signal: call.signal });
       // Kratos lists an unknown identity as one without sessions; a 404 says the same.
       if (res.status === 404 && isKratosNotFound(res)) break;

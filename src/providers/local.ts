@@ -51,7 +51,7 @@ export class LocalProvider implements Provider {
   }
 
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    const sessions = await this.sessions.listSessions({ userId: call.userId, limit: MAX_LISTED });
+    const sessions = await this.sessions.listSessions({ userId: call.userId, limit: Math.min(call.limit ?? MAX_LISTED, MAX_LISTED) });
     return sessions.map((s) => ({ sessionId: s.id, userId: s.userId, active: !s.termination, createdAt: s.creationDate }));
   }
 }

@@ -45,6 +45,8 @@ export interface ListUserSessionsCall {
   userId: string;
   signal: AbortSignal;
   deadline?: number;
+  /** No more sessions are wanted: a provider that reads them in pages or from a store may stop there. */
+  limit?: number;
 }
 
 /** A session as an upstream lists it. */

@@ -78,7 +78,7 @@ export class RocketChatProvider implements Provider {
       if (!listed) throw this.failure(res, "{sessions: [{sessionId, userId}], total}");
       for (const s of listed.sessions) if (s.userId === call.userId) sessions.push({ sessionId: s.sessionId, userId: s.userId, active: s.logoutAt === undefined });
       offset += listed.sessions.length;
-      if (listed.sessions.length === 0 || offset >= listed.total) break;
+      if (listed.sessions.length === 0 || offset >= listed.total || sessions.length >= (call.limit ?? Infinity)) break;
     }
     return sessions;
   }

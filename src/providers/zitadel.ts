@@ -72,8 +72,9 @@ export class ZitadelProvider implements Provider {
 
   async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
     const listed: UpstreamSession[] = [];
-    for (let offset = 0; offset < MAX_LISTED; ) {
-      const limit = Math.min(PAGE_SIZE, MAX_LISTED - offset);
+    const max = Math.min(MAX_LISTED, call.limit ?? MAX_LISTED);
+    for (let offset = 0; offset < max; ) {
+      const limit = Math.min(PAGE_SIZE, max - offset);
       const page = await this.upstream(call.signal, () =>
         this.client.listSessions(
           {

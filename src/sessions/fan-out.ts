@@ -5,7 +5,7 @@ import type { Provider } from "../providers/provider.js";
 import { Failure, SERVICE_DOMAIN } from "../status/failure.js";
 import { ALL_SESSIONS, type NewOperation, type OperationRecord, type OperationStore, type WorkClaim, type WorkItem, type WorkOutcome } from "../store/operation-types.js";
 import type { EndSession } from "./end-session.js";
-import { Limiter } from "./limiter.js";
+import type { ProviderLimiters } from "./limiter.js";
 import { workRequestId } from "./request-id.js";
 
 export interface FanOutSettings {
@@ -13,8 +13,6 @@ export interface FanOutSettings {
   leaseMs: number;
   /** How often the background worker looks for due work. */
   pollMs: number;
-  /** Sessions ended at once in one provider. */
-  concurrencyPerProvider: number;
   retryInitialMs: number;
   retryMaxMs: number;
   /** Longest time one upstream call of background work may take. */
@@ -29,7 +27,6 @@ export interface FanOutSettings {
  */
 export class FanOut {
   readonly workerId = `worker-${randomUUID()}`;
-  private readonly limiters = new Map<string, Limiter>();
   /** When each claim was taken (ms since the epoch). */
   private readonly claimedAt = new WeakMap<WorkClaim, number>();
   /** The work of each operation that this process runs now, whoever claimed it (a call or the background worker). */
@@ -45,6 +42,8 @@ export class FanOut {
   constructor(
     private readonly store: OperationStore,
     private readonly providers: ReadonlyMap<string, Provider>,
+    /** Each provider's budget of calls at once, shared with ListUserSessions. */
+    private readonly limiters: ProviderLimiters,
     private readonly endSession: EndSession,
     /** The service's key of workRequestId (the same on every replica). */
     private readonly workKey: Buffer,
@@ -147,9 +146,7 @@ export class FanOut {
 
   private async processClaim(claim: WorkClaim): Promise<void> {
     const provider = this.providers.get(claim.item.provider);
-    let limiter = this.limiters.get(claim.item.provider);
-    if (!limiter) this.limiters.set(claim.item.provider, (limiter = new Limiter(this.settings.concurrencyPerProvider)));
-    const ran = await limiter.run(async () => {
+    const ran = await this.limiters.for(claim.item.provider).run(async () => {
       // Claims are taken in batches and wait here for their turn. Once the lease lapses another worker
       // (another replica) may take the item: an attempt starts only while enough of the lease is left
       // for it to end first (its call timeout, or half the lease); the rest is left to a later claim.

@@ -5,14 +5,47 @@ export class Limiter {
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
+  /** Runs `task` when a place is free; one still waiting when `signal` aborts is dropped, rejected with its reason. */
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.running < this.limit) this.running++;
+    // The task that ends hands its place over (no newcomer takes it meanwhile).
+    else await this.turn(signal);
     try {
       return await task();
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
     }
+  }
+
+  private turn(signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const waiting = this.waiting;
+      const go = () => {
+        signal?.removeEventListener("abort", quit);
+        resolve();
+      };
+      function quit() {
+        waiting.splice(waiting.indexOf(go), 1);
+        reject(signal!.reason);
+      }
+      signal?.addEventListener("abort", quit, { once: true });
+      waiting.push(go);
+    });
+  }
+}
+
+/** A Limiter per provider, of one size: the upstream calls of sign-out-everywhere's work and of ListUserSessions share it. */
+export class ProviderLimiters {
+  private readonly limiters = new Map<string, Limiter>();
+
+  constructor(private readonly perProvider: number) {}
+
+  for(provider: string): Limiter {
+    let limiter = this.limiters.get(provider);
+    if (!limiter) this.limiters.set(provider, (limiter = new Limiter(this.perProvider)));
+    return limiter;
   }
 }

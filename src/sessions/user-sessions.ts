@@ -1,13 +1,20 @@
+import type { Logger } from "pino";
 import { requirePermission, type Principal } from "../auth/principal.js";
 import { ALL_SESSIONS, type Provider, type UpstreamSession } from "../providers/provider.js";
 import { Failure, invalidArgument, type FieldViolation } from "../status/failure.js";
 import type { CallContext } from "./end-session.js";
+import type { ProviderLimiters } from "./limiter.js";
 import { answerMarginMs, checkProviderChoice, providerUsers, type ProviderUser, type UserProvidersInput } from "./user-providers.js";
 import type { UserLinks } from "./user-links.js";
 import { checkLength } from "./validate.js";
 
-/** One provider's part of a user's sessions: what it listed, why it could not, or that it cannot list. */
-export type ProviderSessions = ProviderUser & { type: string } & ({ sessions: UpstreamSession[] } | { failure: Failure } | { cannotList: true });
+/** One provider's part of a user's sessions: what it listed (the first maxPerProvider, truncated when it had more), why it could not, or that it cannot list. */
+export type ProviderSessions = ProviderUser & { type: string } & ({ sessions: UpstreamSession[]; truncated: boolean } | { failure: Failure } | { cannotList: true });
+
+export interface UserSessionsSettings {
+  /** Sessions at most in one provider's part; past it, the part is cut and marked truncated. */
+  maxPerProvider: number;
+}
 
 /** How long each provider may take when the caller set no deadline. */
 const NO_DEADLINE_WAIT_MS = 10_000;
@@ -16,7 +23,8 @@ const NO_DEADLINE_WAIT_MS = 10_000;
  * A user's sessions wherever they live: the embedded store and every provider that can list them,
  * asked at once. Each provider's part is answered or failed on its own; one that has not answered
  * when the caller's deadline (less a margin to write the answer) comes is cut off and reported as
- * DEADLINE_EXCEEDED, and the others are answered.
+ * DEADLINE_EXCEEDED, and the others are answered. A listing takes its turn in the provider's
+ * limiter, which the fan-out's calls there share; one still waiting at the cut-off is never made.
  */
 export class UserSessions {
   private readonly byName: ReadonlyMap<string, Provider>;
@@ -25,6 +33,9 @@ export class UserSessions {
   constructor(
     providers: readonly Provider[],
     private readonly links: Pick<UserLinks, "providerUserIds">,
+    private readonly limiters: ProviderLimiters,
+    private readonly settings: UserSessionsSettings,
+    private readonly log: Logger,
   ) {
     this.byName = new Map(providers.map((p) => [p.name, p]));
     this.names = providers.map((p) => p.name);
@@ -47,6 +58,7 @@ export class UserSessions {
     const base = { ...asked, type: provider.type };
     if (provider.cannotList) return { ...base, cannotList: true };
     const cutOff = new AbortController();
+    const stop = AbortSignal.any([signal, cutOff.signal]);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -54,16 +66,23 @@ export class UserSessions {
         cutOff.abort();
       }, Math.max(0, until - Date.now()));
     });
+    const max = this.settings.maxPerProvider;
     try {
       const sessions = await Promise.race([
         // Given the caller's deadline less the margin, the provider stops by itself (and says why); without one, its own timeouts apply.
-        provider.listUserSessions({ userId: asked.providerUserId, signal: AbortSignal.any([signal, cutOff.signal]), ...(callerDeadline && { deadline: until }) }),
+        // One more than the part holds tells whether there were more.
+        this.limiters.for(provider.name).run(() => provider.listUserSessions({ userId: asked.providerUserId, signal: stop, limit: max + 1, ...(callerDeadline && { deadline: until }) }), stop),
         late,
       ]);
       if (sessions.some((s) => s.sessionId === ALL_SESSIONS)) return { ...base, cannotList: true };
-      return { ...base, sessions };
+      return { ...base, sessions: sessions.slice(0, max), truncated: sessions.length > max };
     } catch (err) {
-      return { ...base, failure: err instanceof Failure ? err : new Failure("INTERNAL", "LIST_FAILED", `${provider.name}: listing the user's sessions failed`, { domain: provider.name }) };
+      if (err instanceof Failure) return { ...base, failure: err };
+      // The caller went away while the listing waited for its turn: no answer is read.
+      if (signal.aborted) return { ...base, failure: new Failure("CANCELED", "CALL_CANCELED", `${provider.name}: the caller cancelled the call`, { domain: provider.name }) };
+      // A fault of ours or the provider's code, not an answer of the upstream: logged, and reported without its details.
+      this.log.error({ err, provider: provider.name }, "listing a user's sessions failed");
+      return { ...base, failure: new Failure("INTERNAL", "LIST_FAILED", `${provider.name}: listing the user's sessions failed`, { domain: provider.name }) };
     } finally {
       clearTimeout(timer);
       cutOff.abort();

@@ -15,6 +15,7 @@ const RC_TOKEN = "rc-token-list-user-sessions";
 const RC_WRONG_ENV = "SC_LUS_RC_WRONG";
 /** How long the slow workspace takes to answer: far past every deadline of these tests. */
 const SLOW_MS = 8_000;
+const MAX_PER_PROVIDER = 3;
 
 let chat: FakeRocketChat;
 let slowChat: FakeRocketChat;
@@ -43,6 +44,9 @@ beforeAll(async () => {
       rocket("slow", slowChat, RC_TOKEN_ENV),
       { name: "casino", type: "luckymonaco", base_url: casino.url, secure_login: "partner-7", token: `env:${RC_TOKEN_ENV}` },
     ],
+    // Small, so that a test reaches them: parts of at most MAX_PER_PROVIDER sessions, two listings at once per provider.
+    user_sessions: { max_per_provider: MAX_PER_PROVIDER },
+    operations: { concurrency_per_provider: 2 },
   });
   client = grpcClient(svc);
 });
@@ -83,7 +87,7 @@ describe("ListUserSessions", () => {
     expect(res.providers.map((p) => p.provider)).toEqual(["local", "chat", "broken", "slow", "casino"]);
 
     const mine = part(res.providers, "local");
-    expect(mine).toMatchObject({ type: "local", providerUserId: user, cannotList: false });
+    expect(mine).toMatchObject({ type: "local", providerUserId: user, cannotList: false, truncated: false });
     expect(mine.failure).toBeUndefined();
     expect(mine.sessions.map((s) => [s.id, s.userId, s.active]).sort()).toEqual([[local[0], user, true], [local[1], user, false]].sort());
     for (const s of mine.sessions) expect(Math.abs(timestampDate(s.createTime!).getTime() - Date.now())).toBeLessThan(60_000);
@@ -119,6 +123,44 @@ describe("ListUserSessions", () => {
     const res = await client.listUserSessions({ userId: user, providers: ["slow", "chat"] }, { ...as("reader"), timeoutMs: 3_000 });
     expect(Date.now() - started).toBeLessThan(SLOW_MS / 2);
     expect(res.providers.map((p) => [p.provider, p.failure?.code ?? "answered"])).toEqual([["slow", "DEADLINE_EXCEEDED"], ["chat", "answered"]]);
+  });
+
+  it("holds at most user_sessions.max_per_provider sessions per part, marked truncated when there were more", async () => {
+    const { user, local } = await userWithSessions();
+    for (let i = 0; i < 2; i++) local.push((await client.createSession({ userId: user }, as("admin"))).sessionId);
+    for (let i = 0; i < 3; i++) chat.addSession({ sessionId: `${user}-more-${i}`, userId: user, loginToken: "lt" });
+    const res = await client.listUserSessions({ userId: user, providers: ["local", "chat"] }, { ...as("reader"), timeoutMs: 5_000 });
+    const [mine, theirs] = res.providers;
+    expect(local).toHaveLength(4);
+    expect(mine).toMatchObject({ provider: "local", truncated: true });
+    expect(mine!.sessions).toHaveLength(MAX_PER_PROVIDER);
+    for (const s of mine!.sessions) expect(local).toContain(s.id);
+    expect(theirs).toMatchObject({ provider: "chat", truncated: true });
+    expect(theirs!.sessions).toHaveLength(MAX_PER_PROVIDER);
+    // Exactly as many as a part holds is not truncated.
+    const { user: another } = await userWithSessions();
+    await client.createSession({ userId: another }, as("admin"));
+    const exact = await client.listUserSessions({ userId: another, providers: ["local"] }, { ...as("reader"), timeoutMs: 5_000 });
+    expect(exact.providers[0]).toMatchObject({ truncated: false });
+    expect(exact.providers[0]!.sessions).toHaveLength(MAX_PER_PROVIDER);
+  });
+
+  it("lists in one provider at most operations.concurrency_per_provider at once: the others wait, and one still waiting at the deadline is cut off without a request", async () => {
+    const { user } = await userWithSessions();
+    slowLedger.delayMs = SLOW_MS;
+    const list = (timeoutMs: number) => client.listUserSessions({ userId: user, providers: ["slow"] }, { ...as("reader"), timeoutMs });
+    const started = Date.now();
+    const first = [list(4_000), list(4_000)];
+    await until("two listings sent", () => slowChat.requests.length === 2);
+    // These two wait for a place, and their deadline comes before one is free.
+    const waiting = await Promise.all([list(2_000), list(2_000)]);
+    expect(waiting.map((a) => a.providers[0]!.failure?.reason)).toEqual(["CALLER_DEADLINE_EXCEEDED", "CALLER_DEADLINE_EXCEEDED"]);
+    expect(slowChat.requests.length).toBe(2);
+    expect((await Promise.all(first)).map((a) => a.providers[0]!.failure?.reason)).toEqual(["CALLER_DEADLINE_EXCEEDED", "CALLER_DEADLINE_EXCEEDED"]);
+    expect(Date.now() - started).toBeLessThan(SLOW_MS / 2);
+    // Two were sent; the two that waited for a place were never made.
+    expect(slowChat.requests.length).toBe(2);
+    await until("the slow requests to be given up", () => slowChat.requests.every((r) => r.aborted));
   });
 
   it("answers over every protocol", async () => {

@@ -82,7 +82,7 @@ beforeAll(async () => {
     metrics: METRICS_WITH_TOKEN,
     providers: providers(),
     // Quick background retries, so that an upstream back up is seen within a few hundred ms.
-    operations: { poll_ms: 50, lease_ms: 5_000, retry_initial_ms: 100, retry_max_ms: 200, call_timeout_ms: 2_000, watch_poll_ms: 100 },
+    operations: { poll_ms: 50, lease_ms: 5_000, retry_initial_ms: 100, retry_max_ms: 200, call_timeout_ms: 2_000, watch_poll_ms: 100, max_watches_per_caller: 2 },
   });
   client = grpcClient(svc);
   all = watchers(svc.baseUrl);
@@ -200,6 +200,23 @@ describe("WatchOperation", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(stream.seen.length).toBeGreaterThanOrEqual(1);
     expect(stream.seen.every((o) => !o.done)).toBe(true);
+  });
+
+  it("at most operations.max_watches_per_caller of one caller: the next is RESOURCE_EXHAUSTED, saying so, while another caller still watches", async () => {
+    const op = await pendingOperation();
+    const cancel = new AbortController();
+    const mine = [0, 1].map(() => collect(all[1]!.watch(op.id, as("reader"), { signal: cancel.signal })));
+    await until("both of the reader's watches to be open", () => mine.every((s) => s.seen.length >= 1));
+    const refused = await client.watchOperation({ id: op.id }, { headers: as("reader"), timeoutMs: 5_000 })[Symbol.asyncIterator]().next().catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect((refused as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect((refused as ConnectError).findDetails(ErrorInfoSchema)[0]?.reason).toBe("TOO_MANY_WATCHES");
+    expect((refused as ConnectError).rawMessage).toContain("operations.max_watches_per_caller");
+    const other = collect(all[1]!.watch(op.id, as("admin"), { signal: cancel.signal }));
+    await until("the admin's watch to be open", () => other.seen.length >= 1);
+    expect(await openWatches()).toBe(3);
+    cancel.abort();
+    await Promise.all([...mine, other].map((s) => s.end.catch(() => undefined)));
   });
 
   it("reads the operation when this process changes it, not only on its poll", async () => {

@@ -9,6 +9,7 @@ import { ALL_SESSIONS, endedNow, type Provider, type TerminateCall } from "../..
 import { recordTerminations } from "../../src/sessions/audit-trail.js";
 import { EndSession } from "../../src/sessions/end-session.js";
 import { FanOut } from "../../src/sessions/fan-out.js";
+import { ProviderLimiters } from "../../src/sessions/limiter.js";
 import { TerminationEvents } from "../../src/sessions/termination-events.js";
 import { SqliteStores } from "../../src/store/sqlite.js";
 
@@ -52,8 +53,8 @@ describe("sign out everywhere through a provider that ends all of a user's sessi
       const events = new TerminationEvents();
       recordTerminations(stores.audit, events);
       const endSession = new EndSession([provider], "idp", stores.audit, events);
-      const settings = { leaseMs: 10_000, pollMs: 50, concurrencyPerProvider: 4, retryInitialMs: 10, retryMaxMs: 50, callTimeoutMs: 2_000 };
-      const fanOut = new FanOut(stores.operations, new Map([["idp", provider]]), endSession, Buffer.alloc(32, 1), settings, createLogger("silent"));
+      const settings = { leaseMs: 10_000, pollMs: 50, retryInitialMs: 10, retryMaxMs: 50, callTimeoutMs: 2_000 };
+      const fanOut = new FanOut(stores.operations, new Map([["idp", provider]]), new ProviderLimiters(4), endSession, Buffer.alloc(32, 1), settings, createLogger("silent"));
       const op = await fanOut.run(
         { userId: "alice", reason: "incident", requestId: "11111111-1111-4111-8111-111111111111", principal: "admin", expiresAt: new Date(Date.now() + 60_000), initiatingEntity: "admin", providers: [{ provider: "idp", providerUserId: "idp-alice" }] },
         Date.now() + 5_000,

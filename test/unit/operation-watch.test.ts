@@ -4,9 +4,10 @@ import type { OperationProgress } from "../../src/sessions/end-all-sessions.js";
 import { OperationWatches, type WatchSettings } from "../../src/sessions/operation-watch.js";
 import { Failure } from "../../src/status/failure.js";
 import type { WorkItem } from "../../src/store/operation-types.js";
-import { until } from "../helpers/wait.js";
+import { sleep, until } from "../helpers/wait.js";
 
 const reader: Principal = { name: "reader", permissions: new Set(["session.read"]) };
+const otherReader: Principal = { name: "other-reader", permissions: new Set(["session.read"]) };
 
 /** One operation in memory, changed by the test; the fan-out's notices sent by hand. */
 function world(settings: Partial<WatchSettings> = {}) {
@@ -25,7 +26,7 @@ function world(settings: Partial<WatchSettings> = {}) {
       },
     },
     { onProgress: (l) => (listeners.add(l), () => listeners.delete(l)) },
-    { pollMs: 60_000, maxWatches: 10, maxWatchMs: 60_000, ...settings },
+    { pollMs: 60_000, maxWatches: 10, maxWatchesPerCaller: 10, maxWatchMs: 60_000, ...settings },
   );
   return { watches, progress, item, reads: () => reads, notify: (id: string) => listeners.forEach((l) => l(id)), listeners };
 }
@@ -93,5 +94,93 @@ describe("OperationWatches", () => {
     const fresh = world();
     expect(await run(fresh.watches.watch(reader, "nope", { signal: new AbortController().signal })).end).toBe("OPERATION_NOT_FOUND");
     expect(fresh.watches.active).toBe(0);
+  });
+
+  it("refuses a caller past maxWatchesPerCaller, saying the limit is per caller, while another caller still gets a watch", async () => {
+    const w = world({ maxWatches: 10, maxWatchesPerCaller: 2 });
+    const mine = [0, 1].map(() => run(w.watches.watch(reader, "op-1", { signal: new AbortController().signal })));
+    await until("two open", () => mine.every((s) => s.seen.length === 1));
+    const refused = await w.watches.watch(reader, "op-1", { signal: new AbortController().signal }).next().catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(Failure);
+    expect(refused).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "TOO_MANY_WATCHES", retryable: true });
+    expect((refused as Failure).message).toContain("each caller follows at most 2");
+    expect((refused as Failure).message).toContain("operations.max_watches_per_caller");
+    const other = run(w.watches.watch(otherReader, "op-1", { signal: new AbortController().signal }));
+    await until("the other caller's watch", () => other.seen.length === 1);
+    expect(w.watches.active).toBe(3);
+    w.watches.stop();
+    expect(await Promise.all([...mine, other].map((s) => s.end))).toEqual(["SERVER_SHUTTING_DOWN", "SERVER_SHUTTING_DOWN", "SERVER_SHUTTING_DOWN"]);
+    expect(w.watches.active).toBe(0);
+  });
+
+  it("a caller's watch that ended frees its place under maxWatchesPerCaller", async () => {
+    const w = world({ maxWatchesPerCaller: 1 });
+    const cancel = new AbortController();
+    const first = run(w.watches.watch(reader, "op-1", { signal: cancel.signal }));
+    await until("the first open", () => first.seen.length === 1);
+    cancel.abort();
+    expect(await first.end).toBe("returned");
+    const second = run(w.watches.watch(reader, "op-1", { signal: new AbortController().signal }));
+    await until("the second open", () => second.seen.length === 1);
+    w.watches.stop();
+    expect(await second.end).toBe("SERVER_SHUTTING_DOWN");
+  });
+
+  it("N watchers of one operation share one read: at once, on each notice, and on each poll; the reader stops when the last leaves", async () => {
+    const N = 10;
+    const w = world();
+    const callers = Array.from({ length: N }, () => new AbortController());
+    const streams = callers.map((c) => run(w.watches.watch(reader, "op-1", { signal: c.signal })));
+    await until("every watcher's first message", () => streams.every((s) => s.seen.length === 1));
+    expect(w.reads()).toBe(1);
+    expect(w.listeners.size).toBe(1);
+    // A notice without a change: one read for all of them, and nothing sent.
+    w.notify("op-1");
+    await until("the notice's read", () => w.reads() === 2);
+    // A change and its notice: one more read, sent to every watcher.
+    w.item.state = "ended";
+    w.item.attempts = 2;
+    w.notify("op-1");
+    await until("every watcher's second message", () => streams.every((s) => s.seen.length === 2));
+    expect(w.reads()).toBe(3);
+    expect(streams.every((s) => s.seen[1]!.items[0]!.state === "ended")).toBe(true);
+    for (const c of callers) c.abort();
+    expect(await Promise.all(streams.map((s) => s.end))).toEqual(Array(N).fill("returned"));
+    expect(w.watches.active).toBe(0);
+    expect(w.listeners.size).toBe(0);
+  });
+
+  it("polls once per pollMs for all watchers of an operation, and not at all once the last has left", async () => {
+    const N = 10;
+    const pollMs = 50;
+    const w = world({ pollMs });
+    const callers = Array.from({ length: N }, () => new AbortController());
+    const streams = callers.map((c) => run(w.watches.watch(reader, "op-1", { signal: c.signal })));
+    await until("every watcher's first message", () => streams.every((s) => s.seen.length === 1));
+    const before = w.reads();
+    const started = Date.now();
+    // The subject is the rate of reads over time: ten polls' worth.
+    await sleep(10 * pollMs);
+    const reads = w.reads() - before;
+    // One reader: at most one read per poll (a watcher each would read N times as often).
+    expect(reads).toBeGreaterThanOrEqual(2);
+    expect(reads).toBeLessThanOrEqual(Math.ceil((Date.now() - started) / pollMs) + 1);
+    for (const c of callers) c.abort();
+    await Promise.all(streams.map((s) => s.end));
+    const after = w.reads();
+    // A window in which nothing may happen: no reader is left to read.
+    await sleep(4 * pollMs);
+    expect(w.reads()).toBe(after);
+  });
+
+  it("watchers of different operations have a reader each", async () => {
+    const w = world();
+    const a = run(w.watches.watch(reader, "op-1", { signal: new AbortController().signal }));
+    const b = run(w.watches.watch(reader, "op-2", { signal: new AbortController().signal }));
+    await until("the first message", () => a.seen.length === 1);
+    expect(await b.end).toBe("OPERATION_NOT_FOUND");
+    expect(w.reads()).toBe(2);
+    w.watches.stop();
+    expect(await a.end).toBe("SERVER_SHUTTING_DOWN");
   });
 });
