@@ -2,6 +2,7 @@ import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signedIn, signOut } from "./api.js";
 import { AuditPage } from "./pages/audit.js";
+import { NotFoundPage } from "./pages/not-found.js";
 import { OperationPage, OperationsPage } from "./pages/operations.js";
 import { ProvidersPage } from "./pages/providers.js";
 import { SignIn } from "./pages/sign-in.js";
@@ -16,6 +17,7 @@ const TITLES: Record<Route["page"], string> = {
   providers: "Providers",
   operations: "Operations",
   operation: "Operation",
+  "not-found": "Page not found",
 };
 
 function App() {
@@ -113,6 +115,8 @@ function Page({ route }: { route: Route }) {
       return <OperationsPage />;
     case "operation":
       return <OperationPage key={route.id} id={route.id} />;
+    case "not-found":
+      return <NotFoundPage />;
   }
 }
 

@@ -9,17 +9,25 @@ export type Route =
   | { page: "audit" }
   | { page: "providers" }
   | { page: "operations" }
-  | { page: "operation"; id: string };
+  | { page: "operation"; id: string }
+  | { page: "not-found" };
 
 export function parse(pathname: string): Route {
   const rest = pathname.startsWith(BASE) ? pathname.slice(BASE.length) : pathname;
-  const parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
-  if (parts[0] === "users" && parts[1]) return { page: "user", userId: parts[1] };
-  if (parts[0] === "audit") return { page: "audit" };
-  if (parts[0] === "providers") return { page: "providers" };
-  if (parts[0] === "operations" && parts[1]) return { page: "operation", id: parts[1] };
-  if (parts[0] === "operations") return { page: "operations" };
-  return { page: "users" };
+  let parts: string[];
+  try {
+    parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    // A malformed escape (a lone "%"): decodeURIComponent throws URIError; the address names no page.
+    return { page: "not-found" };
+  }
+  if (parts.length === 0 || (parts[0] === "users" && parts.length === 1)) return { page: "users" };
+  if (parts[0] === "users" && parts.length === 2) return { page: "user", userId: parts[1]! };
+  if (parts[0] === "audit" && parts.length === 1) return { page: "audit" };
+  if (parts[0] === "providers" && parts.length === 1) return { page: "providers" };
+  if (parts[0] === "operations" && parts.length === 1) return { page: "operations" };
+  if (parts[0] === "operations" && parts.length === 2) return { page: "operation", id: parts[1]! };
+  return { page: "not-found" };
 }
 
 export function href(route: Route): string {

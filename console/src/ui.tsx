@@ -51,11 +51,32 @@ export function Pair(props: { name: string; children: ComponentChildren }) {
 }
 
 /** A table that scrolls sideways on a narrow screen, reachable and scrollable by keyboard. */
-export function Scroll(props: { label: string; children: ComponentChildren }) {
+function Scroll(props: { label: string; children: ComponentChildren }) {
   return (
     <div class="scroll" role="region" aria-label={props.label} tabIndex={0}>
       {props.children}
     </div>
+  );
+}
+
+/** A table in its own scrolling region: a caption, a header row naming the columns, and the rows given as children. */
+export function Table(props: { label: string; caption: string; columns: string[]; children: ComponentChildren }) {
+  return (
+    <Scroll label={props.label}>
+      <table>
+        <caption>{props.caption}</caption>
+        <thead>
+          <tr>
+            {props.columns.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </Scroll>
   );
 }
 
@@ -116,45 +137,29 @@ export function OperationView(props: { op: Operation; headingLevel?: 2 | 3 }) {
         <Pair name="Updated">{when(op.updateTime)}</Pair>
         <Pair name="Retries until">{when(op.expireTime)}</Pair>
       </dl>
-      <Scroll label={`Progress of operation ${op.id} per provider`}>
-        <table>
-          <caption>Progress per provider</caption>
-          <thead>
-            <tr>
-              <th scope="col">Provider</th>
-              <th scope="col">User there</th>
-              <th scope="col">Listed</th>
-              <th scope="col">Ended</th>
-              <th scope="col">Already ended</th>
-              <th scope="col">Pending</th>
-              <th scope="col">Failures</th>
-            </tr>
-          </thead>
-          <tbody>
-            {op.providers.map((p) => (
-              <tr key={p.provider}>
-                <th scope="row">{p.provider}</th>
-                <td>{p.providerUserId || "—"}</td>
-                <td>{p.listed ? "yes" : "no"}</td>
-                <td>{p.sessionsEnded}</td>
-                <td>{p.sessionsAlreadyEnded}</td>
-                <td>{p.sessionsPending}</td>
-                <td>
-                  {p.failures.length === 0
-                    ? "none"
-                    : p.failures.map((f, i) => (
-                        <p key={i} class="failure">
-                          <code class="code">{f.code}</code> <code class="reason">{f.reason}</code>
-                          {f.sessionId && <> session {f.sessionId}</>}: {f.message}
-                          {f.retrying ? ` (retrying, ${f.attempts} attempts so far)` : ` (${f.attempts} attempts)`}
-                        </p>
-                      ))}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </Scroll>
+      <Table label={`Progress of operation ${op.id} per provider`} caption="Progress per provider" columns={["Provider", "User there", "Listed", "Ended", "Already ended", "Pending", "Failures"]}>
+        {op.providers.map((p) => (
+          <tr key={p.provider}>
+            <th scope="row">{p.provider}</th>
+            <td>{p.providerUserId || "—"}</td>
+            <td>{p.listed ? "yes" : "no"}</td>
+            <td>{p.sessionsEnded}</td>
+            <td>{p.sessionsAlreadyEnded}</td>
+            <td>{p.sessionsPending}</td>
+            <td>
+              {p.failures.length === 0
+                ? "none"
+                : p.failures.map((f, i) => (
+                    <p key={i} class="failure">
+                      <code class="code">{f.code}</code> <code class="reason">{f.reason}</code>
+                      {f.sessionId && <> session {f.sessionId}</>}: {f.message}
+                      {f.retrying ? ` (retrying, ${f.attempts} attempts so far)` : ` (${f.attempts} attempts)`}
+                    </p>
+                  ))}
+            </td>
+          </tr>
+        ))}
+      </Table>
     </section>
   );
 }
@@ -162,7 +167,8 @@ export function OperationView(props: { op: Operation; headingLevel?: 2 | 3 }) {
 /**
  * An operation followed live with WatchOperation: the table changes as messages arrive, a polite
  * live region says the totals, and the stream ends when the operation is done (or the page changes).
- * After a stream error the last progress stays, with the error and a way to watch again.
+ * While the stream is lost it says so and watches again by itself; after any other stream error the
+ * last progress stays, with the error and a way to watch again.
  */
 export function LiveOperation(props: { id: string; first?: Operation; headingLevel?: 2 | 3; onDone?: () => void }) {
   const watch = useWatch(props.id, props.first);
@@ -174,8 +180,9 @@ export function LiveOperation(props: { id: string; first?: Operation; headingLev
   return (
     <div class="live">
       <p role="status" aria-live="polite" aria-atomic="true" class="progress-line">
-        {watch.op ? progressLine(watch.op) : watch.phase === "live" ? "Waiting for the operation…" : "The operation is not shown."}
+        {watch.op ? progressLine(watch.op) : watch.phase === "live" || watch.phase === "reconnecting" ? "Waiting for the operation…" : "The operation is not shown."}
         {watch.phase === "live" && watch.op && " Following live."}
+        {watch.phase === "reconnecting" && " Connection lost: reconnecting…"}
       </p>
       {watch.error && <ErrorBox error={watch.error} title="Following the operation stopped" />}
       {watch.phase === "stopped" && (

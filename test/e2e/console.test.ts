@@ -2,9 +2,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AxeBuilder } from "@axe-core/playwright";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { build } from "vite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { base32Decode, totp } from "../../src/auth/totp.js";
 import { EndLedger } from "../fakes/end-ledger.js";
 import { FakeRocketChat } from "../fakes/rocketchat.js";
@@ -18,8 +22,11 @@ import { bearer, grpcClient, METRICS_WITH_TOKEN, startTestService, STEPUP_TOTP_S
  * a Terminate, a TerminateUser whose operation is followed live (WatchOperation) while Rocket.Chat
  * refuses and then comes back, a user's sessions in every provider (ListUserSessions) with a
  * failing provider's reason and an End there, errors shown with their reasons, an axe
- * scan of every page (no serious or critical violation), at 1280 and 390 pixels wide; the page
- * logs no error (a CSP violation would be one). The files' serving itself: test/integration/console-serving.test.ts.
+ * scan of every page (no serious or critical violation), at 1280 and 390 pixels wide; a watch
+ * renewed across the server's time limit and dropped connections; a sign-in refused unless its
+ * check call succeeds; a malformed address. No page logs an error (a CSP violation would be one),
+ * no asset fails to load, and nothing is stored in the browser after either kind of sign-in.
+ * The files' serving itself: test/integration/console-serving.test.ts.
  *
  * Screenshots go to a temporary folder, or to CONSOLE_SCREENSHOTS (`npm run screenshots` writes
  * docs/console/, which the README shows).
@@ -36,7 +43,13 @@ const RC_TOKEN = "rc-console-token";
 const USER = "alice.example";
 const PAGED_USER = "bob.example";
 const LIVE_USER = "carol.example";
+const DRIFT_USER = "dave.example";
 const WATCHES = "session_control_operation_watches";
+/** Where the console's calls go (gRPC-web); everything else it loads is an asset. */
+const API_PATH = "/sessioncontrol.v1.SessionControl/";
+/** Rocket.Chat settings of every test service: one attempt, a breaker that never opens. */
+const COMMON = { max_attempts: 1, breaker_failures: 1000, timeout_ms: 3000 };
+const OPERATIONS = { poll_ms: 50, retry_initial_ms: 100, retry_max_ms: 300, max_age_ms: 60_000 };
 
 /** Polls until the assertion holds, for at most `timeoutMs` (the page changes by itself; never a fixed sleep). */
 function poll<T>(fn: () => T | Promise<T>, timeoutMs = 5_000) {
@@ -54,6 +67,8 @@ let buildDir: string;
 let shotsDir: string;
 /** Local sessions of USER, created before the tests. */
 let sessions: string[] = [];
+/** The browser contexts the running test opened, with what their pages logged: checked and closed after each test. */
+let opened: { context: BrowserContext; problems: string[] }[] = [];
 
 describe.skipIf(!found)("operator console in Chromium", () => {
   beforeAll(async () => {
@@ -70,17 +85,16 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     unlicensed.reset({ userId: RC_USER, authToken: RC_TOKEN, licence: "missing" });
     process.env["CONSOLE_RC_TOKEN"] = RC_TOKEN;
     idp = await TestIdp.start();
-    const common = { max_attempts: 1, breaker_failures: 1000, timeout_ms: 3000 };
     svc = await startTestService({}, {
       console: { dir: buildDir },
       auth: { jwt_issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri }] },
       metrics: METRICS_WITH_TOKEN,
       providers: [
         { name: "local", type: "local" },
-        { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...common },
-        { name: "chat-eu", type: "rocketchat", base_url: unlicensed.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...common },
+        { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...COMMON },
+        { name: "chat-eu", type: "rocketchat", base_url: unlicensed.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...COMMON },
       ],
-      operations: { poll_ms: 50, retry_initial_ms: 100, retry_max_ms: 300, max_age_ms: 60_000 },
+      operations: OPERATIONS,
     });
     const client = grpcClient(svc);
     const admin = { headers: bearer(svc.keys.admin) };
@@ -102,26 +116,50 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   });
 
-  async function open(width: number): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width, height: width > 600 ? 860 : 844 }, locale: "en-GB", timezoneId: "UTC", baseURL: svc.baseUrl });
+  afterEach(async () => {
+    const problems = opened.flatMap((o) => o.problems);
+    await Promise.all(opened.map((o) => o.context.close()));
+    opened = [];
+    expect(problems).toEqual([]);
+  });
+
+  /** A page of the console on `on`. Whatever it logs as an error, and any asset it fails to load, fails the test (afterEach). */
+  async function open(width: number, on: TestService = svc): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width, height: width > 600 ? 860 : 844 }, locale: "en-GB", timezoneId: "UTC", baseURL: on.baseUrl });
     context.setDefaultTimeout(10_000);
     const page = await context.newPage();
-    // The page must never write the key anywhere but memory, nor break its own CSP.
     const problems: string[] = [];
+    opened.push({ context, problems });
+    // A call's failure is the page's business (it shows it); Chromium logs it as a failed resource.
+    const isApi = (url: string | undefined) => url !== undefined && new URL(url, on.baseUrl).pathname.startsWith(API_PATH);
     page.on("console", (m) => {
-      if (m.type() === "error" && !/Failed to load resource/.test(m.text())) problems.push(m.text());
+      if (m.type() === "error" && !(/^Failed to load resource/.test(m.text()) && isApi(m.location().url))) problems.push(`console: ${m.text()} (${m.location().url})`);
     });
-    page.on("pageerror", (e) => problems.push(e.message));
-    (page as Page & { problems: string[] }).problems = problems;
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("response", (r) => {
+      if (r.status() >= 400 && !isApi(r.url())) problems.push(`asset answered ${r.status()}: ${r.url()}`);
+    });
+    page.on("requestfailed", (r) => {
+      if (!isApi(r.url())) problems.push(`asset failed: ${r.url()}: ${r.failure()?.errorText}`);
+    });
     return { context, page };
   }
 
-  async function signIn(page: Page, role: Role): Promise<void> {
+  async function signIn(page: Page, role: Role, on: TestService = svc): Promise<void> {
     await page.goto("/console/");
-    await page.getByLabel("API key").fill(svc.keys[role]);
+    await page.getByLabel("API key").fill(on.keys[role]);
     await page.keyboard.press("Enter");
     await poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
   }
+
+  /** Everything the page could have kept in the browser: the console keeps the key in memory only, so all of it stays empty. */
+  async function stored(page: Page): Promise<unknown> {
+    const inPage = await page.evaluate<unknown>(
+      "(async () => ({ localStorage: localStorage.length, sessionStorage: sessionStorage.length, indexedDB: (await indexedDB.databases()).map((d) => d.name), caches: await caches.keys(), cookie: document.cookie }))()",
+    );
+    return { ...(inPage as object), cookies: await page.context().cookies() };
+  }
+  const NOTHING_STORED = { localStorage: 0, sessionStorage: 0, indexedDB: [], caches: [], cookie: "", cookies: [] };
 
   async function scan(page: Page, what: string): Promise<void> {
     const result = await new AxeBuilder({ page }).analyze();
@@ -142,11 +180,16 @@ describe.skipIf(!found)("operator console in Chromium", () => {
   }
 
   it("at 1280 px: sign in, a user's sessions, end one, sign out everywhere, each page, by keyboard and mouse", async () => {
-    const { context, page } = await open(1280);
+    const { page } = await open(1280);
     await page.goto("/console/");
     await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toContain("Sign in");
     await scan(page, "sign-in");
     await shot(page, "sign-in");
+
+    // A text field that password managers leave alone (the key stays in memory), masked on screen.
+    const keyField = page.getByLabel("API key");
+    expect([await keyField.getAttribute("type"), await keyField.getAttribute("autocomplete"), await page.locator("input").count()]).toEqual(["text", "off", 1]);
+    expect(await page.evaluate<string>(`getComputedStyle(document.getElementById("api-key")).getPropertyValue("-webkit-text-security")`)).toBe("disc");
 
     // A key that is no key: UNAUTHENTICATED, and still on the sign-in page.
     await page.getByLabel("API key").fill("not-a-key");
@@ -154,7 +197,7 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await poll(() => page.getByRole("alert").textContent()).toContain("UNAUTHENTICATED");
 
     await signIn(page, "admin");
-    expect(await page.evaluate<unknown>("[localStorage.length, sessionStorage.length, document.cookie]")).toEqual([0, 0, ""]);
+    expect(await stored(page)).toEqual(NOTHING_STORED);
 
     // Users: open one by keyboard.
     await page.getByLabel("User id").fill(USER);
@@ -232,12 +275,10 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     expect(await page.evaluate<string | undefined>("document.activeElement?.textContent")).toBe("Skip to content");
     await page.keyboard.press("Enter");
     expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe("main");
-    expect((page as Page & { problems: string[] }).problems).toEqual([]);
-    await context.close();
   });
 
   it("a user's sessions across providers, one ended there; sign-out everywhere followed live while Rocket.Chat refuses, then comes back", async () => {
-    const { context, page } = await open(1280);
+    const { page } = await open(1280);
     const watches = () => counterValue(svc.baseUrl, WATCHES, {});
     await grpcClient(svc).createSession({ userId: LIVE_USER }, { headers: bearer(svc.keys.admin) });
     const [rc0, rc1, rc2] = ledger.addSessions(LIVE_USER, 3);
@@ -297,12 +338,10 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await poll(() => watches()).toBe(0);
     expect(ledger.active().filter((id) => id.startsWith(LIVE_USER))).toEqual([]);
     await scan(page, "operation done");
-    expect((page as Page & { problems: string[] }).problems).toEqual([]);
-    await context.close();
   });
 
   it("signs in with a JWT of a trusted issuer, and shows why another is refused", async () => {
-    const { context, page } = await open(1280);
+    const { page } = await open(1280);
     await page.goto("/console/");
     const wrongAudience = await idp.sign({ sub: "ops-bot", aud: "https://elsewhere.example", permissions: ["session.read"] });
     await page.getByLabel("API key or access token (JWT)").fill(wrongAudience);
@@ -313,14 +352,111 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.getByLabel("API key or access token (JWT)").fill(await idp.sign({ sub: "ops-bot", aud: svc.baseUrl, permissions: ["session.read"] }));
     await page.keyboard.press("Enter");
     await poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
+    expect(await stored(page)).toEqual(NOTHING_STORED);
     await nav(page, "Providers");
     await poll(() => page.getByRole("region", { name: "Providers" }).textContent()).toContain("chat-eu");
     await scan(page, "providers, signed in with a JWT");
-    await context.close();
+  });
+
+  it("signs in only when the check call succeeds: an unavailable server is shown with its code and reason, and the page stays on sign-in", async () => {
+    const { page } = await open(1280);
+    // The server's own answer while it shuts down (trailers-only gRPC-web, ErrorInfo in grpc-status-details-bin).
+    const status = create(StatusSchema, {
+      code: 14,
+      message: "the server is shutting down",
+      details: [anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: "SERVER_SHUTTING_DOWN", domain: "session-control" }))],
+    });
+    const unavailable = {
+      status: 200,
+      headers: {
+        "content-type": "application/grpc-web+proto",
+        "grpc-status": "14",
+        "grpc-message": encodeURIComponent(status.message),
+        "grpc-status-details-bin": Buffer.from(toBinary(StatusSchema, status)).toString("base64"),
+      },
+      body: "",
+    };
+    await page.route(`**${API_PATH}ListProviders`, (route) => route.fulfill(unavailable));
+    await page.goto("/console/");
+    await page.getByLabel("API key").fill(svc.keys.admin);
+    await page.keyboard.press("Enter");
+    const alert = page.getByRole("alert");
+    await poll(() => alert.textContent()).toContain("UNAVAILABLE");
+    expect(await alert.textContent()).toContain("SERVER_SHUTTING_DOWN");
+    expect(await page.getByRole("heading", { level: 1 }).textContent()).toContain("Sign in");
+    expect(await page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
+    // The server back: the same key signs in.
+    await page.unroute(`**${API_PATH}ListProviders`);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await poll(() => page.getByRole("navigation", { name: "Console" }).isVisible()).toBe(true);
+  });
+
+  it("an address that names no page, even a malformed one, shows a page that says so", async () => {
+    const { page } = await open(1280);
+    // A lone "%" that decodeURIComponent refuses: the console still starts, signs in, and says the address is wrong.
+    await page.goto("/console/users/%E0%A4%A");
+    await page.getByLabel("API key").fill(svc.keys.reader);
+    await page.keyboard.press("Enter");
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Page not found");
+    expect(await page.locator("main").textContent()).toContain("/console/users/%E0%A4%A");
+    expect(await page.title()).toMatch(/^Page not found/);
+    await scan(page, "not found");
+    await page.getByRole("link", { name: "Go to Users" }).click();
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Users");
+    await page.goto("/console/no-such-page");
+    await page.getByLabel("API key").fill(svc.keys.reader);
+    await page.keyboard.press("Enter");
+    await poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Page not found");
+  });
+
+  it("follows an operation across the server's watch time limit and dropped connections, to done, without a click", async () => {
+    // Watches here last 1 s (server.max_timeout_ms); the operation, held by Rocket.Chat refusing logouts, outlives several.
+    const short = await startTestService({ max_timeout_ms: 1_000 }, {
+      console: { dir: buildDir },
+      metrics: METRICS_WITH_TOKEN,
+      providers: [
+        { name: "local", type: "local" },
+        { name: "chat", type: "rocketchat", base_url: rocket.url, user_id: RC_USER, auth_token: "env:CONSOLE_RC_TOKEN", ...COMMON },
+      ],
+      operations: OPERATIONS,
+    });
+    try {
+      const timeLimits = () => counterValue(short.baseUrl, "session_control_calls_total", { procedure: `${API_PATH}WatchOperation`, code: "DEADLINE_EXCEEDED" });
+      ledger.addSessions(DRIFT_USER, 2);
+      ledger.logoutDown = true;
+      const { context, page } = await open(1280, short);
+      // The first two watches lose their connection (as in a rolling restart); later ones go through.
+      let drops = 2;
+      await context.route(`**${API_PATH}WatchOperation`, (route) => (drops-- > 0 ? route.abort("connectionreset") : route.continue()));
+      await signIn(page, "admin", short);
+      await page.getByLabel("User id").fill(DRIFT_USER);
+      await page.keyboard.press("Enter");
+      await page.getByLabel("Reason (required)").fill("incident 44");
+      await page.getByRole("button", { name: "Sign out everywhere" }).click();
+
+      const live = page.getByRole("status").filter({ hasText: /^(In progress|Done): / });
+      await poll(() => live.textContent()).toMatch(/^In progress: .*Connection lost: reconnecting…$/);
+      await poll(() => live.textContent()).toMatch(/^In progress: Ended 0, .*Pending 2, .*Following live\.$/);
+      // The server ends each watch at its limit; the page watches again by itself and keeps showing progress.
+      await poll(() => timeLimits(), 10_000).toBeGreaterThanOrEqual(2);
+      expect(await live.textContent()).toMatch(/^In progress: .*Following live\.$/);
+      expect(await page.getByRole("alert").count()).toBe(0);
+
+      ledger.logoutDown = false;
+      await poll(() => live.textContent(), 10_000).toMatch(/^Done: Ended 2, Already ended 0, Pending 0, /);
+      expect(await page.getByRole("button", { name: "Watch again" }).count()).toBe(0);
+      expect(drops).toBeLessThan(0);
+      await poll(() => counterValue(short.baseUrl, WATCHES, {})).toBe(0);
+      // Closed before the service stops, which then has no connection to wait for.
+      await context.close();
+    } finally {
+      ledger.logoutDown = false;
+      await short.stop();
+    }
   });
 
   it("shows a refusal with its code and reason: a key without session.delete ends nothing", async () => {
-    const { context, page } = await open(1280);
+    const { page } = await open(1280);
     const { sessionId } = await grpcClient(svc).createSession({ userId: USER }, { headers: bearer(svc.keys.admin) });
     await signIn(page, "reader");
     await page.getByLabel("User id").fill(USER);
@@ -331,11 +467,10 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     expect(await alert.locator("code.reason").count()).toBe(1);
     await scan(page, "error");
     await shot(page, "error");
-    await context.close();
   });
 
   it("asks a step-up key for its code: without it TOTP_REQUIRED is shown, with it the operation starts", async () => {
-    const { context, page } = await open(1280);
+    const { page } = await open(1280);
     await signIn(page, "stepup");
     await page.getByLabel("User id").fill(PAGED_USER);
     await page.keyboard.press("Enter");
@@ -345,11 +480,10 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await page.getByLabel(/Step-up code/).fill(totp(base32Decode(STEPUP_TOTP_SECRET)!, Date.now()));
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
     await poll(() => page.getByRole("status").filter({ hasText: "Operation started" }).count()).toBe(1);
-    await context.close();
   });
 
   it("at 390 px: every page fits, passes the scan and is pictured", async () => {
-    const { context, page } = await open(390);
+    const { page } = await open(390);
     await page.goto("/console/");
     await scan(page, "sign-in 390");
     await shot(page, "sign-in-390");
@@ -372,6 +506,5 @@ describe.skipIf(!found)("operator console in Chromium", () => {
     await poll(() => page.getByRole("table").count()).toBe(1);
     await scan(page, "operation 390");
     await shot(page, "operation-390");
-    await context.close();
   });
 });

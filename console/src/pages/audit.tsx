@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useState } from "preact/hooks";
 import { api, when } from "../api.js";
-import { ErrorBox, Link, Loading, Scroll, useCall } from "../ui.js";
+import { ErrorBox, Link, Loading, Table, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
 
 interface Filters {
@@ -94,51 +94,37 @@ export function AuditPage() {
       {call.error && <ErrorBox error={call.error} />}
       {call.data && (
         <>
-          <Scroll label="Audit events">
-            <table>
-              <caption>{call.data.events.length === 0 ? "No events match" : `${call.data.events.length} events, newest first`}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">#</th>
-                  <th scope="col">Time</th>
-                  <th scope="col">Principal</th>
-                  <th scope="col">Provider</th>
-                  <th scope="col">Session</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Result</th>
-                  <th scope="col">Reason given</th>
-                  <th scope="col">Operation</th>
-                </tr>
-              </thead>
-              <tbody>
-                {call.data.events.map((e) => (
-                  <tr key={String(e.id)}>
-                    <td>{String(e.id)}</td>
-                    <td>{when(e.time)}</td>
-                    <td>{e.principal}</td>
-                    <td>{e.provider}</td>
-                    <td>
-                      <code>{e.sessionId}</code>
-                    </td>
-                    <td>{e.userId ? <Link to={{ page: "user", userId: e.userId }}>{e.userId}</Link> : "—"}</td>
-                    <td>
-                      <code class={e.code === "OK" ? "ok" : "code"}>{e.code}</code>
-                      {e.alreadyTerminated && " (already ended)"}
-                      {e.errorReason && (
-                        <>
-                          {" "}
-                          <code class="reason">{e.errorReason}</code>
-                        </>
-                      )}
-                      {e.errorMessage && <p class="failure">{e.errorMessage}</p>}
-                    </td>
-                    <td>{e.reason || "—"}</td>
-                    <td>{e.operationId ? <Link to={{ page: "operation", id: e.operationId }}><code>{e.operationId}</code></Link> : "—"}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table
+            label="Audit events"
+            caption={call.data.events.length === 0 ? "No events match" : `${call.data.events.length} events, newest first`}
+            columns={["#", "Time", "Principal", "Provider", "Session", "User", "Result", "Reason given", "Operation"]}
+          >
+            {call.data.events.map((e) => (
+              <tr key={String(e.id)}>
+                <td>{String(e.id)}</td>
+                <td>{when(e.time)}</td>
+                <td>{e.principal}</td>
+                <td>{e.provider}</td>
+                <td>
+                  <code>{e.sessionId}</code>
+                </td>
+                <td>{e.userId ? <Link to={{ page: "user", userId: e.userId }}>{e.userId}</Link> : "—"}</td>
+                <td>
+                  <code class={e.code === "OK" ? "ok" : "code"}>{e.code}</code>
+                  {e.alreadyTerminated && " (already ended)"}
+                  {e.errorReason && (
+                    <>
+                      {" "}
+                      <code class="reason">{e.errorReason}</code>
+                    </>
+                  )}
+                  {e.errorMessage && <p class="failure">{e.errorMessage}</p>}
+                </td>
+                <td>{e.reason || "—"}</td>
+                <td>{e.operationId ? <Link to={{ page: "operation", id: e.operationId }}><code>{e.operationId}</code></Link> : "—"}</td>
+              </tr>
+            ))}
+          </Table>
           <Pager label="Audit trail" paging={paging} nextToken={call.data.nextPageToken} />
         </>
       )}

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, when } from "../api.js";
-import { ErrorBox, LiveOperation, Link, Loading, Scroll, useCall } from "../ui.js";
+import { ErrorBox, LiveOperation, Link, Loading, Table, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
 
 /** Every sign-out-everywhere, newest first, optionally of one user. */
@@ -33,43 +33,30 @@ export function OperationsPage() {
       {call.error && <ErrorBox error={call.error} />}
       {call.data && (
         <>
-          <Scroll label="Operations">
-            <table>
-              <caption>{call.data.operations.length === 0 ? "No operations" : `${call.data.operations.length} operations, newest first`}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Operation</th>
-                  <th scope="col">User</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">Asked by</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Sessions ended</th>
-                  <th scope="col">Failures</th>
-                </tr>
-              </thead>
-              <tbody>
-                {call.data.operations.map((op) => (
-                  <tr key={op.id}>
-                    <th scope="row">
-                      <Link to={{ page: "operation", id: op.id }}>
-                        <code>{op.id}</code>
-                      </Link>
-                    </th>
-                    <td>{op.userId}</td>
-                    <td>
-                      <span class={op.done ? "badge ok" : "badge busy"}>{op.done ? "done" : "in progress"}</span>
-                    </td>
-                    <td>{op.reason || "—"}</td>
-                    <td>{op.principal}</td>
-                    <td>{when(op.createTime)}</td>
-                    <td>{op.providers.reduce((n, p) => n + p.sessionsEnded, 0)}</td>
-                    <td>{op.providers.reduce((n, p) => n + p.failures.length, 0)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table
+            label="Operations"
+            caption={call.data.operations.length === 0 ? "No operations" : `${call.data.operations.length} operations, newest first`}
+            columns={["Operation", "User", "State", "Reason", "Asked by", "Created", "Sessions ended", "Failures"]}
+          >
+            {call.data.operations.map((op) => (
+              <tr key={op.id}>
+                <th scope="row">
+                  <Link to={{ page: "operation", id: op.id }}>
+                    <code>{op.id}</code>
+                  </Link>
+                </th>
+                <td>{op.userId}</td>
+                <td>
+                  <span class={op.done ? "badge ok" : "badge busy"}>{op.done ? "done" : "in progress"}</span>
+                </td>
+                <td>{op.reason || "—"}</td>
+                <td>{op.principal}</td>
+                <td>{when(op.createTime)}</td>
+                <td>{op.providers.reduce((n, p) => n + p.sessionsEnded, 0)}</td>
+                <td>{op.providers.reduce((n, p) => n + p.failures.length, 0)}</td>
+              </tr>
+            ))}
+          </Table>
           <Pager label="Operations" paging={paging} nextToken={call.data.nextPageToken} />
         </>
       )}

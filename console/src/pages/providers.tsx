@@ -1,5 +1,5 @@
 import { api, when } from "../api.js";
-import { ErrorBox, Loading, Scroll, useCall } from "../ui.js";
+import { ErrorBox, Loading, Table, useCall } from "../ui.js";
 
 /** Every configured provider: its type, its breaker, and what this service last saw of it. */
 export function ProvidersPage() {
@@ -14,38 +14,27 @@ export function ProvidersPage() {
       {call.loading && <Loading />}
       {call.error && <ErrorBox error={call.error} />}
       {call.data && (
-        <Scroll label="Providers">
-          <table>
-            <caption>{call.data.providers.length} configured providers</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Breaker</th>
-                <th scope="col">Last success</th>
-                <th scope="col">Last error</th>
-                <th scope="col">Last error code</th>
-              </tr>
-            </thead>
-            <tbody>
-              {call.data.providers.map((p) => (
-                <tr key={p.name}>
-                  <th scope="row">
-                    {p.name}
-                    {p.isDefault && <span class="badge">default</span>}
-                  </th>
-                  <td>{p.type}</td>
-                  <td>
-                    <span class={`badge breaker-${p.health?.breakerState ?? "unknown"}`}>{p.health?.breakerState || "—"}</span>
-                  </td>
-                  <td>{when(p.health?.lastSuccessTime)}</td>
-                  <td>{when(p.health?.lastErrorTime)}</td>
-                  <td>{p.health?.lastErrorCode ? <code class="code">{p.health.lastErrorCode}</code> : "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
+        <Table
+          label="Providers"
+          caption={`${call.data.providers.length} configured providers`}
+          columns={["Name", "Type", "Breaker", "Last success", "Last error", "Last error code"]}
+        >
+          {call.data.providers.map((p) => (
+            <tr key={p.name}>
+              <th scope="row">
+                {p.name}
+                {p.isDefault && <span class="badge">default</span>}
+              </th>
+              <td>{p.type}</td>
+              <td>
+                <span class={`badge breaker-${p.health?.breakerState ?? "unknown"}`}>{p.health?.breakerState || "—"}</span>
+              </td>
+              <td>{when(p.health?.lastSuccessTime)}</td>
+              <td>{when(p.health?.lastErrorTime)}</td>
+              <td>{p.health?.lastErrorCode ? <code class="code">{p.health.lastErrorCode}</code> : "—"}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </>
   );

@@ -1,4 +1,3 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { useState } from "preact/hooks";
 import { api, shownError, signIn, signOut, type ShownError } from "../api.js";
 import { ErrorBox } from "../ui.js";
@@ -15,15 +14,14 @@ export function SignIn(props: { onSignedIn(): void }) {
     setError(undefined);
     signIn(key.trim());
     try {
-      // Any answer but UNAUTHENTICATED means the key is known (a key without session.read is still one).
+      // ListProviders is open to every authenticated caller, so only its answer proves the key or
+      // token works: a refusal, an unavailable server or a lost connection leaves the operator here.
       await api.listProviders({});
     } catch (err) {
-      if (ConnectError.from(err).code === Code.Unauthenticated) {
-        signOut();
-        setError(shownError(err));
-        setBusy(false);
-        return;
-      }
+      signOut();
+      setError(shownError(err));
+      setBusy(false);
+      return;
     }
     setKey("");
     props.onSignedIn();
@@ -37,12 +35,24 @@ export function SignIn(props: { onSignedIn(): void }) {
       <p class="muted">An API key, or an access token (JWT) of an issuer this service trusts. It is kept in this page's memory only: reloading the page signs you out.</p>
       <form onSubmit={submit}>
         <label for="api-key">API key or access token (JWT)</label>
+        {/*
+          Not type="password": browsers and password managers offer to save any password field
+          (autocomplete="off" does not stop them), and the key must stay in memory only. A text
+          field with no username beside it is not a login form to them; the CSS class masks the
+          characters on screen, and data-1p-ignore / data-lpignore tell 1Password and LastPass to
+          leave it alone.
+        */}
         <input
           id="api-key"
           name="api-key"
-          type="password"
+          type="text"
+          class="secret"
           autocomplete="off"
+          autocapitalize="off"
+          autocorrect="off"
           spellcheck={false}
+          data-1p-ignore
+          data-lpignore="true"
           required
           value={key}
           onInput={(e) => setKey(e.currentTarget.value)}

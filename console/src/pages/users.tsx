@@ -2,8 +2,9 @@ import { useState } from "preact/hooks";
 import type { Operation, ProviderSessions, TerminateResponse } from "../../../gen/sessioncontrol/v1/session_control_pb.js";
 import { api, requestId, shownError, shownFailure, when, type ShownError } from "../api.js";
 import { href, navigate } from "../router.js";
-import { ErrorBox, LiveOperation, Link, Loading, Scroll, useCall } from "../ui.js";
+import { ErrorBox, LiveOperation, Link, Loading, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
+import { SessionsTable } from "./sessions-table.js";
 
 /** Find a user by id. */
 export function UsersPage() {
@@ -70,48 +71,22 @@ function Sessions({ userId, version }: { userId: string; version: number }) {
       {sessions.error && <ErrorBox error={sessions.error} />}
       {sessions.data && (
         <>
-          <Scroll label={`Sessions of ${userId}`}>
-            <table>
-              <caption>{sessions.data.sessions.length === 0 ? "No sessions in the embedded store" : `${sessions.data.sessions.length} sessions, newest first`}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Session</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Action</th>
-                </tr>
-              </thead>
-              <tbody>
-                {sessions.data.sessions.map((s) => (
-                  <tr key={s.id}>
-                    <th scope="row">
-                      <code>{s.id}</code>
-                    </th>
-                    <td>{when(s.creationDate)}</td>
-                    <td>{s.expirationDate ? when(s.expirationDate) : "never"}</td>
-                    <td>
-                      {s.termination ? (
-                        <>
-                          <span class="badge">ended</span> {when(s.termination.terminateDate)} by {s.termination.terminatedBy}
-                          {s.termination.reason && `: ${s.termination.reason}`}
-                        </>
-                      ) : (
-                        <span class="badge ok">active</span>
-                      )}
-                    </td>
-                    <td>
-                      {!s.termination && (
-                        <button type="button" class="danger" aria-label={`End session ${s.id}`} disabled={ender.ending !== undefined} onClick={() => void end(s.id)}>
-                          {ender.ending === s.id ? "Ending…" : "End"}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <SessionsTable
+            label={`Sessions of ${userId}`}
+            caption={sessions.data.sessions.length === 0 ? "No sessions in the embedded store" : `${sessions.data.sessions.length} sessions, newest first`}
+            withExpiry
+            busy={ender.ending !== undefined}
+            rows={sessions.data.sessions.map((s) => ({
+              id: s.id,
+              created: s.creationDate,
+              expires: s.expirationDate ? when(s.expirationDate) : "never",
+              active: !s.termination,
+              ...(s.termination && { ended: `${when(s.termination.terminateDate)} by ${s.termination.terminatedBy}${s.termination.reason && `: ${s.termination.reason}`}` }),
+              endLabel: `End session ${s.id}`,
+              ending: ender.ending === s.id,
+              end: () => void end(s.id),
+            }))}
+          />
           <Pager label="Sessions" paging={paging} nextToken={sessions.data.nextPageToken} />
         </>
       )}
@@ -148,43 +123,19 @@ function AcrossProviders({ userId, version }: { userId: string; version: number 
           ) : part.cannotList ? (
             <p>Cannot list: {part.provider} ends all of a user's sessions at once, so it does not say which there are. "Sign out everywhere" ends them.</p>
           ) : (
-            <Scroll label={`Sessions in ${part.provider}`}>
-              <table>
-                <caption>{part.sessions.length === 0 ? `No sessions in ${part.provider}` : `${part.sessions.length} sessions in ${part.provider}`}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Session</th>
-                    <th scope="col">Created</th>
-                    <th scope="col">State</th>
-                    <th scope="col">Action</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {part.sessions.map((s) => (
-                    <tr key={s.id}>
-                      <th scope="row">
-                        <code>{s.id}</code>
-                      </th>
-                      <td>{when(s.createTime)}</td>
-                      <td>{s.active ? <span class="badge ok">active</span> : <span class="badge">ended</span>}</td>
-                      <td>
-                        {s.active && (
-                          <button
-                            type="button"
-                            class="danger"
-                            aria-label={`End session ${s.id} in ${part.provider}`}
-                            disabled={ender.ending !== undefined}
-                            onClick={() => void end(part, s.id, s.userId)}
-                          >
-                            {ender.ending === `${part.provider}/${s.id}` ? "Ending…" : "End"}
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </Scroll>
+            <SessionsTable
+              label={`Sessions in ${part.provider}`}
+              caption={part.sessions.length === 0 ? `No sessions in ${part.provider}` : `${part.sessions.length} sessions in ${part.provider}`}
+              busy={ender.ending !== undefined}
+              rows={part.sessions.map((s) => ({
+                id: s.id,
+                created: s.createTime,
+                active: s.active,
+                endLabel: `End session ${s.id} in ${part.provider}`,
+                ending: ender.ending === `${part.provider}/${s.id}`,
+                end: () => void end(part, s.id, s.userId),
+              }))}
+            />
           )}
         </section>
       ))}
