@@ -125,7 +125,7 @@ function AcrossProviders({ userId, version }: { userId: string; version: number 
           ) : (
             <SessionsTable
               label={`Sessions in ${part.provider}`}
-              caption={part.sessions.length === 0 ? `No sessions in ${part.provider}` : `${part.sessions.length} sessions in ${part.provider}`}
+              caption={part.sessions.length === 0 ? `No sessions in ${part.provider}` : part.truncated ? `The first ${part.sessions.length} sessions in ${part.provider} (it has more)` : `${part.sessions.length} sessions in ${part.provider}`}
               busy={ender.ending !== undefined}
               rows={part.sessions.map((s) => ({
                 id: s.id,
