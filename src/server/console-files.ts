@@ -157,7 +157,7 @@ export function isConsolePath(path: string): boolean {
  * Answers a request under /console from the loaded build: GET and HEAD only, at once, the body of
  * the request never read (after the answer an HTTP/1.1 connection is closed; Node.js resets an
  * HTTP/2 stream whose body was not read with NO_ERROR). A path naming a file gets the file; a path with no file extension gets index.html
- * (the console routes in the browser); a path that is not valid percent-encoding 400; anything else
+ * (the console routes in the browser, and shows its own page for an address it does not know); anything else
  * 404. Returns the code for the call line.
  */
 export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: Exchange): string {
@@ -172,11 +172,6 @@ export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: E
     res.end("the console is not built on this server (npm run build makes it)\n");
     return "NOT_FOUND";
   }
-  if (!decodable(path)) {
-    res.writeHead(400, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
-    res.end("the path is not valid percent-encoding\n");
-    return "INVALID_ARGUMENT";
-  }
   const last = path.slice(path.lastIndexOf("/") + 1);
   const file = build.files.get(path) ?? (last.includes(".") ? undefined : build.files.get(`${CONSOLE_PATH}/index.html`));
   if (!file) {
@@ -184,7 +179,7 @@ export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: E
     res.end("not found\n");
     return "NOT_FOUND";
   }
-  const gzip = file.gzip && /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? "")) ? file.gzip : undefined;
+  const gzip = file.gzip && acceptsGzip(req.headers["accept-encoding"]) ? file.gzip : undefined;
   const { body, etag } = gzip ?? file;
   const headers: Record<string, string | number> = {
     "content-type": file.type,
@@ -205,12 +200,13 @@ export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: E
   return "OK";
 }
 
-/** Whether every percent sign in the path starts an escape that decodes (as UTF-8). */
-function decodable(path: string): boolean {
-  try {
-    decodeURIComponent(path);
-    return true;
-  } catch {
-    return false;
+/** Whether Accept-Encoding (RFC 9110 §12.5.3) takes gzip: named, or `*`, with a weight above 0 (`gzip;q=0` refuses it). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const weights = new Map<string, number>();
+  for (const entry of String(header ?? "").split(",")) {
+    const [name = "", ...params] = entry.split(";").map((p) => p.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith("q="));
+    weights.set(name, q === undefined ? 1 : Number(q.slice(2)) || 0);
   }
+  return (weights.get("gzip") ?? weights.get("*") ?? 0) > 0;
 }

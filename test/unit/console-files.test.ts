@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CONSOLE_LIMITS, ifNoneMatch, isConsolePath, loadConsoleBuild } from "../../src/server/console-files.js";
+import { acceptsGzip, CONSOLE_LIMITS, ifNoneMatch, isConsolePath, loadConsoleBuild } from "../../src/server/console-files.js";
 
 let dir: string;
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,5 +46,10 @@ describe("the console's build, read once into memory", () => {
   it("owns /console and the paths under it only", () => {
     expect(["/console", "/console/", "/console/audit"].every(isConsolePath)).toBe(true);
     expect(["/consoles", "/console.html", "/", "/sessioncontrol.v1.SessionControl/Terminate"].some(isConsolePath)).toBe(false);
+  });
+
+  it("takes gzip when Accept-Encoding names it or * with a weight above 0", () => {
+    for (const header of ["gzip", "gzip, deflate, br", "br;q=1.0, GZIP;q=0.5", "*", "deflate, *;q=0.1"]) expect(acceptsGzip(header), header).toBe(true);
+    for (const header of [undefined, "", "br", "gzip;q=0", "gzip; q=0.000", "*;q=0", "gzip;q=0, *", "identity"]) expect(acceptsGzip(header), String(header)).toBe(false);
   });
 });
