@@ -33,7 +33,7 @@ beforeAll(async () => {
     { ...common, name: "auth0-wrong-secret", client_secret: "env:A0_WRONG_SECRET" },
     { ...common, name: "auth0-other-audience", audience: "https://elsewhere.example/api/v2/" },
     { ...common, name: "auth0-quick", timeout_ms: 300 },
-    ...[...TOKEN_LIFE_PROVIDERS, "t-global", "t-client", "t-unauth", "t-request", "t-malformed"].map((name) => ({ ...common, name })),
+    ...[...TOKEN_LIFE_PROVIDERS, "t-global", "t-client", "t-unauth", "t-request", "t-malformed", "t-limited"].map((name) => ({ ...common, name })),
   ];
   svc = await startTestService({}, { providers, default_provider: "auth0" });
   client = grpcClient(svc);
@@ -175,6 +175,16 @@ describe("auth0: malformed, reset, slow", () => {
     fake.answerApiOnce({ body: [{ id: "x" }] });
     const f = (await rejection(list("auth0|u3"))) as { row: { reason: string } };
     expect(f.row.reason).toBe("UPSTREAM_MALFORMED_ANSWER");
+  });
+
+  it("token endpoint 429 with x-ratelimit-reset: RetryInfo waits until the reset, nothing sent to the API", async () => {
+    const reset = { "x-ratelimit-limit": "30", "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 20) };
+    fake.answerTokenOnce(json(429, { error: "access_denied", error_description: "Global limit has been reached" }, reset));
+    const e = await failure(terminate(sid(), "t-limited"));
+    expect([e.code, e.findDetails(ErrorInfoSchema)[0]!.reason]).toEqual([Code.Unavailable, "UPSTREAM_RATE_LIMITED"]);
+    expect(retryDelayMs(e)).toBeGreaterThan(18_000);
+    expect(retryDelayMs(e)).toBeLessThanOrEqual(20_000);
+    expect(fake.apiRequests).toHaveLength(0);
   });
 
   it("a connection reset mid-answer is UNAVAILABLE, and the service still serves", async () => {

@@ -220,6 +220,14 @@ describe("keycloak: answers beyond the table", () => {
     expect(err.findDetails(RetryInfoSchema)[0]!.retryDelay?.seconds).toBe(7n);
   });
 
+  it("token endpoint HTTP 429 with Retry-After: UNAVAILABLE, RetryInfo with its delay, nothing sent to the API", async () => {
+    fake.answerTokenOnce({ status: 429, body: { error: "too_many_requests", error_description: "slow down" }, headers: { "retry-after": "9" } });
+    const err = await failure(terminate(randomUUID(), "kc-token-rows"));
+    expect([err.code, err.findDetails(ErrorInfoSchema)[0]!.reason]).toEqual([Code.Unavailable, "UPSTREAM_RATE_LIMITED"]);
+    expect(err.findDetails(RetryInfoSchema)[0]!.retryDelay?.seconds).toBe(9n);
+    expect(fake.apiRequests).toHaveLength(0);
+  });
+
   it("a list that is not an array is malformed", async () => {
     await direct.provider.listUserSessions({ userId: randomUUID(), signal: new AbortController().signal }).catch(() => undefined); // a token first
     fake.answerApiOnce({ body: { sessions: [] } });
