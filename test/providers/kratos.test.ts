@@ -113,6 +113,25 @@ describe("kratos: all of a user's sessions", () => {
     expect(listed).toEqual(made.map((s) => ({ sessionId: s.id, userId: identity, active: true })));
     expect(fake.requests.map((r) => r.query.get("page"))).toEqual([null, "1", "2"]);
   });
+
+  it("stops when the Link header leads back to a page already read, and counts each session once", async () => {
+    const identity = randomUUID();
+    const [a, b, c] = Array.from({ length: 3 }, () => fake.addSession(identity));
+    const path = `/admin/identities/${identity}/sessions`;
+    const page = (sessions: unknown[], next: number) => ({ body: sessions, headers: { link: `<${path}?active=true&page=${next}&per_page=2>; rel="next"` } });
+    // Page 0, then page 1 whose "next" is page 0 again (which still names page 1 as next).
+    const loop = () => fake.answerOnce(page([a, b], 1), page([c], 0), page([a, b], 1));
+    loop();
+    expect(await list(identity)).toEqual([a, b, c].map((s) => ({ sessionId: s!.id, userId: identity, active: true })));
+    expect(fake.requests.map((r) => r.query.get("page"))).toEqual([null, "1", "0"]);
+
+    fake.reset();
+    [a, b, c].forEach((s) => fake.sessions.push(s!));
+    loop();
+    const res = await direct.provider.terminate(allOfUserCall(identity));
+    expect(res).toMatchObject({ allOfUser: true, sessionsEnded: 3 });
+    expect(fake.requests.filter((r) => r.method === "GET")).toHaveLength(3);
+  });
 });
 
 const SESSION_ROWS: RowCase[] = [
