@@ -17,6 +17,8 @@ import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 const PAGE_SIZE = 100;
 /** Sessions listed for one user at most; any beyond are not read. */
 const MAX_LISTED = 10_000;
+/** Auth0's rate-limit reset header (epoch seconds), on the API and the token endpoint alike. */
+const RATE_LIMIT_RESET = "x-ratelimit-reset";
 /** Longest error message kept from an answer. */
 const MAX_MESSAGE = 500;
 
@@ -59,7 +61,7 @@ export class Auth0Provider implements Provider {
     const base = settings.base_url.replace(/\/+$/, "");
     this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
     this.bearer = new BearerHttp(this.http, new OAuthTokenCache((signal) => this.fetchToken(signal)));
-    this.endpoint = new TokenEndpoint(name, this.table, settings.token_url ?? `${base}/oauth/token`);
+    this.endpoint = new TokenEndpoint(name, this.table, settings.token_url ?? `${base}/oauth/token`, RATE_LIMIT_RESET);
     this.audience = settings.audience ?? `${base}/api/v2/`;
   }
 
@@ -125,7 +127,7 @@ export function auth0Answer(res: UpstreamResponse): UpstreamAnswer {
   const code = typeof body["errorCode"] === "string" && body["errorCode"] !== "" ? body["errorCode"] : undefined;
   const text = [body["message"], body["error"]].find((m): m is string => typeof m === "string" && m !== "");
   const message = text ?? (res.text.trim() || `HTTP ${res.status}`);
-  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, "x-ratelimit-reset") : undefined;
+  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, RATE_LIMIT_RESET) : undefined;
   return { httpStatus: res.status, ...(code !== undefined && { code }), message: message.slice(0, MAX_MESSAGE), ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 

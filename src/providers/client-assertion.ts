@@ -56,3 +56,12 @@ export function clientAssertion(clientId: string, tokenUrl: string, k: SigningKe
 
 /** The form field that says a client assertion is a JWT (RFC 7523 §2.2). */
 export const JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/**
+ * A signed assertion and the parts of it an upstream may echo alone (its claims and its
+ * signature), to be cut out of the upstream's words: within its lifetime it is a credential.
+ */
+export function assertionParts(jwt: string): string[] {
+  const [, claims, signature] = jwt.split(".");
+  return [jwt, ...[claims, signature].filter((p): p is string => !!p)];
+}

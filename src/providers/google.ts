@@ -4,6 +4,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { googleTable } from "../status/google.js";
+import { assertionParts } from "./client-assertion.js";
 import { errorObjectAnswer, objectOf } from "./error-object.js";
 import { baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
@@ -74,7 +75,7 @@ export class GoogleProvider extends UserWideProvider {
     return errorObjectAnswer(res, reasonOf, "an empty body");
   }
 
-  protected async tokenRequest(): Promise<{ path: string; form: URLSearchParams }> {
+  protected async tokenRequest(): Promise<{ path: string; form: URLSearchParams; echoable: string[] }> {
     const key = this.settings.service_account;
     const now = Math.floor(Date.now() / 1000);
     const assertion = await new SignJWT({ scope: SIGN_OUT_SCOPE })
@@ -85,7 +86,7 @@ export class GoogleProvider extends UserWideProvider {
       .setIssuedAt(now)
       .setExpirationTime(now + ASSERTION_SECONDS)
       .sign(key.privateKey);
-    return { path: "", form: new URLSearchParams({ grant_type: JWT_BEARER, assertion }) };
+    return { path: "", form: new URLSearchParams({ grant_type: JWT_BEARER, assertion }), echoable: assertionParts(assertion) };
   }
 
   protected secrets(): string[] {

@@ -10,7 +10,8 @@ import { pathIdProblem } from "./path-id.js";
 import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
-import { isSuccessStatus, issuedTokenOf, retryAfterOf, undocumentedAnswer, withoutSecrets } from "./upstream-answer.js";
+import { OAUTH_CODE, TokenEndpoint } from "./token-endpoint.js";
+import { isSuccessStatus, retryAfterOf, undocumentedAnswer, withoutSecrets } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
 export interface KeycloakSettings {
@@ -46,7 +47,7 @@ export class KeycloakProvider implements Provider {
     isOffline: (v) => (v === "true" || v === "false" ? undefined : 'must be "true" or "false"'),
   });
   private readonly http: UpstreamHttp;
-  private readonly tokenHttp: UpstreamHttp;
+  private readonly tokenEndpoint: TokenEndpoint;
   private readonly api: BearerHttp;
   private readonly realmPath: string;
 
@@ -58,8 +59,7 @@ export class KeycloakProvider implements Provider {
     this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
     const realm = encodeURIComponent(settings.realm);
     const tokenUrl = settings.token_url ?? `${settings.base_url.replace(/\/+$/, "")}/realms/${realm}/protocol/openid-connect/token`;
-    // Tokens are asked for rarely: two connections are plenty.
-    this.tokenHttp = new UpstreamHttp(name, this.table, tokenUrl, 2);
+    this.tokenEndpoint = new TokenEndpoint(name, this.table, tokenUrl);
     this.api = new BearerHttp(this.http, new OAuthTokenCache((signal) => this.fetchToken(signal)));
     this.realmPath = `/admin/realms/${realm}`;
   }
@@ -83,7 +83,7 @@ export class KeycloakProvider implements Provider {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.http.close(), this.tokenHttp.close()]);
+    await Promise.all([this.http.close(), this.tokenEndpoint.close()]);
   }
 
   /** Counts the user's open sessions (when it can: the count is a report, the logout is the work), then ends them all with one logout. */
@@ -106,10 +106,9 @@ export class KeycloakProvider implements Provider {
   }
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
-    const body = new URLSearchParams({ grant_type: "client_credentials", client_id: this.settings.client_id, client_secret: this.settings.client_secret.reveal() });
-    const res = await this.tokenHttp.request({ method: "POST", path: "", body, signal });
-    const token = issuedTokenOf(res);
-    if (!token) throw this.failure(isSuccessStatus(res) ? undocumentedAnswer(res, "{access_token, expires_in, token_type}") : answerOf(res));
+    const form = new URLSearchParams({ grant_type: "client_credentials", client_id: this.settings.client_id, client_secret: this.settings.client_secret.reveal() });
+    const token = await this.tokenEndpoint.request(form, signal);
+    if ("message" in token) throw this.failure(token);
     return token;
   }
 
@@ -127,13 +126,10 @@ function sessionsOf(res: UpstreamResponse): ListedSession[] | undefined {
   return valid ? (list as ListedSession[]) : undefined;
 }
 
-/** An OAuth error code: lower-case words joined by "_" (RFC 6749 §5.2). */
-const OAUTH_CODE = /^[a-z]+(_[a-z]+)*$/;
-
 /**
- * Keycloak's error answer: `{"error": "<message>"}` from the admin API, `{"error": "<code>",
- * "error_description"}` from the token endpoint, `{"errorMessage"}` from some admin checks, and
- * Retry-After from a proxy that limits the rate.
+ * The admin API's error answer: `{"error": "<message>"}`, or an OAuth `{"error": "<code>",
+ * "error_description"}` from its bearer check, `{"errorMessage"}` from some admin checks, and
+ * Retry-After from a proxy that limits the rate. (The token endpoint's answers are oauthTokenOf's.)
  */
 function answerOf(res: UpstreamResponse): UpstreamAnswer {
   const body = (typeof res.json === "object" && res.json !== null ? res.json : {}) as { error?: unknown; error_description?: unknown; errorMessage?: unknown };

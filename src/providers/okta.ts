@@ -4,7 +4,7 @@ import type { UpstreamAnswer } from "../status/answer.js";
 import { oktaTable } from "../status/okta.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { BearerHttp } from "./bearer-http.js";
-import { clientAssertion, JWT_BEARER_ASSERTION, signingKeyOf, type SigningKey } from "./client-assertion.js";
+import { assertionParts, clientAssertion, JWT_BEARER_ASSERTION, signingKeyOf, type SigningKey } from "./client-assertion.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { endOneOrAll } from "./one-or-all.js";
 import { ALL_SESSIONS, allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
@@ -16,6 +16,8 @@ import { UpstreamHttp, type UpstreamRequest, type UpstreamResponse } from "./ups
 
 /** The scopes a service app asks for: ending sessions by id, and a user's sessions. */
 export const OKTA_SCOPES = "okta.sessions.manage okta.users.manage";
+/** Okta's rate-limit reset header (epoch seconds), on the API and the token endpoint alike. */
+const RATE_LIMIT_RESET = "x-rate-limit-reset";
 /** Longest error summary kept from an answer. */
 const MAX_MESSAGE = 500;
 
@@ -76,7 +78,7 @@ export class OktaProvider implements Provider {
   ) {
     this.http = new UpstreamHttp(name, this.table, settings.base_url, maxConnections);
     if (settings.client_id !== undefined && settings.private_key !== undefined) {
-      const endpoint = new TokenEndpoint(name, this.table, settings.token_url ?? `${settings.base_url.replace(/\/+$/, "")}/oauth2/v1/token`);
+      const endpoint = new TokenEndpoint(name, this.table, settings.token_url ?? `${settings.base_url.replace(/\/+$/, "")}/oauth2/v1/token`, RATE_LIMIT_RESET);
       const key = signingKeyOf(settings.private_key, settings.key_id);
       this.oauth = { endpoint, clientId: settings.client_id, key, bearer: new BearerHttp(this.http, new OAuthTokenCache((signal) => this.fetchToken(signal))) };
     }
@@ -114,19 +116,16 @@ export class OktaProvider implements Provider {
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
     const { endpoint, clientId, key } = this.oauth!;
-    const form = new URLSearchParams({
-      grant_type: "client_credentials",
-      scope: OKTA_SCOPES,
-      client_assertion_type: JWT_BEARER_ASSERTION,
-      client_assertion: await clientAssertion(clientId, endpoint.url, key),
-    });
+    const assertion = await clientAssertion(clientId, endpoint.url, key);
+    const form = new URLSearchParams({ grant_type: "client_credentials", scope: OKTA_SCOPES, client_assertion_type: JWT_BEARER_ASSERTION, client_assertion: assertion });
     const token = await endpoint.request(form, signal);
-    if ("message" in token) throw this.failure(token);
+    if ("message" in token) throw this.failure(token, ...assertionParts(assertion));
     return token;
   }
 
-  private failure(answer: UpstreamAnswer, token?: string): ProviderFailure {
-    return new ProviderFailure(this.name, withoutSecrets(answer, [this.settings.token?.reveal(), token]), this.table);
+  /** A failure for the mapping layer, our API token and what this attempt sent (`echoable`: a token, an assertion) cut out of the upstream's words. */
+  private failure(answer: UpstreamAnswer, ...echoable: (string | undefined)[]): ProviderFailure {
+    return new ProviderFailure(this.name, withoutSecrets(answer, [this.settings.token?.reveal(), ...echoable]), this.table);
   }
 }
 
@@ -142,7 +141,7 @@ export function oktaAnswer(res: UpstreamResponse): UpstreamAnswer {
   const summary = typeof body["errorSummary"] === "string" ? body["errorSummary"] : "";
   const causes = Array.isArray(body["errorCauses"]) ? body["errorCauses"].map((c) => (c as { errorSummary?: unknown })?.errorSummary).filter((c): c is string => typeof c === "string" && c !== "") : [];
   const message = [summary, ...causes].filter(Boolean).join(": ") || res.text.trim() || `HTTP ${res.status}`;
-  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, "x-rate-limit-reset") : undefined;
+  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, RATE_LIMIT_RESET) : undefined;
   return { httpStatus: res.status, ...(code !== undefined && { code }), message: message.slice(0, MAX_MESSAGE), ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 

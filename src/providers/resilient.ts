@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, retry, wrap, type IPolicy } from "cockatiel";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, IsolatedCircuitError, circuitBreaker, handleWhen, type IBackoff } from "cockatiel";
 import { ProviderFailure } from "../status/provider-failure.js";
 import type { AttemptObserver } from "./attempt-observer.js";
 import { WatchedProvider, type BreakerState } from "./health.js";
@@ -24,8 +25,8 @@ export interface ResilienceSettings {
  * trips the breaker is the row each failure was classified by (ProviderFailure.row).
  */
 export class ResilientProvider extends WatchedProvider {
-  private readonly policy: IPolicy;
   private readonly breaker;
+  private readonly backoff: ExponentialBackoff<unknown>;
 
   constructor(
     inner: Provider,
@@ -38,11 +39,7 @@ export class ResilientProvider extends WatchedProvider {
       halfOpenAfter: settings.breakerHalfOpenAfterMs,
       breaker: new ConsecutiveBreaker(settings.breakerFailures),
     });
-    const retries = retry(retryable, {
-      maxAttempts: settings.maxAttempts - 1,
-      backoff: new ExponentialBackoff({ initialDelay: settings.initialBackoffMs, maxDelay: settings.maxBackoffMs }),
-    });
-    this.policy = wrap(retries, this.breaker);
+    this.backoff = new ExponentialBackoff({ initialDelay: settings.initialBackoffMs, maxDelay: settings.maxBackoffMs });
   }
 
   override terminate(call: TerminateCall): Promise<TerminateResult> {
@@ -59,12 +56,42 @@ export class ResilientProvider extends WatchedProvider {
 
   private async run<T>(operation: string, callerSignal: AbortSignal, deadline: number | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
     try {
-      return this.succeeded(await this.policy.execute(({ signal }) => this.attempt(operation, signal, callerSignal, deadline, attempt), callerSignal));
+      const once = () => this.breaker.execute(({ signal }) => this.attempt(operation, signal, callerSignal, deadline, attempt), callerSignal);
+      return this.succeeded(await this.withRetries(once, callerSignal, deadline));
     } catch (err) {
       const failure = this.asFailure(err, callerSignal, deadline);
       this.lastError = { at: Date.now(), code: failure.code };
       throw failure;
     }
+  }
+
+  /**
+   * Attempts until one succeeds or a retry cannot help: max_attempts made, a failure its row does
+   * not mark retryable, or a wait the call cannot afford. The wait is the backoff, and at least the
+   * upstream's Retry-After; an upstream that asks for longer than max_backoff_ms, or a wait that
+   * would end past the caller's deadline, is answered at once (its RetryInfo says when to retry).
+   */
+  private async withRetries<T>(once: () => Promise<T>, callerSignal: AbortSignal, deadline: number | undefined): Promise<T> {
+    let backoff: IBackoff<unknown> | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once();
+      } catch (err) {
+        if (attempt >= this.settings.maxAttempts || !(err instanceof ProviderFailure) || !err.retryable) throw err;
+        backoff = (backoff ?? this.backoff).next(undefined);
+        const wait = this.retryWait(err, backoff.duration, deadline);
+        if (wait === undefined) throw err;
+        await sleep(wait, undefined, { signal: callerSignal });
+      }
+    }
+  }
+
+  /** The wait before the next attempt; undefined when the call cannot afford it. */
+  private retryWait(failure: ProviderFailure, backoffMs: number, deadline: number | undefined): number | undefined {
+    const asked = failure.answer.retryAfterMs;
+    if (asked !== undefined && asked > this.settings.maxBackoffMs) return undefined;
+    const wait = Math.max(backoffMs, asked ?? 0);
+    return deadline !== undefined && Date.now() + wait >= deadline ? undefined : wait;
   }
 
   /** One upstream attempt, aborted with a ProviderFailure that says why: timeout, deadline or cancel. */

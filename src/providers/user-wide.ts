@@ -79,21 +79,21 @@ export abstract class UserWideProvider implements Provider {
   protected abstract signOutPath(encodedUserId: string): string;
   /** Undefined when the sign-out answer is success; otherwise the answer for the mapping table. */
   protected abstract signOutFailure(res: UpstreamResponse): UpstreamAnswer | undefined;
-  /** The token request: its path below the token URL and its form. */
-  protected abstract tokenRequest(): Promise<{ path: string; form: URLSearchParams }>;
+  /** The token request: its path below the token URL, its form, and what in it is this attempt's own secret (a signed assertion). */
+  protected abstract tokenRequest(): Promise<{ path: string; form: URLSearchParams; echoable?: string[] }>;
   /** Secrets that an upstream's message may echo, to be cut out. */
   protected abstract secrets(): string[];
 
   private async fetchToken(signal: AbortSignal): Promise<IssuedToken> {
-    const { path, form } = await this.tokenRequest();
+    const { path, form, echoable = [] } = await this.tokenRequest();
     const res = await this.login.request({ method: "POST", path, body: form, signal });
     const token = oauthTokenOf(res);
-    if ("message" in token) throw this.failure(token);
+    if ("message" in token) throw this.failure(token, ...echoable);
     return token;
   }
 
-  /** A failure for the mapping layer, with our secrets and the token cut out of the upstream's message. */
-  private failure(answer: UpstreamAnswer, token?: string): ProviderFailure {
-    return new ProviderFailure(this.name, withoutSecrets(answer, [...this.secrets(), token]), this.table);
+  /** A failure for the mapping layer, with our secrets and what this attempt sent (`echoable`: the token, an assertion) cut out of the upstream's message. */
+  private failure(answer: UpstreamAnswer, ...echoable: (string | undefined)[]): ProviderFailure {
+    return new ProviderFailure(this.name, withoutSecrets(answer, [...this.secrets(), ...echoable]), this.table);
   }
 }

@@ -6,8 +6,8 @@ import type { InboundRevocation } from "../sessions/inbound-revocation.js";
 import { Failure } from "../status/failure.js";
 import type { BodyBudget } from "./body-budget.js";
 import type { CallRecord } from "./call-log.js";
-import { clientGone, codeOfStatus, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
-import { sendJson } from "./json-body.js";
+import { errorAnswer } from "./inbound-error.js";
+import { clientGone, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
 
 /** A Global Token Revocation caller as the endpoint checks it. */
 export interface GtrCaller extends TrustedIssuerSettings {
@@ -32,6 +32,9 @@ const GTR_READ_MAX_BYTES = 16 * 1024;
 
 /** A caller's token must have been issued, and must expire, within this many seconds of now. */
 const TOKEN_WINDOW_SEC = 300;
+
+/** An error as OAuth answers one (`error`, `error_description`), as the draft asks. */
+const answer = errorAnswer({ code: "error", description: "error_description" });
 
 const INVALID_TOKEN = { "www-authenticate": 'Bearer realm="global-token-revocation", error="invalid_token"' };
 
@@ -118,10 +121,4 @@ function subjectOf(text: string): unknown {
 function scopesOf(scope: unknown): string[] {
   if (typeof scope === "string") return scope.split(" ").filter(Boolean);
   return Array.isArray(scope) ? scope.filter((s): s is string => typeof s === "string") : [];
-}
-
-/** An error as OAuth answers one (`error`, `error_description`); answers the call line's code for the status. */
-function answer(res: Response, status: number, error: string, description: string, headers: Record<string, string> = {}): string {
-  sendJson(res, status, { error, error_description: description }, { "cache-control": "no-store", ...headers });
-  return codeOfStatus(status);
 }

@@ -6,8 +6,8 @@ import type { InboundRevocation } from "../sessions/inbound-revocation.js";
 import { Failure } from "../status/failure.js";
 import type { BodyBudget } from "./body-budget.js";
 import type { CallRecord } from "./call-log.js";
-import { clientGone, codeOfStatus, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
-import { sendJson } from "./json-body.js";
+import { errorAnswer } from "./inbound-error.js";
+import { clientGone, isRetryable, mediaTypeOf, readInboundBody, verifyInbound, type InboundEndpoint, type Request, type Response } from "./inbound-request.js";
 
 /** The events a transmitter's SETs may carry that can end sessions, by the name the configuration gives them. */
 export const RECEIVED_EVENTS = {
@@ -43,6 +43,9 @@ export interface SsfReceiverDeps {
   budget: BodyBudget;
   log: Logger;
 }
+
+/** An error as RFC 8935 §2.4 answers one: `{"err", "description"}`. */
+const answer = errorAnswer({ code: "err", description: "description" });
 
 /** A SET is a compact JWS of a few kilobytes. */
 const SET_READ_MAX_BYTES = 64 * 1024;
@@ -135,10 +138,4 @@ function reasonOf(event: ReceivedEvent, issuer: string, body: Record<string, unk
   const admin = body["reason_admin"];
   const english = typeof admin === "object" && admin !== null ? (admin as Record<string, unknown>)["en"] : undefined;
   return `shared signals ${event} from ${issuer}${typeof english === "string" ? `: ${english}` : ""}`;
-}
-
-/** An error as RFC 8935 §2.4 answers one: `{"err", "description"}`; answers the call line's code. */
-function answer(res: Response, status: number, err: string, description: string, headers: Record<string, string> = {}): string {
-  sendJson(res, status, { err, description }, { "cache-control": "no-store", ...headers });
-  return codeOfStatus(status);
 }

@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { HttpFake, type FakeAnswer, type RecordedRequest } from "./http-fake.js";
 
+/** A programmed answer, or one made from the request it answers (to echo what was sent). */
+export type ProgrammedAnswer = FakeAnswer | ((r: RecordedRequest) => FakeAnswer);
+
 /**
  * An upstream whose API takes OAuth 2.0 bearer tokens that its own token endpoint issues, on
  * 127.0.0.1, port 0: tokens expire after `expiresIn` seconds (or never), can all be revoked to
@@ -13,7 +16,7 @@ export abstract class TokenApiFake extends HttpFake {
   readonly issued: string[] = [];
   private readonly valid = new Map<string, number>();
   private readonly apiQueue: FakeAnswer[] = [];
-  private readonly tokenQueue: FakeAnswer[] = [];
+  private readonly tokenQueue: ProgrammedAnswer[] = [];
   private tokenDelay = 0;
 
   /** Requests to the token endpoint. */
@@ -32,7 +35,7 @@ export abstract class TokenApiFake extends HttpFake {
   }
 
   /** The next answers of the token endpoint, one per request. */
-  answerTokenOnce(...answers: FakeAnswer[]): void {
+  answerTokenOnce(...answers: ProgrammedAnswer[]): void {
     this.tokenQueue.push(...answers);
   }
 
@@ -57,7 +60,8 @@ export abstract class TokenApiFake extends HttpFake {
 
   protected answerTo(r: RecordedRequest): FakeAnswer {
     if (this.isTokenRequest(r)) {
-      const answer = this.tokenQueue.shift() ?? this.refuseTokenRequest(r) ?? this.issue();
+      const queued = this.tokenQueue.shift();
+      const answer = (typeof queued === "function" ? queued(r) : queued) ?? this.refuseTokenRequest(r) ?? this.issue();
       return { delayMs: this.tokenDelay, ...answer };
     }
     const bearer = /^Bearer (.+)$/.exec(r.headers.authorization ?? "")?.[1];

@@ -63,7 +63,8 @@ export interface SuiteContext<F extends UserWideFake> {
   failure(p: Promise<unknown>): Promise<ConnectError>;
 }
 
-const TOKEN_PROVIDERS = [...TOKEN_LIFE_PROVIDERS, "t-echo"];
+/** Besides the token-life ones: "t-echo" for echoed secrets, "t-echo-token" for a token endpoint's echo (its cache stays empty). */
+const TOKEN_PROVIDERS = [...TOKEN_LIFE_PROVIDERS, "t-echo", "t-echo-token"];
 
 /**
  * The tests every user-wide-only provider type passes (entra, google): every row of its table

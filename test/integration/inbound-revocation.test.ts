@@ -130,8 +130,8 @@ describe("Global Token Revocation and the Shared Signals receiver", () => {
     // The same token again: refused, nothing started.
     const before = (await client.listOperations({ userId: "alice" }, as("admin"))).operations.length;
     const replay = await gtr(token, { sub_id: { format: "email", email: "alice@example.com" } });
-    expect(replay.status).toBe(401);
-    expect(await replay.json()).toMatchObject({ error: "invalid_token" });
+    expect([replay.status, replay.headers.get("cache-control")]).toEqual([401, "no-store"]);
+    expect(await replay.json()).toEqual({ error: "invalid_token", error_description: expect.stringContaining("jti") });
     expect((await client.listOperations({ userId: "alice" }, as("admin"))).operations).toHaveLength(before);
   });
 
@@ -261,7 +261,7 @@ describe("Global Token Revocation and the Shared Signals receiver", () => {
     expect(casino.requests.map((r) => playerOf(r.body))).toEqual(["lm-alice"]);
 
     const again = await push(set);
-    expect(again.status).toBe(400);
+    expect([again.status, again.headers.get("cache-control")]).toEqual([400, "no-store"]);
     expect(await again.json()).toEqual({ err: "invalid_request", description: "this SET (jti) was received before" });
   });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
@@ -33,7 +33,7 @@ beforeAll(async () => {
     { ...common, name: "auth0-wrong-secret", client_secret: "env:A0_WRONG_SECRET" },
     { ...common, name: "auth0-other-audience", audience: "https://elsewhere.example/api/v2/" },
     { ...common, name: "auth0-quick", timeout_ms: 300 },
-    ...[...TOKEN_LIFE_PROVIDERS, "t-global", "t-client", "t-unauth", "t-request", "t-malformed"].map((name) => ({ ...common, name })),
+    ...[...TOKEN_LIFE_PROVIDERS, "t-global", "t-client", "t-unauth", "t-request", "t-malformed", "t-limited"].map((name) => ({ ...common, name })),
   ];
   svc = await startTestService({}, { providers, default_provider: "auth0" });
   client = grpcClient(svc);
@@ -177,6 +177,16 @@ describe("auth0: malformed, reset, slow", () => {
     expect(f.row.reason).toBe("UPSTREAM_MALFORMED_ANSWER");
   });
 
+  it("token endpoint 429 with x-ratelimit-reset: RetryInfo waits until the reset, nothing sent to the API", async () => {
+    const reset = { "x-ratelimit-limit": "30", "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 20) };
+    fake.answerTokenOnce(json(429, { error: "access_denied", error_description: "Global limit has been reached" }, reset));
+    const e = await failure(terminate(sid(), "t-limited"));
+    expect([e.code, e.findDetails(ErrorInfoSchema)[0]!.reason]).toEqual([Code.Unavailable, "UPSTREAM_RATE_LIMITED"]);
+    expect(retryDelayMs(e)).toBeGreaterThan(18_000);
+    expect(retryDelayMs(e)).toBeLessThanOrEqual(20_000);
+    expect(fake.apiRequests).toHaveLength(0);
+  });
+
   it("a connection reset mid-answer is UNAVAILABLE, and the service still serves", async () => {
     fake.answerApiOnce({ status: 404, body: auth0Error(404, "Not Found", "x".repeat(2000)), resetMidAnswer: true });
     const e = await failure(terminate(sid()));
@@ -197,11 +207,18 @@ describe("auth0: malformed, reset, slow", () => {
 });
 
 describe("auth0: ids never change the upstream path", () => {
-  const ids = ["../x", "a/b", "a\\b", "..", ".", "a\u0007b", "auth0|abc", "%2F", "?q", "#f", "ünï"];
-  it.each(ids.map((id) => [JSON.stringify(id), id] as const))("%s", async (_label, id) => {
-    await terminate(id).catch((e: unknown) => ConnectError.from(e));
-    const refused = id === "." || id === ".." || /[/\\%\u0000-\u001f]/.test(id);
-    expect(fake.apiRequests.map((r) => r.path)).toEqual(refused ? [] : [`/api/v2/sessions/${encodeURIComponent(id)}`]);
+  const refused = ["../x", "a/b", "a\\b", "..", ".", "a\u0007b", "%2F"];
+  const accepted = ["auth0|abc", "?q", "#f", "ünï"];
+
+  it.each(refused.map((id) => [JSON.stringify(id), id] as const))("refused, nothing sent: %s", async (_label, id) => {
+    const err = await failure(terminate(id));
+    expect(err.findDetails(ErrorInfoSchema)[0]!.reason).toBe("SESSION_ID_INVALID");
+    expect(fake.apiRequests).toEqual([]);
+  });
+
+  it.each(accepted.map((id) => [JSON.stringify(id), id] as const))("percent-encoded into the path: %s", async (_label, id) => {
+    await terminate(id).catch(() => undefined);
+    expect(fake.apiRequests.map((r) => r.path)).toEqual([`/api/v2/sessions/${encodeURIComponent(id)}`]);
   });
 });
 

@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { parseConfig } from "../../src/config/load.js";
 import { googleTable } from "../../src/status/google.js";
 import { closedPort } from "../helpers/closed-port.js";
@@ -220,6 +221,21 @@ const ctx = userWideSuite({
         expect(signOut!.headers.authorization).toBe(`Bearer ${fake.issued.at(-1)}`);
         expect(signOut!.text).toBe("");
         expect(fake.signedOut.get("carol@acme.example")).toBe(1);
+      });
+    });
+
+    describe("google: the signed assertion", () => {
+      it("is cut out of a token endpoint error that echoes it: no part of it in the error", async () => {
+        let sent = "";
+        ctx.fake().answerTokenOnce((r) => {
+          sent = r.form!["assertion"]!;
+          return { status: 400, body: { error: "invalid_grant", error_description: `assertion ${sent} refused; claims ${sent.split(".")[1]}` } };
+        });
+        const err = await ctx.failure(ctx.terminate("alice@example.com", "t-echo-token"));
+        const info = err.findDetails(ErrorInfoSchema)[0]!;
+        expect(info.metadata["upstream_message"]).toBe("assertion [secret] refused; claims [secret]");
+        const [, claims, signature] = sent.split(".");
+        for (const part of [sent, claims!, signature!]) for (const text of [err.rawMessage, JSON.stringify(info.metadata)]) expect(text).not.toContain(part);
       });
     });
 

@@ -35,6 +35,8 @@ beforeAll(async () => {
       { ...common, name: "kr-cloud", admin_url: cloud.url, token: "env:ORY_KEY" },
       { ...common, name: "kr-wrong-key", admin_url: cloud.url, token: "env:ORY_WRONG_KEY" },
       { ...common, name: "kr-quick", timeout_ms: 300 },
+      // Retries: the backoff is short, the longest wait the call takes for the upstream 5 s.
+      { ...common, name: "kr-retry", max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 5000 },
     ],
     default_provider: "kr",
   });
@@ -53,7 +55,7 @@ beforeEach(() => {
 });
 
 const admin = () => ({ headers: bearer(svc.keys.admin) });
-const terminate = (sessionId: string, provider = "kr") => client.terminate({ sessionId, provider }, admin());
+const terminate = (sessionId: string, provider = "kr", timeoutMs?: number) => client.terminate({ sessionId, provider }, { ...admin(), ...(timeoutMs !== undefined && { timeoutMs }) });
 const list = (userId: string) => direct.provider.listUserSessions({ userId, signal: new AbortController().signal });
 
 describe("kratos: success", () => {
@@ -110,6 +112,25 @@ describe("kratos: all of a user's sessions", () => {
     const listed = await list(identity);
     expect(listed).toEqual(made.map((s) => ({ sessionId: s.id, userId: identity, active: true })));
     expect(fake.requests.map((r) => r.query.get("page"))).toEqual([null, "1", "2"]);
+  });
+
+  it("stops when the Link header leads back to a page already read, and counts each session once", async () => {
+    const identity = randomUUID();
+    const [a, b, c] = Array.from({ length: 3 }, () => fake.addSession(identity));
+    const path = `/admin/identities/${identity}/sessions`;
+    const page = (sessions: unknown[], next: number) => ({ body: sessions, headers: { link: `<${path}?active=true&page=${next}&per_page=2>; rel="next"` } });
+    // Page 0, then page 1 whose "next" is page 0 again (which still names page 1 as next).
+    const loop = () => fake.answerOnce(page([a, b], 1), page([c], 0), page([a, b], 1));
+    loop();
+    expect(await list(identity)).toEqual([a, b, c].map((s) => ({ sessionId: s!.id, userId: identity, active: true })));
+    expect(fake.requests.map((r) => r.query.get("page"))).toEqual([null, "1", "0"]);
+
+    fake.reset();
+    [a, b, c].forEach((s) => fake.sessions.push(s!));
+    loop();
+    const res = await direct.provider.terminate(allOfUserCall(identity));
+    expect(res).toMatchObject({ allOfUser: true, sessionsEnded: 3 });
+    expect(fake.requests.filter((r) => r.method === "GET")).toHaveLength(3);
   });
 });
 
@@ -177,6 +198,36 @@ describe("kratos: answers beyond the table", () => {
     const err = await failure(terminate(randomUUID(), "kr-quick"));
     expect([err.code, err.findDetails(ErrorInfoSchema)[0]!.reason]).toEqual([Code.DeadlineExceeded, "UPSTREAM_TIMEOUT"]);
     await until("the upstream request to be aborted", () => fake.requests[0]?.aborted);
+  });
+});
+
+describe("kratos: Retry-After and the retry within the call", () => {
+  const limited = (seconds: number) => ({ status: 429, body: herodot(429, "Too Many Requests", "Rate limit exceeded"), headers: { "retry-after": String(seconds) } });
+
+  it("waits at least the upstream's Retry-After before the retry, not the shorter backoff", async () => {
+    const s = fake.addSession(randomUUID());
+    fake.answerOnce(limited(1));
+    expect((await terminate(s.id, "kr-retry")).alreadyTerminated).toBe(false);
+    expect(fake.requests).toHaveLength(2);
+    expect(fake.requests[1]!.receivedAt - fake.requests[0]!.receivedAt).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("does not wait in the call for a Retry-After beyond max_backoff_ms: UNAVAILABLE at once, RetryInfo with the upstream's delay", async () => {
+    fake.answerOnce(limited(30));
+    const started = Date.now();
+    const err = await failure(terminate(randomUUID(), "kr-retry"));
+    expect([err.code, err.findDetails(ErrorInfoSchema)[0]!.reason]).toEqual([Code.Unavailable, "UPSTREAM_RATE_LIMITED"]);
+    expect(err.findDetails(RetryInfoSchema)[0]!.retryDelay?.seconds).toBe(30n);
+    expect(fake.requests).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("does not wait for a Retry-After that ends past the caller's deadline: UNAVAILABLE with RetryInfo, not DEADLINE_EXCEEDED", async () => {
+    fake.answerOnce(limited(3));
+    const err = await failure(terminate(randomUUID(), "kr-retry", 2000));
+    expect([err.code, err.findDetails(ErrorInfoSchema)[0]!.reason]).toEqual([Code.Unavailable, "UPSTREAM_RATE_LIMITED"]);
+    expect(err.findDetails(RetryInfoSchema)[0]!.retryDelay?.seconds).toBe(3n);
+    expect(fake.requests).toHaveLength(1);
   });
 });
 

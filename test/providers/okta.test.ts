@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionControl } from "../../gen/sessioncontrol/v1/session_control_pb.js";
@@ -55,7 +55,7 @@ beforeAll(async () => {
     { ...oauth, name: "okta-wrong-key", private_key: `file:${wrongKey}` },
     { ...oauth, name: "okta-jwk", private_key: `file:${jwk}`, key_id: undefined },
     // Providers whose token cache a test starts empty.
-    ...[...TOKEN_LIFE_PROVIDERS, "t-scope", "t-unauth", "t-dpop", "t-malformed", "t-5xx"].map((name) => ({ ...oauth, name })),
+    ...[...TOKEN_LIFE_PROVIDERS, "t-scope", "t-unauth", "t-dpop", "t-malformed", "t-5xx", "t-limited", "t-echo"].map((name) => ({ ...oauth, name })),
   ];
   svc = await startTestService({}, { providers, default_provider: "okta" });
   client = grpcClient(svc);
@@ -242,6 +242,16 @@ describe("okta: malformed, reset, slow", () => {
     expect(fake.apiRequests).toHaveLength(0);
   });
 
+  it("token endpoint 429 with X-Rate-Limit-Reset: RetryInfo waits until the reset, nothing sent to the API", async () => {
+    const reset = { "x-rate-limit-limit": "600", "x-rate-limit-remaining": "0", "x-rate-limit-reset": String(Math.floor(Date.now() / 1000) + 30) };
+    fake.answerTokenOnce(json(429, oktaError("E0000047", "API call exceeded rate limit due to too many requests."), reset));
+    const err = await failure(terminate(sid(), "t-limited"));
+    expect([err.code, err.findDetails(ErrorInfoSchema)[0]!.reason]).toEqual([Code.Unavailable, "UPSTREAM_RATE_LIMITED"]);
+    expect(retryDelayMs(err)).toBeGreaterThan(28_000);
+    expect(retryDelayMs(err)).toBeLessThanOrEqual(30_000);
+    expect(fake.apiRequests).toHaveLength(0);
+  });
+
   it("a 5xx page that is not JSON is the common 5xx row", async () => {
     fake.answerApiOnce({ status: 502, raw: "<html>Bad Gateway</html>" });
     const err = await failure(terminate(sid(), "t-5xx"));
@@ -267,19 +277,24 @@ describe("okta: malformed, reset, slow", () => {
 });
 
 describe("okta: ids never change the upstream path", () => {
-  const ids = ["../x", "a/b", "a\\b", "..", ".", "a\u0000b", "line\nbreak", "x".repeat(257), "%2F", "?q", "#f", "a b", "ünï", "102AbC_-"];
-  it.each(ids.map((id) => [JSON.stringify(id).slice(0, 40), id] as const))("%s", async (_label, id) => {
-    const err = await terminate(id).then(
-      () => undefined,
-      (e: unknown) => ConnectError.from(e),
-    );
-    const refused = id === "" || id.length > 256 || id === "." || id === ".." || /[/\\%\u0000-\u001f]/.test(id);
-    if (refused) {
-      // Over 200 characters the API itself refuses session_id (INVALID_ARGUMENT) before the provider sees it.
-      expect(err!.findDetails(ErrorInfoSchema)[0]!.reason).toBe(id.length > 200 ? "INVALID_ARGUMENT" : "SESSION_ID_INVALID");
-      expect(fake.requests).toEqual([]);
-      return;
-    }
+  const refused = ["../x", "a/b", "a\\b", "..", ".", "a\u0000b", "line\nbreak", "%2F"];
+  const accepted = ["?q", "#f", "a b", "ünï", "102AbC_-"];
+  const label = (id: string) => [JSON.stringify(id).slice(0, 40), id] as const;
+
+  it.each(refused.map(label))("refused, nothing sent: %s", async (_label, id) => {
+    const err = await failure(terminate(id));
+    expect(err.findDetails(ErrorInfoSchema)[0]!.reason).toBe("SESSION_ID_INVALID");
+    expect(fake.requests).toEqual([]);
+  });
+
+  it("over 200 characters: the API itself refuses session_id before the provider sees it", async () => {
+    const err = await failure(terminate("x".repeat(257)));
+    expect(err.findDetails(ErrorInfoSchema)[0]!.reason).toBe("INVALID_ARGUMENT");
+    expect(fake.requests).toEqual([]);
+  });
+
+  it.each(accepted.map(label))("percent-encoded into the path: %s", async (_label, id) => {
+    await terminate(id).catch(() => undefined);
     expect(fake.requests.map((r) => r.path)).toEqual([`/api/v1/sessions/${encodeURIComponent(id)}`]);
   });
 });
@@ -304,6 +319,21 @@ describe("okta: configuration", () => {
 });
 
 describe("okta: secrets", () => {
+  it("cuts the client assertion out of a token endpoint error that echoes it: no part of it in the error or the logs", async () => {
+    let sent = "";
+    fake.answerTokenOnce((r) => {
+      sent = r.form!["client_assertion"]!;
+      return json(400, { error: "invalid_client", error_description: `client_assertion ${sent} was refused; signature ${sent.split(".")[2]}` });
+    });
+    const err = await failure(terminate(sid(), "t-echo"));
+    const info = err.findDetails(ErrorInfoSchema)[0]!;
+    expect(info.metadata["upstream_message"]).toBe("client_assertion [secret] was refused; signature [secret]");
+    const [, claims, signature] = sent.split(".");
+    for (const part of [sent, claims!, signature!]) {
+      for (const text of [err.rawMessage, JSON.stringify(info.metadata), svc.logText()]) expect(text).not.toContain(part);
+    }
+  });
+
   it("never shows the API token or an access token in the logs or in an error", () => {
     expect(fake.issued.length).toBeGreaterThan(3);
     for (const secret of [API_TOKEN, ...fake.issued]) {
