@@ -51,6 +51,9 @@ export interface GroupCommitOptions {
   onSyncFailure?: (err: Error) => void;
 }
 
+/** Syncs running at once: a batch commits, and its sync starts, while the sync of the batch before it still runs. */
+const MAX_SYNCS = 2;
+
 interface Pending {
   run: () => unknown;
   resolve: (value: unknown) => void;
@@ -82,17 +85,20 @@ export class StoreSyncError extends Error {
  *   file before the call (and its size) is on stable storage, so every commit of this batch and of
  *   earlier ones is durable. SQLite's recovery replays the WAL's frames up to the last valid commit
  *   frame (salts and cumulative checksums), so a commit that is only partly on disk is dropped
- *   whole, and it is one that nobody was told about. One sync at a time: the writes queued while
- *   it runs commit as the next batch the moment it ends, and that batch's sync starts before this
- *   batch's callers are answered (answering them is the event loop's work, the sync the disk's;
- *   neither waits for the other). Promises resolve in commit order.
+ *   whole, and it is one that nobody was told about. Two syncs may run at once: a batch commits,
+ *   and its sync starts, on the turn after its writes even while the sync of the batch before it
+ *   runs (the loop commits and answers while the disk syncs); with two running, the writes queued
+ *   meanwhile commit the moment one ends, before that batch's callers are answered. A batch is
+ *   answered once its own sync and every earlier one succeeded, so promises resolve in commit
+ *   order, and a batch whose frames follow those of a failed sync is never acknowledged (after a
+ *   failed fsync the earlier frames may be lost, and recovery stops at them).
  * - Reads answer callers (replays of a request id, already-terminated, GetSession), so none may
  *   answer from a commit that power loss could still take back: `read()` runs at once on the
  *   connection (which sees committed frames) and hands its value over once the sync covering every
  *   commit it could see has succeeded.
  * - Automatic checkpoints are off (`wal_autocheckpoint = 0`): SQLite would copy frames into the
  *   database file and start the WAL over without any sync. Checkpoints run here, between batches,
- *   when the -wal file has grown past `checkpointBytes` and every commit in it is synced:
+ *   when the -wal file has grown past `checkpointBytes` and every commit in it is synced (no sync runs):
  *   (1) a PASSIVE checkpoint copies every frame into the database file; (2) an fdatasync of the
  *   database file, before anything else is written. Once every frame is in the database file, the
  *   next write transaction starts the WAL over in place (a new header with new salts, frames from
@@ -117,8 +123,10 @@ export class GroupCommit {
   private queue: Pending[] = [];
   /** A commit is due on the next turn (the writes of the rest of this turn join its batch). */
   private scheduled = false;
-  /** The sync of the batch committed last, while it runs; the next batch commits when it ends. */
-  private syncing: Promise<void> | undefined;
+  /** Syncs running now: at most MAX_SYNCS; the end of one commits what queued meanwhile. */
+  private syncs = 0;
+  /** Settles once every commit so far is durable (the latest batch's sync, and every sync before it); undefined once it has. */
+  private durable: Promise<void> | undefined;
   /** The checkpoint running between two batches. */
   private checkpointing: Promise<void> | undefined;
   private failure: StoreSyncError | undefined;
@@ -176,13 +184,13 @@ export class GroupCommit {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.syncing ? this.syncing.then(() => value) : Promise.resolve(value);
+    return this.durable ? this.durable.then(() => value) : Promise.resolve(value);
   }
 
   /** Resolves once every queued write has committed and been synced (or rejected). */
   async drain(): Promise<void> {
     for (;;) {
-      const busy = this.syncing ?? this.checkpointing ?? (this.scheduled ? new Promise((resolve) => setImmediate(resolve)) : undefined);
+      const busy = this.durable ?? this.checkpointing ?? (this.scheduled ? new Promise((resolve) => setImmediate(resolve)) : undefined);
       if (!busy) return;
       await busy.catch(() => undefined);
     }
@@ -194,17 +202,17 @@ export class GroupCommit {
     this.closed = true;
   }
 
-  /** Commits the queue on the next turn, unless a sync or checkpoint runs: its end commits it. */
+  /** Commits the queue on the next turn, unless a checkpoint runs or MAX_SYNCS syncs do: their end commits it. */
   private schedule(): void {
-    if (this.scheduled || this.syncing || this.checkpointing) return;
+    if (this.scheduled || this.checkpointing || this.syncs >= MAX_SYNCS) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.commitQueue();
+      if (this.syncs < MAX_SYNCS && !this.checkpointing) this.commitQueue();
     });
   }
 
-  /** Commits the queued writes as one batch and starts its sync; called with no sync running. */
+  /** Commits the queued writes as one batch and starts its sync; called with fewer than MAX_SYNCS syncs running. */
   private commitQueue(checkpointed = false): void {
     if (this.failure) {
       for (const item of this.queue.splice(0)) item.reject(this.failure);
@@ -213,6 +221,8 @@ export class GroupCommit {
     if (this.queue.length === 0) return;
     // The -wal file keeps its size after a checkpoint, until the next commit starts it over.
     if (!checkpointed && this.files.walBytes() > this.checkpointAt) {
+      // A checkpoint needs every commit synced: the end of the last sync running comes back here.
+      if (this.syncs > 0) return;
       this.checkpointing = this.checkpoint().catch((err: unknown) => void this.fail(err));
       void this.checkpointing.then(() => {
         this.checkpointing = undefined;
@@ -229,21 +239,31 @@ export class GroupCommit {
       for (const item of batch) item.reject(err);
       return;
     }
-    const synced = this.files.syncWal().catch((err: unknown) => {
+    this.syncs++;
+    // A failed sync stops the store before anything else hears of it (no batch commits after it).
+    const own = this.files.syncWal().catch((err: unknown) => {
       throw this.fail(err);
     });
-    this.syncing = synced;
-    const ended = () => this.synced(batch, outcomes);
-    synced.then(ended, ended);
+    const earlier = this.durable;
+    // This batch is durable once its own sync and every earlier one succeeded: answers go out in commit order.
+    const durable = earlier ? Promise.all([earlier, own]).then(() => undefined) : own;
+    this.durable = durable;
+    const freed = () => {
+      this.syncs--;
+      this.commitQueue();
+    };
+    own.then(freed, freed);
+    const answer = () => this.answer(batch, outcomes, durable);
+    durable.then(answer, answer);
   }
 
   /**
-   * A batch's sync ended. The writes queued meanwhile commit and their sync starts first, so the
-   * disk is not idle while this batch's callers are answered; then this batch is answered.
+   * A batch is durable (or a sync failed). The writes queued meanwhile were committed, and their
+   * sync started, when a sync ended (before this), so the disk is not idle while this batch's
+   * callers are answered.
    */
-  private synced(batch: Pending[], outcomes: Outcome[]): void {
-    this.syncing = undefined;
-    this.commitQueue();
+  private answer(batch: Pending[], outcomes: Outcome[], durable: Promise<void>): void {
+    if (this.durable === durable) this.durable = undefined;
     batch.forEach((item, i) => {
       if (this.failure) item.reject(this.failure);
       else if (outcomes[i]!.ok) item.resolve(outcomes[i]!.value);

@@ -25,10 +25,10 @@ class ManualSyncs {
     return this.waiting[0]!.what;
   }
 
-  /** Finishes the sync asked for first (it must be `what`). */
-  async finish(what: string, err?: Error): Promise<void> {
+  /** Finishes the sync asked for first, or the one asked for last (it must be `what`). */
+  async finish(what: string, err?: Error, which: "oldest" | "newest" = "oldest"): Promise<void> {
     expect(await this.next()).toBe(what);
-    const sync = this.waiting.shift()!;
+    const sync = which === "oldest" ? this.waiting.shift()! : this.waiting.pop()!;
     if (err) sync.reject(err);
     else sync.resolve();
   }
@@ -104,7 +104,7 @@ describe("group commit", () => {
     db.close();
   });
 
-  it("answers a write only once the sync after its batch's commit succeeded; the next batch commits after that", async () => {
+  it("answers a write only once the sync after its batch's commit succeeded; a batch made during that sync commits and syncs at once, a third waits for a sync to end", async () => {
     const { db, insert } = memoryTable();
     const syncs = new ManualSyncs();
     const commits = new GroupCommit(db, { files: syncs.files() });
@@ -112,17 +112,91 @@ describe("group commit", () => {
     const a = write(1);
     expect(await syncs.next()).toBe("sync wal");
     expect(await settled(a)).toBe(false);
-    // Queued while the first batch's sync runs: it waits for it.
+    // Made while the first batch's sync runs: it commits, and its own sync starts, on the next turn.
     const b = write(2);
-    expect(await settled(b)).toBe(false);
-    expect(syncs.log).toEqual(["run 1", "sync wal"]);
+    await turns(3);
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "sync wal"]);
+    // Two syncs run: a third batch waits for one of them to end.
+    const c = write(3);
+    await turns(3);
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "sync wal"]);
     await syncs.finish("sync wal");
     expect(await a).toBe(1);
-    expect(await syncs.next()).toBe("sync wal");
-    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "sync wal"]);
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "sync wal", "run 3", "sync wal"]);
     expect(await settled(b)).toBe(false);
     await syncs.finish("sync wal");
     expect(await b).toBe(1);
+    expect(await settled(c)).toBe(false);
+    await syncs.finish("sync wal");
+    expect(await c).toBe(1);
+    db.close();
+  });
+
+  it("answers a batch whose own sync ended first only after the earlier batch's sync, in commit order", async () => {
+    const { db, insert } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files() });
+    const answers: number[] = [];
+    const a = commits.write(() => insert.run(1)).then(() => answers.push(1));
+    await syncs.next();
+    const b = commits.write(() => insert.run(2)).then(() => answers.push(2));
+    await turns(3);
+    expect(syncs.log).toEqual(["sync wal", "sync wal"]);
+    await syncs.finish("sync wal", undefined, "newest");
+    await turns(3);
+    expect(answers).toEqual([]);
+    await syncs.finish("sync wal");
+    await Promise.all([a, b]);
+    expect(answers).toEqual([1, 2]);
+    db.close();
+  });
+
+  it("checkpoints only once every running sync has ended, and commits the waiting writes after it", async () => {
+    const { db, insert } = memoryTable();
+    let walBytes = 0;
+    const syncs = new ManualSyncs(() => walBytes);
+    const commits = new GroupCommit(db, { files: syncs.files(), checkpointBytes: 1 });
+    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const a = write(1);
+    await syncs.next();
+    const b = write(2);
+    await turns(3);
+    walBytes = 2;
+    const c = write(3);
+    await syncs.finish("sync wal");
+    await a;
+    await turns(3);
+    // One sync still runs: no checkpoint yet, and no commit.
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "sync wal"]);
+    await syncs.finish("sync wal");
+    await b;
+    expect(await syncs.next()).toBe("sync db");
+    walBytes = 0;
+    await syncs.finish("sync db");
+    expect(await syncs.next()).toBe("sync wal");
+    expect(syncs.log).toEqual(["run 1", "sync wal", "run 2", "sync wal", "sync db", "run 3", "sync wal"]);
+    await syncs.finish("sync wal");
+    expect(await c).toBe(1);
+    db.close();
+  });
+
+  it("rejects a later batch whose own sync succeeded when an earlier batch's sync failed (its frames follow lost ones), and says so once", async () => {
+    const { db, insert } = memoryTable();
+    const syncs = new ManualSyncs();
+    const told = vi.fn();
+    const commits = new GroupCommit(db, { files: syncs.files(), onSyncFailure: told });
+    const a = commits.write(() => insert.run(1));
+    await syncs.next();
+    const b = commits.write(() => insert.run(2));
+    await turns(3);
+    expect(syncs.log).toEqual(["sync wal", "sync wal"]);
+    await syncs.finish("sync wal", undefined, "newest");
+    await syncs.finish("sync wal", Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    await expect(a).rejects.toBeInstanceOf(StoreSyncError);
+    await expect(b).rejects.toBeInstanceOf(StoreSyncError);
+    await expect(commits.read(() => 1)).rejects.toBeInstanceOf(StoreSyncError);
+    expect(told).toHaveBeenCalledTimes(1);
+    await commits.drain();
     db.close();
   });
 
