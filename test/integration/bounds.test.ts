@@ -144,7 +144,8 @@ describe("timeouts", () => {
     await until("the answer", () => c.received().includes("\r\n\r\n"));
     const idleSince = Date.now();
     await until("the server to close the idle connection", c.closed, { timeoutMs: 5_000 });
-    expect(Date.now() - idleSince).toBeLessThanOrEqual(IDLE_MS + 1_000);
+    // Node.js closes a kept-alive connection 1 s after keepAliveTimeout (its buffer against a client reusing it as it closes); 1 s more for a loaded machine.
+    expect(Date.now() - idleSince).toBeLessThanOrEqual(IDLE_MS + 2_000);
   });
 });
 
