@@ -25,12 +25,13 @@ const MAX_BACKOFF_MS = 10_000;
  * How long to wait before watching again after `err`, or undefined when watching again cannot help.
  * `failures` counts the unavailable attempts since the last message. A watch outliving
  * server.max_timeout_ms (WATCH_TIME_LIMIT) is renewed at once; a server that is going away
- * (UNAVAILABLE: shutting down, a proxy's 502/503/504) or a dropped connection (fetch's TypeError)
- * is tried again after 0.5 s, doubling to 10 s.
+ * (UNAVAILABLE: shutting down, a proxy's 502/503/504), a dropped connection (fetch's TypeError)
+ * or a server following too many watches (RESOURCE_EXHAUSTED) is tried again after 0.5 s, doubling to 10 s.
  */
 export function rewatchDelay(err: ConnectError, failures: number): number | undefined {
   if (err.code === Code.DeadlineExceeded && err.findDetails(ErrorInfoSchema)[0]?.reason === "WATCH_TIME_LIMIT") return 0;
-  if (err.code === Code.Unavailable || err.cause instanceof TypeError) return Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures);
+  // Too many watches is retryable too: after dropped connections the server counts the orphaned ones until they end.
+  if (err.code === Code.Unavailable || err.code === Code.ResourceExhausted || err.cause instanceof TypeError) return Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures);
   return undefined;
 }
 

@@ -126,7 +126,8 @@ export function loadConsoleBuild(dir: string): ConsoleBuild {
  * listing is seen as too large without being read whole. Undefined when it is no longer a regular file.
  */
 function readRegularFile(path: string, scratch: Buffer): Buffer | undefined {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO put in place of a listed file cannot hold the start up (fstat then finds it no regular file).
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     if (!fstatSync(fd).isFile()) return undefined;
     let length = 0;
@@ -156,9 +157,9 @@ export function isConsolePath(path: string): boolean {
 /**
  * Answers a request under /console from the loaded build: GET and HEAD only, at once, the body of
  * the request never read (after the answer an HTTP/1.1 connection is closed; Node.js resets an
- * HTTP/2 stream whose body was not read with NO_ERROR). A path naming a file gets the file; a path with no file extension gets index.html
- * (the console routes in the browser, and shows its own page for an address it does not know); anything else
- * 404. Returns the code for the call line.
+ * HTTP/2 stream whose body was not read with NO_ERROR). A path naming a file gets the file; a path
+ * under /console/assets/ naming none 404; any other path index.html (the console routes in the
+ * browser, and shows its own page for an address it does not know). Returns the code for the call line.
  */
 export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: Exchange): string {
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
@@ -172,8 +173,8 @@ export function serveConsole(build: ConsoleBuild, path: string, ...[req, res]: E
     res.end("the console is not built on this server (npm run build makes it)\n");
     return "NOT_FOUND";
   }
-  const last = path.slice(path.lastIndexOf("/") + 1);
-  const file = build.files.get(path) ?? (last.includes(".") ? undefined : build.files.get(`${CONSOLE_PATH}/index.html`));
+  // Every other page address (a user id may hold a dot, as an email does) is the console's to route; a missing asset is 404.
+  const file = build.files.get(path) ?? (path.startsWith(`${CONSOLE_PATH}/assets/`) ? undefined : build.files.get(`${CONSOLE_PATH}/index.html`));
   if (!file) {
     res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
     res.end("not found\n");

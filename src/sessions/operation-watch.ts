@@ -61,9 +61,10 @@ export class OperationWatches {
     requirePermission(caller, "session.read");
     if (this.stopping.signal.aborted) throw shuttingDown();
     this.admit(caller.name);
-    const reader = id ? this.join(id) : undefined;
+    let reader: OperationReader | undefined;
     try {
-      if (!reader) throw new Failure("NOT_FOUND", "OPERATION_NOT_FOUND", "operation not found");
+      if (!id) throw new Failure("NOT_FOUND", "OPERATION_NOT_FOUND", "operation not found");
+      reader = this.join(id);
       const endAt = call.deadline === undefined ? Date.now() + this.settings.maxWatchMs : Infinity;
       let shown = 0;
       for (;;) {
@@ -86,7 +87,7 @@ export class OperationWatches {
         }
       }
     } finally {
-      if (reader) this.leave(id);
+      if (reader) this.leave(id, reader);
       this.release(caller.name);
     }
   }
@@ -111,10 +112,13 @@ export class OperationWatches {
     else this.byCaller.set(caller, left);
   }
 
-  /** The operation's reader, started for its first watcher; the fan-out's notices wake the readers while there are any. */
+  /**
+   * The operation's reader, started for its first watcher, and again for a watcher that comes after
+   * it failed (a store error may pass); the fan-out's notices wake the readers while there are any.
+   */
   private join(id: string): OperationReader {
     let shared = this.readers.get(id);
-    if (!shared) {
+    if (!shared || (shared.reader.ended && shared.reader.failure !== undefined)) {
       shared = { reader: new OperationReader(id, this.store, this.settings.pollMs), watchers: 0 };
       this.readers.set(id, shared);
       this.unsubscribe ??= this.progress.onProgress((operationId) => this.readers.get(operationId)?.reader.notify());
@@ -124,9 +128,10 @@ export class OperationWatches {
     return shared.reader;
   }
 
-  /** The last watcher of an operation closes its reader. */
-  private leave(id: string): void {
-    const shared = this.readers.get(id)!;
+  /** The last watcher of a reader closes it (a failed one may have been replaced for the operation meanwhile). */
+  private leave(id: string, reader: OperationReader): void {
+    const shared = this.readers.get(id);
+    if (shared?.reader !== reader) return reader.close();
     if (--shared.watchers > 0) return;
     shared.reader.close();
     this.readers.delete(id);

@@ -15,30 +15,48 @@ export interface WalFiles {
   close(): void;
 }
 
+/** Syncs running at once: a batch commits, and its sync starts, while the sync of the batch before it still runs. */
+const MAX_SYNCS = 2;
+
 /**
  * Opens its own descriptors of `file` and `file`-wal. Call it once the connection is in WAL mode,
  * so that the -wal file exists: SQLite keeps that file (the same inode) while a connection is open,
  * starting it over in place or truncating it, and deletes it only when the last one closes. On
  * Linux an fdatasync flushes the inode's data whichever descriptor it is called on.
+ *
+ * The -wal file has one descriptor per sync that may run at once (MAX_SYNCS), and a sync takes one
+ * that no other sync is using: Linux reports a write-back error once per open file, to the first
+ * fsync on it that checks, so two syncs sharing a descriptor could each miss an error the other
+ * took. With its own, each sync sees every error since that descriptor's previous sync ended,
+ * which was before any write of the sync's batch.
  */
 export function walFiles(file: string): WalFiles {
-  const db = fs.openSync(file, "r");
-  let wal: number;
+  const opened: number[] = [];
   try {
-    wal = fs.openSync(`${file}-wal`, "r");
+    opened.push(fs.openSync(file, "r"));
+    for (let i = 0; i < MAX_SYNCS; i++) opened.push(fs.openSync(`${file}-wal`, "r"));
   } catch (err) {
-    fs.closeSync(db);
+    for (const fd of opened) fs.closeSync(fd);
     throw err;
   }
+  const [db, ...wals] = opened as [number, ...number[]];
+  const idle = [...wals];
   // Looked up on each call (not bound at import), so that a test can watch the syncs.
   const sync = (fd: number) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   return {
-    syncWal: () => sync(wal),
+    async syncWal() {
+      const fd = idle.pop();
+      if (fd === undefined) throw new Error(`more than ${MAX_SYNCS} syncs of the -wal file at once`);
+      try {
+        await sync(fd);
+      } finally {
+        idle.push(fd);
+      }
+    },
     syncDatabase: () => sync(db),
-    walBytes: () => fs.fstatSync(wal).size,
+    walBytes: () => fs.fstatSync(wals[0]!).size,
     close() {
-      fs.closeSync(wal);
-      fs.closeSync(db);
+      for (const fd of opened) fs.closeSync(fd);
     },
   };
 }
@@ -50,9 +68,6 @@ export interface GroupCommitOptions {
   /** Told (once) that a sync failed and the store takes no more calls; the error has no data of the writes. */
   onSyncFailure?: (err: Error) => void;
 }
-
-/** Syncs running at once: a batch commits, and its sync starts, while the sync of the batch before it still runs. */
-const MAX_SYNCS = 2;
 
 interface Pending {
   run: () => unknown;

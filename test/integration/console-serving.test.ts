@@ -85,7 +85,7 @@ describe("HTTP/1.1 connections", () => {
 
 describe("the console at /console", () => {
   it("serves index.html for /console and its paths without a file extension, with the CSP and security headers", async () => {
-    for (const path of ["/console", "/console/", "/console/audit", "/console/users/alice%2Fx", "/console/operations/abc?x=1"]) {
+    for (const path of ["/console", "/console/", "/console/audit", "/console/users/alice%2Fx", "/console/users/a.b", "/console/operations/abc?x=1"]) {
       const res = await raw(svc.port, path);
       expect(res.status, path).toBe(200);
       expect(res.body).toBe(INDEX);
@@ -130,11 +130,13 @@ describe("the console at /console", () => {
       if (res.status === 200) expect(res.body, path).toBe(INDEX);
       else expect(res.status, path).toBe(404);
     }
-    expect((await raw(svc.port, "/console/.secret.json")).status).toBe(404);
+    // A dot file of the build is never read: its address is a page address like any other.
+    expect((await raw(svc.port, "/console/.secret.json")).body).toBe(INDEX);
+    expect((await raw(svc.port, "/console/assets/nope.js")).status).toBe(404);
   });
 
-  it("answers a path that is not valid percent-encoding like any other unknown path: index.html without an extension (the console says the page is not found), 404 with one", async () => {
-    for (const path of ["/console/%E0%A4%A", "/console/%", "/console/users/%C0%AF"]) {
+  it("answers index.html to every page address that names no file, dotted user ids and malformed percent-encoding included (the console routes it, or says the page is not found); a missing asset is 404", async () => {
+    for (const path of ["/console/%E0%A4%A", "/console/%", "/console/users/%C0%AF", "/console/users/alice.smith%40example.com", "/console/favicon.ico"]) {
       const res = await raw(svc.port, path);
       expect([res.status, res.body], path).toEqual([200, INDEX]);
     }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import fs, { fstatSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -281,6 +281,32 @@ describe("group commit", () => {
       db.close();
       real.close();
       rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("gives two syncs of the -wal file at once two descriptors of it, so each sees every write-back error since its own last sync", async () => {
+      const realSync = fs.fdatasync;
+      const started: number[] = [];
+      const finish: (() => void)[] = [];
+      vi.spyOn(fs, "fdatasync").mockImplementation(((fd: number, done: (err: NodeJS.ErrnoException | null) => void) => {
+        started.push(fd);
+        finish.push(() => realSync(fd, done));
+      }) as typeof fs.fdatasync);
+      const first = real.syncWal();
+      const second = real.syncWal();
+      await expect(real.syncWal()).rejects.toThrow(/more than 2 syncs of the -wal file at once/);
+      expect(started).toHaveLength(2);
+      expect(started[0]).not.toBe(started[1]);
+      const wal = statSync(`${file}-wal`).ino;
+      expect(started.map((fd) => fstatSync(fd).ino)).toEqual([wal, wal]);
+      finish[0]!();
+      await first;
+      // The descriptor the first sync freed serves the next one.
+      const third = real.syncWal();
+      expect(started[2]).toBe(started[0]);
+      finish[1]!();
+      finish[2]!();
+      await Promise.all([second, third]);
+      vi.restoreAllMocks();
     });
 
     it("checkpoints between batches: syncs the database file before the WAL starts over, and reuses the WAL file in place", async () => {
