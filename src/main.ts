@@ -32,7 +32,7 @@ import { OperationWatches } from "./sessions/operation-watch.js";
 import { UserSessions } from "./sessions/user-sessions.js";
 import { userSessionsService } from "./api/user-sessions.js";
 import { FanOut, type FanOutSettings } from "./sessions/fan-out.js";
-import { ProviderLimiters } from "./sessions/limiter.js";
+import { ListingLimiters, ProviderLimiters } from "./sessions/limiter.js";
 import { ProviderDirectory } from "./sessions/provider-directory.js";
 import { WORK_REQUEST_ID_SECRET } from "./sessions/request-id.js";
 import { TerminationEvents } from "./sessions/termination-events.js";
@@ -123,7 +123,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     sessionControl: {
       ...sessionControlService({ endSession, sessions: new EmbeddedSessions(stores.sessions), providers: new ProviderDirectory(providers, defaultProvider) }),
       ...operationsService({ endAll, operations: new Operations(stores.operations), watches, auditTrail: new AuditTrail(stores.audit) }),
-      ...userSessionsService(new UserSessions(providers, userLinks, limiters, { maxPerProvider: config.user_sessions.max_per_provider }, log)),
+      ...userSessionsService(new UserSessions(providers, userLinks, new ListingLimiters(limiters, config.operations.concurrency_per_provider), { maxPerProvider: config.user_sessions.max_per_provider }, log)),
       ...deliveriesService(new Deliveries(stores.outbox)),
       ...userLinksService(userLinks),
     },

@@ -19,6 +19,9 @@ export interface ResilienceSettings {
   breakerHalfOpenAfterMs: number;
 }
 
+/** The least time left for an attempt after a retry's wait: with less, the failure is answered at once. */
+const MIN_ATTEMPT_MS = 100;
+
 /**
  * Per-attempt timeout, retries with backoff and jitter, and a circuit breaker around an upstream
  * provider; its health adds the last failure and the breaker's state. What is retried and what
@@ -91,7 +94,8 @@ export class ResilientProvider extends WatchedProvider {
     const asked = failure.answer.retryAfterMs;
     if (asked !== undefined && asked > this.settings.maxBackoffMs) return undefined;
     const wait = Math.max(backoffMs, asked ?? 0);
-    return deadline !== undefined && Date.now() + wait >= deadline ? undefined : wait;
+    // The retry itself needs time too: one that could only start as the deadline comes is not made.
+    return deadline !== undefined && Date.now() + wait + MIN_ATTEMPT_MS >= deadline ? undefined : wait;
   }
 
   /** One upstream attempt, aborted with a ProviderFailure that says why: timeout, deadline or cancel. */

@@ -1,5 +1,10 @@
+/** A place to run a task, waiting for a turn; one still waiting when `signal` aborts is dropped, rejected with its reason. */
+export interface Places {
+  run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+}
+
 /** At most `limit` tasks at once; the others wait in order. */
-export class Limiter {
+export class Limiter implements Places {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
 
@@ -47,5 +52,28 @@ export class ProviderLimiters {
     let limiter = this.limiters.get(provider);
     if (!limiter) this.limiters.set(provider, (limiter = new Limiter(this.perProvider)));
     return limiter;
+  }
+}
+
+/**
+ * ListUserSessions' places at a provider: one of its own places (half the provider's, at least
+ * one), then one of the places shared with sign-out-everywhere's work. Listings, which any
+ * session.read caller may send, thus never hold more than half of a provider's places, and the
+ * work of ending sessions always has the rest.
+ */
+export class ListingLimiters {
+  private readonly own: ProviderLimiters;
+
+  constructor(
+    private readonly shared: ProviderLimiters,
+    perProvider: number,
+  ) {
+    this.own = new ProviderLimiters(Math.max(1, Math.floor(perProvider / 2)));
+  }
+
+  for(provider: string): Places {
+    const own = this.own.for(provider);
+    const shared = this.shared.for(provider);
+    return { run: (task, signal) => own.run(() => shared.run(task, signal), signal) };
   }
 }

@@ -3,7 +3,7 @@ import { requirePermission, type Principal } from "../auth/principal.js";
 import { ALL_SESSIONS, type Provider, type UpstreamSession } from "../providers/provider.js";
 import { Failure, invalidArgument, type FieldViolation } from "../status/failure.js";
 import type { CallContext } from "./end-session.js";
-import type { ProviderLimiters } from "./limiter.js";
+import type { Places } from "./limiter.js";
 import { answerMarginMs, checkProviderChoice, providerUsers, type ProviderUser, type UserProvidersInput } from "./user-providers.js";
 import type { UserLinks } from "./user-links.js";
 import { checkLength } from "./validate.js";
@@ -33,7 +33,8 @@ export class UserSessions {
   constructor(
     providers: readonly Provider[],
     private readonly links: Pick<UserLinks, "providerUserIds">,
-    private readonly limiters: ProviderLimiters,
+    /** Where a provider's listing waits for its turn (main.ts: ListingLimiters). */
+    private readonly limiters: { for(provider: string): Places },
     private readonly settings: UserSessionsSettings,
     private readonly log: Logger,
   ) {

@@ -44,9 +44,9 @@ beforeAll(async () => {
       rocket("slow", slowChat, RC_TOKEN_ENV),
       { name: "casino", type: "luckymonaco", base_url: casino.url, secure_login: "partner-7", token: `env:${RC_TOKEN_ENV}` },
     ],
-    // Small, so that a test reaches them: parts of at most MAX_PER_PROVIDER sessions, two listings at once per provider.
+    // Small, so that a test reaches them: parts of at most MAX_PER_PROVIDER sessions, two listings at once per provider (half of 4).
     user_sessions: { max_per_provider: MAX_PER_PROVIDER },
-    operations: { concurrency_per_provider: 2 },
+    operations: { concurrency_per_provider: 4 },
   });
   client = grpcClient(svc);
 });
@@ -145,7 +145,7 @@ describe("ListUserSessions", () => {
     expect(exact.providers[0]!.sessions).toHaveLength(MAX_PER_PROVIDER);
   });
 
-  it("lists in one provider at most operations.concurrency_per_provider at once: the others wait, and one still waiting at the deadline is cut off without a request", async () => {
+  it("lists in one provider at most half of operations.concurrency_per_provider (4) at once: the others wait, and one still waiting at the deadline is cut off without a request", async () => {
     const { user } = await userWithSessions();
     slowLedger.delayMs = SLOW_MS;
     const list = (timeoutMs: number) => client.listUserSessions({ userId: user, providers: ["slow"] }, { ...as("reader"), timeoutMs });
