@@ -10,7 +10,7 @@ import { allowOptions, type ListUserSessionsCall, type Provider, type TerminateC
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { TokenEndpoint } from "./token-endpoint.js";
-import { isSuccessStatus, malformedAnswer, rateLimitResetOf, withoutSecrets } from "./upstream-answer.js";
+import { isSuccessStatus, malformedAnswer, retryWaitOf, withoutSecrets } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
 /** Sessions asked for per page (`take`). */
@@ -121,13 +121,13 @@ export class Auth0Provider implements Provider {
   }
 }
 
-/** Auth0's error answer `{statusCode, error, message, errorCode}`; a 429 carries when to retry, from x-ratelimit-reset (epoch seconds). */
+/** Auth0's error answer `{statusCode, error, message, errorCode}`; when to retry from Retry-After, else on a 429 from x-ratelimit-reset (retryWaitOf). */
 export function auth0Answer(res: UpstreamResponse): UpstreamAnswer {
   const body = typeof res.json === "object" && res.json !== null ? (res.json as Record<string, unknown>) : {};
   const code = typeof body["errorCode"] === "string" && body["errorCode"] !== "" ? body["errorCode"] : undefined;
   const text = [body["message"], body["error"]].find((m): m is string => typeof m === "string" && m !== "");
   const message = text ?? (res.text.trim() || `HTTP ${res.status}`);
-  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, RATE_LIMIT_RESET) : undefined;
+  const retryAfterMs = retryWaitOf(res, RATE_LIMIT_RESET);
   return { httpStatus: res.status, ...(code !== undefined && { code }), message: message.slice(0, MAX_MESSAGE), ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 
