@@ -6,7 +6,7 @@ import { ProviderFailure } from "../status/provider-failure.js";
 import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { countOpenSessions, endOneOrAll, idForPath, newSessions } from "./one-or-all.js";
-import { allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { TokenEndpoint } from "./token-endpoint.js";
@@ -75,8 +75,8 @@ export class Auth0Provider implements Provider {
     });
   }
 
-  /** The user's sessions, page by page (`from` = the previous page's `next`). */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  /** The user's sessions, page by page (`from` = the previous page's `next`); incomplete when MAX_LISTED or the call's limit stopped it. */
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     const userId = idForPath({ provider: this.name, table: this.table }, call.userId, "user_id");
     const listed: UpstreamSession[] = [];
     const now = Date.now();
@@ -91,7 +91,7 @@ export class Auth0Provider implements Provider {
       // A page with nothing new (an empty one, or a cursor back to a page seen) ends the listing.
       from = fresh.length > 0 ? page.next : undefined;
     } while (from !== undefined && listed.length < Math.min(MAX_LISTED, call.limit ?? MAX_LISTED));
-    return listed;
+    return { sessions: listed, complete: from === undefined };
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { BearerHttp } from "./bearer-http.js";
 import { assertionParts, clientAssertion, JWT_BEARER_ASSERTION, signingKeyOf, type SigningKey } from "./client-assertion.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { endOneOrAll } from "./one-or-all.js";
-import { ALL_SESSIONS, allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { ALL_SESSIONS, allowOptions, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { TokenEndpoint } from "./token-endpoint.js";
@@ -94,8 +94,8 @@ export class OktaProvider implements Provider {
   }
 
   /** Okta lists no user's sessions: the one item is all of them, ended by one call. */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    return [{ sessionId: ALL_SESSIONS, userId: call.userId, active: true }];
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
+    return { sessions: [{ sessionId: ALL_SESSIONS, userId: call.userId, active: true }], complete: true };
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { auth0Answer } from "../../src/providers/auth0.js";
 import { oktaAnswer } from "../../src/providers/okta.js";
-import { newSessions } from "../../src/providers/one-or-all.js";
+import { countOpenSessions, newSessions } from "../../src/providers/one-or-all.js";
 import { oauthTokenOf } from "../../src/providers/token-endpoint.js";
 import { retryWaitOf, withoutSecrets } from "../../src/providers/upstream-answer.js";
 import type { UpstreamResponse } from "../../src/providers/upstream-http.js";
@@ -43,6 +43,12 @@ describe("listing page by page", () => {
     const listed = [s("a"), s("b")];
     expect(newSessions(listed, [s("b"), s("c"), s("c")])).toEqual([s("c")]);
     expect(newSessions(listed, [s("a"), s("b")])).toEqual([]);
+  });
+
+  it("counts the open sessions before a user-wide end only when the listing reached the user's last one", async () => {
+    const sessions = [{ sessionId: "a", userId: "u", active: true }, { sessionId: "b", userId: "u", active: false }];
+    expect(await countOpenSessions(Promise.resolve({ sessions, complete: true }))).toBe(1);
+    expect(await countOpenSessions(Promise.resolve({ sessions, complete: false }))).toBeUndefined();
   });
 });
 
