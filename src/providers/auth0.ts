@@ -6,11 +6,11 @@ import { ProviderFailure } from "../status/provider-failure.js";
 import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { countOpenSessions, endOneOrAll, idForPath, newSessions } from "./one-or-all.js";
-import { allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { TokenEndpoint } from "./token-endpoint.js";
-import { isSuccessStatus, malformedAnswer, rateLimitResetOf, withoutSecrets } from "./upstream-answer.js";
+import { isSuccessStatus, malformedAnswer, retryWaitOf, withoutSecrets } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
 /** Sessions asked for per page (`take`). */
@@ -75,8 +75,8 @@ export class Auth0Provider implements Provider {
     });
   }
 
-  /** The user's sessions, page by page (`from` = the previous page's `next`). */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  /** The user's sessions, page by page (`from` = the previous page's `next`); incomplete when MAX_LISTED or the call's limit stopped it. */
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     const userId = idForPath({ provider: this.name, table: this.table }, call.userId, "user_id");
     const listed: UpstreamSession[] = [];
     const now = Date.now();
@@ -91,7 +91,7 @@ export class Auth0Provider implements Provider {
       // A page with nothing new (an empty one, or a cursor back to a page seen) ends the listing.
       from = fresh.length > 0 ? page.next : undefined;
     } while (from !== undefined && listed.length < Math.min(MAX_LISTED, call.limit ?? MAX_LISTED));
-    return listed;
+    return { sessions: listed, complete: from === undefined };
   }
 
   async close(): Promise<void> {
@@ -121,13 +121,13 @@ export class Auth0Provider implements Provider {
   }
 }
 
-/** Auth0's error answer `{statusCode, error, message, errorCode}`; a 429 carries when to retry, from x-ratelimit-reset (epoch seconds). */
+/** Auth0's error answer `{statusCode, error, message, errorCode}`; when to retry from Retry-After, else on a 429 from x-ratelimit-reset (retryWaitOf). */
 export function auth0Answer(res: UpstreamResponse): UpstreamAnswer {
   const body = typeof res.json === "object" && res.json !== null ? (res.json as Record<string, unknown>) : {};
   const code = typeof body["errorCode"] === "string" && body["errorCode"] !== "" ? body["errorCode"] : undefined;
   const text = [body["message"], body["error"]].find((m): m is string => typeof m === "string" && m !== "");
   const message = text ?? (res.text.trim() || `HTTP ${res.status}`);
-  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, RATE_LIMIT_RESET) : undefined;
+  const retryAfterMs = retryWaitOf(res, RATE_LIMIT_RESET);
   return { httpStatus: res.status, ...(code !== undefined && { code }), message: message.slice(0, MAX_MESSAGE), ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 

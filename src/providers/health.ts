@@ -1,6 +1,6 @@
 import type { FieldViolation } from "../status/failure.js";
 import type { MappingTable } from "../status/table.js";
-import type { Authorization, AuthorizeCall, ListUserSessionsCall, Provider, TerminateCall, TerminateResult, UpstreamSession } from "./provider.js";
+import type { Authorization, AuthorizeCall, ListUserSessionsCall, Provider, SessionListing, TerminateCall, TerminateResult } from "./provider.js";
 
 export type BreakerState = "closed" | "open" | "half_open" | "isolated";
 
@@ -49,7 +49,7 @@ export class WatchedProvider implements Provider {
     return this.inner.terminate(call).then(this.succeeded);
   }
 
-  listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     return this.inner.listUserSessions(call).then(this.succeeded);
   }
 

@@ -7,7 +7,7 @@ import { countOpenSessions } from "./one-or-all.js";
 import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { pathIdProblem } from "./path-id.js";
-import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { OAUTH_CODE, TokenEndpoint } from "./token-endpoint.js";
@@ -73,13 +73,13 @@ export class KeycloakProvider implements Provider {
     return endedNow();
   }
 
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     this.refuseId(call.userId, "user_id_invalid", "user_id");
     const { res, token } = await this.api.send({ method: "GET", path: `${this.userPath(call.userId)}/sessions`, signal: call.signal });
     const listed = sessionsOf(res);
     if (!listed) throw this.failure(isSuccessStatus(res) ? undocumentedAnswer(res, "an array of UserSessionRepresentation") : answerOf(res), token);
     // Keycloak lists a user's live sessions only.
-    return listed.map((s) => ({ sessionId: s.id, userId: s.userId ?? call.userId, active: true }));
+    return { sessions: listed.map((s) => ({ sessionId: s.id, userId: s.userId ?? call.userId, active: true })), complete: true };
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { kratosTable } from "../status/kratos.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { countOpenSessions, newSessions } from "./one-or-all.js";
 import { UUID } from "./path-id.js";
-import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { isSuccessStatus, retryAfterOf, undocumentedAnswer, withoutSecrets } from "./upstream-answer.js";
@@ -60,24 +60,26 @@ export class KratosProvider implements Provider {
     return endedNow();
   }
 
-  /** The identity's active sessions, page by page as the Link header leads. */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  /** The identity's active sessions, page by page as the Link header leads; incomplete when MAX_PAGES or the call's limit stopped it. */
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     this.refuseId(call.userId, "user_id_invalid", "user_id");
     const path = `/admin/identities/${encodeURIComponent(call.userId)}/sessions`;
     const listed: UpstreamSession[] = [];
-    let query: string | undefined = `?active=true&per_page=${PAGE_SIZE}`;
-    for (let page = 0; page < MAX_PAGES && query !== undefined && listed.length < (call.limit ?? Infinity); page++) {
+    let query = `?active=true&per_page=${PAGE_SIZE}`;
+    for (let page = 0; page < MAX_PAGES && listed.length < (call.limit ?? Infinity); page++) {
       const res = await this.send({ method: "GET", path: path + query, signal: call.signal });
       // Kratos lists an unknown identity as one without sessions; a 404 says the same.
-      if (res.status === 404 && isKratosNotFound(res)) break;
+      if (res.status === 404 && isKratosNotFound(res)) return { sessions: listed, complete: true };
       const sessions = sessionsOf(res);
       if (!sessions) throw this.failure(isSuccessStatus(res) ? undocumentedAnswer(res, "an array of sessions") : answerOf(res));
       const fresh = newSessions(listed, sessions.map((s) => ({ sessionId: s.id, userId: typeof s.identity?.id === "string" ? s.identity.id : call.userId, active: s.active !== false })));
       listed.push(...fresh);
       // A page with nothing new (an empty one, or a Link back to a page seen) ends the listing.
-      query = fresh.length === 0 ? undefined : nextPage(res, path);
+      const next = fresh.length === 0 ? undefined : nextPage(res, path);
+      if (next === undefined) return { sessions: listed, complete: true };
+      query = next;
     }
-    return listed;
+    return { sessions: listed, complete: false };
   }
 
   async close(): Promise<void> {

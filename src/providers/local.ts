@@ -5,7 +5,7 @@ import type { UpstreamAnswer } from "../status/answer.js";
 import { localTable } from "../status/local.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import type { SessionStore } from "../store/store.js";
-import { allowOptions, type Authorization, type AuthorizeCall, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, type Authorization, type AuthorizeCall, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult } from "./provider.js";
 import { defineProviderType } from "./provider-type.js";
 
 /** Sessions listed for one user at most, when a provider lists them. */
@@ -50,9 +50,11 @@ export class LocalProvider implements Provider {
     };
   }
 
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    const sessions = await this.sessions.listSessions({ userId: call.userId, limit: Math.min(call.limit ?? MAX_LISTED, MAX_LISTED) });
-    return sessions.map((s) => ({ sessionId: s.id, userId: s.userId, active: !s.termination, createdAt: s.creationDate }));
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
+    const limit = Math.min(call.limit ?? MAX_LISTED, MAX_LISTED);
+    const sessions = await this.sessions.listSessions({ userId: call.userId, limit });
+    // A full page may have stopped at the limit.
+    return { sessions: sessions.map((s) => ({ sessionId: s.id, userId: s.userId, active: !s.termination, createdAt: s.creationDate })), complete: sessions.length < limit };
   }
 }
 

@@ -3,7 +3,7 @@ import { secretRef, type Secret } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { luckyMonacoTable } from "../status/luckymonaco.js";
 import { ProviderFailure } from "../status/provider-failure.js";
-import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { isSuccessStatus, undocumentedAnswer } from "./upstream-answer.js";
@@ -63,8 +63,8 @@ export class LuckyMonacoProvider implements Provider {
    * LuckyMonaco lists no sessions: a player's game sessions are one unit that CloseSession ends,
    * named by the player's id. Whether the player is playing is not known until it is tried.
    */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    return [{ sessionId: call.userId, userId: call.userId, active: true }];
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
+    return { sessions: [{ sessionId: call.userId, userId: call.userId, active: true }], complete: true };
   }
 
   async close(): Promise<void> {

@@ -7,11 +7,11 @@ import { BearerHttp } from "./bearer-http.js";
 import { assertionParts, clientAssertion, JWT_BEARER_ASSERTION, signingKeyOf, type SigningKey } from "./client-assertion.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
 import { endOneOrAll } from "./one-or-all.js";
-import { ALL_SESSIONS, allowOptions, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { ALL_SESSIONS, allowOptions, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { TokenEndpoint } from "./token-endpoint.js";
-import { isSuccessStatus, rateLimitResetOf, withoutSecrets } from "./upstream-answer.js";
+import { isSuccessStatus, retryWaitOf, withoutSecrets } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamRequest, type UpstreamResponse } from "./upstream-http.js";
 
 /** The scopes a service app asks for: ending sessions by id, and a user's sessions. */
@@ -94,8 +94,8 @@ export class OktaProvider implements Provider {
   }
 
   /** Okta lists no user's sessions: the one item is all of them, ended by one call. */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    return [{ sessionId: ALL_SESSIONS, userId: call.userId, active: true }];
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
+    return { sessions: [{ sessionId: ALL_SESSIONS, userId: call.userId, active: true }], complete: true };
   }
 
   async close(): Promise<void> {
@@ -132,7 +132,7 @@ export class OktaProvider implements Provider {
 /**
  * Okta's error answer: `{errorCode, errorSummary, errorLink, errorId, errorCauses: [{errorSummary}]}`.
  * Without it, the `error` of a WWW-Authenticate header (an OAuth 2.0 bearer token refused) is
- * the code. A 429 carries when to retry, from X-Rate-Limit-Reset (epoch seconds).
+ * the code. When to retry: Retry-After, else on a 429 X-Rate-Limit-Reset (retryWaitOf).
  */
 export function oktaAnswer(res: UpstreamResponse): UpstreamAnswer {
   const body = typeof res.json === "object" && res.json !== null ? (res.json as Record<string, unknown>) : {};
@@ -141,7 +141,7 @@ export function oktaAnswer(res: UpstreamResponse): UpstreamAnswer {
   const summary = typeof body["errorSummary"] === "string" ? body["errorSummary"] : "";
   const causes = Array.isArray(body["errorCauses"]) ? body["errorCauses"].map((c) => (c as { errorSummary?: unknown })?.errorSummary).filter((c): c is string => typeof c === "string" && c !== "") : [];
   const message = [summary, ...causes].filter(Boolean).join(": ") || res.text.trim() || `HTTP ${res.status}`;
-  const retryAfterMs = res.status === 429 ? rateLimitResetOf(res, RATE_LIMIT_RESET) : undefined;
+  const retryAfterMs = retryWaitOf(res, RATE_LIMIT_RESET);
   return { httpStatus: res.status, ...(code !== undefined && { code }), message: message.slice(0, MAX_MESSAGE), ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }
 

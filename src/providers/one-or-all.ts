@@ -1,7 +1,7 @@
 import { ProviderFailure } from "../status/provider-failure.js";
 import type { MappingTable } from "../status/table.js";
 import { pathIdProblem } from "./path-id.js";
-import { endedNow, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { endedNow, type SessionListing, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 
 /** What an upstream that ends one session, or all of a user's in one call, does for `terminate` (Okta, Auth0). */
 export interface OneOrAllEnds {
@@ -42,12 +42,14 @@ export function idForPath(ends: Pick<OneOrAllEnds, "provider" | "table">, id: st
 
 /**
  * How many sessions a listing found open, counted before a user-wide end: the count is a report,
- * the end is the work, so a listing refused for a missing permission or failing in a way a retry
- * could mend leaves it uncounted (undefined) and the end goes ahead; any other refusal stands.
+ * the end is the work, so a listing that stopped short of the user's last session (its count
+ * would be too low), was refused for a missing permission or failed in a way a retry could mend
+ * leaves it uncounted (undefined) and the end goes ahead; any other refusal stands.
  */
-export async function countOpenSessions(listing: Promise<UpstreamSession[]>): Promise<number | undefined> {
+export async function countOpenSessions(listing: Promise<SessionListing>): Promise<number | undefined> {
   try {
-    return (await listing).filter((s) => s.active).length;
+    const { sessions, complete } = await listing;
+    return complete ? sessions.filter((s) => s.active).length : undefined;
   } catch (err) {
     if (err instanceof ProviderFailure && (err.row.reason === "PROVIDER_PERMISSION_MISSING" || err.retryable)) return undefined;
     throw err;

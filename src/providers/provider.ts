@@ -59,6 +59,16 @@ export interface UpstreamSession {
   createdAt?: Date;
 }
 
+/** A provider's answer to listUserSessions. */
+export interface SessionListing {
+  sessions: UpstreamSession[];
+  /**
+   * False when the provider stopped before the end of the user's sessions (at its own cap, its
+   * page limit, or the call's `limit`): the user may have more than those listed.
+   */
+  complete: boolean;
+}
+
 export interface TerminateResult {
   details: ChangeDetails;
   alreadyTerminated: boolean;
@@ -110,8 +120,8 @@ export interface Provider {
    */
   authorize?(call: AuthorizeCall): Promise<Authorization>;
   terminate(call: TerminateCall): Promise<TerminateResult>;
-  /** The user's sessions in this system, active or not. */
-  listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]>;
+  /** The user's sessions in this system, active or not, and whether that is all of them. */
+  listUserSessions(call: ListUserSessionsCall): Promise<SessionListing>;
   close?(): Promise<void>;
 }
 

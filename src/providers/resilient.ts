@@ -4,7 +4,7 @@ import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackof
 import { ProviderFailure } from "../status/provider-failure.js";
 import type { AttemptObserver } from "./attempt-observer.js";
 import { WatchedProvider, type BreakerState } from "./health.js";
-import type { ListUserSessionsCall, Provider, TerminateCall, TerminateResult, UpstreamSession } from "./provider.js";
+import type { ListUserSessionsCall, Provider, SessionListing, TerminateCall, TerminateResult } from "./provider.js";
 
 export interface ResilienceSettings {
   /** Longest time one upstream attempt may take; never longer than the caller's deadline. */
@@ -49,7 +49,7 @@ export class ResilientProvider extends WatchedProvider {
     return this.run("terminate", call.signal, call.deadline, (signal) => this.inner.terminate({ ...call, signal }));
   }
 
-  override listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  override listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     return this.run("list_user_sessions", call.signal, call.deadline, (signal) => this.inner.listUserSessions({ ...call, signal }));
   }
 

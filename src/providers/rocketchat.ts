@@ -4,7 +4,7 @@ import { secretRef, type Secret } from "../config/secret.js";
 import type { UpstreamAnswer } from "../status/answer.js";
 import { ProviderFailure } from "../status/provider-failure.js";
 import { rocketchatTable } from "../status/rocketchat.js";
-import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { undocumentedAnswer } from "./upstream-answer.js";
@@ -66,8 +66,11 @@ export class RocketChatProvider implements Provider {
     throw this.failure(res, '{"sessionId", "success": true}');
   }
 
-  /** The user's active sessions, read page by page from sessions/list.all and kept when their userId is the user's. */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  /**
+   * The user's active sessions, read page by page from sessions/list.all and kept when their userId is the user's;
+   * incomplete when it stopped at MAX_PAGES (pages of every user's sessions, for an id not sent as a filter) or at the call's limit.
+   */
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     const sessions: UpstreamSession[] = [];
     for (let page = 0, offset = 0; page < MAX_PAGES; page++) {
       const query = new URLSearchParams({ offset: String(offset), count: String(PAGE_SIZE) });
@@ -78,9 +81,10 @@ export class RocketChatProvider implements Provider {
       if (!listed) throw this.failure(res, "{sessions: [{sessionId, userId}], total}");
       for (const s of listed.sessions) if (s.userId === call.userId) sessions.push({ sessionId: s.sessionId, userId: s.userId, active: s.logoutAt === undefined });
       offset += listed.sessions.length;
-      if (listed.sessions.length === 0 || offset >= listed.total || sessions.length >= (call.limit ?? Infinity)) break;
+      if (listed.sessions.length === 0 || offset >= listed.total) return { sessions, complete: true };
+      if (sessions.length >= (call.limit ?? Infinity)) break;
     }
-    return sessions;
+    return { sessions, complete: false };
   }
 
   async close(): Promise<void> {

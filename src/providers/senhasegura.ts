@@ -5,7 +5,7 @@ import { ProviderFailure } from "../status/provider-failure.js";
 import { senhaseguraTable } from "../status/senhasegura.js";
 import { BearerHttp } from "./bearer-http.js";
 import { OAuthTokenCache, type IssuedToken } from "./oauth-token-cache.js";
-import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type TerminateCall, type TerminateResult, type UpstreamSession } from "./provider.js";
+import { allowOptions, endedNow, type ListUserSessionsCall, type Provider, type SessionListing, type TerminateCall, type TerminateResult } from "./provider.js";
 import { accountId, baseUrl } from "./provider-settings.js";
 import { defineProviderType } from "./provider-type.js";
 import { dropFailure, sessionsOf, tokenOf } from "./senhasegura-answer.js";
@@ -62,11 +62,11 @@ export class SenhaseguraProvider implements Provider {
   }
 
   /** Every remote session senhasegura lists (a long, slow answer), filtered by `user` here. */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     const { res, token } = await this.api.send({ method: "GET", path: this.settings.sessions_path, signal: call.signal });
     const sessions = sessionsOf(res);
     if (!Array.isArray(sessions)) throw this.failure(sessions, token);
-    return sessions.filter((s) => s.userId === call.userId);
+    return { sessions: sessions.filter((s) => s.userId === call.userId), complete: true };
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { UpstreamAnswer } from "../status/answer.js";
 import type { MappingTable } from "../status/table.js";
 import type { IssuedToken } from "./oauth-token-cache.js";
-import { isSuccessStatus, issuedTokenOf, malformedAnswer, rateLimitResetOf, retryAfterOf } from "./upstream-answer.js";
+import { isSuccessStatus, issuedTokenOf, malformedAnswer, retryWaitOf } from "./upstream-answer.js";
 import { UpstreamHttp, type UpstreamResponse } from "./upstream-http.js";
 
 /** Connections kept to a token endpoint: tokens are cached, so one is asked for now and then. */
@@ -41,8 +41,8 @@ export const OAUTH_CODE = /^[a-z]+(_[a-z]+)*$/;
 /**
  * A token endpoint's answer: the token, or the answer for the mapping table. An OAuth 2.0 error
  * (RFC 6749 §5.2) has its `error` as the code and its `error_description` as the message; an
- * `error` in words (a realm or a proxy speaking) is the message. When to retry comes from
- * Retry-After, or on a 429 from the vendor's reset header (`resetHeader`, epoch seconds).
+ * `error` in words (a realm or a proxy speaking) is the message. When to retry: retryWaitOf, with
+ * the vendor's reset header (`resetHeader`, epoch seconds).
  */
 export function oauthTokenOf(res: UpstreamResponse, resetHeader?: string): IssuedToken | UpstreamAnswer {
   const token = issuedTokenOf(res);
@@ -53,6 +53,6 @@ export function oauthTokenOf(res: UpstreamResponse, resetHeader?: string): Issue
   const code = error !== undefined && OAUTH_CODE.test(error) ? error : undefined;
   const description = error !== undefined && typeof body!["error_description"] === "string" ? body!["error_description"] : "";
   const message = description || error || res.text.trim().slice(0, 300) || `HTTP ${res.status}`;
-  const retryAfterMs = retryAfterOf(res) ?? (res.status === 429 && resetHeader !== undefined ? rateLimitResetOf(res, resetHeader) : undefined);
+  const retryAfterMs = retryWaitOf(res, resetHeader);
   return { httpStatus: res.status, ...(code !== undefined && { code }), message, ...(retryAfterMs !== undefined && { retryAfterMs }) };
 }

@@ -27,9 +27,14 @@ export function retryAfterOf(res: UpstreamResponse, now = Date.now()): number | 
   return waitUntil(retryAfterTime(res.headers["retry-after"], now), now);
 }
 
-/** The wait until a rate limit resets, from a header holding the reset in epoch seconds (`header` in lower case); undefined without one. */
-export function rateLimitResetOf(res: UpstreamResponse, header: string, now = Date.now()): number | undefined {
-  return waitUntil(epochResetTime(res.headers[header]), now);
+/**
+ * When to retry, by the one rule for every upstream: its Retry-After first, then on a 429 the
+ * vendor's rate-limit reset header (`resetHeader` in lower case, epoch seconds); undefined when neither can be read.
+ */
+export function retryWaitOf(res: UpstreamResponse, resetHeader?: string, now = Date.now()): number | undefined {
+  const retryAfter = retryAfterOf(res, now);
+  if (retryAfter !== undefined || res.status !== 429 || resetHeader === undefined) return retryAfter;
+  return waitUntil(epochResetTime(res.headers[resetHeader]), now);
 }
 
 /** Ms from `now` until `at`, never below 0 nor beyond MAX_RETRY_AFTER_MS. */

@@ -10,9 +10,9 @@ import {
   endedNow,
   type ListUserSessionsCall,
   type Provider,
+  type SessionListing,
   type TerminateCall,
   type TerminateResult,
-  type UpstreamSession,
 } from "./provider.js";
 import { oauthTokenOf } from "./token-endpoint.js";
 import { withoutSecrets } from "./upstream-answer.js";
@@ -67,8 +67,8 @@ export abstract class UserWideProvider implements Provider {
   }
 
   /** The system lists no sessions: the user's are one unit, ended together. */
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
-    return [{ sessionId: ALL_SESSIONS, userId: call.userId, active: true }];
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
+    return { sessions: [{ sessionId: ALL_SESSIONS, userId: call.userId, active: true }], complete: true };
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@ import {
   allowOptions,
   type ListUserSessionsCall,
   type Provider,
+  type SessionListing,
   type TerminateCall,
   type TerminateResult,
   type UpstreamSession,
@@ -70,7 +71,7 @@ export class ZitadelProvider implements Provider {
     return { details: changeDetails(res.details), alreadyTerminated: false };
   }
 
-  async listUserSessions(call: ListUserSessionsCall): Promise<UpstreamSession[]> {
+  async listUserSessions(call: ListUserSessionsCall): Promise<SessionListing> {
     const listed: UpstreamSession[] = [];
     const max = Math.min(MAX_LISTED, call.limit ?? MAX_LISTED);
     for (let offset = 0; offset < max; ) {
@@ -90,9 +91,10 @@ export class ZitadelProvider implements Provider {
       offset += page.sessions.length;
       const total = page.details?.totalResult;
       // Zitadel may cap the page size: a short page ends the list only when it tells no total.
-      if (page.sessions.length === 0 || (total !== undefined ? BigInt(offset) >= total : page.sessions.length < limit)) break;
+      if (page.sessions.length === 0 || (total !== undefined ? BigInt(offset) >= total : page.sessions.length < limit)) return { sessions: listed, complete: true };
     }
-    return listed;
+    // Stopped at MAX_LISTED or the call's limit.
+    return { sessions: listed, complete: false };
   }
 
   async close(): Promise<void> {

@@ -172,7 +172,9 @@ export class FanOut {
         return undefined;
       }
       if (item.kind === "list") {
-        const sessions = await provider.listUserSessions({ userId: item.providerUserId, signal, deadline: Date.now() + this.settings.callTimeoutMs });
+        const { sessions, complete } = await provider.listUserSessions({ userId: item.providerUserId, signal, deadline: Date.now() + this.settings.callTimeoutMs });
+        // The sessions listed are ended as ever; the user may have more than the provider would list.
+        if (!complete) this.log.warn({ provider: provider.name, operationId: item.operationId, listed: sessions.length }, "the provider's listing stopped before the user's last session: only the sessions listed are ended");
         await this.store.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId));
         return undefined;
       }

@@ -8,7 +8,7 @@ import { answerMarginMs, checkProviderChoice, providerUsers, type ProviderUser, 
 import type { UserLinks } from "./user-links.js";
 import { checkLength } from "./validate.js";
 
-/** One provider's part of a user's sessions: what it listed (the first maxPerProvider, truncated when it had more), why it could not, or that it cannot list. */
+/** One provider's part of a user's sessions: what it listed (the first maxPerProvider, truncated when it had more or stopped short of the last), why it could not, or that it cannot list. */
 export type ProviderSessions = ProviderUser & { type: string } & ({ sessions: UpstreamSession[]; truncated: boolean } | { failure: Failure } | { cannotList: true });
 
 export interface UserSessionsSettings {
@@ -69,14 +69,15 @@ export class UserSessions {
     });
     const max = this.settings.maxPerProvider;
     try {
-      const sessions = await Promise.race([
+      const { sessions, complete } = await Promise.race([
         // Given the caller's deadline less the margin, the provider stops by itself (and says why); without one, its own timeouts apply.
         // One more than the part holds tells whether there were more.
         this.limiters.for(provider.name).run(() => provider.listUserSessions({ userId: asked.providerUserId, signal: stop, limit: max + 1, ...(callerDeadline && { deadline: until }) }), stop),
         late,
       ]);
       if (sessions.some((s) => s.sessionId === ALL_SESSIONS)) return { ...base, cannotList: true };
-      return { ...base, sessions: sessions.slice(0, max), truncated: sessions.length > max };
+      // A provider that stopped at its own cap (or page limit) before the user's last session says so: the part is truncated then too.
+      return { ...base, sessions: sessions.slice(0, max), truncated: !complete || sessions.length > max };
     } catch (err) {
       if (err instanceof Failure) return { ...base, failure: err };
       // The caller went away while the listing waited for its turn: no answer is read.

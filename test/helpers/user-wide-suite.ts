@@ -189,7 +189,7 @@ export function userWideSuite<F extends UserWideFake>(s: UserWideSuite<F>): Suit
 
       it("ends all of a user's sessions in one call, lists the one pseudo-session, and answers allOfUser on every terminate", async () => {
         expect(provider.endsAllOfUser).toBe(true);
-        expect(await provider.listUserSessions({ userId: "alice@example.com", signal: signal() })).toEqual([{ sessionId: ALL_SESSIONS, userId: "alice@example.com", active: true }]);
+        expect(await provider.listUserSessions({ userId: "alice@example.com", signal: signal() })).toEqual({ sessions: [{ sessionId: ALL_SESSIONS, userId: "alice@example.com", active: true }], complete: true });
         expect(fake.requests).toEqual([]);
         for (const allOfUser of [true, false, undefined]) {
           const res = await provider.terminate(call("alice@example.com", allOfUser));

@@ -145,6 +145,21 @@ describe("ListUserSessions", () => {
     expect(exact.providers[0]!.sessions).toHaveLength(MAX_PER_PROVIDER);
   });
 
+  it("marks a part truncated when the provider stops at its own page cap, with fewer sessions than the part holds", async () => {
+    // An id with a "." is not sent to Rocket.Chat as a filter: every user's sessions are read, at most 100 pages of 100.
+    const user = `lus.dotted-${++userN}`;
+    for (let i = 0; i < 10_000; i++) chat.addSession({ sessionId: `crowd-${i}`, userId: `crowd-${i}`, loginToken: "lt" });
+    chat.addSession({ sessionId: `${user}-last`, userId: user, loginToken: "lt" });
+    const capped = await client.listUserSessions({ userId: user, providers: ["chat"] }, { ...as("reader"), timeoutMs: 10_000 });
+    expect(capped.providers[0]).toMatchObject({ provider: "chat", truncated: true, sessions: [] });
+    expect(chat.requests).toHaveLength(100);
+    // One session fewer before the user's: the last page reaches it, and the part is whole.
+    chat.sessions.delete("crowd-0");
+    const whole = await client.listUserSessions({ userId: user, providers: ["chat"] }, { ...as("reader"), timeoutMs: 10_000 });
+    expect(whole.providers[0]).toMatchObject({ provider: "chat", truncated: false });
+    expect(whole.providers[0]!.sessions.map((s) => s.id)).toEqual([`${user}-last`]);
+  });
+
   it("lists in one provider at most half of operations.concurrency_per_provider (4) at once: the others wait, and one still waiting at the deadline is cut off without a request", async () => {
     const { user } = await userWithSessions();
     slowLedger.delayMs = SLOW_MS;

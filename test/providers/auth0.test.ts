@@ -79,7 +79,8 @@ describe("auth0: a user's sessions", () => {
     for (const id of ids) fake.addSession("auth0|many", id);
     const old = fake.addSession("auth0|many", sid(), new Date(Date.now() - 1000));
     fake.addSession("auth0|other", sid());
-    const listed = await list("auth0|many");
+    const { sessions: listed, complete } = await list("auth0|many");
+    expect(complete).toBe(true);
     expect(listed).toHaveLength(231);
     expect(listed.filter((s) => !s.active).map((s) => s.sessionId)).toEqual([old.id]);
     expect(listed.every((s) => s.userId === "auth0|many")).toBe(true);

@@ -134,7 +134,7 @@ describe("keycloak: all of a user's sessions", () => {
   it("listUserSessions gives the sessions Keycloak lists, by the ids DELETE takes", async () => {
     const user = randomUUID();
     const a = fake.addSession(user);
-    expect(await direct.provider.listUserSessions({ userId: user, signal: new AbortController().signal })).toEqual([{ sessionId: a.id, userId: user, active: true }]);
+    expect(await direct.provider.listUserSessions({ userId: user, signal: new AbortController().signal })).toEqual({ sessions: [{ sessionId: a.id, userId: user, active: true }], complete: true });
   });
 
   it("percent-encodes a federated user id (f:<component>:<name>) into the path", async () => {

@@ -110,7 +110,7 @@ describe("kratos: all of a user's sessions", () => {
     const made = Array.from({ length: 5 }, () => fake.addSession(identity));
     fake.pageCap = 2;
     const listed = await list(identity);
-    expect(listed).toEqual(made.map((s) => ({ sessionId: s.id, userId: identity, active: true })));
+    expect(listed).toEqual({ sessions: made.map((s) => ({ sessionId: s.id, userId: identity, active: true })), complete: true });
     expect(fake.requests.map((r) => r.query.get("page"))).toEqual([null, "1", "2"]);
   });
 
@@ -122,7 +122,7 @@ describe("kratos: all of a user's sessions", () => {
     // Page 0, then page 1 whose "next" is page 0 again (which still names page 1 as next).
     const loop = () => fake.answerOnce(page([a, b], 1), page([c], 0), page([a, b], 1));
     loop();
-    expect(await list(identity)).toEqual([a, b, c].map((s) => ({ sessionId: s!.id, userId: identity, active: true })));
+    expect(await list(identity)).toEqual({ sessions: [a, b, c].map((s) => ({ sessionId: s!.id, userId: identity, active: true })), complete: true });
     expect(fake.requests.map((r) => r.query.get("page"))).toEqual([null, "1", "0"]);
 
     fake.reset();
@@ -131,6 +131,20 @@ describe("kratos: all of a user's sessions", () => {
     const res = await direct.provider.terminate(allOfUserCall(identity));
     expect(res).toMatchObject({ allOfUser: true, sessionsEnded: 3 });
     expect(fake.requests.filter((r) => r.method === "GET")).toHaveLength(3);
+  });
+
+  it("stops after 200 pages and says the listing is incomplete; a user-wide end then leaves the count unknown rather than too low", async () => {
+    const identity = randomUUID();
+    for (let i = 0; i < 201; i++) fake.addSession(identity);
+    fake.pageCap = 1;
+    const listed = await list(identity);
+    expect(listed.complete).toBe(false);
+    expect(listed.sessions).toHaveLength(200);
+    expect(fake.requests).toHaveLength(200);
+
+    const res = await direct.provider.terminate(allOfUserCall(identity));
+    expect(res).toMatchObject({ allOfUser: true, alreadyTerminated: false });
+    expect(res.sessionsEnded).toBeUndefined();
   });
 });
 

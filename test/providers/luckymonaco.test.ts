@@ -241,7 +241,7 @@ describe("luckymonaco: listUserSessions", () => {
     const provider = new LuckyMonacoProvider("casino", { base_url: fake.url, secure_login: PARTNER, token: new Secret(TOKEN) }, 2);
     try {
       const sessions = await provider.listUserSessions({ userId: "tester", signal: new AbortController().signal });
-      expect(sessions).toEqual([{ sessionId: "tester", userId: "tester", active: true }]);
+      expect(sessions).toEqual({ sessions: [{ sessionId: "tester", userId: "tester", active: true }], complete: true });
       expect(fake.requests).toHaveLength(0);
     } finally {
       await provider.close();

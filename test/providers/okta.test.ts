@@ -147,7 +147,7 @@ describe("okta: a user's sessions, all in one call", () => {
   });
 
   it("lists no sessions: the one item is ALL_SESSIONS", async () => {
-    expect(await direct.get("okta")!.provider.listUserSessions({ userId: "00u1", signal: new AbortController().signal })).toEqual([{ sessionId: ALL_SESSIONS, userId: "00u1", active: true }]);
+    expect(await direct.get("okta")!.provider.listUserSessions({ userId: "00u1", signal: new AbortController().signal })).toEqual({ sessions: [{ sessionId: ALL_SESSIONS, userId: "00u1", active: true }], complete: true });
     expect(fake.requests).toHaveLength(0);
     // As the fan-out sees it, through the wrappers built around the adapter: one ALL_SESSIONS item.
     expect(direct.get("okta")!.provider.endsAllOfUser).toBe(true);

@@ -457,7 +457,8 @@ describe("rocketchat: a user's sessions (sessions/list.all)", () => {
     fake.addSession({ sessionId: "u1-ended", userId: "u1" });
     fake.addSession({ sessionId: "other-0", userId: "other", loginToken: "lo" });
 
-    const sessions = await list("u1");
+    const { sessions, complete } = await list("u1");
+    expect(complete).toBe(true);
     expect(sessions).toHaveLength(250);
     expect(new Set(sessions.map((s) => s.sessionId))).toEqual(new Set(Array.from({ length: 250 }, (_, i) => `u1-${i}`)));
     expect(sessions.every((s) => s.userId === "u1" && s.active)).toBe(true);
@@ -479,21 +480,23 @@ describe("rocketchat: a user's sessions (sessions/list.all)", () => {
     fake.reset(ours());
     fake.addSession({ sessionId: "a", userId: "a.b*", loginToken: "l1" });
     fake.addSession({ sessionId: "b", userId: "axbbb", loginToken: "l2" });
-    expect(await list("a.b*")).toEqual([{ sessionId: "a", userId: "a.b*", active: true }]);
+    expect(await list("a.b*")).toEqual({ sessions: [{ sessionId: "a", userId: "a.b*", active: true }], complete: true });
     expect(fake.requests).toHaveLength(1);
     expect(fake.requests[0]!.query.has("filter")).toBe(false);
   });
 
-  it("stops at an empty page, and after a bounded number of pages", async () => {
+  it("stops at an empty page, and after a bounded number of pages, saying the listing is incomplete", async () => {
     fake.reset(ours());
     fake.answerOnce({ body: { sessions: [], count: 0, offset: 0, total: 1_000_000, success: true } });
-    expect(await list("u1")).toEqual([]);
+    expect(await list("u1")).toEqual({ sessions: [], complete: true });
     expect(fake.requests).toHaveLength(1);
 
     fake.reset(ours());
     const page = (i: number): FakeAnswer => ({ body: { sessions: [{ sessionId: `p-${i}`, userId: "u1" }], count: 1, offset: i, total: 1_000_000, success: true } });
     fake.answerOnce(...Array.from({ length: 150 }, (_, i) => page(i)));
-    expect(await list("u1")).toHaveLength(100);
+    const capped = await list("u1");
+    expect(capped.sessions).toHaveLength(100);
+    expect(capped.complete).toBe(false);
     expect(fake.requests).toHaveLength(100);
   });
 

@@ -373,7 +373,8 @@ describe("zitadel: listUserSessions", () => {
     };
     const p = provider();
     try {
-      const listed = await p.listUserSessions({ userId: "user-42", signal: AbortSignal.timeout(5000) });
+      const { sessions: listed, complete } = await p.listUserSessions({ userId: "user-42", signal: AbortSignal.timeout(5000) });
+      expect(complete).toBe(true);
       expect(listed.map((s) => s.sessionId)).toEqual(sessions.map((s) => s.id));
       expect(listed.every((s) => s.userId === "user-42")).toBe(true);
       expect(listed.filter((s) => !s.active).map((s) => s.sessionId)).toEqual(sessions.filter((_, i) => i % 10 === 0).map((s) => s.id));
@@ -398,7 +399,7 @@ describe("zitadel: listUserSessions", () => {
     fake.listSessions = { response: { details: { totalResult: 0n }, sessions: [] } };
     const p = provider();
     try {
-      expect(await p.listUserSessions({ userId: "nobody-here", signal: AbortSignal.timeout(5000) })).toEqual([]);
+      expect(await p.listUserSessions({ userId: "nobody-here", signal: AbortSignal.timeout(5000) })).toEqual({ sessions: [], complete: true });
     } finally {
       await p.close();
     }

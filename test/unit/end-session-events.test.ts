@@ -29,7 +29,7 @@ function upstream(known: Set<string>): Provider & { calls: TerminateCall[] } {
       if (!known.delete(call.sessionId)) throw new ProviderFailure("up", { httpStatus: 404, message: "no such session" }, TABLE);
       return { details: { sequence: 7n, resourceOwner: "org", changeDate: new Date(1000) }, alreadyTerminated: false };
     },
-    listUserSessions: async () => [],
+    listUserSessions: async () => ({ sessions: [], complete: true }),
   };
 }
 

@@ -36,7 +36,7 @@ function userWide(): Provider & { calls: TerminateCall[]; listed: number } {
     },
     async listUserSessions() {
       provider.listed++;
-      return [];
+      return { sessions: [], complete: true };
     },
   };
   return provider;

@@ -12,8 +12,8 @@ import { until } from "../helpers/wait.js";
 const reader: Principal = { name: "reader", permissions: new Set(["session.read"]) };
 const noLinks = { providerUserIds: async () => ({}) };
 
-/** A provider whose listings the test answers: each waits until released, and is counted while it runs. */
-function gated(name: string, list: (call: ListUserSessionsCall) => UpstreamSession[] | Promise<UpstreamSession[]> = () => []) {
+/** A provider whose listings the test answers (`complete` false: it stopped short of the user's last session): each waits until released, and is counted while it runs. */
+function gated(name: string, list: (call: ListUserSessionsCall) => UpstreamSession[] | Promise<UpstreamSession[]> = () => [], complete = true) {
   const stats = { started: 0, inFlight: 0, maxInFlight: 0, calls: [] as ListUserSessionsCall[] };
   const releases: (() => void)[] = [];
   let open = false;
@@ -31,7 +31,7 @@ function gated(name: string, list: (call: ListUserSessionsCall) => UpstreamSessi
       stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
       try {
         if (!open) await new Promise<void>((resolve) => releases.push(resolve));
-        return await list(call);
+        return { sessions: await list(call), complete };
       } finally {
         stats.inFlight--;
       }
@@ -100,20 +100,21 @@ describe("UserSessions", () => {
     expect(stats.started).toBe(0);
   });
 
-  it("holds at most maxPerProvider sessions per part, marked truncated when the provider had more, and asks it for one more than that", async () => {
+  it("holds at most maxPerProvider sessions per part, marked truncated when the provider had more or stopped short at its own cap, and asks it for one more than that", async () => {
     const many = gated("many", () => sessionsOf(5));
     const exact = gated("exact", () => sessionsOf(3));
-    many.release();
-    exact.release();
-    const parts = await userSessions([many.provider, exact.provider], new ProviderLimiters(4), 3).list(reader, { userId: "u", providers: [], providerUserIds: {} }, call());
+    const capped = gated("capped", () => sessionsOf(2), false);
+    for (const p of [many, exact, capped]) p.release();
+    const parts = await userSessions([many.provider, exact.provider, capped.provider], new ProviderLimiters(4), 3).list(reader, { userId: "u", providers: [], providerUserIds: {} }, call());
     expect(parts.map((p) => ("sessions" in p ? [p.provider, p.sessions.map((s) => s.sessionId), p.truncated] : p))).toEqual([
       ["many", ["s0", "s1", "s2"], true],
       ["exact", ["s0", "s1", "s2"], false],
+      ["capped", ["s0", "s1"], true],
     ]);
-    expect([...many.stats.calls, ...exact.stats.calls].map((c) => c.limit)).toEqual([4, 4]);
+    expect([...many.stats.calls, ...exact.stats.calls, ...capped.stats.calls].map((c) => c.limit)).toEqual([4, 4, 4]);
   });
 
-  it("a listing that throws something other than a Failure is INTERNAL LIST_FAILED, logged without its secrets, and the other parts are answered", async () => {
+  it("a listing that throws something other than a Failure is INTERNAL LIST_FAILED, logged with its message (a secret under a redacted field name such as token stays out), and the other parts are answered", async () => {
     const broken = gated("broken", () => {
       throw Object.assign(new TypeError("cannot read properties of undefined"), { token: "very-secret-upstream-token" });
     });
@@ -142,11 +143,24 @@ describe("LocalProvider.listUserSessions", () => {
       },
     } as unknown as SessionStore;
     const local = new LocalProvider("local", store);
-    await local.listUserSessions({ userId: "u", signal: new AbortController().signal, limit: 1001 });
+    expect(await local.listUserSessions({ userId: "u", signal: new AbortController().signal, limit: 1001 })).toEqual({ sessions: [], complete: true });
     await local.listUserSessions({ userId: "u", signal: new AbortController().signal });
     expect(limits).toEqual([1001, 100_000]);
     const limiters = new ProviderLimiters(1);
     await new UserSessions([local], noLinks, limiters, { maxPerProvider: 1000 }, logSink().log).list(reader, { userId: "u", providers: [], providerUserIds: {} }, call());
     expect(limits.at(-1)).toBe(1001);
+  });
+
+  it("says its list may be incomplete when the store gave as many as the limit", async () => {
+    const store = {
+      async listSessions(q: { limit: number }) {
+        return Array.from({ length: Math.min(q.limit, 3) }, (_, i) => ({ id: `s${i}`, userId: "u", creationDate: new Date() }));
+      },
+    } as unknown as SessionStore;
+    const local = new LocalProvider("local", store);
+    const listing = (limit: number) => local.listUserSessions({ userId: "u", signal: new AbortController().signal, limit });
+    expect(await listing(3)).toMatchObject({ complete: false });
+    expect(await listing(4)).toMatchObject({ complete: true });
+    expect((await listing(4)).sessions).toHaveLength(3);
   });
 });
