@@ -173,9 +173,8 @@ export class FanOut {
       }
       if (item.kind === "list") {
         const { sessions, complete } = await provider.listUserSessions({ userId: item.providerUserId, signal, deadline: Date.now() + this.settings.callTimeoutMs });
-        // The sessions listed are ended as ever; the user may have more than the provider would list.
-        if (!complete) this.log.warn({ provider: provider.name, operationId: item.operationId, listed: sessions.length }, "the provider's listing stopped before the user's last session: only the sessions listed are ended");
-        await this.store.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId));
+        // The sessions listed are ended as ever; a listing that stopped short fails, so that the operation shows the user may have more there.
+        await this.store.completeListing(item.operationId, item.provider, sessions.filter((s) => s.active).map((s) => s.sessionId), complete ? undefined : listingIncomplete(provider.name, sessions.length));
         return undefined;
       }
       // The call's operationId puts its request id in the operation's scope: nothing a caller recorded is replayed to it.
@@ -228,4 +227,10 @@ function gone(provider: string): WorkOutcome {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** The outcome of a listing that stopped at the provider's own limit before the user's last session. */
+function listingIncomplete(provider: string, listed: number): WorkOutcome {
+  const message = `${provider} stopped at its own limit after listing ${listed} sessions: the active ones among them are ended, and the user may have more there; sign out everywhere again once these have ended`;
+  return { state: "failed", lastError: { code: "RESOURCE_EXHAUSTED", reason: "LISTING_INCOMPLETE", message } };
 }

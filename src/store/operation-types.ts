@@ -84,8 +84,12 @@ export interface OperationStore {
   createOperation(op: NewOperation): Promise<{ operation: OperationRecord; created: boolean }>;
   getOperation(id: string): Promise<{ operation: OperationRecord; items: WorkItem[] } | undefined>;
   listOperations(query: OperationQuery): Promise<OperationRecord[]>;
-  /** Records a finished listing: the list item becomes `ended` and one pending "end" item is added per session (known ones are kept). */
-  completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void>;
+  /**
+   * Records a finished listing: one pending "end" item is added per session (known ones are kept),
+   * and the list item gets `listing` as its outcome (default `ended`; `failed` with its error when
+   * the provider's listing stopped short of the user's last session).
+   */
+  completeListing(operationId: string, provider: string, sessionIds: string[], listing?: WorkOutcome): Promise<void>;
   /**
    * Records the outcome of an attempt and releases the claim; marks the operation done when nothing
    * is pending, and then queues the user's notice (src/store/outbox-types.ts) in the same transaction.

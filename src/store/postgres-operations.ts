@@ -75,7 +75,7 @@ export class PostgresOperations implements OperationStore {
     return (await newestFirst<OperationRow>(this.pool, "operations", q)).map(operationFromRow);
   }
 
-  async completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
+  async completeListing(operationId: string, provider: string, sessionIds: string[], listing: WorkOutcome = { state: "ended" }): Promise<void> {
     const queued = await transaction(this.pool, async (c) => {
       await lockOperation(c, operationId);
       const list = await c.query<{ provider_user_id: string }>(
@@ -94,7 +94,7 @@ export class PostgresOperations implements OperationStore {
           [operationId, provider, list.rows[0].provider_user_id, sessionIds],
         );
       }
-      return update(c, { operationId, provider, kind: "list", sessionId: "" }, { state: "ended" }, this.subscribers);
+      return update(c, { operationId, provider, kind: "list", sessionId: "" }, listing, this.subscribers);
     });
     this.subscribers.queued(queued);
   }

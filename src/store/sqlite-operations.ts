@@ -150,13 +150,13 @@ export class SqliteOperations implements OperationStore {
     return this.commits.read(() => (q.userId === undefined ? this.s.listAll.all(before, q.limit) : this.s.listByUser.all(q.userId, before, q.limit)).map(operationFromRow));
   }
 
-  completeListing(operationId: string, provider: string, sessionIds: string[]): Promise<void> {
+  completeListing(operationId: string, provider: string, sessionIds: string[], listing: WorkOutcome = { state: "ended" }): Promise<void> {
     return this.commits.write(() => {
       const list = this.s.item.get(operationId, provider, "list", "");
       if (!list) throw new Error(`no listing of ${provider} in operation ${operationId}`);
       const now = Date.now();
       for (const id of sessionIds) this.s.insertItem.run(operationId, provider, list.provider_user_id, "end", id, now);
-      this.update({ operationId, provider, kind: "list", sessionId: "" }, { state: "ended" }, now);
+      this.update({ operationId, provider, kind: "list", sessionId: "" }, listing, now);
     });
   }
 

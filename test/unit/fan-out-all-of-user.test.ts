@@ -76,3 +76,51 @@ describe("sign out everywhere through a provider that ends all of a user's sessi
     }
   });
 });
+
+describe("sign out everywhere through a provider whose listing stops short of the user's last session", () => {
+  it("ends the sessions listed, fails the listing with LISTING_INCOMPLETE, and the operation shows it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sc-incomplete-"));
+    dirs.push(dir);
+    const stores = SqliteStores.open(dir);
+    try {
+      const calls: TerminateCall[] = [];
+      const provider: Provider = {
+        name: "chat",
+        type: "fake",
+        table: [],
+        verifiesTokens: false,
+        checkOptions: () => [],
+        async terminate(call: TerminateCall) {
+          calls.push(call);
+          return endedNow();
+        },
+        async listUserSessions() {
+          return { sessions: [{ sessionId: "s1", userId: "u", active: true }, { sessionId: "s2", userId: "u", active: true }, { sessionId: "old", userId: "u", active: false }], complete: false };
+        },
+      };
+      const events = new TerminationEvents();
+      recordTerminations(stores.audit, events);
+      const endSession = new EndSession([provider], "chat", stores.audit, events);
+      const settings = { leaseMs: 10_000, pollMs: 50, retryInitialMs: 10, retryMaxMs: 50, callTimeoutMs: 2_000 };
+      const fanOut = new FanOut(stores.operations, new Map([["chat", provider]]), new ProviderLimiters(4), endSession, Buffer.alloc(32, 1), settings, createLogger("silent"));
+      const op = await fanOut.run(
+        { userId: "alice", reason: "incident", requestId: "22222222-2222-4222-8222-222222222222", principal: "admin", expiresAt: new Date(Date.now() + 60_000), initiatingEntity: "admin", providers: [{ provider: "chat", providerUserId: "u" }] },
+        Date.now() + 5_000,
+      );
+      const progress = (await stores.operations.getOperation(op.id))!;
+      expect(progress.operation.done).toBe(true);
+      expect(progress.items.map((i) => [i.kind, i.sessionId, i.state, i.lastError?.reason])).toEqual([
+        ["list", "", "failed", "LISTING_INCOMPLETE"],
+        ["end", "s1", "ended", undefined],
+        ["end", "s2", "ended", undefined],
+      ]);
+      expect(calls.map((c) => c.sessionId).sort()).toEqual(["s1", "s2"]);
+      const shown = operationMessage(progress.operation, progress.items).providers[0]!;
+      expect(shown).toMatchObject({ provider: "chat", listed: false, sessionsEnded: 2, sessionsPending: 0 });
+      expect(shown.failures.map((f) => [f.code, f.reason, f.retrying])).toEqual([["RESOURCE_EXHAUSTED", "LISTING_INCOMPLETE", false]]);
+      expect(shown.failures[0]!.message).toContain("chat stopped at its own limit after listing 3 sessions");
+    } finally {
+      await stores.close();
+    }
+  });
+});

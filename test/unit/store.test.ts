@@ -326,6 +326,23 @@ for (const { name, skip, setup } of STORES) describe.skipIf(skip !== undefined)(
     await expect(store.operations.completeListing("missing", "local", ["x"])).rejects.toThrow(/no listing/);
   });
 
+  it("completes a listing that stopped short: its sessions' end items pending, the listing failed with its error, the operation done once they end", async () => {
+    const { operation } = await store.operations.createOperation(newOperation("r1"));
+    const lastError = { code: "RESOURCE_EXHAUSTED", reason: "LISTING_INCOMPLETE", message: "zitadel listed 1 sessions and stopped at its own limit" };
+    await store.operations.completeListing(operation.id, "zitadel", ["a"], { state: "failed", lastError });
+    await store.operations.completeListing(operation.id, "local", []);
+    let progress = (await store.operations.getOperation(operation.id))!;
+    expect(progress.items.map((i) => [i.provider, i.kind, i.sessionId, i.state, i.lastError])).toEqual([
+      ["local", "list", "", "ended", undefined],
+      ["zitadel", "list", "", "failed", lastError],
+      ["zitadel", "end", "a", "pending", undefined],
+    ]);
+    expect(progress.operation.done).toBe(false);
+    await store.operations.completeWork({ operationId: operation.id, provider: "zitadel", kind: "end", sessionId: "a" }, { state: "ended" });
+    progress = (await store.operations.getOperation(operation.id))!;
+    expect(progress.operation.done).toBe(true);
+  });
+
   it("claims due work for one worker until the lease ends, counting attempts, optionally of one operation", async () => {
     const a = (await store.operations.createOperation(newOperation("ra"))).operation;
     const b = (await store.operations.createOperation(newOperation("rb"))).operation;

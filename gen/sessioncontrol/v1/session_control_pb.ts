@@ -757,7 +757,8 @@ export type ProviderProgress = Message<"sessioncontrol.v1.ProviderProgress"> & {
   providerUserId: string;
 
   /**
-   * Whether the provider's sessions of the user have been listed.
+   * Whether the provider's sessions of the user have all been listed: false while the listing is
+   * to come or failed, and when it stopped at the provider's own limit (LISTING_INCOMPLETE).
    *
    * @generated from field: bool listed = 3;
    */
