@@ -42,6 +42,20 @@ function userWide(): Provider & { calls: TerminateCall[]; listed: number } {
   return provider;
 }
 
+/** Signs alice out everywhere through `provider` alone (its id for her: `providerUserId`), to the end. */
+async function signOutEverywhere(stores: SqliteStores, provider: Provider, providerUserId: string, requestId: string): Promise<string> {
+  const events = new TerminationEvents();
+  recordTerminations(stores.audit, events);
+  const endSession = new EndSession([provider], provider.name, stores.audit, events);
+  const settings = { leaseMs: 10_000, pollMs: 50, retryInitialMs: 10, retryMaxMs: 50, callTimeoutMs: 2_000 };
+  const fanOut = new FanOut(stores.operations, new Map([[provider.name, provider]]), new ProviderLimiters(4), endSession, Buffer.alloc(32, 1), settings, createLogger("silent"));
+  const op = await fanOut.run(
+    { userId: "alice", reason: "incident", requestId, principal: "admin", expiresAt: new Date(Date.now() + 60_000), initiatingEntity: "admin", providers: [{ provider: provider.name, providerUserId }] },
+    Date.now() + 5_000,
+  );
+  return op.id;
+}
+
 describe("sign out everywhere through a provider that ends all of a user's sessions at once", () => {
   it("makes one ALL_SESSIONS work item, ended by one user-wide call, counting the sessions it found", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sc-allofuser-"));
@@ -50,16 +64,8 @@ describe("sign out everywhere through a provider that ends all of a user's sessi
     stores.outbox.setConfiguredSubscribers([{ id: "receiver:r", maxAgeMs: 60_000 }]);
     try {
       const provider = userWide();
-      const events = new TerminationEvents();
-      recordTerminations(stores.audit, events);
-      const endSession = new EndSession([provider], "idp", stores.audit, events);
-      const settings = { leaseMs: 10_000, pollMs: 50, retryInitialMs: 10, retryMaxMs: 50, callTimeoutMs: 2_000 };
-      const fanOut = new FanOut(stores.operations, new Map([["idp", provider]]), new ProviderLimiters(4), endSession, Buffer.alloc(32, 1), settings, createLogger("silent"));
-      const op = await fanOut.run(
-        { userId: "alice", reason: "incident", requestId: "11111111-1111-4111-8111-111111111111", principal: "admin", expiresAt: new Date(Date.now() + 60_000), initiatingEntity: "admin", providers: [{ provider: "idp", providerUserId: "idp-alice" }] },
-        Date.now() + 5_000,
-      );
-      const progress = (await stores.operations.getOperation(op.id))!;
+      const operationId = await signOutEverywhere(stores, provider, "idp-alice", "11111111-1111-4111-8111-111111111111");
+      const progress = (await stores.operations.getOperation(operationId))!;
       expect(progress.operation.done).toBe(true);
       expect(progress.items.map((i) => [i.kind, i.sessionId, i.state, i.sessionsEnded])).toEqual([["list", "", "ended", undefined], ["end", ALL_SESSIONS, "ended", 3]]);
       expect(provider.listed).toBe(0);
@@ -69,7 +75,7 @@ describe("sign out everywhere through a provider that ends all of a user's sessi
       const [row] = await stores.audit.listEvents({ limit: 10 });
       expect(row).toMatchObject({ provider: "idp", sessionId: ALL_SESSIONS, code: "OK" });
       const notices = (await stores.outbox.listDeliveries({ limit: 10 })).map((d) => d.notice);
-      expect(notices).toContainEqual(expect.objectContaining({ kind: "session-revoked", userId: "idp-alice", provider: "idp", txn: op.id }));
+      expect(notices).toContainEqual(expect.objectContaining({ kind: "session-revoked", userId: "idp-alice", provider: "idp", txn: operationId }));
       expect(notices.filter((n) => "sessionId" in n && n.sessionId !== undefined)).toEqual([]);
     } finally {
       await stores.close();
@@ -98,16 +104,7 @@ describe("sign out everywhere through a provider whose listing stops short of th
           return { sessions: [{ sessionId: "s1", userId: "u", active: true }, { sessionId: "s2", userId: "u", active: true }, { sessionId: "old", userId: "u", active: false }], complete: false };
         },
       };
-      const events = new TerminationEvents();
-      recordTerminations(stores.audit, events);
-      const endSession = new EndSession([provider], "chat", stores.audit, events);
-      const settings = { leaseMs: 10_000, pollMs: 50, retryInitialMs: 10, retryMaxMs: 50, callTimeoutMs: 2_000 };
-      const fanOut = new FanOut(stores.operations, new Map([["chat", provider]]), new ProviderLimiters(4), endSession, Buffer.alloc(32, 1), settings, createLogger("silent"));
-      const op = await fanOut.run(
-        { userId: "alice", reason: "incident", requestId: "22222222-2222-4222-8222-222222222222", principal: "admin", expiresAt: new Date(Date.now() + 60_000), initiatingEntity: "admin", providers: [{ provider: "chat", providerUserId: "u" }] },
-        Date.now() + 5_000,
-      );
-      const progress = (await stores.operations.getOperation(op.id))!;
+      const progress = (await stores.operations.getOperation(await signOutEverywhere(stores, provider, "u", "22222222-2222-4222-8222-222222222222")))!;
       expect(progress.operation.done).toBe(true);
       expect(progress.items.map((i) => [i.kind, i.sessionId, i.state, i.lastError?.reason])).toEqual([
         ["list", "", "failed", "LISTING_INCOMPLETE"],
