@@ -59,7 +59,7 @@ export class ProviderLimiters {
  * ListUserSessions' places at a provider: one of its own places (half the provider's, at least
  * one), then one of the places shared with sign-out-everywhere's work. Listings, which any
  * session.read caller may send, thus never hold more than half of a provider's places, and the
- * work of ending sessions always has the rest.
+ * work of ending sessions always has the rest (with a single place, the two take it in turn).
  */
 export class ListingLimiters {
   private readonly own: ProviderLimiters;

@@ -140,6 +140,8 @@ export class GroupCommit {
   private scheduled = false;
   /** Syncs running now: at most MAX_SYNCS; the end of one commits what queued meanwhile. */
   private syncs = 0;
+  /** Those syncs, so that drain() waits for every one (a batch after a failed sync is answered before its own sync ends). */
+  private readonly running = new Set<Promise<void>>();
   /** Settles once every commit so far is durable (the latest batch's sync, and every sync before it); undefined once it has. */
   private durable: Promise<void> | undefined;
   /** The checkpoint running between two batches. */
@@ -205,7 +207,7 @@ export class GroupCommit {
   /** Resolves once every queued write has committed and been synced (or rejected). */
   async drain(): Promise<void> {
     for (;;) {
-      const busy = this.durable ?? this.checkpointing ?? (this.scheduled ? new Promise((resolve) => setImmediate(resolve)) : undefined);
+      const busy = this.durable ?? this.checkpointing ?? (this.running.size > 0 ? Promise.allSettled(this.running) : undefined) ?? (this.scheduled ? new Promise((resolve) => setImmediate(resolve)) : undefined);
       if (!busy) return;
       await busy.catch(() => undefined);
     }
@@ -263,8 +265,10 @@ export class GroupCommit {
     // This batch is durable once its own sync and every earlier one succeeded: answers go out in commit order.
     const durable = earlier ? Promise.all([earlier, own]).then(() => undefined) : own;
     this.durable = durable;
+    this.running.add(own);
     const freed = () => {
       this.syncs--;
+      this.running.delete(own);
       this.commitQueue();
     };
     own.then(freed, freed);

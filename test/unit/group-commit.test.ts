@@ -151,6 +151,25 @@ describe("group commit", () => {
     db.close();
   });
 
+  it("drains only once every running sync has ended, also when an earlier one failed and its batch was answered first", async () => {
+    const { db, insert } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files(), onSyncFailure: () => undefined });
+    const a = commits.write(() => insert.run(1));
+    await syncs.next();
+    const b = commits.write(() => insert.run(2));
+    await turns(3);
+    await syncs.finish("sync wal", Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    await expect(a).rejects.toBeInstanceOf(StoreSyncError);
+    await expect(b).rejects.toBeInstanceOf(StoreSyncError);
+    // B's own sync still runs: the files may not be closed yet.
+    const drained = commits.drain();
+    expect(await settled(drained)).toBe(false);
+    await syncs.finish("sync wal");
+    await drained;
+    db.close();
+  });
+
   it("checkpoints only once every running sync has ended, and commits the waiting writes after it", async () => {
     const { db, insert } = memoryTable();
     let walBytes = 0;
