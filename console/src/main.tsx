@@ -8,6 +8,14 @@ import { ProvidersPage } from "./pages/providers.js";
 import { SignIn } from "./pages/sign-in.js";
 import { UserPage, UsersPage } from "./pages/users.js";
 import { useRoute, type Route } from "./router.js";
+
+/** The console's sections, in the order of its navigation. */
+const SECTIONS = [
+  ["users", "Users"],
+  ["audit", "Audit trail"],
+  ["providers", "Providers"],
+  ["operations", "Operations"],
+] as const;
 import { Link } from "./ui.js";
 
 const TITLES: Record<Route["page"], string> = {
@@ -61,26 +69,13 @@ function App() {
         <p class="brand">session-control</p>
         <nav aria-label="Console">
           <ul>
-            <li>
-              <Link to={{ page: "users" }} current={section === "users"}>
-                Users
-              </Link>
-            </li>
-            <li>
-              <Link to={{ page: "audit" }} current={section === "audit"}>
-                Audit trail
-              </Link>
-            </li>
-            <li>
-              <Link to={{ page: "providers" }} current={section === "providers"}>
-                Providers
-              </Link>
-            </li>
-            <li>
-              <Link to={{ page: "operations" }} current={section === "operations"}>
-                Operations
-              </Link>
-            </li>
+            {SECTIONS.map(([page, label]) => (
+              <li key={page}>
+                <Link to={{ page }} current={section === page}>
+                  {label}
+                </Link>
+              </li>
+            ))}
           </ul>
         </nav>
         <button

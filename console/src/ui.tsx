@@ -88,6 +88,16 @@ export function Loading() {
   );
 }
 
+/** A call's loading note and its error, if any: what every page shows above the call's answer. */
+export function CallStatus(props: { call: Pick<CallState<unknown>, "loading" | "error"> }) {
+  return (
+    <>
+      {props.call.loading && <Loading />}
+      {props.call.error && <ErrorBox error={props.call.error} />}
+    </>
+  );
+}
+
 export interface CallState<T> {
   data?: T;
   error?: ShownError;

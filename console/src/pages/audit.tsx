@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useState } from "preact/hooks";
 import { api, when } from "../api.js";
-import { ErrorBox, Link, Loading, Table, useCall } from "../ui.js";
+import { CallStatus, Link, Table, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
 
 interface Filters {
@@ -90,8 +90,7 @@ export function AuditPage() {
           </button>
         </div>
       </form>
-      {call.loading && <Loading />}
-      {call.error && <ErrorBox error={call.error} />}
+      <CallStatus call={call} />
       {call.data && (
         <>
           <Table

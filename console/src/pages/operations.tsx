@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, when } from "../api.js";
-import { ErrorBox, LiveOperation, Link, Loading, Table, useCall } from "../ui.js";
+import { CallStatus, LiveOperation, Link, Table, useCall } from "../ui.js";
 import { Pager, usePaging } from "./paging.js";
 
 /** Every sign-out-everywhere, newest first, optionally of one user. */
@@ -29,8 +29,7 @@ export function OperationsPage() {
           <button type="submit">Apply filter</button>
         </div>
       </form>
-      {call.loading && <Loading />}
-      {call.error && <ErrorBox error={call.error} />}
+      <CallStatus call={call} />
       {call.data && (
         <>
           <Table

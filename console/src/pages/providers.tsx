@@ -1,5 +1,5 @@
 import { api, when } from "../api.js";
-import { ErrorBox, Loading, Table, useCall } from "../ui.js";
+import { CallStatus, Table, useCall } from "../ui.js";
 
 /** Every configured provider: its type, its breaker, and what this service last saw of it. */
 export function ProvidersPage() {
@@ -11,8 +11,7 @@ export function ProvidersPage() {
       <button type="button" class="secondary" onClick={call.reload} disabled={call.loading}>
         Refresh
       </button>
-      {call.loading && <Loading />}
-      {call.error && <ErrorBox error={call.error} />}
+      <CallStatus call={call} />
       {call.data && (
         <Table
           label="Providers"
