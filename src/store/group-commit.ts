@@ -63,8 +63,18 @@ export function walFiles(file: string): WalFiles {
 
 export interface GroupCommitOptions {
   files: WalFiles;
-  /** Checkpoint between batches once the -wal file holds this many bytes; default 4 MiB (SQLite's 1000 pages). */
+  /**
+   * Checkpoint between batches once the -wal file holds this many bytes; default 16 MiB. Each
+   * checkpoint holds the commits back while the database file syncs, so fewer of them cost less
+   * (at 4 MiB, SQLite's 1000 pages, they held the loop idle 4 % of a Terminate run).
+   */
   checkpointBytes?: number;
+  /**
+   * A batch commits as soon as it holds this many writes (and a sync may start), rather than at the
+   * end of the turn; default 16. Under load the disk then syncs one batch while the loop still
+   * works on the calls of the next, instead of every call in flight waiting on one sync.
+   */
+  maxBatch?: number;
   /** Told (once) that a sync failed and the store takes no more calls; the error has no data of the writes. */
   onSyncFailure?: (err: Error) => void;
 }
@@ -87,9 +97,9 @@ export class StoreSyncError extends Error {
 }
 
 /**
- * Group commit with the fsync off the event loop. The writes of one event-loop turn run in one
- * transaction (a savepoint each: a write that throws is rolled back alone and rejects); each
- * write's promise settles only once the batch is durable.
+ * Group commit with the fsync off the event loop. The writes of one event-loop turn, up to
+ * `maxBatch` of them, run in one transaction (a savepoint each: a write that throws is rolled back
+ * alone and rejects); each write's promise settles only once the batch is durable.
  *
  * Durability (power loss, not only a crash). The connection runs `synchronous = OFF`, so a commit
  * only write()s its frames, the commit frame last, to the -wal file, and then this class makes
@@ -138,6 +148,8 @@ export class GroupCommit {
   private queue: Pending[] = [];
   /** A commit is due on the next turn (the writes of the rest of this turn join its batch). */
   private scheduled = false;
+  /** A full batch commits on the next microtask. */
+  private fullBatchDue = false;
   /** Syncs running now: at most MAX_SYNCS; the end of one commits what queued meanwhile. */
   private syncs = 0;
   /** Those syncs, so that drain() waits for every one (a batch after a failed sync is answered before its own sync ends). */
@@ -152,6 +164,7 @@ export class GroupCommit {
   private checkpointAt: number;
   private readonly files: WalFiles;
   private readonly checkpointBytes: number;
+  private readonly maxBatch: number;
   private readonly onSyncFailure: (err: Error) => void;
   /**
    * The batch's transaction and each write's savepoint in it, built once: better-sqlite3's
@@ -166,7 +179,8 @@ export class GroupCommit {
     options: GroupCommitOptions,
   ) {
     this.files = options.files;
-    this.checkpointBytes = options.checkpointBytes ?? 4 * 1024 * 1024;
+    this.checkpointBytes = options.checkpointBytes ?? 16 * 1024 * 1024;
+    this.maxBatch = options.maxBatch ?? 16;
     this.checkpointAt = this.checkpointBytes;
     this.onSyncFailure = options.onSyncFailure ?? (() => undefined);
     db.pragma("synchronous = OFF");
@@ -188,6 +202,7 @@ export class GroupCommit {
     if (this.failure || this.closed) return Promise.reject(this.failure ?? new Error("the store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (this.queue.length >= this.maxBatch) this.commitFullBatch();
       this.schedule();
     });
   }
@@ -221,12 +236,26 @@ export class GroupCommit {
 
   /** Commits the queue on the next turn, unless a checkpoint runs or MAX_SYNCS syncs do: their end commits it. */
   private schedule(): void {
-    if (this.scheduled || this.checkpointing || this.syncs >= MAX_SYNCS) return;
+    if (this.scheduled || !this.mayCommit()) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (this.syncs < MAX_SYNCS && !this.checkpointing) this.commitQueue();
+      if (this.mayCommit()) this.commitQueue();
     });
+  }
+
+  /** Commits a full batch on the next microtask (never inside a write's transaction), if a sync may start. */
+  private commitFullBatch(): void {
+    if (this.fullBatchDue || !this.mayCommit()) return;
+    this.fullBatchDue = true;
+    queueMicrotask(() => {
+      this.fullBatchDue = false;
+      if (this.mayCommit()) this.commitQueue();
+    });
+  }
+
+  private mayCommit(): boolean {
+    return this.syncs < MAX_SYNCS && !this.checkpointing;
   }
 
   /** Commits the queued writes as one batch and starts its sync; called with fewer than MAX_SYNCS syncs running. */

@@ -132,6 +132,32 @@ describe("group commit", () => {
     db.close();
   });
 
+  it("commits a full batch (maxBatch writes) at once, before the turn ends, so that its sync runs while the next batch gathers", async () => {
+    const { db, insert, count } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files(), maxBatch: 2 });
+    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const [a, b] = [write(1), write(2)];
+    await Promise.resolve();
+    // Committed and syncing in the same turn as the writes, not on the next one.
+    expect(syncs.log).toEqual(["run 1", "run 2", "sync wal"]);
+    const [c, d] = [write(3), write(4)];
+    await Promise.resolve();
+    expect(syncs.log).toEqual(["run 1", "run 2", "sync wal", "run 3", "run 4", "sync wal"]);
+    // Two syncs run: a third full batch waits for one of them to end, even past the end of the turn.
+    const [e, f] = [write(5), write(6)];
+    await turns(3);
+    expect(count()).toBe(4);
+    await syncs.finish("sync wal");
+    expect(await Promise.all([a, b])).toEqual([1, 1]);
+    expect(syncs.log.slice(6)).toEqual(["run 5", "run 6", "sync wal"]);
+    await syncs.finish("sync wal");
+    expect(await Promise.all([c, d])).toEqual([1, 1]);
+    await syncs.finish("sync wal");
+    expect(await Promise.all([e, f])).toEqual([1, 1]);
+    db.close();
+  });
+
   it("answers a batch whose own sync ended first only after the earlier batch's sync, in commit order", async () => {
     const { db, insert } = memoryTable();
     const syncs = new ManualSyncs();
