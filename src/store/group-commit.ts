@@ -146,10 +146,8 @@ export class StoreSyncError extends Error {
  */
 export class GroupCommit {
   private queue: Pending[] = [];
-  /** A commit is due on the next turn (the writes of the rest of this turn join its batch). */
-  private scheduled = false;
-  /** A full batch commits on the next microtask. */
-  private fullBatchDue = false;
+  /** A commit is due on the next turn (the writes of the rest of this turn join its batch), or on the next microtask (a full batch). */
+  private readonly due = { turn: false, microtask: false };
   /** Syncs running now: at most MAX_SYNCS; the end of one commits what queued meanwhile. */
   private syncs = 0;
   /** Those syncs, so that drain() waits for every one (a batch after a failed sync is answered before its own sync ends). */
@@ -202,8 +200,8 @@ export class GroupCommit {
     if (this.failure || this.closed) return Promise.reject(this.failure ?? new Error("the store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      if (this.queue.length >= this.maxBatch) this.commitFullBatch();
-      this.schedule();
+      if (this.queue.length >= this.maxBatch) this.commitLater("microtask");
+      this.commitLater("turn");
     });
   }
 
@@ -222,7 +220,7 @@ export class GroupCommit {
   /** Resolves once every queued write has committed and been synced (or rejected). */
   async drain(): Promise<void> {
     for (;;) {
-      const busy = this.durable ?? this.checkpointing ?? (this.running.size > 0 ? Promise.allSettled(this.running) : undefined) ?? (this.scheduled ? new Promise((resolve) => setImmediate(resolve)) : undefined);
+      const busy = this.durable ?? this.checkpointing ?? (this.running.size > 0 ? Promise.allSettled(this.running) : undefined) ?? (this.due.turn ? new Promise((resolve) => setImmediate(resolve)) : undefined);
       if (!busy) return;
       await busy.catch(() => undefined);
     }
@@ -234,22 +232,15 @@ export class GroupCommit {
     this.closed = true;
   }
 
-  /** Commits the queue on the next turn, unless a checkpoint runs or MAX_SYNCS syncs do: their end commits it. */
-  private schedule(): void {
-    if (this.scheduled || !this.mayCommit()) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.mayCommit()) this.commitQueue();
-    });
-  }
-
-  /** Commits a full batch on the next microtask (never inside a write's transaction), if a sync may start. */
-  private commitFullBatch(): void {
-    if (this.fullBatchDue || !this.mayCommit()) return;
-    this.fullBatchDue = true;
-    queueMicrotask(() => {
-      this.fullBatchDue = false;
+  /**
+   * Commits the queue on the next turn, or on the next microtask once a batch is full (never inside
+   * a write's transaction); not while a checkpoint or MAX_SYNCS syncs run: their end commits it.
+   */
+  private commitLater(when: "turn" | "microtask"): void {
+    if (this.due[when] || !this.mayCommit()) return;
+    this.due[when] = true;
+    (when === "turn" ? setImmediate : queueMicrotask)(() => {
+      this.due[when] = false;
       if (this.mayCommit()) this.commitQueue();
     });
   }
