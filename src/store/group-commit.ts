@@ -66,13 +66,15 @@ export interface GroupCommitOptions {
   /**
    * Checkpoint between batches once the -wal file holds this many bytes; default 16 MiB. Each
    * checkpoint holds the commits back while the database file syncs, so fewer of them cost less
-   * (at 4 MiB, SQLite's 1000 pages, they held the loop idle 4 % of a Terminate run).
+   * (at 4 MiB, about SQLite's 1000 pages, they held the commits back ~4 % of a Terminate run).
    */
   checkpointBytes?: number;
   /**
-   * A batch commits as soon as it holds this many writes (and a sync may start), rather than at the
-   * end of the turn; default 16. Under load the disk then syncs one batch while the loop still
-   * works on the calls of the next, instead of every call in flight waiting on one sync.
+   * Once this many writes are queued, they commit on the next microtask (if no checkpoint runs and
+   * fewer than MAX_SYNCS syncs do) rather than at the end of the turn; default 16. A trigger, not
+   * a cap: the commit takes every write queued by then. Under load the disk then syncs one batch
+   * while the loop still works on the calls of the next, instead of every call in flight waiting
+   * on one sync.
    */
   maxBatch?: number;
   /** Told (once) that a sync failed and the store takes no more calls; the error has no data of the writes. */
@@ -97,9 +99,11 @@ export class StoreSyncError extends Error {
 }
 
 /**
- * Group commit with the fsync off the event loop. The writes of one event-loop turn, up to
- * `maxBatch` of them, run in one transaction (a savepoint each: a write that throws is rolled back
- * alone and rejects); each write's promise settles only once the batch is durable.
+ * Group commit with the fsync off the event loop. The queued writes run in one transaction when
+ * a commit runs: at the end of the event-loop turn, on the next microtask once `maxBatch` are
+ * queued, or when a sync or checkpoint that held them back ends (a savepoint each: a write that
+ * throws is rolled back alone and rejects); each write's promise settles only once the batch is
+ * durable.
  *
  * Durability (power loss, not only a crash). The connection runs `synchronous = OFF`, so a commit
  * only write()s its frames, the commit frame last, to the -wal file, and then this class makes
@@ -111,8 +115,9 @@ export class StoreSyncError extends Error {
  *   earlier ones is durable. SQLite's recovery replays the WAL's frames up to the last valid commit
  *   frame (salts and cumulative checksums), so a commit that is only partly on disk is dropped
  *   whole, and it is one that nobody was told about. Two syncs may run at once: a batch commits,
- *   and its sync starts, on the turn after its writes even while the sync of the batch before it
- *   runs (the loop commits and answers while the disk syncs); with two running, the writes queued
+ *   and its sync starts, at the end of the turn of its writes (or on the next microtask once
+ *   `maxBatch` are queued) even while the sync of the batch before it runs (the loop commits and
+ *   answers while the disk syncs); with two running, the writes queued
  *   meanwhile commit the moment one ends, before that batch's callers are answered. A batch is
  *   answered once its own sync and every earlier one succeeded, so promises resolve in commit
  *   order, and a batch whose frames follow those of a failed sync is never acknowledged (after a

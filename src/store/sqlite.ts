@@ -81,7 +81,7 @@ DROP INDEX IF EXISTS events_by_request;
 
 /**
  * The embedded default: one SQLite file in WAL mode, one connection shared by the parts, their
- * writes grouped into one commit per event-loop turn, made durable off the event loop (see
+ * writes grouped into commits (a turn's, or 16 at once under load), made durable off the event loop (see
  * GroupCommit for how, and why that survives power loss).
  */
 export class SqliteStores implements Stores {

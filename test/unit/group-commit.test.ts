@@ -158,6 +158,27 @@ describe("group commit", () => {
     db.close();
   });
 
+  it("commits the writes left after a full batch at the end of the turn, and drains a full batch that is still due", async () => {
+    const { db, insert, count } = memoryTable();
+    const syncs = new ManualSyncs();
+    const commits = new GroupCommit(db, { files: syncs.files(), maxBatch: 2 });
+    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const first = [write(1), write(2)];
+    // drain() called before the full batch's microtask has run still waits for that batch.
+    const drained = commits.drain();
+    await Promise.resolve();
+    const third = write(3);
+    await turns(1);
+    expect(syncs.log).toEqual(["run 1", "run 2", "sync wal", "run 3", "sync wal"]);
+    expect(await settled(drained)).toBe(false);
+    await syncs.finish("sync wal");
+    await syncs.finish("sync wal");
+    await drained;
+    expect(await Promise.all([...first, third])).toEqual([1, 1, 1]);
+    expect(count()).toBe(3);
+    db.close();
+  });
+
   it("answers a batch whose own sync ended first only after the earlier batch's sync, in commit order", async () => {
     const { db, insert } = memoryTable();
     const syncs = new ManualSyncs();
