@@ -153,9 +153,10 @@ export class GroupCommit {
   private queue: Pending[] = [];
   /** A commit is due on the next turn (the writes of the rest of this turn join its batch), or on the next microtask (a full batch). */
   private readonly due = { turn: false, microtask: false };
-  /** Syncs running now: at most MAX_SYNCS; the end of one commits what queued meanwhile. */
-  private syncs = 0;
-  /** Those syncs, so that drain() waits for every one (a batch after a failed sync is answered before its own sync ends). */
+  /**
+   * Syncs running now: at most MAX_SYNCS; the end of one commits what queued meanwhile, and drain()
+   * waits for every one (a batch after a failed sync is answered before its own sync ends).
+   */
   private readonly running = new Set<Promise<void>>();
   /** Settles once every commit so far is durable (the latest batch's sync, and every sync before it); undefined once it has. */
   private durable: Promise<void> | undefined;
@@ -251,7 +252,7 @@ export class GroupCommit {
   }
 
   private mayCommit(): boolean {
-    return this.syncs < MAX_SYNCS && !this.checkpointing;
+    return this.running.size < MAX_SYNCS && !this.checkpointing;
   }
 
   /** Commits the queued writes as one batch and starts its sync; called with fewer than MAX_SYNCS syncs running. */
@@ -264,7 +265,7 @@ export class GroupCommit {
     // The -wal file keeps its size after a checkpoint, until the next commit starts it over.
     if (!checkpointed && this.files.walBytes() > this.checkpointAt) {
       // A checkpoint needs every commit synced: the end of the last sync running comes back here.
-      if (this.syncs > 0) return;
+      if (this.running.size > 0) return;
       this.checkpointing = this.checkpoint().catch((err: unknown) => void this.fail(err));
       void this.checkpointing.then(() => {
         this.checkpointing = undefined;
@@ -281,7 +282,6 @@ export class GroupCommit {
       for (const item of batch) item.reject(err);
       return;
     }
-    this.syncs++;
     // A failed sync stops the store before anything else hears of it (no batch commits after it).
     const own = this.files.syncWal().catch((err: unknown) => {
       throw this.fail(err);
@@ -292,7 +292,6 @@ export class GroupCommit {
     this.durable = durable;
     this.running.add(own);
     const freed = () => {
-      this.syncs--;
       this.running.delete(own);
       this.commitQueue();
     };

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { GroupCommit, StoreSyncError, walFiles, type WalFiles } from "../../src/store/group-commit.js";
+import { GroupCommit, StoreSyncError, walFiles, type GroupCommitOptions, type WalFiles } from "../../src/store/group-commit.js";
 
 /** Syncs that the test finishes by hand; every call is logged, as are the writes' runs. */
 class ManualSyncs {
@@ -64,6 +64,15 @@ function memoryTable(): { db: Database.Database; insert: Database.Statement<[num
   return { db, insert, count: () => db.prepare("SELECT COUNT(*) AS n FROM t").pluck().get() as number };
 }
 
+/** A group commit on a memory table with syncs finished by hand; write(v) inserts v, logging "run v". */
+function loggedCommits(options: Partial<GroupCommitOptions> = {}) {
+  const { db, insert, count } = memoryTable();
+  const syncs = new ManualSyncs();
+  const commits = new GroupCommit(db, { files: syncs.files(), ...options });
+  const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+  return { db, count, syncs, commits, write };
+}
+
 describe("group commit", () => {
   it("commits the writes of one turn together, and rolls back only a write that throws", async () => {
     const { db, insert } = memoryTable();
@@ -105,10 +114,7 @@ describe("group commit", () => {
   });
 
   it("answers a write only once the sync after its batch's commit succeeded; a batch made during that sync commits and syncs at once, a third waits for a sync to end", async () => {
-    const { db, insert } = memoryTable();
-    const syncs = new ManualSyncs();
-    const commits = new GroupCommit(db, { files: syncs.files() });
-    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const { db, syncs, write } = loggedCommits();
     const a = write(1);
     expect(await syncs.next()).toBe("sync wal");
     expect(await settled(a)).toBe(false);
@@ -133,10 +139,7 @@ describe("group commit", () => {
   });
 
   it("commits a full batch (maxBatch writes) at once, before the turn ends, so that its sync runs while the next batch gathers", async () => {
-    const { db, insert, count } = memoryTable();
-    const syncs = new ManualSyncs();
-    const commits = new GroupCommit(db, { files: syncs.files(), maxBatch: 2 });
-    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const { db, count, syncs, write } = loggedCommits({ maxBatch: 2 });
     const [a, b] = [write(1), write(2)];
     await Promise.resolve();
     // Committed and syncing in the same turn as the writes, not on the next one.
@@ -159,10 +162,7 @@ describe("group commit", () => {
   });
 
   it("commits the writes left after a full batch at the end of the turn, and drains a full batch that is still due", async () => {
-    const { db, insert, count } = memoryTable();
-    const syncs = new ManualSyncs();
-    const commits = new GroupCommit(db, { files: syncs.files(), maxBatch: 2 });
-    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const { db, count, syncs, commits, write } = loggedCommits({ maxBatch: 2 });
     const first = [write(1), write(2)];
     // drain() called before the full batch's microtask has run still waits for that batch.
     const drained = commits.drain();
@@ -267,10 +267,7 @@ describe("group commit", () => {
   });
 
   it("commits the writes queued during a sync, and starts their sync, before answering the synced batch", async () => {
-    const { db, insert } = memoryTable();
-    const syncs = new ManualSyncs();
-    const commits = new GroupCommit(db, { files: syncs.files() });
-    const write = (v: number) => commits.write(() => (syncs.log.push(`run ${v}`), insert.run(v).changes));
+    const { db, syncs, commits, write } = loggedCommits();
     const a = write(1).then(() => syncs.log.push("answer 1"));
     await syncs.next();
     const b = write(2).then(() => syncs.log.push("answer 2"));
